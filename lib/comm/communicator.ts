@@ -1,0 +1,173 @@
+/**
+ * A communicator: the ranks of a job and the collectives among them. Checks every argument in
+ * JS (a TypeError or RangeError naming it, before anything is sent) and forwards to the
+ * native engine, which runs collectives on its own thread in call order.
+ */
+import { loadBinding, type NativeCommunicator, type NativeCommConfig } from '../native';
+import { checkSeconds } from './config';
+import type { AllreduceOptions, CallOptions, CommArray, ReduceOp } from './types';
+
+const REDUCE_OPS: Record<ReduceOp, number> = { sum: 0, avg: 1, min: 2, max: 3 };
+
+function checkArray(buf: unknown, fn: string, name = 'buf'): CommArray {
+  if (!(buf instanceof Float32Array || buf instanceof Float64Array || buf instanceof Int32Array)) {
+    const got =
+      buf === null ? 'null' : typeof buf === 'object' ? (buf as object).constructor?.name : typeof buf;
+    throw new TypeError(
+      `${fn}: ${name} must be a Float32Array, Float64Array or Int32Array, got ${got}`,
+    );
+  }
+  return buf;
+}
+
+function checkOptions(opts: unknown, fn: string): Record<string, unknown> {
+  if (opts === undefined) return {};
+  if (opts === null || typeof opts !== 'object') {
+    throw new TypeError(`${fn}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  }
+  return opts as Record<string, unknown>;
+}
+
+/** A group of ranks that run collectives together. Create one with {@link init}. */
+export class Communicator {
+  private readonly native: NativeCommunicator;
+  private readonly defaultAlgorithm: number;
+  private closed = false;
+
+  private constructor(native: NativeCommunicator, defaultAlgorithm: number) {
+    this.native = native;
+    this.defaultAlgorithm = defaultAlgorithm;
+  }
+
+  /** Connects to every peer; resolves once the transport is up. */
+  static async create(config: NativeCommConfig, defaultAlgorithm = 'auto'): Promise<Communicator> {
+    const binding = loadBinding();
+    const algo = binding.algorithmId(defaultAlgorithm);
+    const native = new binding.Communicator(config);
+    const comm = new Communicator(native, algo);
+    await native.ready();
+    return comm;
+  }
+
+  /** This worker's rank, 0..size()-1. */
+  get rank(): number {
+    return this.native.rank;
+  }
+  /** Number of workers. */
+  get size(): number {
+    return this.native.size;
+  }
+  /** Rank among the workers on this host. */
+  get localRank(): number {
+    return this.native.localRank;
+  }
+  /** Number of workers on this host. */
+  get localSize(): number {
+    return this.native.localSize;
+  }
+  /** The transport in use: `shm`, `tcp`, or `self` for a single worker. */
+  get transport(): string {
+    return this.native.transport;
+  }
+
+  private allreduceArgs(buf: unknown, opts: unknown, fn: string): [CommArray, number, number, number] {
+    const b = checkArray(buf, fn);
+    const o = checkOptions(opts, fn);
+    const op = o.op ?? 'sum';
+    if (typeof op !== 'string' || !(op in REDUCE_OPS)) {
+      throw new RangeError(`${fn}: op must be one of sum, avg, min, max, got ${String(op)}`);
+    }
+    let algo = this.defaultAlgorithm;
+    if (o.algorithm !== undefined) {
+      if (typeof o.algorithm !== 'string') {
+        throw new TypeError(`${fn}: algorithm must be a string, got ${typeof o.algorithm}`);
+      }
+      try {
+        algo = loadBinding().algorithmId(o.algorithm);
+      } catch (err) {
+        throw new RangeError(`${fn}: ${(err as Error).message}`);
+      }
+    }
+    return [b, REDUCE_OPS[op as ReduceOp], algo, this.timeoutOf(o, fn)];
+  }
+
+  private timeoutOf(o: Record<string, unknown>, fn: string): number {
+    return o.timeout === undefined ? 0 : checkSeconds(o.timeout, `${fn}: timeout`);
+  }
+
+  private checkRoot(root: unknown, fn: string): number {
+    if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= this.size) {
+      throw new RangeError(`${fn}: root must be an integer rank in [0, ${this.size}), got ${String(root)}`);
+    }
+    return root;
+  }
+
+  /** Reduces `buf` across all ranks in place and resolves to `buf`. */
+  async allreduce<T extends CommArray>(buf: T, opts?: AllreduceOptions): Promise<T> {
+    const [b, op, algo, timeout] = this.allreduceArgs(buf, opts, 'allreduce');
+    await this.native.allreduce(b, op, algo, timeout, false);
+    return buf;
+  }
+
+  /** Like {@link allreduce}, but blocks the calling thread until done. */
+  allreduceSync<T extends CommArray>(buf: T, opts?: AllreduceOptions): T {
+    const [b, op, algo, timeout] = this.allreduceArgs(buf, opts, 'allreduceSync');
+    this.native.allreduce(b, op, algo, timeout, true);
+    return buf;
+  }
+
+  /** Copies `root`'s `buf` into every rank's `buf`; resolves to `buf`. */
+  async broadcast<T extends CommArray>(buf: T, root = 0, opts?: CallOptions): Promise<T> {
+    const b = checkArray(buf, 'broadcast');
+    const r = this.checkRoot(root, 'broadcast');
+    const t = this.timeoutOf(checkOptions(opts, 'broadcast'), 'broadcast');
+    await this.native.broadcast(b, r, t, false);
+    return buf;
+  }
+
+  /** Like {@link broadcast}, but blocks the calling thread until done. */
+  broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: CallOptions): T {
+    const b = checkArray(buf, 'broadcastSync');
+    const r = this.checkRoot(root, 'broadcastSync');
+    this.native.broadcast(b, r, this.timeoutOf(checkOptions(opts, 'broadcastSync'), 'broadcastSync'), true);
+    return buf;
+  }
+
+  /** Resolves to a new array of size() * buf.length elements: every rank's `buf`, in rank order. */
+  async allgather<T extends CommArray>(buf: T, opts?: CallOptions): Promise<T> {
+    const b = checkArray(buf, 'allgather');
+    const t = this.timeoutOf(checkOptions(opts, 'allgather'), 'allgather');
+    const out = new (b.constructor as new (n: number) => T)(b.length * this.size);
+    await this.native.allgather(b, out, t, false);
+    return out;
+  }
+
+  /** Like {@link allgather}, but blocks the calling thread until done. */
+  allgatherSync<T extends CommArray>(buf: T, opts?: CallOptions): T {
+    const b = checkArray(buf, 'allgatherSync');
+    const t = this.timeoutOf(checkOptions(opts, 'allgatherSync'), 'allgatherSync');
+    const out = new (b.constructor as new (n: number) => T)(b.length * this.size);
+    this.native.allgather(b, out, t, true);
+    return out;
+  }
+
+  /** Resolves once every rank has called barrier(). */
+  async barrier(opts?: CallOptions): Promise<void> {
+    await this.native.barrier(this.timeoutOf(checkOptions(opts, 'barrier'), 'barrier'), false);
+  }
+
+  /** Blocks until every rank has called barrier. */
+  barrierSync(opts?: CallOptions): void {
+    this.native.barrier(this.timeoutOf(checkOptions(opts, 'barrierSync'), 'barrierSync'), true);
+  }
+
+  /**
+   * Finishes queued work, waits for every rank to get here (so none closes a connection a
+   * peer still reads), and closes the transport. Collectives called afterwards fail.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.native.shutdown();
+  }
+}

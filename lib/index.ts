@@ -1,0 +1,37 @@
+/**
+ * dtrain: distributed data-parallel training for Node.js.
+ *
+ * @example
+ * ```js
+ * const dtrain = require('dtrain');
+ * await dtrain.init();
+ * const grad = new Float32Array(1024).fill(dtrain.rank());
+ * await dtrain.allreduce(grad, { op: 'avg' });
+ * await dtrain.shutdown();
+ * ```
+ */
+export {
+  init,
+  rank,
+  size,
+  localRank,
+  localSize,
+  allreduce,
+  allreduceSync,
+  broadcast,
+  broadcastSync,
+  allgather,
+  allgatherSync,
+  barrier,
+  barrierSync,
+  shutdown,
+} from './comm/world';
+export { Communicator } from './comm/communicator';
+export type {
+  AllreduceOptions,
+  CallOptions,
+  CommArray,
+  DtrainError,
+  InitOptions,
+  ReduceOp,
+} from './comm/types';

@@ -1,0 +1,19 @@
+// Element types and reduction operators shared by the schedules, kernels and engine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace dtrain {
+
+// Values are part of the binding's ABI (lib/native.ts mirrors them).
+enum class DType : uint8_t { kFloat32 = 0, kFloat64 = 1, kInt32 = 2 };
+enum class ReduceOp : uint8_t { kSum = 0, kAvg = 1, kMin = 2, kMax = 3 };
+
+size_t dtypeSize(DType t);
+const char* dtypeName(DType t);
+const char* reduceOpName(ReduceOp op);
+bool validDType(int v);
+bool validReduceOp(int v);
+
+}  // namespace dtrain

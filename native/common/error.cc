@@ -1,0 +1,27 @@
+#include "common/error.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace dtrain {
+
+const char* errorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "ERR_DTRAIN_INVALID_ARG";
+    case ErrorCode::kPeerLost: return "ERR_DTRAIN_PEER_LOST";
+    case ErrorCode::kTimeout: return "ERR_DTRAIN_TIMEOUT";
+    case ErrorCode::kMismatch: return "ERR_DTRAIN_MISMATCH";
+    case ErrorCode::kBroken: return "ERR_DTRAIN_BROKEN";
+    case ErrorCode::kBootstrap: return "ERR_DTRAIN_BOOTSTRAP";
+    case ErrorCode::kClosed: return "ERR_DTRAIN_CLOSED";
+    case ErrorCode::kSystem: return "ERR_DTRAIN_SYSTEM";
+  }
+  return "ERR_DTRAIN_UNKNOWN";
+}
+
+void throwSystemError(const std::string& what) {
+  int err = errno;
+  throw Error(ErrorCode::kSystem, what + ": " + std::strerror(err));
+}
+
+}  // namespace dtrain

@@ -1,0 +1,39 @@
+// What a rank is about to do, exchanged by every rank before every collective so that ranks
+// that disagree (different collectives, lengths, types, roots) all fail with one clear error
+// instead of hanging or corrupting each other's data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+
+namespace dtrain {
+
+enum class OpKind : uint8_t { kAllreduce = 0, kBroadcast = 1, kAllgather = 2, kBarrier = 3 };
+const char* opKindName(OpKind k);
+
+// Fixed size, so that the exchange itself completes whatever the ranks disagree about.
+struct alignas(8) CollectiveDesc {
+  uint32_t magic = 0x64657363;  // "desc"
+  uint8_t kind = 0;
+  uint8_t dtype = 0;
+  uint8_t op = 0;
+  uint8_t algorithm = 0;
+  int32_t root = 0;
+  uint32_t reserved = 0;
+  uint64_t count = 0;
+  uint64_t seq = 0;
+  uint8_t pad[32] = {0};
+
+  bool sameCall(const CollectiveDesc& o) const;
+  std::string describe() const;  // "allreduce(float32[10], sum)"
+};
+static_assert(sizeof(CollectiveDesc) == 64, "descriptor is exchanged as 64 raw bytes");
+
+// Empty when all agree; else a message that lists each group of ranks and its call, and the
+// ranks outside the largest group in `odd`.
+std::string findMismatch(const std::vector<CollectiveDesc>& all, std::vector<int>* odd);
+
+}  // namespace dtrain

@@ -1,0 +1,242 @@
+#include "engine/communicator.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "kernels/cpu/reduce.h"
+#include "sched/broadcast.h"
+#include "sched/ring.h"
+#include "transport/rendezvous.h"
+#include "transport/self_transport.h"
+#include "transport/shm_transport.h"
+#include "transport/store_client.h"
+#include "transport/tcp_transport.h"
+
+namespace dtrain {
+
+namespace {
+// Broadcast forwards in segments of this many bytes so a tree level can pass on data it is
+// still receiving.
+constexpr size_t kBroadcastSegmentBytes = 256 << 10;
+}  // namespace
+
+Communicator::Communicator(CommConfig config, Completion ready) : config_(std::move(config)) {
+  thread_ = std::thread([this, ready = std::move(ready)] { loop(ready); });
+}
+
+Communicator::~Communicator() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string Communicator::transportName() const {
+  return transport_ ? transport_->name() : "none";
+}
+
+void Communicator::submit(OpRequest op) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(op));
+      cv_.notify_all();
+      return;
+    }
+  }
+  op.done(Status::fromError(
+      Error(ErrorCode::kClosed, "the communicator was shut down; call init() again first")));
+}
+
+void Communicator::shutdown(Completion done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      stopping_ = true;
+      graceful_ = true;
+      onShutdown_ = std::move(done);
+      cv_.notify_all();
+      return;
+    }
+  }
+  done(Status::fromError(Error(ErrorCode::kClosed, "shutdown() was already called")));
+}
+
+void Communicator::bootstrap() {
+  if (config_.size == 1) {
+    transport_ = std::make_unique<SelfTransport>();
+    return;
+  }
+  Deadline deadline = Deadline::after(config_.bootstrapTimeoutSec);
+  store_ = std::make_unique<StoreClient>(config_.store, config_.token, deadline);
+  Rendezvous rv{store_.get(), "c" + std::to_string(config_.generation) + "/", config_.rank,
+                config_.size, deadline};
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  std::vector<std::string> hosts = rv.allGather("host", host);
+  if (config_.localSizeOverride > 0) {
+    localSize_ = config_.localSizeOverride;
+    localRank_ = config_.rank % localSize_;
+  } else {
+    localRank_ = 0;
+    localSize_ = 0;
+    for (int r = 0; r < config_.size; ++r) {
+      if (hosts[r] != hosts[config_.rank]) continue;
+      if (r < config_.rank) ++localRank_;
+      ++localSize_;
+    }
+  }
+  abort_ = std::make_unique<AbortWatch>(config_.store, config_.token, rv.prefix + "abort", deadline);
+  if (config_.transport == "shm") {
+    transport_ = std::make_unique<ShmTransport>(rv, config_.jobId, config_.shmChannelBytes);
+  } else if (config_.transport == "tcp") {
+    transport_ = std::make_unique<TcpTransport>(rv, config_.token, config_.tcpAddr);
+  } else {
+    throw Error(ErrorCode::kInvalidArgument,
+                "unknown transport '" + config_.transport + "'; use shm or tcp");
+  }
+}
+
+void Communicator::loop(Completion ready) {
+  try {
+    bootstrap();
+    ready(Status{});
+  } catch (const Error& e) {
+    broken_ = std::make_unique<Error>(ErrorCode::kBootstrap, e.what(), e.ranks());
+    ready(Status::fromError(*broken_));
+  } catch (const std::exception& e) {
+    broken_ = std::make_unique<Error>(ErrorCode::kBootstrap, e.what());
+    ready(Status::fromError(*broken_));
+  }
+  while (true) {
+    OpRequest op;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) break;
+      op = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Status st;
+    try {
+      execute(op);
+    } catch (const Error& e) {
+      st = Status::fromError(e);
+    } catch (const std::exception& e) {
+      st = Status::fromError(Error(ErrorCode::kSystem, e.what()));
+    }
+    op.done(st);
+  }
+  Status st;
+  if (graceful_ && !broken_ && transport_ && config_.size > 1) {
+    try {
+      OpRequest bye;
+      bye.kind = OpKind::kBarrier;
+      execute(bye);
+    } catch (const Error& e) {
+      st = Status::fromError(e);
+    }
+  }
+  transport_.reset();
+  abort_.reset();
+  store_.reset();
+  Completion done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done = std::move(onShutdown_);
+  }
+  if (done) done(st);
+}
+
+void Communicator::exchangeDescriptors(const CollectiveDesc& mine, const Deadline& deadline) {
+  const int p = config_.size, me = config_.rank;
+  std::vector<CollectiveDesc> all(p);
+  all[me] = mine;
+  std::vector<Transfer> transfers;
+  for (int r = 0; r < p; ++r) {
+    if (r == me) continue;
+    transfers.push_back({Transfer::kSend, r,
+                         reinterpret_cast<uint8_t*>(const_cast<CollectiveDesc*>(&mine)),
+                         sizeof(mine), 8, {}});
+    transfers.push_back(
+        {Transfer::kRecv, r, reinterpret_cast<uint8_t*>(&all[r]), sizeof(CollectiveDesc), 8, {}});
+  }
+  try {
+    transport_->run(transfers, deadline, abort_.get());
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kTimeout) throw;
+    // Nobody has received anything from these ranks for this call: they have not called it.
+    std::string missing;
+    for (int r : e.ranks()) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    throw Error(ErrorCode::kTimeout,
+                std::string(opKindName(static_cast<OpKind>(mine.kind))) + " call #" +
+                    std::to_string(mine.seq) + " timed out: rank" +
+                    (e.ranks().size() > 1 ? "s " : " ") + missing +
+                    " did not join it (still busy, stuck, or calling something else)",
+                e.ranks());
+  }
+  std::vector<int> odd;
+  std::string mismatch = findMismatch(all, &odd);
+  if (!mismatch.empty()) throw Error(ErrorCode::kMismatch, mismatch, odd);
+}
+
+void Communicator::execute(OpRequest& op) {
+  if (broken_) {
+    throw Error(ErrorCode::kBroken,
+                std::string("the communicator is unusable after an earlier failure (") +
+                    broken_->what() + "); call shutdown() and init() again",
+                broken_->ranks());
+  }
+  const double timeout = op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec;
+  const Deadline deadline = Deadline::after(timeout);
+  const int p = config_.size, me = config_.rank;
+  CollectiveDesc desc;
+  desc.kind = static_cast<uint8_t>(op.kind);
+  desc.dtype = static_cast<uint8_t>(op.dtype);
+  desc.op = static_cast<uint8_t>(op.op);
+  desc.algorithm = static_cast<uint8_t>(op.algorithm);
+  desc.root = op.root;
+  desc.count = op.count;
+  desc.seq = seq_++;
+  const size_t es = dtypeSize(op.dtype);
+  try {
+    if (p > 1) exchangeDescriptors(desc, deadline);
+    Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
+    switch (op.kind) {
+      case OpKind::kAllreduce: {
+        Schedule s = allreduceSchedule(op.algorithm, me, p, op.count);
+        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+        if (op.op == ReduceOp::kAvg && p > 1) scaleForAverage(op.dtype, op.data, op.count, p);
+        break;
+      }
+      case OpKind::kBroadcast: {
+        Schedule s = binomialBroadcast(me, p, op.count, op.root, kBroadcastSegmentBytes / es);
+        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+        break;
+      }
+      case OpKind::kAllgather: {
+        Schedule s = ringAllgather(me, p, op.count);
+        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+        break;
+      }
+      case OpKind::kBarrier:
+        break;  // the descriptor exchange is itself a barrier: everyone hears from everyone
+    }
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kPeerLost || e.code() == ErrorCode::kTimeout) {
+      // Streams between ranks are now out of step; nothing later on them can be trusted.
+      broken_ = std::make_unique<Error>(e);
+      if (e.code() == ErrorCode::kPeerLost && abort_ && !e.ranks().empty()) {
+        abort_->raise(e.ranks()[0], "rank " + std::to_string(e.ranks()[0]) +
+                                        " was lost (reported by rank " + std::to_string(me) +
+                                        ": " + e.what() + ")");
+      }
+    }
+    throw;
+  }
+}
+
+}  // namespace dtrain

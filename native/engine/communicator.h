@@ -1,0 +1,107 @@
+// A communicator: the ranks of one job, a transport between them, and a background thread
+// that runs their collectives one at a time, in the order they were submitted. No globals:
+// a process may destroy a communicator and create another (elastic training needs that).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/dtype.h"
+#include "common/error.h"
+#include "engine/collective_desc.h"
+#include "engine/executor.h"
+#include "sched/algorithm.h"
+
+namespace dtrain {
+
+class StoreClient;
+class AbortWatch;
+
+struct CommConfig {
+  int rank = 0;
+  int size = 1;
+  std::string store;      // host:port; empty only when size == 1
+  std::string token;
+  std::string jobId;
+  std::string transport = "shm";  // shm | tcp
+  std::string tcpAddr = "127.0.0.1";
+  size_t shmChannelBytes = 1 << 20;
+  int localSizeOverride = 0;      // DTRAIN_LOCAL_SIZE for tests: groups of consecutive ranks
+  double timeoutSec = 30.0;       // default per-collective timeout
+  double bootstrapTimeoutSec = 60.0;
+  int generation = 0;             // distinguishes communicators created one after another
+};
+
+// The outcome handed to a completion callback: ok, or the error to report.
+struct Status {
+  bool ok = true;
+  ErrorCode code = ErrorCode::kSystem;
+  std::string message;
+  std::vector<int> ranks;
+  static Status fromError(const Error& e) { return {false, e.code(), e.what(), e.ranks()}; }
+};
+
+using Completion = std::function<void(const Status&)>;
+
+struct OpRequest {
+  OpKind kind = OpKind::kBarrier;
+  DType dtype = DType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  Algorithm algorithm = Algorithm::kAuto;
+  int root = 0;
+  size_t count = 0;             // elements in `data` (per rank for all-gather's input)
+  void* data = nullptr;         // in/out buffer (all-gather: the output, size*count)
+  const void* input = nullptr;  // all-gather's input
+  double timeoutSec = 0;        // 0 = the communicator's default
+  Completion done;              // called on the engine thread
+};
+
+class Communicator {
+ public:
+  // Starts the engine thread, which first sets up the transport; `ready` is called on that
+  // thread when setup succeeds or fails.
+  Communicator(CommConfig config, Completion ready);
+  ~Communicator();  // shuts down if not yet done, and joins the thread
+
+  void submit(OpRequest op);
+  // Waits for queued work, then a best-effort barrier so no rank tears down its side of a
+  // transfer a peer is still reading, then closes the transport. Ops submitted later fail.
+  void shutdown(Completion done);
+
+  int rank() const { return config_.rank; }
+  int size() const { return config_.size; }
+  // Valid once `ready` reported success.
+  int localRank() const { return localRank_; }
+  int localSize() const { return localSize_; }
+  std::string transportName() const;
+
+ private:
+  void loop(Completion ready);
+  void bootstrap();
+  void execute(OpRequest& op);
+  void exchangeDescriptors(const CollectiveDesc& mine, const Deadline& deadline);
+
+  CommConfig config_;
+  int localRank_ = 0, localSize_ = 1;
+  std::unique_ptr<StoreClient> store_;
+  std::unique_ptr<AbortWatch> abort_;
+  std::unique_ptr<Transport> transport_;
+  Executor executor_;
+  uint64_t seq_ = 0;
+  std::unique_ptr<Error> broken_;  // the failure that made this communicator unusable
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<OpRequest> queue_;
+  bool stopping_ = false;
+  bool graceful_ = false;  // shutdown() was called: say goodbye to the peers first
+  Completion onShutdown_;
+  std::thread thread_;
+};
+
+}  // namespace dtrain

@@ -1,0 +1,249 @@
+#include "napi/comm_wrap.h"
+
+#include <future>
+
+#include "napi/errors.h"
+
+namespace dtrain {
+
+namespace {
+
+DType dtypeOf(const Napi::Env& env, const Napi::TypedArray& ta, const char* name) {
+  switch (ta.TypedArrayType()) {
+    case napi_float32_array: return DType::kFloat32;
+    case napi_float64_array: return DType::kFloat64;
+    case napi_int32_array: return DType::kInt32;
+    default:
+      throw Napi::TypeError::New(
+          env, std::string(name) + " must be a Float32Array, Float64Array or Int32Array");
+  }
+}
+
+Napi::TypedArray typedArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray()) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a TypedArray");
+  }
+  return info[i].As<Napi::TypedArray>();
+}
+
+double numberArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  }
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+uint8_t* dataOf(const Napi::TypedArray& ta) {
+  return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+}
+
+std::string stringField(const Napi::Object& o, const char* key, const std::string& dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : dflt;
+}
+
+double numberField(const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+}
+
+}  // namespace
+
+void settlePending(Napi::Env env, Napi::Function, CommWrap* self, Pending* p) {
+  std::unique_ptr<Pending> owned(p);
+  if (env == nullptr) return;  // the environment is going away
+  Napi::HandleScope scope(env);
+  if (p->status.ok) {
+    p->deferred.Resolve(env.Undefined());
+  } else {
+    p->deferred.Reject(toJsError(env, p->status).Value());
+  }
+  self->settled(env);
+}
+
+Napi::Function CommWrap::define(Napi::Env env) {
+  return DefineClass(env, "Communicator",
+                     {
+                         InstanceMethod<&CommWrap::ready>("ready"),
+                         InstanceMethod<&CommWrap::allreduce>("allreduce"),
+                         InstanceMethod<&CommWrap::broadcast>("broadcast"),
+                         InstanceMethod<&CommWrap::allgather>("allgather"),
+                         InstanceMethod<&CommWrap::barrier>("barrier"),
+                         InstanceMethod<&CommWrap::shutdown>("shutdown"),
+                         InstanceAccessor<&CommWrap::getRank>("rank"),
+                         InstanceAccessor<&CommWrap::getSize>("size"),
+                         InstanceAccessor<&CommWrap::getLocalRank>("localRank"),
+                         InstanceAccessor<&CommWrap::getLocalSize>("localSize"),
+                         InstanceAccessor<&CommWrap::getTransport>("transport"),
+                     });
+}
+
+CommWrap::CommWrap(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<CommWrap>(info), readyDeferred_(Napi::Promise::Deferred::New(info.Env())) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "config must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  CommConfig cfg;
+  cfg.rank = static_cast<int>(numberField(o, "rank", 0));
+  cfg.size = static_cast<int>(numberField(o, "size", 1));
+  cfg.store = stringField(o, "store", "");
+  cfg.token = stringField(o, "token", "");
+  cfg.jobId = stringField(o, "jobId", "job");
+  cfg.transport = stringField(o, "transport", "shm");
+  cfg.tcpAddr = stringField(o, "tcpAddr", "127.0.0.1");
+  cfg.shmChannelBytes = static_cast<size_t>(numberField(o, "shmChannelBytes", 1 << 20));
+  cfg.localSizeOverride = static_cast<int>(numberField(o, "localSizeOverride", 0));
+  cfg.timeoutSec = numberField(o, "timeoutSec", 30);
+  cfg.bootstrapTimeoutSec = numberField(o, "bootstrapTimeoutSec", 60);
+  cfg.generation = static_cast<int>(numberField(o, "generation", 0));
+  if (cfg.size < 1 || cfg.rank < 0 || cfg.rank >= cfg.size) {
+    throw Napi::RangeError::New(env, "rank must be in [0, size) and size >= 1");
+  }
+  if (cfg.size > 1 && cfg.store.empty()) {
+    throw Napi::Error::New(env, "a communicator of several ranks needs a rendezvous store");
+  }
+  settler_ = Settler::New(env, "dtrain-communicator", 0, 1, this);
+  Pending* ready = track(env);
+  readyPromise_ = Napi::Persistent(ready->deferred.Promise());
+  comm_ = std::make_unique<Communicator>(std::move(cfg), [this, ready](const Status& st) {
+    ready->status = st;
+    settler_.NonBlockingCall(ready);
+  });
+}
+
+CommWrap::~CommWrap() {
+  comm_.reset();  // joins the engine thread
+  settler_.Release();
+}
+
+Pending* CommWrap::track(Napi::Env env) {
+  // While work is in flight, keep the event loop alive and this object from being collected.
+  if (inFlight_++ == 0) {
+    settler_.Ref(env);
+    Ref();
+  }
+  return new Pending(env);
+}
+
+void CommWrap::settled(Napi::Env env) {
+  if (--inFlight_ == 0) {
+    settler_.Unref(env);
+    Unref();
+  }
+}
+
+Napi::Value CommWrap::ready(const Napi::CallbackInfo& info) { return readyPromise_.Value(); }
+
+Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
+                               Napi::Object keep2) {
+  Napi::Env env = info.Env();
+  bool sync = info[info.Length() - 1].ToBoolean();
+  if (sync) {
+    // The JS thread waits; its own stack keeps the buffers alive.
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = done->get_future();
+    op.done = [done](const Status& st) { done->set_value(st); };
+    comm_->submit(std::move(op));
+    Status st = result.get();
+    if (!st.ok) throw toJsError(env, st);
+    return env.Undefined();
+  }
+  Pending* p = track(env);
+  if (!keep1.IsEmpty()) p->keep1 = Napi::Persistent(keep1);
+  if (!keep2.IsEmpty()) p->keep2 = Napi::Persistent(keep2);
+  Napi::Promise promise = p->deferred.Promise();
+  op.done = [this, p](const Status& st) {
+    p->status = st;
+    settler_.NonBlockingCall(p);
+  };
+  comm_->submit(std::move(op));
+  return promise;
+}
+
+// allreduce(buf, op, algorithm, timeoutSec, sync)
+Napi::Value CommWrap::allreduce(const Napi::CallbackInfo& info) {
+  Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
+  OpRequest op;
+  op.kind = OpKind::kAllreduce;
+  op.dtype = dtypeOf(info.Env(), buf, "buf");
+  int redop = static_cast<int>(numberArg(info, 1, "op"));
+  int algo = static_cast<int>(numberArg(info, 2, "algorithm"));
+  if (!validReduceOp(redop)) throw Napi::RangeError::New(info.Env(), "op is not a known reduction");
+  op.op = static_cast<ReduceOp>(redop);
+  op.algorithm = static_cast<Algorithm>(algo);
+  op.timeoutSec = numberArg(info, 3, "timeoutSec");
+  op.count = buf.ElementLength();
+  op.data = dataOf(buf);
+  return dispatch(info, std::move(op), buf, Napi::Object());
+}
+
+// broadcast(buf, root, timeoutSec, sync)
+Napi::Value CommWrap::broadcast(const Napi::CallbackInfo& info) {
+  Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
+  OpRequest op;
+  op.kind = OpKind::kBroadcast;
+  op.dtype = dtypeOf(info.Env(), buf, "buf");
+  op.root = static_cast<int>(numberArg(info, 1, "root"));
+  if (op.root < 0 || op.root >= comm_->size()) {
+    throw Napi::RangeError::New(info.Env(), "root must be a rank in [0, size)");
+  }
+  op.timeoutSec = numberArg(info, 2, "timeoutSec");
+  op.count = buf.ElementLength();
+  op.data = dataOf(buf);
+  return dispatch(info, std::move(op), buf, Napi::Object());
+}
+
+// allgather(input, output, timeoutSec, sync): output holds size * input.length elements.
+Napi::Value CommWrap::allgather(const Napi::CallbackInfo& info) {
+  Napi::TypedArray in = typedArrayArg(info, 0, "input");
+  Napi::TypedArray out = typedArrayArg(info, 1, "output");
+  OpRequest op;
+  op.kind = OpKind::kAllgather;
+  op.dtype = dtypeOf(info.Env(), in, "input");
+  if (out.TypedArrayType() != in.TypedArrayType() ||
+      out.ElementLength() != in.ElementLength() * static_cast<size_t>(comm_->size())) {
+    throw Napi::RangeError::New(info.Env(),
+                                "output must have input's type and size() * input.length elements");
+  }
+  op.timeoutSec = numberArg(info, 2, "timeoutSec");
+  op.count = in.ElementLength();
+  op.input = dataOf(in);
+  op.data = dataOf(out);
+  return dispatch(info, std::move(op), in, out);
+}
+
+// barrier(timeoutSec, sync)
+Napi::Value CommWrap::barrier(const Napi::CallbackInfo& info) {
+  OpRequest op;
+  op.kind = OpKind::kBarrier;
+  op.timeoutSec = numberArg(info, 0, "timeoutSec");
+  return dispatch(info, std::move(op), Napi::Object(), Napi::Object());
+}
+
+Napi::Value CommWrap::shutdown(const Napi::CallbackInfo& info) {
+  Pending* p = track(info.Env());
+  Napi::Promise promise = p->deferred.Promise();
+  comm_->shutdown([this, p](const Status& st) {
+    p->status = st;
+    settler_.NonBlockingCall(p);
+  });
+  return promise;
+}
+
+Napi::Value CommWrap::getRank(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), comm_->rank());
+}
+Napi::Value CommWrap::getSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), comm_->size());
+}
+Napi::Value CommWrap::getLocalRank(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), comm_->localRank());
+}
+Napi::Value CommWrap::getLocalSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), comm_->localSize());
+}
+Napi::Value CommWrap::getTransport(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), comm_->transportName());
+}
+
+}  // namespace dtrain

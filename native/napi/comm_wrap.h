@@ -1,0 +1,59 @@
+// The JS class `Communicator` over engine/communicator: argument checks, TypedArray views,
+// Promises settled on the JS thread through one thread-safe function per communicator.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "engine/communicator.h"
+
+namespace dtrain {
+
+class CommWrap;
+
+// One in-flight asynchronous call: what to settle, and the JS buffers to keep alive meanwhile.
+struct Pending {
+  Napi::Promise::Deferred deferred;
+  Napi::ObjectReference keep1, keep2;
+  Status status;
+  explicit Pending(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+void settlePending(Napi::Env env, Napi::Function, CommWrap* self, Pending* p);
+using Settler = Napi::TypedThreadSafeFunction<CommWrap, Pending, settlePending>;
+
+class CommWrap : public Napi::ObjectWrap<CommWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit CommWrap(const Napi::CallbackInfo& info);
+  ~CommWrap() override;
+
+  void settled(Napi::Env env);  // called by settlePending on the JS thread
+
+ private:
+  Napi::Value ready(const Napi::CallbackInfo& info);
+  Napi::Value allreduce(const Napi::CallbackInfo& info);
+  Napi::Value broadcast(const Napi::CallbackInfo& info);
+  Napi::Value allgather(const Napi::CallbackInfo& info);
+  Napi::Value barrier(const Napi::CallbackInfo& info);
+  Napi::Value shutdown(const Napi::CallbackInfo& info);
+  Napi::Value getRank(const Napi::CallbackInfo& info);
+  Napi::Value getSize(const Napi::CallbackInfo& info);
+  Napi::Value getLocalRank(const Napi::CallbackInfo& info);
+  Napi::Value getLocalSize(const Napi::CallbackInfo& info);
+  Napi::Value getTransport(const Napi::CallbackInfo& info);
+
+  // Builds the request from the arguments; `sync` is the last argument of every collective.
+  Napi::Value dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
+                       Napi::Object keep2);
+  Pending* track(Napi::Env env);
+
+  std::unique_ptr<Communicator> comm_;
+  Settler settler_;
+  int inFlight_ = 0;
+  Napi::Promise::Deferred readyDeferred_;
+  Napi::Reference<Napi::Promise> readyPromise_;
+};
+
+}  // namespace dtrain

@@ -1,0 +1,32 @@
+#include "sched/schedule.h"
+
+namespace dtrain {
+
+size_t Schedule::elementsSent() const {
+  size_t n = 0;
+  for (const Round& r : rounds)
+    for (const Step& s : r.steps)
+      if (s.kind == StepKind::kSend) n += s.src.count;
+  return n;
+}
+
+size_t Schedule::elementsReceived() const {
+  size_t n = 0;
+  for (const Round& r : rounds)
+    for (const Step& s : r.steps)
+      if (s.kind == StepKind::kRecv || s.kind == StepKind::kRecvReduce) n += s.dst.count;
+  return n;
+}
+
+std::vector<Chunk> splitEven(size_t count, int parts, BufferId buffer, size_t base) {
+  std::vector<Chunk> out(parts);
+  size_t q = count / parts, r = count % parts, off = base;
+  for (int i = 0; i < parts; ++i) {
+    size_t n = q + (static_cast<size_t>(i) < r ? 1 : 0);
+    out[i] = {buffer, off, n};
+    off += n;
+  }
+  return out;
+}
+
+}  // namespace dtrain

@@ -1,0 +1,273 @@
+#include "transport/shm_transport.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cstring>
+
+#include "common/error.h"
+#include "transport/peer_liveness.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DTRAIN_CPU_RELAX() _mm_pause()
+#else
+#define DTRAIN_CPU_RELAX() ((void)0)
+#endif
+
+namespace dtrain {
+
+namespace {
+
+constexpr uint64_t kMagic = 0x647472616e73686dULL;  // "dtranshm"
+constexpr size_t kAlign = 64;
+// Progress checks before sleeping on the doorbell: long enough to catch a peer that is
+// running on the other core, short enough not to steal the core from one that is not.
+constexpr int kSpins = 256;
+constexpr int kLivenessMs = 100;
+
+struct alignas(64) Doorbell {
+  std::atomic<uint32_t> seq;
+  std::atomic<uint32_t> waiters;
+};
+
+struct ChannelCtl {
+  alignas(64) std::atomic<uint64_t> head;  // written by the producer
+  alignas(64) std::atomic<uint64_t> tail;  // written by the consumer
+};
+
+uint64_t roundUp(uint64_t v) { return (v + kAlign - 1) & ~static_cast<uint64_t>(kAlign - 1); }
+
+long futex(std::atomic<uint32_t>* addr, int op, uint32_t val, const timespec* ts) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op, val, ts, nullptr, 0);
+}
+
+}  // namespace
+
+// Layout of one rank's segment: header, then `size` channel controls, then `size` rings.
+struct ShmSegment {
+  uint64_t magic;
+  int32_t rank;
+  int32_t size;
+  uint64_t cap;
+  Doorbell bell;
+
+  ChannelCtl* ctl() { return reinterpret_cast<ChannelCtl*>(reinterpret_cast<char*>(this) + 256); }
+  uint8_t* data(int from) {
+    return reinterpret_cast<uint8_t*>(ctl() + size) + static_cast<size_t>(from) * cap;
+  }
+  static size_t bytesFor(int size, size_t cap) {
+    return 256 + sizeof(ChannelCtl) * size + cap * size;
+  }
+};
+static_assert(sizeof(ShmSegment) <= 256, "segment header must fit its slot");
+
+ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes)
+    : rank_(rv.rank),
+      size_(rv.size),
+      cap_(roundUp(channelBytes < 4096 ? 4096 : channelBytes)),
+      segs_(rv.size, nullptr),
+      mapBytes_(rv.size, 0),
+      sendHead_(rv.size, 0),
+      recvTail_(rv.size, 0) {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  std::vector<std::string> hosts = rv.allGather("shm-host", host);
+  for (int r = 0; r < size_; ++r) {
+    if (hosts[r] != hosts[0]) {
+      throw Error(ErrorCode::kBootstrap,
+                  "the shm transport needs every rank on one host, but rank 0 is on '" + hosts[0] +
+                      "' and rank " + std::to_string(r) + " on '" + hosts[r] +
+                      "'; set DTRAIN_TRANSPORT=tcp");
+    }
+  }
+
+  std::string safeJob;
+  for (char c : jobId) safeJob += (isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  std::string prefix = rv.prefix;
+  for (char& c : prefix) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  std::string myName = "/dtrain-" + safeJob + "-" + prefix + std::to_string(rank_) + "-" +
+                       std::to_string(getpid());
+  size_t bytes = ShmSegment::bytesFor(size_, cap_);
+  int fd = shm_open(myName.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) throwSystemError("shm_open " + myName);
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    close(fd);
+    shm_unlink(myName.c_str());
+    throwSystemError("ftruncate shared memory (is /dev/shm large enough?)");
+  }
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (mem == MAP_FAILED) {
+    shm_unlink(myName.c_str());
+    throwSystemError("mmap shared memory");
+  }
+  auto* seg = static_cast<ShmSegment*>(mem);
+  seg->rank = rank_;
+  seg->size = size_;
+  seg->cap = cap_;
+  new (&seg->bell) Doorbell();
+  for (int r = 0; r < size_; ++r) new (&seg->ctl()[r]) ChannelCtl();
+  seg->magic = kMagic;
+  segs_[rank_] = seg;
+  mapBytes_[rank_] = bytes;
+
+  try {
+    std::vector<std::string> names = rv.allGather("shm-name", myName);
+    std::vector<std::string> pids = rv.allGather("shm-pid", std::to_string(getpid()));
+    pids_.resize(size_);
+    for (int r = 0; r < size_; ++r) {
+      pids_[r] = static_cast<pid_t>(std::stol(pids[r]));
+      if (r == rank_) continue;
+      int pfd = shm_open(names[r].c_str(), O_RDWR | O_CLOEXEC, 0600);
+      if (pfd < 0) throwSystemError("shm_open peer segment " + names[r]);
+      void* pm = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, pfd, 0);
+      close(pfd);
+      if (pm == MAP_FAILED) throwSystemError("mmap peer segment " + names[r]);
+      segs_[r] = static_cast<ShmSegment*>(pm);
+      mapBytes_[r] = bytes;
+      if (segs_[r]->magic != kMagic || segs_[r]->cap != cap_ || segs_[r]->size != size_) {
+        throw Error(ErrorCode::kBootstrap, "shared-memory segment of rank " + std::to_string(r) +
+                                               " has a different layout (mixed dtrain versions "
+                                               "or DTRAIN_SHM_CHANNEL_BYTES?)");
+      }
+    }
+    rv.barrier("shm-mapped");
+  } catch (...) {
+    shm_unlink(myName.c_str());
+    for (int r = 0; r < size_; ++r)
+      if (segs_[r]) munmap(segs_[r], mapBytes_[r]);
+    throw;
+  }
+  shm_unlink(myName.c_str());
+}
+
+ShmTransport::~ShmTransport() {
+  for (int r = 0; r < size_; ++r)
+    if (segs_[r]) munmap(segs_[r], mapBytes_[r]);
+}
+
+void ShmTransport::ring(int peer) {
+  Doorbell& b = segs_[peer]->bell;
+  b.seq.fetch_add(1, std::memory_order_seq_cst);
+  if (b.waiters.load(std::memory_order_seq_cst) != 0) {
+    futex(&b.seq, FUTEX_WAKE, INT_MAX, nullptr);
+  }
+}
+
+bool ShmTransport::stepSend(Transfer& t) {
+  ChannelCtl& ch = segs_[t.peer]->ctl()[rank_];
+  uint8_t* ringData = segs_[t.peer]->data(rank_);
+  uint64_t h = sendHead_[t.peer];
+  uint64_t tail = ch.tail.load(std::memory_order_acquire);
+  int64_t space = static_cast<int64_t>(cap_) - static_cast<int64_t>(h - tail);
+  if (space <= 0) return false;
+  size_t pos = h % cap_;
+  size_t n = t.bytes - t.done;
+  if (n > static_cast<size_t>(space)) n = static_cast<size_t>(space);
+  if (n > cap_ - pos) n = cap_ - pos;
+  n -= n % t.elemSize;
+  if (n == 0) return false;
+  std::memcpy(ringData + pos, t.data + t.done, n);
+  t.done += n;
+  h += n;
+  // Every message starts 64-byte aligned, so elements never straddle the ring's end.
+  if (t.done == t.bytes) h = roundUp(h);
+  sendHead_[t.peer] = h;
+  ch.head.store(h, std::memory_order_release);
+  ring(t.peer);
+  return true;
+}
+
+bool ShmTransport::stepRecv(Transfer& t) {
+  ChannelCtl& ch = segs_[rank_]->ctl()[t.peer];
+  uint8_t* ringData = segs_[rank_]->data(t.peer);
+  uint64_t tl = recvTail_[t.peer];
+  uint64_t head = ch.head.load(std::memory_order_acquire);
+  if (head <= tl) return false;
+  size_t pos = tl % cap_;
+  size_t n = t.bytes - t.done;
+  if (n > head - tl) n = head - tl;
+  if (n > cap_ - pos) n = cap_ - pos;
+  n -= n % t.elemSize;
+  if (n == 0) return false;
+  if (t.sink) {
+    t.sink(ringData + pos, t.done, n);
+  } else {
+    std::memcpy(t.data + t.done, ringData + pos, n);
+  }
+  t.done += n;
+  tl += n;
+  if (t.done == t.bytes) tl = roundUp(tl);
+  recvTail_[t.peer] = tl;
+  ch.tail.store(tl, std::memory_order_release);
+  ring(t.peer);
+  return true;
+}
+
+void ShmTransport::checkPeers(const std::vector<Transfer>& transfers, AbortWatch* abort) {
+  for (const Transfer& t : transfers) {
+    if (t.done < t.bytes && !processAlive(pids_[t.peer])) {
+      throw Error(ErrorCode::kPeerLost,
+                  "rank " + std::to_string(t.peer) + " (pid " + std::to_string(pids_[t.peer]) +
+                      ") died during the collective",
+                  {t.peer});
+    }
+  }
+  if (abort) abort->throwIfAborted();
+}
+
+void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline,
+                       AbortWatch* abort) {
+  Doorbell& bell = segs_[rank_]->bell;
+  int idle = 0;
+  auto lastCheck = Clock::now();
+  while (true) {
+    uint32_t seen = bell.seq.load(std::memory_order_seq_cst);
+    bool progressed = false, pending = false;
+    for (size_t i = 0; i < transfers.size(); ++i) {
+      Transfer& t = transfers[i];
+      if (t.done == t.bytes) continue;
+      pending = true;
+      if (!mayProgress(transfers, i)) continue;
+      // Keep going on one transfer while it moves, to copy in large pieces.
+      while (t.done < t.bytes && (t.kind == Transfer::kSend ? stepSend(t) : stepRecv(t))) {
+        progressed = true;
+      }
+    }
+    if (!pending) return;
+    if (progressed) {
+      idle = 0;
+      continue;
+    }
+    if (++idle < kSpins) {
+      DTRAIN_CPU_RELAX();
+      continue;
+    }
+    auto now = Clock::now();
+    if (now - lastCheck >= std::chrono::milliseconds(kLivenessMs)) {
+      lastCheck = now;
+      checkPeers(transfers, abort);
+    }
+    if (deadline.passed()) {
+      std::vector<int> ranks;
+      std::string what = describePending(transfers, &ranks);
+      throw Error(ErrorCode::kTimeout, "timed out waiting for " + what, ranks);
+    }
+    bell.waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (bell.seq.load(std::memory_order_seq_cst) == seen) {
+      int ms = deadline.msLeft(kLivenessMs);
+      timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+      futex(&bell.seq, FUTEX_WAIT, seen, &ts);
+    }
+    bell.waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+}  // namespace dtrain

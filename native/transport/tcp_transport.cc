@@ -1,0 +1,227 @@
+#include "transport/tcp_transport.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/error.h"
+#include "transport/socket_util.h"
+
+namespace dtrain {
+
+namespace {
+constexpr const char* kHello = "DTRAIN1";
+
+void logRefusal(int rank, const std::string& from, const std::string& why) {
+  std::fprintf(stderr, "dtrain: rank %d refused TCP connection from %s: %s\n", rank, from.c_str(),
+               why.c_str());
+  std::fflush(stderr);
+}
+}  // namespace
+
+TcpTransport::TcpTransport(const Rendezvous& rv, const std::string& token,
+                           const std::string& bindHost)
+    : rank_(rv.rank), size_(rv.size), token_(token), fds_(rv.size, -1) {
+  listenFd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listenFd_ < 0) throwSystemError("socket");
+  int one = 1;
+  setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (inet_pton(AF_INET, bindHost.c_str(), &addr.sin_addr) != 1) {
+    close(listenFd_);
+    throw Error(ErrorCode::kInvalidArgument,
+                "DTRAIN_TCP_ADDR must be an IPv4 address, got '" + bindHost + "'");
+  }
+  if (bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listenFd_, 128) != 0) {
+    close(listenFd_);
+    throwSystemError("listen on " + bindHost);
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  wakeFd_ = eventfd(0, EFD_CLOEXEC);
+  acceptor_ = std::thread([this] { acceptLoop(); });
+
+  try {
+    std::string me = bindHost + ":" + std::to_string(ntohs(addr.sin_port));
+    std::vector<std::string> addrs = rv.allGather("tcp-addr", me);
+    // Lower ranks accept, higher ranks connect: each pair is connected exactly once.
+    for (int peer = 0; peer < rank_; ++peer) {
+      int fd = connectTo(parseHostPort(addrs[peer], "peer address"), rv.deadline, "peer");
+      std::string hello = std::string(kHello) + " " + token_ + " " + std::to_string(rank_) + "\n";
+      std::string what = "rank " + std::to_string(peer);
+      writeAll(fd, hello.data(), hello.size(), rv.deadline, what.c_str());
+      std::string reply = readLine(fd, rv.deadline, what.c_str());
+      if (reply != "OK") {
+        close(fd);
+        throw Error(ErrorCode::kBootstrap, what + " refused the connection: " + reply);
+      }
+      fds_[peer] = fd;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    int expected = size_ - 1 - rank_;
+    if (!cv_.wait_until(lock, rv.deadline.at,
+                        [&] { return static_cast<int>(accepted_.size()) == expected; })) {
+      std::string missing;
+      for (int r = rank_ + 1; r < size_; ++r)
+        if (!accepted_.count(r)) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+      throw Error(ErrorCode::kTimeout, "timed out waiting for ranks " + missing + " to connect");
+    }
+    for (auto& [r, fd] : accepted_) fds_[r] = fd;
+    setupDone_ = true;
+  } catch (...) {
+    uint64_t v = 1;
+    if (write(wakeFd_, &v, sizeof(v)) < 0) {
+    }
+    acceptor_.join();
+    for (int fd : fds_)
+      if (fd >= 0) close(fd);
+    close(listenFd_);
+    close(wakeFd_);
+    throw;
+  }
+  for (int r = 0; r < size_; ++r) {
+    if (fds_[r] >= 0) setNonBlocking(fds_[r], true);
+  }
+}
+
+TcpTransport::~TcpTransport() {
+  uint64_t v = 1;
+  if (write(wakeFd_, &v, sizeof(v)) < 0) {
+  }
+  acceptor_.join();
+  for (int fd : fds_)
+    if (fd >= 0) close(fd);
+  close(listenFd_);
+  close(wakeFd_);
+}
+
+void TcpTransport::acceptLoop() {
+  while (true) {
+    pollfd p[2] = {{listenFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (p[1].revents) return;
+    int fd = accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    setNoDelay(fd);
+    std::string from = peerAddress(fd);
+    std::string why;
+    int peer = -1;
+    try {
+      std::string line = readLine(fd, Deadline::after(5.0), "connecting peer");
+      char hello[16] = {0}, tok[160] = {0};
+      int r = -1;
+      if (std::sscanf(line.c_str(), "%15s %159s %d", hello, tok, &r) != 3 ||
+          std::strcmp(hello, kHello) != 0) {
+        why = "not a dtrain handshake";
+      } else if (!equalSecret(tok, token_)) {
+        why = "bad token";
+      } else if (r <= rank_ || r >= size_) {
+        why = "unexpected rank " + std::to_string(r);
+      } else {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (setupDone_ || accepted_.count(r)) why = "rank " + std::to_string(r) + " is already connected";
+        else peer = r;
+      }
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    if (peer < 0) {
+      std::string reply = "ERR " + why + "\n";
+      if (send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+      }
+      close(fd);
+      logRefusal(rank_, from, why);
+      continue;
+    }
+    if (send(fd, "OK\n", 3, MSG_NOSIGNAL) != 3) {
+      close(fd);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    accepted_[peer] = fd;
+    cv_.notify_all();
+  }
+}
+
+bool TcpTransport::stepSend(Transfer& t) {
+  ssize_t w = send(fds_[t.peer], t.data + t.done, t.bytes - t.done, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w > 0) {
+    t.done += static_cast<size_t>(w);
+    return true;
+  }
+  if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+  throw Error(ErrorCode::kPeerLost,
+              "lost the connection to rank " + std::to_string(t.peer) + " (" +
+                  std::strerror(errno) + "): the process died or its host is unreachable",
+              {t.peer});
+}
+
+bool TcpTransport::stepRecv(Transfer& t) {
+  ssize_t r = recv(fds_[t.peer], t.data + t.done, t.bytes - t.done, MSG_DONTWAIT);
+  if (r > 0) {
+    size_t before = t.done - t.done % t.elemSize;
+    t.done += static_cast<size_t>(r);
+    size_t after = t.done - t.done % t.elemSize;
+    if (t.sink && after > before) t.sink(t.data + before, before, after - before);
+    return true;
+  }
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+  std::string why = r == 0 ? "closed the connection" : std::strerror(errno);
+  throw Error(ErrorCode::kPeerLost,
+              "lost the connection to rank " + std::to_string(t.peer) + " (" + why +
+                  "): the process died or its host is unreachable",
+              {t.peer});
+}
+
+void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline,
+                       AbortWatch* abort) {
+  std::vector<pollfd> pfds;
+  std::vector<size_t> which;
+  while (true) {
+    // Move everything that can move without blocking, then poll for the rest.
+    bool pending = false;
+    pfds.clear();
+    which.clear();
+    for (size_t i = 0; i < transfers.size(); ++i) {
+      Transfer& t = transfers[i];
+      if (t.done == t.bytes) continue;
+      pending = true;
+      if (!mayProgress(transfers, i)) continue;
+      while (t.done < t.bytes && (t.kind == Transfer::kSend ? stepSend(t) : stepRecv(t))) {
+      }
+      if (t.done < t.bytes) {
+        pfds.push_back({fds_[t.peer], static_cast<short>(t.kind == Transfer::kSend ? POLLOUT : POLLIN), 0});
+        which.push_back(i);
+      }
+    }
+    if (!pending) return;
+    bool stillPending = false;
+    for (const Transfer& t : transfers) stillPending |= t.done < t.bytes;
+    if (!stillPending) return;
+    if (pfds.empty()) continue;  // a finished transfer unblocked the next one in its stream
+    if (abort) pfds.push_back({abort->fd(), POLLIN, 0});
+    int rc = poll(pfds.data(), pfds.size(), deadline.msLeft(1000));
+    if (rc < 0 && errno != EINTR) throwSystemError("poll");
+    if (abort) abort->throwIfAborted();
+    if (rc == 0 && deadline.passed()) {
+      std::vector<int> ranks;
+      std::string what = describePending(transfers, &ranks);
+      throw Error(ErrorCode::kTimeout, "timed out waiting for " + what, ranks);
+    }
+  }
+}
+
+}  // namespace dtrain
