@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+
+/** What `dtrain info` prints. The native part's fields are merged in at the top level. */
+export interface Info {
+  name: string;
+  version: string;
+  napiVersion: string | undefined;
+  node: string;
+  native: { loaded: true } | { loaded: false; error: string };
+  [nativeField: string]: unknown;
+}
+
+/**
+ * Adds `dtrain info`: prints one JSON object describing the package, the runtime and what the
+ * native addon supports. Exits 1 (still printing the JSON) if the addon cannot be loaded.
+ */
+export function addInfoCommand(program: Command): void {
+  program
+    .command('info')
+    .description('print package, runtime and native-addon capabilities as one JSON object')
+    .action(() => {
+      const info = collectInfo();
+      process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+      if (!info.native.loaded) process.exitCode = 1;
+    });
+}
+
+/**
+ * Gathers the info object. Never throws: a native addon that fails to load or to report is
+ * described in `native.error`, because `dtrain info` is what users run to diagnose exactly that.
+ *
+ * @param loadNative - returns the addon's capability object; replaceable in tests
+ */
+export function collectInfo(loadNative: () => object = defaultLoadNative): Info {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  const base = {
+    name: pkg.name,
+    version: pkg.version,
+    napiVersion: process.versions.napi,
+    node: process.version,
+  };
+  try {
+    return { ...base, ...loadNative(), native: { loaded: true } };
+  } catch (err) {
+    return { ...base, native: { loaded: false, error: errorMessage(err) } };
+  }
+}
+
+function defaultLoadNative(): object {
+  // Loaded lazily so that every other subcommand works without a built addon. The module may
+  // expose nativeInfo() directly or only through loadBinding(); either way loading the addon
+  // itself happens inside the call, so its failure is caught by the caller.
+  const native = require('../native') as {
+    nativeInfo?: () => object;
+    loadBinding?: () => { nativeInfo(): object };
+  };
+  if (typeof native.nativeInfo === 'function') return native.nativeInfo();
+  if (typeof native.loadBinding === 'function') return native.loadBinding().nativeInfo();
+  throw new Error('lib/native exports neither nativeInfo() nor loadBinding()');
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,59 @@
+import { StoreServer } from '../store/server';
+import { newJobId, newToken } from './identity';
+import { WorkerGroup } from './worker-group';
+import { workerEnv } from './worker-env';
+
+/** One `dtrain run` invocation, already validated. */
+export interface JobOptions {
+  /** Number of workers. */
+  size: number;
+  /** Absolute path of the worker script. */
+  script: string;
+  /** Arguments for the script, passed through untouched. */
+  args: readonly string[];
+  /** `DTRAIN_TRANSPORT` to export, if the user chose one. */
+  transport?: string;
+  /** `DTRAIN_TIMEOUT` (seconds) to export, if the user chose one. */
+  timeoutSeconds?: number;
+  /** After the first worker failure, seconds the others get to exit on their own. */
+  graceSeconds: number;
+  /** Environment the workers inherit; default `process.env`. */
+  baseEnv?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs a job to completion: starts the rendezvous store, runs `size` copies of the script under
+ * the current Node.js binary, and closes the store once every worker has exited.
+ *
+ * @returns the exit code the launcher should exit with (see {@link WorkerGroup.run})
+ */
+export async function runJob(options: JobOptions): Promise<number> {
+  const token = newToken();
+  const jobId = newJobId();
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token });
+  try {
+    const specs = Array.from({ length: options.size }, (_, rank) => ({
+      rank,
+      command: process.execPath,
+      args: [options.script, ...options.args],
+      env: workerEnv(options.baseEnv ?? process.env, {
+        rank,
+        size: options.size,
+        store: store.address,
+        token,
+        jobId,
+        transport: options.transport,
+        timeoutSeconds: options.timeoutSeconds,
+      }),
+    }));
+    const group = new WorkerGroup({
+      graceMs: options.graceSeconds * 1000,
+      stdout: (data) => process.stdout.write(data),
+      stderr: (data) => process.stderr.write(data),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    return await group.run(specs);
+  } finally {
+    await store.close();
+  }
+}

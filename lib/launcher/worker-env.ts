@@ -1,0 +1,33 @@
+/** The per-worker values the launcher adds to the inherited environment (docs/environment.md). */
+export interface WorkerEnvOptions {
+  rank: number;
+  size: number;
+  /** `host:port` of the rendezvous store. */
+  store: string;
+  token: string;
+  jobId: string;
+  /** Only exported when given, so a value the user already exported is inherited untouched. */
+  transport?: string;
+  /** Seconds; only exported when given, for the same reason. */
+  timeoutSeconds?: number;
+}
+
+/**
+ * Builds a worker's environment: everything in `base` plus the `DTRAIN_*` variables for its rank.
+ * All workers run on this host, so the local rank and size equal the global ones.
+ */
+export function workerEnv(base: NodeJS.ProcessEnv, options: WorkerEnvOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...base,
+    DTRAIN_RANK: String(options.rank),
+    DTRAIN_SIZE: String(options.size),
+    DTRAIN_LOCAL_RANK: String(options.rank),
+    DTRAIN_LOCAL_SIZE: String(options.size),
+    DTRAIN_STORE: options.store,
+    DTRAIN_TOKEN: options.token,
+    DTRAIN_JOB_ID: options.jobId,
+  };
+  if (options.transport !== undefined) env.DTRAIN_TRANSPORT = options.transport;
+  if (options.timeoutSeconds !== undefined) env.DTRAIN_TIMEOUT = String(options.timeoutSeconds);
+  return env;
+}
