@@ -212,15 +212,15 @@ bool ShmTransport::stepRecv(Transfer& t) {
 }
 
 void ShmTransport::checkPeers(const std::vector<Transfer>& transfers, AbortWatch* abort) {
+  if (abort) abort->throwIfAborted();
   for (const Transfer& t : transfers) {
     if (t.done < t.bytes && !processAlive(pids_[t.peer])) {
-      throw Error(ErrorCode::kPeerLost,
-                  "rank " + std::to_string(t.peer) + " (pid " + std::to_string(pids_[t.peer]) +
-                      ") died during the collective",
-                  {t.peer});
+      std::string why = "rank " + std::to_string(t.peer) + " (pid " +
+                        std::to_string(pids_[t.peer]) + ") died during the collective";
+      if (abort) abort->throwLost(t.peer, why);
+      throw Error(ErrorCode::kPeerLost, why, {t.peer});
     }
   }
-  if (abort) abort->throwIfAborted();
 }
 
 void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline,

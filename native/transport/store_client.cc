@@ -117,6 +117,15 @@ void AbortWatch::throwIfAborted() {
   throw Error(ErrorCode::kPeerLost, reason_, ranks);
 }
 
+void AbortWatch::throwLost(int peer, const std::string& ownReason, int ms) {
+  if (!fired_) {
+    pollfd p{watcher_.fd(), POLLIN, 0};
+    poll(&p, 1, ms);
+  }
+  throwIfAborted();
+  throw Error(ErrorCode::kPeerLost, ownReason, {peer});
+}
+
 void AbortWatch::raise(int lostRank, const std::string& reason) {
   if (fired_) return;
   try {

@@ -41,6 +41,10 @@ class AbortWatch {
   // Non-blocking: throws Error(kPeerLost) naming the lost rank once some rank has reported a
   // failure.
   void throwIfAborted();
+  // A peer that failed may only have exited because it learnt of an earlier failure, which
+  // it reported just before: give that report `ms` to arrive, so every rank names the rank
+  // lost first. Then throws Error(kPeerLost) with `ownReason` if no report came.
+  [[noreturn]] void throwLost(int peer, const std::string& ownReason, int ms = 200);
   // Reports to every rank that `lostRank` failed (best effort; the store may be gone). Does
   // nothing if this rank only learnt of the failure from another rank's report.
   void raise(int lostRank, const std::string& reason);

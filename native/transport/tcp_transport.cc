@@ -24,6 +24,12 @@ void logRefusal(int rank, const std::string& from, const std::string& why) {
                why.c_str());
   std::fflush(stderr);
 }
+[[noreturn]] void lost(int peer, const std::string& cause, AbortWatch* abort) {
+  std::string why = "lost the connection to rank " + std::to_string(peer) + " (" + cause +
+                    "): the process died or its host is unreachable";
+  if (abort) abort->throwLost(peer, why);
+  throw Error(ErrorCode::kPeerLost, why, {peer});
+}
 }  // namespace
 
 TcpTransport::TcpTransport(const Rendezvous& rv, const std::string& token,
@@ -156,20 +162,17 @@ void TcpTransport::acceptLoop() {
   }
 }
 
-bool TcpTransport::stepSend(Transfer& t) {
+bool TcpTransport::stepSend(Transfer& t, AbortWatch* abort) {
   ssize_t w = send(fds_[t.peer], t.data + t.done, t.bytes - t.done, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (w > 0) {
     t.done += static_cast<size_t>(w);
     return true;
   }
   if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
-  throw Error(ErrorCode::kPeerLost,
-              "lost the connection to rank " + std::to_string(t.peer) + " (" +
-                  std::strerror(errno) + "): the process died or its host is unreachable",
-              {t.peer});
+  lost(t.peer, std::strerror(errno), abort);
 }
 
-bool TcpTransport::stepRecv(Transfer& t) {
+bool TcpTransport::stepRecv(Transfer& t, AbortWatch* abort) {
   ssize_t r = recv(fds_[t.peer], t.data + t.done, t.bytes - t.done, MSG_DONTWAIT);
   if (r > 0) {
     size_t before = t.done - t.done % t.elemSize;
@@ -179,11 +182,7 @@ bool TcpTransport::stepRecv(Transfer& t) {
     return true;
   }
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
-  std::string why = r == 0 ? "closed the connection" : std::strerror(errno);
-  throw Error(ErrorCode::kPeerLost,
-              "lost the connection to rank " + std::to_string(t.peer) + " (" + why +
-                  "): the process died or its host is unreachable",
-              {t.peer});
+  lost(t.peer, r == 0 ? "closed the connection" : std::strerror(errno), abort);
 }
 
 void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline,
@@ -200,7 +199,7 @@ void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
       if (t.done == t.bytes) continue;
       pending = true;
       if (!mayProgress(transfers, i)) continue;
-      while (t.done < t.bytes && (t.kind == Transfer::kSend ? stepSend(t) : stepRecv(t))) {
+      while (t.done < t.bytes && (t.kind == Transfer::kSend ? stepSend(t, abort) : stepRecv(t, abort))) {
       }
       if (t.done < t.bytes) {
         pfds.push_back({fds_[t.peer], static_cast<short>(t.kind == Transfer::kSend ? POLLOUT : POLLIN), 0});
@@ -208,9 +207,6 @@ void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
       }
     }
     if (!pending) return;
-    bool stillPending = false;
-    for (const Transfer& t : transfers) stillPending |= t.done < t.bytes;
-    if (!stillPending) return;
     if (pfds.empty()) continue;  // a finished transfer unblocked the next one in its stream
     if (abort) pfds.push_back({abort->fd(), POLLIN, 0});
     int rc = poll(pfds.data(), pfds.size(), deadline.msLeft(1000));

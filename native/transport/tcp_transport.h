@@ -29,8 +29,8 @@ class TcpTransport : public Transport {
 
  private:
   void acceptLoop();
-  bool stepSend(Transfer& t);
-  bool stepRecv(Transfer& t);
+  bool stepSend(Transfer& t, AbortWatch* abort);
+  bool stepRecv(Transfer& t, AbortWatch* abort);
 
   int rank_, size_;
   std::string token_;

@@ -1,0 +1,110 @@
+'use strict';
+// Bad input and faults: every rank gets a clear error, nothing hangs.
+const { expect } = require('chai');
+const { runJob, describeJob } = require('./helpers');
+
+const faults = (np, scenario, opts = {}) => runJob({ np, script: 'faults.js', args: [scenario], ...opts });
+
+describe('bad arguments', function () {
+  it('reject with a TypeError or RangeError that names the argument, and send nothing', async function () {
+    const job = await faults(2, 'bad-args');
+    expect(job.code, describeJob(job)).to.equal(0);
+    expect(job.results).to.have.length(2);
+    for (const r of job.results) {
+      const [arr, u8, op, algo, timeout, root, rootFrac, gather, barrier, syncOpts, syncType] = r.errors;
+      expect(arr).to.include({ name: 'TypeError' });
+      expect(arr.message).to.match(/allreduce: buf must be a Float32Array.*got Array/);
+      expect(u8.message).to.match(/got Uint8Array/);
+      expect(op).to.include({ name: 'RangeError' });
+      expect(op.message).to.match(/op must be one of sum, avg, min, max, got prod/);
+      expect(algo).to.include({ name: 'RangeError' });
+      expect(algo.message).to.match(/unknown all-reduce algorithm 'bogus'/);
+      expect(timeout.message).to.match(/timeout must be a positive number/);
+      expect(root).to.include({ name: 'RangeError' });
+      expect(root.message).to.match(/root must be an integer rank in \[0, 2\), got 2/);
+      expect(rootFrac.message).to.match(/got 0.5/);
+      expect(gather).to.include({ name: 'TypeError' });
+      expect(barrier.message).to.match(/barrier: timeout/);
+      expect(syncOpts).to.include({ name: 'TypeError' });
+      expect(syncType.message).to.match(/allgatherSync: buf .* got Uint16Array/);
+      // Nothing was sent: the next real call pairs up correctly on both ranks.
+      expect(r.after).to.equal(2);
+    }
+  });
+});
+
+describe('mismatched calls', function () {
+  for (const [scenario, pattern, odd] of [
+    ['mismatch-length', /ranks 0, 2 called allreduce\(float32\[10\].*rank 1 called allreduce\(float32\[11\]/, 1],
+    ['mismatch-kind', /rank 0 called broadcast\(float32\[8\], root=0\); ranks 1, 2 called allreduce/, 0],
+    ['mismatch-type', /rank 0 called allreduce\(float64\[8\], op=sum.*ranks 1, 2 called allreduce\(float32\[8\], op=max/, 0],
+  ]) {
+    it(`${scenario}: every rank gets ERR_DTRAIN_MISMATCH naming the ranks and how they differ`, async function () {
+      const job = await faults(3, scenario);
+      expect(job.code, describeJob(job)).to.equal(0);
+      expect(job.results).to.have.length(3);
+      for (const r of job.results) {
+        expect(r.code, JSON.stringify(r)).to.equal('ERR_DTRAIN_MISMATCH');
+        expect(r.message).to.match(pattern);
+        expect(r.ranks).to.deep.equal([odd]);
+        expect(r.ms).to.be.below(5000);
+      }
+      // A mismatch leaves the communicator usable.
+      if (scenario === 'mismatch-length') for (const r of job.results) expect(r.after).to.equal(3);
+    });
+  }
+});
+
+describe('a worker killed with SIGKILL during an all-reduce', function () {
+  for (const transport of ['shm', 'tcp']) {
+    for (const np of [3, 4]) {
+      it(`${transport}, np=${np}: every survivor rejects with ERR_DTRAIN_PEER_LOST naming the lost rank`, async function () {
+        const job = await faults(np, 'kill', { launcherArgs: ['--transport', transport] });
+        const lost = np - 1;
+        expect(job.code, describeJob(job)).to.equal(137);
+        expect(job.stderr).to.include(`rank ${lost} was killed by signal SIGKILL`);
+        expect(job.results.map((r) => r.worker).sort(), describeJob(job)).to.deep.equal([...Array(np - 1).keys()]);
+        for (const r of job.results) {
+          expect(r.code, JSON.stringify(r)).to.equal('ERR_DTRAIN_PEER_LOST');
+          expect(r.rank).to.equal(lost);
+          expect(r.message).to.include(`rank ${lost}`);
+          // Well within the 30 s default timeout: the loss is detected, not waited out.
+          expect(r.ms).to.be.below(5000);
+          expect(r.laterCode).to.equal('ERR_DTRAIN_BROKEN');
+        }
+      });
+    }
+  }
+});
+
+describe('a rank that never joins', function () {
+  for (const [how, opts] of [
+    ['per-call timeout', {}],
+    ['DTRAIN_TIMEOUT', { env: { DTRAIN_TIMEOUT: '1.5' }, launcherArgs: ['--transport', 'tcp'] }],
+  ]) {
+    it(`${how}: the others time out with ERR_DTRAIN_TIMEOUT naming it`, async function () {
+      const job = await faults(3, 'timeout', opts);
+      expect(job.code, describeJob(job)).to.equal(0);
+      const waiting = job.results.filter((r) => r.worker !== 1);
+      expect(waiting).to.have.length(2);
+      for (const r of waiting) {
+        expect(r.code).to.equal('ERR_DTRAIN_TIMEOUT');
+        expect(r.ranks).to.deep.equal([1]);
+        expect(r.message).to.match(/rank 1 did not join it/);
+        const limit = opts.env ? 1500 : 1000;
+        expect(r.ms).to.be.within(limit - 50, limit + 2000);
+      }
+    });
+  }
+});
+
+describe('a peer connection without the job token', function () {
+  it('is refused with "bad token" and logged by the rank it reached; the job goes on', async function () {
+    const job = await faults(2, 'intruder', { launcherArgs: ['--transport', 'tcp'] });
+    expect(job.code, describeJob(job)).to.equal(0);
+    const r0 = job.results.find((r) => r.worker === 0);
+    expect(r0.reply).to.equal('ERR bad token\n');
+    expect(job.stderr).to.match(/\[1\] dtrain: rank 1 refused TCP connection from 127\.0\.0\.1:\d+: bad token/);
+    for (const r of job.results) expect(r.after).to.equal(2);
+  });
+});

@@ -1,0 +1,165 @@
+'use strict';
+// Every collective, every dtype and op, many lengths, checked against values computed in JS;
+// every rank's result must also be bitwise identical to every other rank's.
+const dtrain = require('../..');
+const { report, hashBytes, rng } = require('./report');
+
+const TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Array };
+const OPS = ['sum', 'avg', 'min', 'max'];
+
+// Small integers: every partial sum is exact in every dtype, so the expected value is exact.
+const value = (r, i) => ((r + 1) * 7 + i * 13) % 101 - 50;
+
+function cast(type, x) {
+  if (type === 'float32') return Math.fround(x);
+  if (type === 'int32') return x | 0;
+  return x;
+}
+
+function expected(type, op, np, i) {
+  let acc = value(0, i);
+  for (let r = 1; r < np; r++) {
+    const v = value(r, i);
+    if (op === 'sum' || op === 'avg') acc += v;
+    else if (op === 'min') acc = Math.min(acc, v);
+    else acc = Math.max(acc, v);
+  }
+  if (op === 'avg') {
+    if (type === 'int32') return Math.trunc(acc / np);
+    return cast(type, cast(type, acc) / np);
+  }
+  return cast(type, acc);
+}
+
+async function sameOnEveryRank(arr, what) {
+  const all = await dtrain.allgather(Int32Array.of(hashBytes(arr)));
+  if (!all.every((h) => h === all[0])) throw new Error(`${what}: ranks disagree bitwise (${all})`);
+}
+
+async function main() {
+  await dtrain.init();
+  const rank = dtrain.rank();
+  const np = dtrain.size();
+  let cases = 0;
+  const lengths = [...new Set([0, 1, 7, Math.max(np - 1, 0), np + 1, 1000, (1 << 20) + 3])];
+
+  for (const [type, Ctor] of Object.entries(TYPES)) {
+    for (const op of OPS) {
+      for (const n of lengths) {
+        const buf = new Ctor(n);
+        for (let i = 0; i < n; i++) buf[i] = value(rank, i);
+        const out = await dtrain.allreduce(buf, { op });
+        if (out !== buf) throw new Error('allreduce must resolve to the buffer it was given');
+        for (let i = 0; i < n; i++) {
+          const e = expected(type, op, np, i);
+          if (buf[i] !== e) {
+            throw new Error(`allreduce ${type} ${op} n=${n}: [${i}] = ${buf[i]}, expected ${e}`);
+          }
+        }
+        await sameOnEveryRank(buf, `allreduce ${type} ${op} n=${n}`);
+        cases++;
+      }
+    }
+  }
+
+  // Random floats: sums depend on order, so the check is closeness plus bitwise agreement.
+  for (const [type, Ctor] of [['float32', Float32Array], ['float64', Float64Array]]) {
+    const n = 100003;
+    const mine = new Ctor(n);
+    const exact = new Float64Array(n);
+    for (let r = 0; r < np; r++) {
+      const next = rng(1000 + r);
+      for (let i = 0; i < n; i++) {
+        const v = cast(type, next() * 2 - 1);
+        exact[i] += v;
+        if (r === rank) mine[i] = v;
+      }
+    }
+    await dtrain.allreduce(mine);
+    const tol = type === 'float32' ? 1e-5 : 1e-12;
+    for (let i = 0; i < n; i++) {
+      if (Math.abs(mine[i] - exact[i]) > tol * np) {
+        throw new Error(`random ${type} sum [${i}] = ${mine[i]}, expected about ${exact[i]}`);
+      }
+    }
+    await sameOnEveryRank(mine, `random ${type} sum`);
+    cases++;
+  }
+
+  // The blocking variant, interleaved with async calls, keeps call order.
+  {
+    const a = new Float32Array(33).fill(rank + 1);
+    const p = dtrain.allreduce(a);
+    const b = dtrain.allreduceSync(new Float64Array(5).fill(1), { op: 'sum' });
+    await p;
+    if (a[0] !== (np * (np + 1)) / 2 || b[4] !== np) throw new Error('allreduceSync result wrong');
+    cases++;
+  }
+
+  // Broadcast from every root.
+  for (let root = 0; root < np; root++) {
+    for (const [type, Ctor] of Object.entries(TYPES)) {
+      for (const n of [0, 1, 1000, 300007]) {
+        const buf = new Ctor(n);
+        for (let i = 0; i < n; i++) buf[i] = rank === root ? value(root, i) : -999;
+        const out = await dtrain.broadcast(buf, root);
+        if (out !== buf) throw new Error('broadcast must resolve to its buffer');
+        for (let i = 0; i < n; i++) {
+          if (buf[i] !== cast(type, value(root, i))) {
+            throw new Error(`broadcast ${type} root=${root} n=${n}: [${i}] = ${buf[i]}`);
+          }
+        }
+        cases++;
+      }
+    }
+  }
+  {
+    const b = new Int32Array(10).fill(rank === np - 1 ? 42 : 0);
+    dtrain.broadcastSync(b, np - 1);
+    if (b[9] !== 42) throw new Error('broadcastSync result wrong');
+  }
+
+  // All-gather: every rank's block, in rank order.
+  for (const [type, Ctor] of Object.entries(TYPES)) {
+    for (const n of [0, 1, 7, 100003]) {
+      const buf = new Ctor(n);
+      for (let i = 0; i < n; i++) buf[i] = value(rank, i);
+      const out = await dtrain.allgather(buf);
+      if (!(out instanceof Ctor) || out.length !== n * np) {
+        throw new Error(`allgather ${type} n=${n}: got ${out.constructor.name}(${out.length})`);
+      }
+      for (let r = 0; r < np; r++) {
+        for (let i = 0; i < n; i++) {
+          if (out[r * n + i] !== cast(type, value(r, i))) {
+            throw new Error(`allgather ${type} n=${n}: block ${r} [${i}] = ${out[r * n + i]}`);
+          }
+        }
+      }
+      cases++;
+    }
+  }
+  {
+    const g = dtrain.allgatherSync(Float64Array.of(rank));
+    if (g.length !== np || g[np - 1] !== np - 1) throw new Error('allgatherSync result wrong');
+  }
+
+  // Barrier: nobody leaves before the last one has arrived.
+  for (let round = 0; round < 3; round++) {
+    await new Promise((r) => setTimeout(r, ((rank + round) % np) * 30));
+    const entered = Date.now();
+    await dtrain.barrier();
+    const left = Date.now();
+    const enters = await dtrain.allgather(Float64Array.of(entered));
+    if (left < Math.max(...enters)) throw new Error(`left barrier at ${left} before a rank entered`);
+    cases++;
+  }
+  dtrain.barrierSync();
+
+  report({ ok: true, cases, np, localRank: dtrain.localRank(), localSize: dtrain.localSize() });
+  await dtrain.shutdown();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,140 @@
+'use strict';
+// Fault scenarios, chosen by argv[2]. Each rank reports what it saw; the test judges.
+const dtrain = require('../..');
+const { report } = require('./report');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function errorInfo(err, t0) {
+  return {
+    code: err.code,
+    message: err.message,
+    rank: err.rank,
+    ranks: err.ranks,
+    ms: Date.now() - t0,
+  };
+}
+
+async function expectFailure(fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+  } catch (err) {
+    return errorInfo(err, t0);
+  }
+  return { code: null, ms: Date.now() - t0 };
+}
+
+const scenarios = {
+  // Rank 1 passes a longer buffer; all ranks must fail, and the communicator stays usable.
+  async 'mismatch-length'(rank) {
+    const err = await expectFailure(() => dtrain.allreduce(new Float32Array(rank === 1 ? 11 : 10)));
+    const after = await dtrain.allreduce(new Float32Array(4).fill(1));
+    report({ ...err, after: after[0] });
+  },
+  // Rank 0 calls broadcast while the others call allreduce.
+  async 'mismatch-kind'(rank) {
+    const buf = new Float32Array(8);
+    const err = await expectFailure(() => (rank === 0 ? dtrain.broadcast(buf, 0) : dtrain.allreduce(buf)));
+    report(err);
+  },
+  // Same length, different element type and op.
+  async 'mismatch-type'(rank) {
+    const err = await expectFailure(() =>
+      rank === 0 ? dtrain.allreduce(new Float64Array(8)) : dtrain.allreduce(new Float32Array(8), { op: 'max' }),
+    );
+    report(err);
+  },
+  // The last rank SIGKILLs itself while large all-reduces are in flight.
+  async kill(rank, size) {
+    if (rank === size - 1) setTimeout(() => process.kill(process.pid, 'SIGKILL'), 300);
+    const buf = new Float32Array(16 << 20);
+    const t0 = Date.now();
+    let done = 0;
+    try {
+      for (;;) {
+        await dtrain.allreduce(buf);
+        done++;
+      }
+    } catch (err) {
+      const info = errorInfo(err, t0);
+      // The communicator is now unusable, and says so at once.
+      const later = await expectFailure(() => dtrain.allreduce(new Float32Array(4)));
+      report({ ...info, done, laterCode: later.code, laterMs: later.ms });
+    }
+  },
+  // Rank 1 does not join for a while; the others' call times out naming it.
+  async timeout(rank) {
+    if (rank === 1) {
+      await sleep(6000);
+      report({ slept: true });
+      process.exit(0);
+    }
+    const perCall = process.env.DTRAIN_TIMEOUT ? undefined : { timeout: 1 };
+    report(await expectFailure(() => dtrain.allreduce(new Float32Array(100), perCall)));
+    process.exit(0);
+  },
+  // Rank 0 connects to rank 1's TCP listener with a wrong token: refused, and logged by rank 1.
+  async intruder(rank) {
+    let reply = null;
+    if (rank === 0) {
+      const net = require('node:net');
+      const { StoreClient } = require('../../dist/store/client');
+      const store = await StoreClient.connect(process.env.DTRAIN_STORE, process.env.DTRAIN_TOKEN);
+      const addr = (await store.get('c0/tcp-addr/1', 5000)).toString();
+      await store.close();
+      const [host, port] = addr.split(':');
+      reply = await new Promise((resolve) => {
+        const sock = net.connect({ host, port: Number(port) }, () => {
+          sock.write(`DTRAIN1 ${'0'.repeat(64)} 2\n`);
+        });
+        let got = '';
+        sock.on('data', (d) => (got += d));
+        sock.on('error', () => {});
+        sock.on('close', () => resolve(got));
+      });
+    }
+    await dtrain.barrier();
+    const ok = await dtrain.allreduce(Float64Array.of(1));
+    report({ reply, after: ok[0] });
+  },
+  // Bad arguments fail before anything is sent; the next good call still works everywhere.
+  async 'bad-args'(rank) {
+    const errors = [];
+    // Async calls reject (as Node's promise APIs do); sync ones throw.
+    const tryCall = async (fn) => {
+      try {
+        await fn();
+        errors.push(null);
+      } catch (err) {
+        errors.push({ name: err.constructor.name, message: err.message });
+      }
+    };
+    await tryCall(() => dtrain.allreduce([1, 2, 3]));
+    await tryCall(() => dtrain.allreduce(new Uint8Array(4)));
+    await tryCall(() => dtrain.allreduce(new Float32Array(4), { op: 'prod' }));
+    await tryCall(() => dtrain.allreduce(new Float32Array(4), { algorithm: 'bogus' }));
+    await tryCall(() => dtrain.allreduce(new Float32Array(4), { timeout: -1 }));
+    await tryCall(() => dtrain.broadcast(new Float32Array(4), dtrain.size()));
+    await tryCall(() => dtrain.broadcast(new Float32Array(4), 0.5));
+    await tryCall(() => dtrain.allgather('x'));
+    await tryCall(() => dtrain.barrier({ timeout: 'soon' }));
+    await tryCall(() => dtrain.allreduceSync(new Float32Array(4), 'sum'));
+    await tryCall(() => dtrain.allgatherSync(new Uint16Array(2)));
+    const ok = await dtrain.allreduce(Float64Array.of(1));
+    report({ errors, after: ok[0] });
+  },
+};
+
+async function main() {
+  const name = process.argv[2];
+  if (!scenarios[name]) throw new Error(`unknown scenario ${name}`);
+  await dtrain.init();
+  await scenarios[name](dtrain.rank(), dtrain.size());
+  if (name.startsWith('mismatch') || name === 'bad-args' || name === 'intruder') await dtrain.shutdown();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
