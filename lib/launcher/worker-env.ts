@@ -14,15 +14,19 @@ export interface WorkerEnvOptions {
 
 /**
  * Builds a worker's environment: everything in `base` plus the `DTRAIN_*` variables for its rank.
- * All workers run on this host, so the local rank and size equal the global ones.
+ * All workers run on this host, so the local rank and size equal the global ones, unless the
+ * user exported DTRAIN_LOCAL_SIZE to pretend that consecutive groups of ranks are hosts (for
+ * testing hierarchical algorithms on one machine).
  */
 export function workerEnv(base: NodeJS.ProcessEnv, options: WorkerEnvOptions): NodeJS.ProcessEnv {
+  const preset = Number(base.DTRAIN_LOCAL_SIZE);
+  const localSize = Number.isInteger(preset) && preset > 0 ? preset : options.size;
   const env: NodeJS.ProcessEnv = {
     ...base,
     DTRAIN_RANK: String(options.rank),
     DTRAIN_SIZE: String(options.size),
-    DTRAIN_LOCAL_RANK: String(options.rank),
-    DTRAIN_LOCAL_SIZE: String(options.size),
+    DTRAIN_LOCAL_RANK: String(options.rank % localSize),
+    DTRAIN_LOCAL_SIZE: String(localSize),
     DTRAIN_STORE: options.store,
     DTRAIN_TOKEN: options.token,
     DTRAIN_JOB_ID: options.jobId,
