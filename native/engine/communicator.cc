@@ -51,6 +51,29 @@ void Communicator::submit(OpRequest op) {
       Error(ErrorCode::kClosed, "the communicator was shut down; call init() again first")));
 }
 
+bool Communicator::tryRunInline(OpRequest& op, Status* status) {
+  std::unique_lock<std::mutex> exec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || !ready_.load() || !queue_.empty()) return false;
+    exec = std::unique_lock<std::mutex>(execMu_, std::try_to_lock);
+    if (!exec.owns_lock()) return false;
+  }
+  *status = executeCatching(op);
+  return true;
+}
+
+Status Communicator::executeCatching(OpRequest& op) {
+  try {
+    execute(op);
+    return Status{};
+  } catch (const Error& e) {
+    return Status::fromError(e);
+  } catch (const std::exception& e) {
+    return Status::fromError(Error(ErrorCode::kSystem, e.what()));
+  }
+}
+
 void Communicator::shutdown(Completion done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -103,6 +126,7 @@ void Communicator::bootstrap() {
 void Communicator::loop(Completion ready) {
   try {
     bootstrap();
+    ready_.store(true);
     ready(Status{});
   } catch (const Error& e) {
     broken_ = std::make_unique<Error>(ErrorCode::kBootstrap, e.what(), e.ranks());
@@ -113,21 +137,18 @@ void Communicator::loop(Completion ready) {
   }
   while (true) {
     OpRequest op;
+    std::unique_lock<std::mutex> exec;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break;
       op = std::move(queue_.front());
       queue_.pop_front();
+      // Taken before mu_ is released, so an inline op can never overtake this one.
+      exec = std::unique_lock<std::mutex>(execMu_);
     }
-    Status st;
-    try {
-      execute(op);
-    } catch (const Error& e) {
-      st = Status::fromError(e);
-    } catch (const std::exception& e) {
-      st = Status::fromError(Error(ErrorCode::kSystem, e.what()));
-    }
+    Status st = executeCatching(op);
+    exec.unlock();
     op.done(st);
   }
   Status st;

@@ -3,6 +3,7 @@
 // a process may destroy a communicator and create another (elastic training needs that).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -69,6 +70,9 @@ class Communicator {
   ~Communicator();  // shuts down if not yet done, and joins the thread
 
   void submit(OpRequest op);
+  // Runs `op` on the calling thread when nothing is queued or running, which saves two
+  // thread hand-offs for blocking callers; returns false, leaving `op` alone, otherwise.
+  bool tryRunInline(OpRequest& op, Status* status);
   // Waits for queued work, then a best-effort barrier so no rank tears down its side of a
   // transfer a peer is still reading, then closes the transport. Ops submitted later fail.
   void shutdown(Completion done);
@@ -84,6 +88,7 @@ class Communicator {
   void loop(Completion ready);
   void bootstrap();
   void execute(OpRequest& op);
+  Status executeCatching(OpRequest& op);
   void exchangeDescriptors(const CollectiveDesc& mine, const Deadline& deadline);
 
   CommConfig config_;
@@ -96,6 +101,8 @@ class Communicator {
   std::unique_ptr<Error> broken_;  // the failure that made this communicator unusable
 
   std::mutex mu_;
+  std::mutex execMu_;  // held while an op executes, on whichever thread
+  std::atomic<bool> ready_{false};
   std::condition_variable cv_;
   std::deque<OpRequest> queue_;
   bool stopping_ = false;

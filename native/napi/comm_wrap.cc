@@ -1,6 +1,9 @@
 #include "napi/comm_wrap.h"
 
-#include <future>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
 
 #include "napi/errors.h"
 
@@ -139,12 +142,29 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
   Napi::Env env = info.Env();
   bool sync = info[info.Length() - 1].ToBoolean();
   if (sync) {
-    // The JS thread waits; its own stack keeps the buffers alive.
-    auto done = std::make_shared<std::promise<Status>>();
-    std::future<Status> result = done->get_future();
-    op.done = [done](const Status& st) { done->set_value(st); };
+    // The JS thread runs or waits for the op; its own stack keeps the buffers alive.
+    Status inlineStatus;
+    if (comm_->tryRunInline(op, &inlineStatus)) {
+      if (!inlineStatus.ok) throw toJsError(env, inlineStatus);
+      return env.Undefined();
+    }
+    struct SyncWait {
+      std::atomic<bool> ready{false};
+      std::mutex mu;
+      std::condition_variable cv;
+      Status st;
+    };
+    auto wait = std::make_shared<SyncWait>();
+    op.done = [wait](const Status& st) {
+      std::lock_guard<std::mutex> lock(wait->mu);
+      wait->st = st;
+      wait->ready.store(true, std::memory_order_release);
+      wait->cv.notify_one();
+    };
     comm_->submit(std::move(op));
-    Status st = result.get();
+    std::unique_lock<std::mutex> lock(wait->mu);
+    wait->cv.wait(lock, [&] { return wait->ready.load(std::memory_order_acquire); });
+    Status st = wait->st;
     if (!st.ok) throw toJsError(env, st);
     return env.Undefined();
   }

@@ -5,21 +5,17 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <climits>
 #include <cstring>
 
+#include "common/backoff.h"
 #include "common/error.h"
 #include "transport/peer_liveness.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DTRAIN_CPU_RELAX() _mm_pause()
-#else
-#define DTRAIN_CPU_RELAX() ((void)0)
-#endif
 
 namespace dtrain {
 
@@ -27,9 +23,6 @@ namespace {
 
 constexpr uint64_t kMagic = 0x647472616e73686dULL;  // "dtranshm"
 constexpr size_t kAlign = 64;
-// Progress checks before sleeping on the doorbell: long enough to catch a peer that is
-// running on the other core, short enough not to steal the core from one that is not.
-constexpr int kSpins = 256;
 constexpr int kLivenessMs = 100;
 
 struct alignas(64) Doorbell {
@@ -226,7 +219,7 @@ void ShmTransport::checkPeers(const std::vector<Transfer>& transfers, AbortWatch
 void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline,
                        AbortWatch* abort) {
   Doorbell& bell = segs_[rank_]->bell;
-  int idle = 0;
+  Backoff backoff;
   auto lastCheck = Clock::now();
   while (true) {
     uint32_t seen = bell.seq.load(std::memory_order_seq_cst);
@@ -243,13 +236,10 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
     }
     if (!pending) return;
     if (progressed) {
-      idle = 0;
+      backoff.reset();
       continue;
     }
-    if (++idle < kSpins) {
-      DTRAIN_CPU_RELAX();
-      continue;
-    }
+    if (backoff.next()) continue;
     auto now = Clock::now();
     if (now - lastCheck >= std::chrono::milliseconds(kLivenessMs)) {
       lastCheck = now;
