@@ -18,9 +18,17 @@ export function normalizeArgv(program: Command, argv: readonly string[]): string
   // Program-level flags (--help, --version) take no values, so the first positional is the
   // subcommand name.
   while (i < out.length && out[i].startsWith('-')) i++;
-  const name = out[i];
-  const sub = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
-  if (!sub || !sub.options.some((o) => o.long === '--np')) return out;
+  // Descend through nested subcommands (`bench allreduce`) to the one that takes options.
+  let sub: Command | undefined = program;
+  for (;;) {
+    const name = out[i];
+    const next: Command | undefined = sub.commands.find((c) => c.name() === name || c.aliases().includes(name));
+    if (!next) break;
+    sub = next;
+    i++;
+  }
+  i--;
+  if (sub === program || !sub.options.some((o) => o.long === '--np')) return out;
 
   for (let j = i + 1; j < out.length; j++) {
     const arg = out[j];

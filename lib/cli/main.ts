@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { normalizeArgv } from './argv';
+import { addBenchCommand } from './bench';
 import { addInfoCommand } from './info';
 import { addRunCommand } from './run';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     });
   addRunCommand(program);
   addInfoCommand(program);
+  addBenchCommand(program);
   return program;
 }
 

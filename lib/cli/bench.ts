@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { positiveInteger } from './values';
+
+interface AllreduceBenchOptions {
+  np: number;
+  transport?: 'shm' | 'tcp';
+  mode: 'async' | 'sync';
+  minBytes: number;
+  maxBytes: number;
+  algorithm?: string;
+  mpi?: string;
+}
+
+/** One measurement line, as both dtrain's worker and the MPI peer print them. */
+interface Measurement {
+  impl: string;
+  bytes: number;
+  time_us: number;
+  busbw_GBs: number;
+  [field: string]: unknown;
+}
+
+/**
+ * Adds `dtrain bench allreduce`: runs the all-reduce benchmark through the launcher and prints
+ * JSON lines; with `--mpi PEER` it also runs OpenMPI's MPI_Allreduce (the peer benchmark in
+ * shared/peers/mpi_allreduce.c, compiled with mpicc) on the same sizes, in the same run, and
+ * prints the ratio of dtrain's time to MPI's per size.
+ */
+export function addBenchCommand(program: Command): void {
+  const bench = program.command('bench').description('benchmarks that print JSON lines');
+  bench
+    .command('allreduce')
+    .description('time all-reduce (float32 sum) for sizes from --min-bytes to --max-bytes, x4 steps')
+    .requiredOption('-n, --np <N>', 'number of workers', positiveInteger, 2)
+    .addOption(new Option('--transport <kind>', 'transport').choices(['shm', 'tcp']))
+    .addOption(new Option('--mode <mode>', 'async (Promise) or sync calls').choices(['async', 'sync']).default('async'))
+    .option('--min-bytes <bytes>', 'smallest size', positiveInteger, 4096)
+    .option('--max-bytes <bytes>', 'largest size', positiveInteger, 64 << 20)
+    .option('--algorithm <name>', 'all-reduce algorithm (default: auto)')
+    .option('--mpi <binary>', 'also run this MPI peer benchmark binary with mpirun, side by side')
+    .action(async (options: AllreduceBenchOptions) => {
+      const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
+      const worker = join(__dirname, '..', '..', 'bench', 'allreduce-worker.js');
+      const sizeArgs = ['--min-bytes', String(options.minBytes), '--max-bytes', String(options.maxBytes)];
+      const runArgs = [cli, 'run', '-np', String(options.np)];
+      if (options.transport) runArgs.push('--transport', options.transport);
+      runArgs.push(worker, '--mode', options.mode, ...sizeArgs);
+      if (options.algorithm) runArgs.push('--algorithm', options.algorithm);
+      const ours = await collect(process.execPath, runArgs, /^\[0\] (\{.*\})$/);
+      let peer: Measurement[] = [];
+      if (options.mpi) {
+        if (!existsSync(options.mpi)) throw new Error(`--mpi: no such file ${options.mpi}`);
+        peer = await collect(
+          'mpirun',
+          ['--allow-run-as-root', '--oversubscribe', '-np', String(options.np), options.mpi, String(options.maxBytes), String(options.minBytes)],
+          /^(\{.*\})$/,
+        );
+      }
+      for (const m of ours) {
+        const p = peer.find((x) => x.bytes === m.bytes);
+        if (p) {
+          console.log(
+            JSON.stringify({
+              compare: 'dtrain/mpi',
+              np: options.np,
+              bytes: m.bytes,
+              time_ratio: +(m.time_us / p.time_us).toFixed(3),
+              busbw_ratio: +(m.busbw_GBs / p.busbw_GBs).toFixed(3),
+            }),
+          );
+        }
+      }
+      if (ours.length === 0 || (options.mpi && peer.length === 0)) process.exitCode = 1;
+    });
+}
+
+/** Runs a command, echoes every JSON line matching `pattern`, and returns them parsed. */
+function collect(cmd: string, args: string[], pattern: RegExp): Promise<Measurement[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out: Measurement[] = [];
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = pattern.exec(line);
+        if (!m) continue;
+        console.log(m[1]);
+        out.push(JSON.parse(m[1]) as Measurement);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`${cmd} exited with code ${code}`));
+      else resolve(out);
+    });
+  });
+}
