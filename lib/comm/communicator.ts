@@ -96,6 +96,9 @@ export class Communicator {
   }
 
   private checkRoot(root: unknown, fn: string): number {
+    if (typeof root !== 'number') {
+      throw new TypeError(`${fn}: root must be an integer rank, got ${typeof root}`);
+    }
     if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= this.size) {
       throw new RangeError(`${fn}: root must be an integer rank in [0, ${this.size}), got ${String(root)}`);
     }

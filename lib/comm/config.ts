@@ -27,7 +27,10 @@ function secondsFromEnv(env: NodeJS.ProcessEnv, name: string, dflt: number): num
 
 /** Checks a timeout given in code; `what` names it in the error. */
 export function checkSeconds(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+  if (typeof v !== 'number') {
+    throw new TypeError(`${what} must be a number of seconds, got ${typeof v}`);
+  }
+  if (!Number.isFinite(v) || v <= 0) {
     throw new RangeError(`${what} must be a positive number of seconds, got ${String(v)}`);
   }
   return v;

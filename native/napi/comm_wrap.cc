@@ -105,18 +105,31 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info)
   if (cfg.size > 1 && cfg.store.empty()) {
     throw Napi::Error::New(env, "a communicator of several ranks needs a rendezvous store");
   }
-  settler_ = Settler::New(env, "dtrain-communicator", 0, 1, this);
+  auto* hold = new std::shared_ptr<SettlerLife>(life_);
+  settler_ = Settler::New(
+      env, "dtrain-communicator", 0, 1, this,
+      [](Napi::Env, std::shared_ptr<SettlerLife>* h, CommWrap*) {
+        (*h)->alive.store(false);
+        delete h;
+      },
+      hold);
   Pending* ready = track(env);
   readyPromise_ = Napi::Persistent(ready->deferred.Promise());
   comm_ = std::make_unique<Communicator>(std::move(cfg), [this, ready](const Status& st) {
     ready->status = st;
-    settler_.NonBlockingCall(ready);
+    post(ready);
   });
 }
 
 CommWrap::~CommWrap() {
   comm_.reset();  // joins the engine thread
-  settler_.Release();
+  if (life_->alive.load()) settler_.Release();
+}
+
+void CommWrap::post(Pending* p) {
+  if (!life_->alive.load() || settler_.NonBlockingCall(p) != napi_ok) {
+    delete p;  // the environment is going away; nobody is left to settle it for
+  }
 }
 
 Pending* CommWrap::track(Napi::Env env) {
@@ -174,7 +187,7 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
   Napi::Promise promise = p->deferred.Promise();
   op.done = [this, p](const Status& st) {
     p->status = st;
-    settler_.NonBlockingCall(p);
+    post(p);
   };
   comm_->submit(std::move(op));
   return promise;
@@ -245,7 +258,7 @@ Napi::Value CommWrap::shutdown(const Napi::CallbackInfo& info) {
   Napi::Promise promise = p->deferred.Promise();
   comm_->shutdown([this, p](const Status& st) {
     p->status = st;
-    settler_.NonBlockingCall(p);
+    post(p);
   });
   return promise;
 }

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 
 #include "engine/communicator.h"
@@ -48,7 +49,15 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Napi::Value dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
                        Napi::Object keep2);
   Pending* track(Napi::Env env);
+  // Hands a finished call to the JS thread (from any thread).
+  void post(Pending* p);
 
+  // Node may finalize the thread-safe function before this object (when the environment is
+  // torn down at exit); then it must not be released again. Shared with its finalizer.
+  struct SettlerLife {
+    std::atomic<bool> alive{true};
+  };
+  std::shared_ptr<SettlerLife> life_ = std::make_shared<SettlerLife>();
   std::unique_ptr<Communicator> comm_;
   Settler settler_;
   int inFlight_ = 0;

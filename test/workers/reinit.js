@@ -1,0 +1,26 @@
+'use strict';
+// shutdown() then init() again in one process gives a working communicator, and the process
+// exits cleanly afterwards (the first communicator is finalized while Node tears down).
+const dtrain = require('../..');
+const { report } = require('./report');
+
+async function main() {
+  const sums = [];
+  for (let round = 0; round < 3; round++) {
+    await dtrain.init();
+    sums.push((await dtrain.allreduce(Float64Array.of(dtrain.rank() + round)))[0]);
+    await dtrain.shutdown();
+  }
+  let closedCode = null;
+  try {
+    dtrain.rank();
+  } catch (err) {
+    closedCode = err.message;
+  }
+  report({ sums, closedCode });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
