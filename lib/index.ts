@@ -22,13 +22,17 @@ export {
   broadcastSync,
   allgather,
   allgatherSync,
+  reduceScatter,
+  reduceScatterSync,
   barrier,
   barrierSync,
   shutdown,
 } from './comm/world';
 export { Communicator } from './comm/communicator';
 export type {
+  AllgatherOptions,
   AllreduceOptions,
+  ReduceScatterOptions,
   CallOptions,
   CommArray,
   DtrainError,

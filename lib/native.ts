@@ -30,8 +30,10 @@ export interface NativeCommunicator {
   allreduce(buf: CommArray, op: number, algorithm: number, timeoutSec: number, sync: true): void;
   broadcast(buf: CommArray, root: number, timeoutSec: number, sync: false): Promise<void>;
   broadcast(buf: CommArray, root: number, timeoutSec: number, sync: true): void;
-  allgather(input: CommArray, output: CommArray, timeoutSec: number, sync: false): Promise<void>;
-  allgather(input: CommArray, output: CommArray, timeoutSec: number, sync: true): void;
+  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, sync: false): Promise<void>;
+  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, sync: true): void;
+  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, sync: false): Promise<void>;
+  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, sync: true): void;
   barrier(timeoutSec: number, sync: false): Promise<void>;
   barrier(timeoutSec: number, sync: true): void;
   shutdown(): Promise<void>;

@@ -5,7 +5,14 @@
  */
 import { loadBinding, type NativeCommunicator, type NativeCommConfig } from '../native';
 import { checkSeconds } from './config';
-import type { AllreduceOptions, CallOptions, CommArray, ReduceOp } from './types';
+import type {
+  AllgatherOptions,
+  AllreduceOptions,
+  CallOptions,
+  CommArray,
+  ReduceOp,
+  ReduceScatterOptions,
+} from './types';
 
 const REDUCE_OPS: Record<ReduceOp, number> = { sum: 0, avg: 1, min: 2, max: 3 };
 
@@ -73,22 +80,27 @@ export class Communicator {
   private allreduceArgs(buf: unknown, opts: unknown, fn: string): [CommArray, number, number, number] {
     const b = checkArray(buf, fn);
     const o = checkOptions(opts, fn);
+    return [b, this.opOf(o, fn), this.algorithmOf(o, fn, this.defaultAlgorithm), this.timeoutOf(o, fn)];
+  }
+
+  private opOf(o: Record<string, unknown>, fn: string): number {
     const op = o.op ?? 'sum';
     if (typeof op !== 'string' || !(op in REDUCE_OPS)) {
       throw new RangeError(`${fn}: op must be one of sum, avg, min, max, got ${String(op)}`);
     }
-    let algo = this.defaultAlgorithm;
-    if (o.algorithm !== undefined) {
-      if (typeof o.algorithm !== 'string') {
-        throw new TypeError(`${fn}: algorithm must be a string, got ${typeof o.algorithm}`);
-      }
-      try {
-        algo = loadBinding().algorithmId(o.algorithm);
-      } catch (err) {
-        throw new RangeError(`${fn}: ${(err as Error).message}`);
-      }
+    return REDUCE_OPS[op as ReduceOp];
+  }
+
+  private algorithmOf(o: Record<string, unknown>, fn: string, dflt: number): number {
+    if (o.algorithm === undefined) return dflt;
+    if (typeof o.algorithm !== 'string') {
+      throw new TypeError(`${fn}: algorithm must be a string, got ${typeof o.algorithm}`);
     }
-    return [b, REDUCE_OPS[op as ReduceOp], algo, this.timeoutOf(o, fn)];
+    try {
+      return loadBinding().algorithmId(o.algorithm);
+    } catch (err) {
+      throw new RangeError(`${fn}: ${(err as Error).message}`);
+    }
   }
 
   private timeoutOf(o: Record<string, unknown>, fn: string): number {
@@ -136,22 +148,58 @@ export class Communicator {
     return buf;
   }
 
-  /** Resolves to a new array of size() * buf.length elements: every rank's `buf`, in rank order. */
-  async allgather<T extends CommArray>(buf: T, opts?: CallOptions): Promise<T> {
-    const b = checkArray(buf, 'allgather');
-    const t = this.timeoutOf(checkOptions(opts, 'allgather'), 'allgather');
+  private allgatherArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [CommArray, T, number, number] {
+    const b = checkArray(buf, fn);
+    const o = checkOptions(opts, fn);
+    const algo = this.algorithmOf(o, fn, 0);
     const out = new (b.constructor as new (n: number) => T)(b.length * this.size);
-    await this.native.allgather(b, out, t, false);
+    return [b, out, algo, this.timeoutOf(o, fn)];
+  }
+
+  /** Resolves to a new array of size() * buf.length elements: every rank's `buf`, in rank order. */
+  async allgather<T extends CommArray>(buf: T, opts?: AllgatherOptions): Promise<T> {
+    const [b, out, algo, t] = this.allgatherArgs(buf, opts, 'allgather');
+    await this.native.allgather(b, out, algo, t, false);
     return out;
   }
 
   /** Like {@link allgather}, but blocks the calling thread until done. */
-  allgatherSync<T extends CommArray>(buf: T, opts?: CallOptions): T {
-    const b = checkArray(buf, 'allgatherSync');
-    const t = this.timeoutOf(checkOptions(opts, 'allgatherSync'), 'allgatherSync');
-    const out = new (b.constructor as new (n: number) => T)(b.length * this.size);
-    this.native.allgather(b, out, t, true);
+  allgatherSync<T extends CommArray>(buf: T, opts?: AllgatherOptions): T {
+    const [b, out, algo, t] = this.allgatherArgs(buf, opts, 'allgatherSync');
+    this.native.allgather(b, out, algo, t, true);
     return out;
+  }
+
+  private reduceScatterArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [T, number, number, number, number, number] {
+    const b = checkArray(buf, fn) as T;
+    const o = checkOptions(opts, fn);
+    const op = this.opOf(o, fn);
+    const algo = this.algorithmOf(o, fn, 0);
+    // The same split as the native schedules: the first length % size chunks are one longer.
+    const q = Math.floor(b.length / this.size);
+    const rem = b.length % this.size;
+    const start = this.rank * q + Math.min(this.rank, rem);
+    const end = start + q + (this.rank < rem ? 1 : 0);
+    return [b.slice() as T, op, algo, this.timeoutOf(o, fn), start, end];
+  }
+
+  /**
+   * Reduces `buf` across all ranks and resolves to this rank's share of the result: a new
+   * array holding elements [start, end) of the reduced vector, where the vector is split into
+   * size() contiguous chunks, the first `buf.length % size()` one element longer. `buf` is
+   * left unchanged.
+   */
+  async reduceScatter<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): Promise<T> {
+    const [work, op, algo, t, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatter');
+    await this.native.reduceScatter(work, op, algo, t, false);
+    return work.slice(start, end) as T;
+  }
+
+  /** Like {@link reduceScatter}, but blocks the calling thread until done. */
+  reduceScatterSync<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): T {
+    const [work, op, algo, t, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatterSync');
+    this.native.reduceScatter(work, op, algo, t, true);
+    return work.slice(start, end) as T;
   }
 
   /** Resolves once every rank has called barrier(). */

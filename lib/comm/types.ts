@@ -10,7 +10,29 @@ export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 export interface AllreduceOptions {
   /** Reduction operator; default `sum`. */
   op?: ReduceOp;
-  /** `auto` (default) or a named algorithm (`ring`); default from DTRAIN_ALLREDUCE_ALGO. */
+  /**
+   * `auto` (default: the cost model's choice per call), `ring`, `halving-doubling`,
+   * `binary-blocks`, `recursive-doubling`, `hierarchical` or `hierarchical:<inner>`; the
+   * default comes from DTRAIN_ALLREDUCE_ALGO. See docs/algorithms.md.
+   */
+  algorithm?: string;
+  /** Seconds before the call fails with ERR_DTRAIN_TIMEOUT; default DTRAIN_TIMEOUT or 30. */
+  timeout?: number;
+}
+
+/** Options of {@link allgather}. */
+export interface AllgatherOptions {
+  /** `auto` (default, ring), `ring` or `recursive-doubling`. */
+  algorithm?: string;
+  /** Seconds before the call fails with ERR_DTRAIN_TIMEOUT; default DTRAIN_TIMEOUT or 30. */
+  timeout?: number;
+}
+
+/** Options of {@link reduceScatter}. */
+export interface ReduceScatterOptions {
+  /** Reduction operator; default `sum`. */
+  op?: ReduceOp;
+  /** `auto` (default, ring), `ring` or `halving-doubling` (power-of-two sizes only). */
   algorithm?: string;
   /** Seconds before the call fails with ERR_DTRAIN_TIMEOUT; default DTRAIN_TIMEOUT or 30. */
   timeout?: number;

@@ -4,7 +4,14 @@
  */
 import { Communicator } from './communicator';
 import { configFromEnv } from './config';
-import type { AllreduceOptions, CallOptions, CommArray, InitOptions } from './types';
+import type {
+  AllgatherOptions,
+  AllreduceOptions,
+  CallOptions,
+  CommArray,
+  InitOptions,
+  ReduceScatterOptions,
+} from './types';
 
 let world: Communicator | undefined;
 let pending: Promise<Communicator> | undefined;
@@ -74,12 +81,20 @@ export function broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: Call
   return current('broadcastSync').broadcastSync(buf, root, opts);
 }
 /** Resolves to a new array of size() * buf.length elements, every worker's `buf` in rank order. */
-export function allgather<T extends CommArray>(buf: T, opts?: CallOptions): Promise<T> {
+export function allgather<T extends CommArray>(buf: T, opts?: AllgatherOptions): Promise<T> {
   return current('allgather').allgather(buf, opts);
 }
 /** Blocking {@link allgather}. */
-export function allgatherSync<T extends CommArray>(buf: T, opts?: CallOptions): T {
+export function allgatherSync<T extends CommArray>(buf: T, opts?: AllgatherOptions): T {
   return current('allgatherSync').allgatherSync(buf, opts);
+}
+/** Reduces `buf` across workers and resolves to this worker's chunk of the result. */
+export function reduceScatter<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): Promise<T> {
+  return current('reduceScatter').reduceScatter(buf, opts);
+}
+/** Blocking {@link reduceScatter}. */
+export function reduceScatterSync<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): T {
+  return current('reduceScatterSync').reduceScatterSync(buf, opts);
 }
 /** Resolves once every worker has called barrier(). */
 export function barrier(opts?: CallOptions): Promise<void> {

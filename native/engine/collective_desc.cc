@@ -12,6 +12,7 @@ const char* opKindName(OpKind k) {
     case OpKind::kBroadcast: return "broadcast";
     case OpKind::kAllgather: return "allgather";
     case OpKind::kBarrier: return "barrier";
+    case OpKind::kReduceScatter: return "reduceScatter";
   }
   return "?";
 }
@@ -29,8 +30,11 @@ std::string CollectiveDesc::describe() const {
   s += "(" + std::string(dtypeName(static_cast<DType>(dtype))) + "[" + std::to_string(count) + "]";
   if (k == OpKind::kAllreduce) {
     s += ", op=" + std::string(reduceOpName(static_cast<ReduceOp>(op)));
-    s += ", algorithm=" + std::string(algorithmName(static_cast<Algorithm>(algorithm)));
+    s += ", algorithm=" + AlgorithmChoice::decode(algorithm).name();
   }
+  if (k == OpKind::kReduceScatter) s += ", op=" + std::string(reduceOpName(static_cast<ReduceOp>(op)));
+  if (k == OpKind::kAllgather || k == OpKind::kReduceScatter)
+    s += ", algorithm=" + AlgorithmChoice::decode(algorithm).name();
   if (k == OpKind::kBroadcast) s += ", root=" + std::to_string(root);
   return s + ")";
 }

@@ -11,7 +11,13 @@
 
 namespace dtrain {
 
-enum class OpKind : uint8_t { kAllreduce = 0, kBroadcast = 1, kAllgather = 2, kBarrier = 3 };
+enum class OpKind : uint8_t {
+  kAllreduce = 0,
+  kBroadcast = 1,
+  kAllgather = 2,
+  kBarrier = 3,
+  kReduceScatter = 4,
+};
 const char* opKindName(OpKind k);
 
 // Fixed size, so that the exchange itself completes whatever the ranks disagree about.

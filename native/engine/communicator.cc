@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/reduce.h"
+#include "sched/allreduce_algorithms.h"
 #include "sched/broadcast.h"
 #include "sched/ring.h"
 #include "transport/rendezvous.h"
@@ -103,9 +104,18 @@ void Communicator::bootstrap() {
   if (config_.localSizeOverride > 0) {
     localSize_ = config_.localSizeOverride;
     localRank_ = config_.rank % localSize_;
+    for (int r = 0; r < config_.size; ++r) topology_.push_back(r / localSize_);
   } else {
     localRank_ = 0;
     localSize_ = 0;
+    // Group ids by host name, numbered in order of first appearance.
+    std::vector<std::string> seen;
+    for (int r = 0; r < config_.size; ++r) {
+      size_t g = 0;
+      while (g < seen.size() && seen[g] != hosts[r]) ++g;
+      if (g == seen.size()) seen.push_back(hosts[r]);
+      topology_.push_back(static_cast<int>(g));
+    }
     for (int r = 0; r < config_.size; ++r) {
       if (hosts[r] != hosts[config_.rank]) continue;
       if (r < config_.rank) ++localRank_;
@@ -121,6 +131,8 @@ void Communicator::bootstrap() {
     throw Error(ErrorCode::kInvalidArgument,
                 "unknown transport '" + config_.transport + "'; use shm or tcp");
   }
+  chooser_ = std::make_unique<AllreduceChooser>(costModelFor(config_.transport), topology_,
+                                                config_.size);
 }
 
 void Communicator::loop(Completion ready) {
@@ -218,7 +230,13 @@ void Communicator::execute(OpRequest& op) {
   desc.kind = static_cast<uint8_t>(op.kind);
   desc.dtype = static_cast<uint8_t>(op.dtype);
   desc.op = static_cast<uint8_t>(op.op);
-  desc.algorithm = static_cast<uint8_t>(op.algorithm);
+  // `auto` is resolved before the exchange, so ranks that would resolve it differently (a
+  // different calibration, say) fail with a mismatch instead of running different schedules.
+  AlgorithmChoice algo = AlgorithmChoice::decode(op.algorithm);
+  if (op.kind == OpKind::kAllreduce && algo.algo == Algorithm::kAuto) {
+    algo = p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype)) : AlgorithmChoice{Algorithm::kRing};
+  }
+  desc.algorithm = algo.encode();
   desc.root = op.root;
   desc.count = op.count;
   desc.seq = seq_++;
@@ -228,9 +246,20 @@ void Communicator::execute(OpRequest& op) {
     Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
     switch (op.kind) {
       case OpKind::kAllreduce: {
-        Schedule s = allreduceSchedule(op.algorithm, me, p, op.count);
+        Schedule s = allreduceSchedule(algo, me, p, op.count, topology_);
         executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
         if (op.op == ReduceOp::kAvg && p > 1) scaleForAverage(op.dtype, op.data, op.count, p);
+        break;
+      }
+      case OpKind::kReduceScatter: {
+        Schedule s = algo.algo == Algorithm::kHalvingDoubling
+                         ? halvingReduceScatterSchedule(me, p, op.count)
+                         : ringReduceScatter(me, p, op.count);
+        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+        if (op.op == ReduceOp::kAvg && p > 1) {
+          Chunk c = splitEven(op.count, p)[me];
+          scaleForAverage(op.dtype, static_cast<uint8_t*>(op.data) + c.offset * es, c.count, p);
+        }
         break;
       }
       case OpKind::kBroadcast: {
@@ -239,7 +268,9 @@ void Communicator::execute(OpRequest& op) {
         break;
       }
       case OpKind::kAllgather: {
-        Schedule s = ringAllgather(me, p, op.count);
+        Schedule s = algo.algo == Algorithm::kRecursiveDoubling
+                         ? recursiveDoublingAllgather(me, p, op.count)
+                         : ringAllgather(me, p, op.count);
         executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
         break;
       }

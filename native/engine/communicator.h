@@ -17,6 +17,7 @@
 #include "engine/collective_desc.h"
 #include "engine/executor.h"
 #include "sched/algorithm.h"
+#include "sim/choose.h"
 
 namespace dtrain {
 
@@ -53,9 +54,9 @@ struct OpRequest {
   OpKind kind = OpKind::kBarrier;
   DType dtype = DType::kFloat32;
   ReduceOp op = ReduceOp::kSum;
-  Algorithm algorithm = Algorithm::kAuto;
+  uint8_t algorithm = 0;        // AlgorithmChoice::encode(); all-gather: ring or recursive doubling
   int root = 0;
-  size_t count = 0;             // elements in `data` (per rank for all-gather's input)
+  size_t count = 0;             // elements in `data` (all-gather: in `input`, per rank)
   void* data = nullptr;         // in/out buffer (all-gather: the output, size*count)
   const void* input = nullptr;  // all-gather's input
   double timeoutSec = 0;        // 0 = the communicator's default
@@ -82,6 +83,8 @@ class Communicator {
   // Valid once `ready` reported success.
   int localRank() const { return localRank_; }
   int localSize() const { return localSize_; }
+  // Each rank's group (host) id, for hierarchical algorithms.
+  const Topology& topology() const { return topology_; }
   std::string transportName() const;
 
  private:
@@ -93,6 +96,8 @@ class Communicator {
 
   CommConfig config_;
   int localRank_ = 0, localSize_ = 1;
+  Topology topology_;
+  std::unique_ptr<AllreduceChooser> chooser_;
   std::unique_ptr<StoreClient> store_;
   std::unique_ptr<AbortWatch> abort_;
   std::unique_ptr<Transport> transport_;

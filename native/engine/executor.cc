@@ -9,7 +9,9 @@ namespace dtrain {
 
 namespace {
 uint8_t* resolve(const Buffers& b, const Chunk& c, size_t es) {
-  uint8_t* base = c.buffer == BufferId::kData ? b.data : const_cast<uint8_t*>(b.input);
+  uint8_t* base = c.buffer == BufferId::kData    ? b.data
+                  : c.buffer == BufferId::kInput ? const_cast<uint8_t*>(b.input)
+                                                 : b.scratch;
   return base + c.offset * es;
 }
 }  // namespace
@@ -17,11 +19,16 @@ uint8_t* resolve(const Buffers& b, const Chunk& c, size_t es) {
 void Executor::run(const Schedule& s, Transport& t, const Buffers& bufs, DType dtype,
                    ReduceOp op, const Deadline& deadline, AbortWatch* abort) {
   const size_t es = dtypeSize(dtype);
+  Buffers b = bufs;
+  if (s.scratchElems) {
+    if (snapshot_.size() < s.scratchElems * es) snapshot_.resize(s.scratchElems * es);
+    b.scratch = snapshot_.data();
+  }
   for (const Round& round : s.rounds) {
     size_t staging = 0;
     for (const Step& st : round.steps) {
       if (st.kind == StepKind::kCopy) {
-        std::memmove(resolve(bufs, st.dst, es), resolve(bufs, st.src, es), st.src.count * es);
+        std::memmove(resolve(b, st.dst, es), resolve(b, st.src, es), st.src.count * es);
       } else if (st.kind == StepKind::kRecvReduce) {
         staging += st.dst.count * es;
       }
@@ -34,15 +41,15 @@ void Executor::run(const Schedule& s, Transport& t, const Buffers& bufs, DType d
         case StepKind::kCopy:
           break;
         case StepKind::kSend:
-          transfers_.push_back({Transfer::kSend, st.peer, resolve(bufs, st.src, es),
+          transfers_.push_back({Transfer::kSend, st.peer, resolve(b, st.src, es),
                                 st.src.count * es, es, {}});
           break;
         case StepKind::kRecv:
-          transfers_.push_back({Transfer::kRecv, st.peer, resolve(bufs, st.dst, es),
+          transfers_.push_back({Transfer::kRecv, st.peer, resolve(b, st.dst, es),
                                 st.dst.count * es, es, {}});
           break;
         case StepKind::kRecvReduce: {
-          uint8_t* dst = resolve(bufs, st.dst, es);
+          uint8_t* dst = resolve(b, st.dst, es);
           Sink sink = [dst, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
             reduceInto(dtype, op, dst + offset, src, n / es);
           };

@@ -12,6 +12,7 @@ namespace dtrain {
 struct Buffers {
   uint8_t* data = nullptr;        // BufferId::kData
   const uint8_t* input = nullptr;  // BufferId::kInput
+  uint8_t* scratch = nullptr;      // BufferId::kScratch (set by the executor)
 };
 
 class Executor {
@@ -22,6 +23,7 @@ class Executor {
 
  private:
   std::vector<uint8_t> scratch_;  // staging for received data that is reduced, reused
+  std::vector<uint8_t> snapshot_;  // BufferId::kScratch
   std::vector<Transfer> transfers_;
 };
 

@@ -40,8 +40,9 @@ Napi::Value nativeInfo(const Napi::CallbackInfo& info) {
   transports.Set(0u, "shm");
   transports.Set(1u, "tcp");
   o.Set("transports", transports);
-  Napi::Array algorithms = Napi::Array::New(env, 1);
-  algorithms.Set(0u, "ring");
+  std::vector<std::string> names = algorithmNames();
+  Napi::Array algorithms = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); ++i) algorithms.Set(i, names[i]);
   o.Set("algorithms", algorithms);
   Napi::Object cuda = probeLibrary(env, {"libcuda.so.1"}, "the CUDA driver (libcuda.so.1)");
   if (cuda.Get("usable").ToBoolean()) {
@@ -69,7 +70,7 @@ Napi::Value algorithmId(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "algorithm must be a string");
   try {
     return Napi::Number::New(info.Env(),
-                             static_cast<int>(parseAlgorithm(info[0].As<Napi::String>())));
+                             static_cast<int>(parseAlgorithm(info[0].As<Napi::String>()).encode()));
   } catch (const Error& e) {
     throw Napi::RangeError::New(info.Env(), e.what());
   }

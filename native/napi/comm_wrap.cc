@@ -71,6 +71,7 @@ Napi::Function CommWrap::define(Napi::Env env) {
                          InstanceMethod<&CommWrap::allreduce>("allreduce"),
                          InstanceMethod<&CommWrap::broadcast>("broadcast"),
                          InstanceMethod<&CommWrap::allgather>("allgather"),
+                         InstanceMethod<&CommWrap::reduceScatter>("reduceScatter"),
                          InstanceMethod<&CommWrap::barrier>("barrier"),
                          InstanceMethod<&CommWrap::shutdown>("shutdown"),
                          InstanceAccessor<&CommWrap::getRank>("rank"),
@@ -203,7 +204,7 @@ Napi::Value CommWrap::allreduce(const Napi::CallbackInfo& info) {
   int algo = static_cast<int>(numberArg(info, 2, "algorithm"));
   if (!validReduceOp(redop)) throw Napi::RangeError::New(info.Env(), "op is not a known reduction");
   op.op = static_cast<ReduceOp>(redop);
-  op.algorithm = static_cast<Algorithm>(algo);
+  op.algorithm = static_cast<uint8_t>(algo);
   op.timeoutSec = numberArg(info, 3, "timeoutSec");
   op.count = buf.ElementLength();
   op.data = dataOf(buf);
@@ -226,7 +227,33 @@ Napi::Value CommWrap::broadcast(const Napi::CallbackInfo& info) {
   return dispatch(info, std::move(op), buf, Napi::Object());
 }
 
-// allgather(input, output, timeoutSec, sync): output holds size * input.length elements.
+// reduceScatter(buf, op, algorithm, timeoutSec, sync): in place; this rank's chunk of
+// splitEven(buf.length, size) ends up reduced.
+Napi::Value CommWrap::reduceScatter(const Napi::CallbackInfo& info) {
+  Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
+  OpRequest op;
+  op.kind = OpKind::kReduceScatter;
+  op.dtype = dtypeOf(info.Env(), buf, "buf");
+  int redop = static_cast<int>(numberArg(info, 1, "op"));
+  if (!validReduceOp(redop)) throw Napi::RangeError::New(info.Env(), "op is not a known reduction");
+  op.op = static_cast<ReduceOp>(redop);
+  op.algorithm = static_cast<uint8_t>(numberArg(info, 2, "algorithm"));
+  AlgorithmChoice c = AlgorithmChoice::decode(op.algorithm);
+  const int p = comm_->size();
+  if (c.algo == Algorithm::kHalvingDoubling && (p & (p - 1)) != 0) {
+    throw Napi::RangeError::New(info.Env(),
+                                "reduceScatter: halving-doubling needs a power-of-two size(); use ring");
+  }
+  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing && c.algo != Algorithm::kHalvingDoubling) {
+    throw Napi::RangeError::New(info.Env(), "reduceScatter: algorithm must be auto, ring or halving-doubling");
+  }
+  op.timeoutSec = numberArg(info, 3, "timeoutSec");
+  op.count = buf.ElementLength();
+  op.data = dataOf(buf);
+  return dispatch(info, std::move(op), buf, Napi::Object());
+}
+
+// allgather(input, output, algorithm, timeoutSec, sync): output holds size * input.length.
 Napi::Value CommWrap::allgather(const Napi::CallbackInfo& info) {
   Napi::TypedArray in = typedArrayArg(info, 0, "input");
   Napi::TypedArray out = typedArrayArg(info, 1, "output");
@@ -238,7 +265,12 @@ Napi::Value CommWrap::allgather(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(),
                                 "output must have input's type and size() * input.length elements");
   }
-  op.timeoutSec = numberArg(info, 2, "timeoutSec");
+  op.algorithm = static_cast<uint8_t>(numberArg(info, 2, "algorithm"));
+  AlgorithmChoice c = AlgorithmChoice::decode(op.algorithm);
+  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing && c.algo != Algorithm::kRecursiveDoubling) {
+    throw Napi::RangeError::New(info.Env(), "allgather: algorithm must be auto, ring or recursive-doubling");
+  }
+  op.timeoutSec = numberArg(info, 3, "timeoutSec");
   op.count = in.ElementLength();
   op.input = dataOf(in);
   op.data = dataOf(out);

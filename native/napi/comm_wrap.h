@@ -37,6 +37,7 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Napi::Value allreduce(const Napi::CallbackInfo& info);
   Napi::Value broadcast(const Napi::CallbackInfo& info);
   Napi::Value allgather(const Napi::CallbackInfo& info);
+  Napi::Value reduceScatter(const Napi::CallbackInfo& info);
   Napi::Value barrier(const Napi::CallbackInfo& info);
   Napi::Value shutdown(const Napi::CallbackInfo& info);
   Napi::Value getRank(const Napi::CallbackInfo& info);

@@ -13,8 +13,9 @@
 namespace dtrain {
 
 // Buffers a step may name. kData is the collective's in/out buffer; kInput the separate input
-// of all-gather.
-enum class BufferId : uint8_t { kData = 0, kInput = 1 };
+// of all-gather; kScratch a buffer of Schedule::scratchElems the executor provides (for
+// algorithms that send a vector while reducing into it, such as recursive doubling).
+enum class BufferId : uint8_t { kData = 0, kInput = 1, kScratch = 2 };
 
 struct Chunk {
   BufferId buffer = BufferId::kData;
@@ -45,10 +46,17 @@ struct Schedule {
   int rank = 0;
   int size = 1;
   std::vector<Round> rounds;
+  size_t scratchElems = 0;
 
   size_t elementsSent() const;
   size_t elementsReceived() const;
 };
+
+// Appends `more`'s rounds after `s`'s (a later phase of the same collective).
+void appendRounds(Schedule& s, Schedule&& more);
+
+// The contiguous chunk covering chunks[lo, hi).
+Chunk spanOf(const std::vector<Chunk>& chunks, size_t lo, size_t hi);
 
 // Splits `count` elements into `parts` near-equal contiguous chunks (the first count % parts
 // chunks one element longer).

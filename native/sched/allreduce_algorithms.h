@@ -1,0 +1,44 @@
+// The all-reduce algorithms (REFERENCE.md, "All-reduce cost models"), each a schedule
+// generator for one rank. Every one works for any number of ranks and leaves every rank with
+// bitwise-identical results: each element's final value is computed by exactly one rank and
+// copied to the others, or computed alike by commutative pairwise steps.
+#pragma once
+
+#include <vector>
+
+#include "sched/schedule.h"
+
+namespace dtrain {
+
+// Rabenseifner: recursive-halving reduce-scatter, then recursive-doubling all-gather; for a
+// non-power-of-two count the extra-ranks fold, so r = p - 2^floor(lg p) ranks sit idle.
+Schedule halvingDoublingAllreduce(int rank, int size, size_t count);
+
+// Binary blocks (Rabenseifner & Traff 2004): the ranks form blocks of the powers of two in p's
+// binary representation (13 = 8 + 4 + 1), each block runs halving-doubling on the largest
+// block's 2^floor(lg p) chunks, and partial results flow from the smallest block up to the
+// largest and the final ones back down. No rank sits idle.
+Schedule binaryBlocksAllreduce(int rank, int size, size_t count);
+
+// Recursive doubling: lg p rounds, each exchanging and reducing the whole vector (latency
+// optimal, for small messages); the extra-ranks fold for non-powers of two.
+Schedule recursiveDoublingAllreduce(int rank, int size, size_t count);
+
+// Hierarchical (Horovod; Jia et al. 2018): reduce to a leader within each group (host), run
+// `inner` among the leaders, broadcast within each group. groupOf[r] is rank r's group id.
+Schedule hierarchicalAllreduce(int rank, int size, size_t count, const std::vector<int>& groupOf,
+                               Schedule (*inner)(int, int, size_t), size_t segmentElems);
+
+// Rewrites peers of a schedule made for ranks 0..g.size()-1 to the real ranks in g.
+void remapPeers(Schedule& s, const std::vector<int>& g);
+
+// Reduce-scatter: rank r ends with chunk r (splitEven(count, size)) reduced over all ranks,
+// in place in kData; other chunks hold partial sums.
+Schedule ringReduceScatter(int rank, int size, size_t count);
+Schedule halvingReduceScatterSchedule(int rank, int size, size_t count);  // size a power of 2
+
+// All-gather of `count` elements per rank from kInput into kData (rank order), by recursive
+// doubling (with the fold for non-powers of two).
+Schedule recursiveDoublingAllgather(int rank, int size, size_t count);
+
+}  // namespace dtrain

@@ -1,0 +1,46 @@
+// Building blocks the all-reduce algorithms share: a group of ranks that runs part of a
+// collective among themselves (a block of binary blocks, the leaders of hierarchical, the
+// survivors of the extra-ranks fold), and the phases each algorithm composes.
+#pragma once
+
+#include <vector>
+
+#include "sched/schedule.h"
+
+namespace dtrain {
+
+// Members of a group, by real rank, in order; a member's index is its virtual rank.
+using Group = std::vector<int>;
+
+// Recursive halving reduce-scatter among a group of 2^k members over `fine` chunks
+// (fine.size() a multiple of 2^k): each round a member keeps half its range, sends the other
+// half to its partner and reduces the partner's half into the kept one. Member j ends owning
+// fine chunks [j*w, (j+1)*w), w = fine.size() / 2^k, reduced over the group.
+void halvingReduceScatter(Schedule& s, const Group& g, int me, const std::vector<Chunk>& fine);
+
+// Recursive doubling all-gather that retraces halvingReduceScatter: member j starts owning its
+// range and ends with all of them.
+void doublingAllGather(Schedule& s, const Group& g, int me, const std::vector<Chunk>& fine);
+
+// The extra-ranks fold (MPICH): with p' the largest power of two <= p and r = p - p', the
+// first 2r ranks pair up; even ones hand their whole vector to the next rank and sit out.
+struct Fold {
+  Group survivors;  // p' ranks: the odd ranks of the first 2r, then ranks 2r..p-1
+  int virtualRank;  // my index in survivors, or -1 if I sit out
+  int partner;      // the rank I hand off to / take over from, or -1
+};
+Fold foldFor(int rank, int size);
+// Round that folds (even ranks send `all`, odd ones reduce it in), and the final round that
+// sends the result back to the ranks that sat out.
+void foldIn(Schedule& s, const Fold& f, int rank, const Chunk& all);
+void foldOut(Schedule& s, const Fold& f, int rank, const Chunk& all);
+
+// Binomial trees rooted at member 0 of a group: reduce everything to it, or broadcast from
+// it, pipelined over segments of `segmentElems`.
+void treeReduce(Schedule& s, const Group& g, int me, const Chunk& all);
+void treeBroadcast(Schedule& s, const Group& g, int me, const Chunk& all, size_t segmentElems);
+
+int floorPow2(int p);
+int log2Exact(int p);  // p must be a power of two
+
+}  // namespace dtrain

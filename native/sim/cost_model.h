@@ -1,0 +1,20 @@
+// The alpha-beta-gamma model (Thakur, Rabenseifner & Gropp 2005): a message of n bytes takes
+// alpha + n*beta seconds, reducing n bytes takes n*gamma.
+#pragma once
+
+#include <string>
+
+namespace dtrain {
+
+struct CostModel {
+  double alpha = 5e-6;    // seconds per message
+  double beta = 1e-10;    // seconds per byte (10 GB/s)
+  double gamma = 5e-11;   // seconds per byte reduced (20 GB/s)
+};
+
+// Defaults for a transport, overridden by a calibration file (DTRAIN_CALIBRATION, else
+// ~/.dtrain/calibration.json, written by `dtrain bench allreduce --calibrate`) and then by
+// DTRAIN_ALPHA, DTRAIN_BETA, DTRAIN_GAMMA.
+CostModel costModelFor(const std::string& transport);
+
+}  // namespace dtrain
