@@ -61,11 +61,34 @@ export interface NativeInfo {
   mpi: LibraryStatus;
 }
 
+/** Parameters of the alpha-beta-gamma model, in seconds, seconds per byte, seconds per byte. */
+export interface CostModel {
+  alpha: number;
+  beta: number;
+  gamma: number;
+}
+
+/** What `simulate` predicts for one all-reduce (the JSON `dtrain simulate --json` prints). */
+export interface SimulationResult {
+  algo: string;
+  np: number;
+  bytes: number;
+  steps: number;
+  max_bytes_sent_per_rank: number;
+  idle_ranks: number;
+  predicted_s: number;
+  formula_s: number | null;
+  model: CostModel;
+  hosts?: number;
+}
+
 /** The addon's exports. */
 export interface Binding {
   Communicator: new (config: NativeCommConfig) => NativeCommunicator;
   nativeInfo(): NativeInfo;
   algorithmId(name: string): number;
+  simulate(options: { algorithm: string; np: number; bytes: number; hosts?: number } & Partial<CostModel>): SimulationResult;
+  costModel(transport: string): CostModel;
 }
 
 let binding: Binding | undefined;

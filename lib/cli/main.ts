@@ -5,6 +5,7 @@ import { normalizeArgv } from './argv';
 import { addBenchCommand } from './bench';
 import { addInfoCommand } from './info';
 import { addRunCommand } from './run';
+import { addSimulateCommand } from './simulate';
 
 /** Exit code for usage errors (bad options, missing script), as most Unix tools use. */
 const USAGE_EXIT_CODE = 2;
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   addRunCommand(program);
   addInfoCommand(program);
   addBenchCommand(program);
+  addSimulateCommand(program);
   return program;
 }
 

@@ -9,6 +9,8 @@
 #include "sched/algorithm.h"
 
 namespace dtrain {
+Napi::Value simulateJs(const Napi::CallbackInfo& info);
+Napi::Value costModelJs(const Napi::CallbackInfo& info);
 namespace {
 
 // Whether an optional runtime library can be loaded here, and if not, why (dlerror's text).
@@ -83,6 +85,8 @@ static Napi::Object InitDtrain(Napi::Env env, Napi::Object exports) {
   exports.Set("Communicator", dtrain::CommWrap::define(env));
   exports.Set("nativeInfo", Napi::Function::New(env, dtrain::nativeInfo));
   exports.Set("algorithmId", Napi::Function::New(env, dtrain::algorithmId));
+  exports.Set("simulate", Napi::Function::New(env, dtrain::simulateJs));
+  exports.Set("costModel", Napi::Function::New(env, dtrain::costModelJs));
   return exports;
 }
 
