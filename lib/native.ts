@@ -89,6 +89,7 @@ export interface Binding {
   algorithmId(name: string): number;
   simulate(options: { algorithm: string; np: number; bytes: number; hosts?: number } & Partial<CostModel>): SimulationResult;
   costModel(transport: string): CostModel;
+  measureReduce(bytes: number): number;
 }
 
 let binding: Binding | undefined;

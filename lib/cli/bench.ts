@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { loadBinding } from '../native';
 import { positiveInteger } from './values';
 
 interface AllreduceBenchOptions {
@@ -12,6 +13,8 @@ interface AllreduceBenchOptions {
   maxBytes: number;
   algorithm?: string;
   mpi?: string;
+  calibrate?: boolean;
+  predict?: boolean;
 }
 
 /** One measurement line, as both dtrain's worker and the MPI peer print them. */
@@ -41,8 +44,18 @@ export function addBenchCommand(program: Command): void {
     .option('--max-bytes <bytes>', 'largest size', positiveInteger, 64 << 20)
     .option('--algorithm <name>', 'all-reduce algorithm (default: auto)')
     .option('--mpi <binary>', 'also run this MPI peer benchmark binary with mpirun, side by side')
+    .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
+    .option('--predict', 'print the calibrated model\'s prediction beside each measurement')
     .action(async (options: AllreduceBenchOptions) => {
       const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
+      if (options.calibrate) {
+        const args = [cli, 'run', '-np', String(options.np)];
+        if (options.transport) args.push('--transport', options.transport);
+        args.push(join(__dirname, '..', '..', 'bench', 'calibrate-worker.js'));
+        const lines = await collect(process.execPath, args, /^\[0\] (\{.*\})$/);
+        if (lines.length !== 1) process.exitCode = 1;
+        return;
+      }
       const worker = join(__dirname, '..', '..', 'bench', 'allreduce-worker.js');
       const sizeArgs = ['--min-bytes', String(options.minBytes), '--max-bytes', String(options.maxBytes)];
       const runArgs = [cli, 'run', '-np', String(options.np)];
@@ -58,6 +71,27 @@ export function addBenchCommand(program: Command): void {
           ['--allow-run-as-root', '--oversubscribe', '-np', String(options.np), options.mpi, String(options.maxBytes), String(options.minBytes)],
           /^(\{.*\})$/,
         );
+      }
+      if (options.predict) {
+        const binding = loadBinding();
+        const model = binding.costModel(options.transport ?? process.env.DTRAIN_TRANSPORT ?? 'shm');
+        const algorithm = options.algorithm && options.algorithm !== 'auto' ? options.algorithm : 'ring';
+        for (const m of ours) {
+          const sim = binding.simulate({ algorithm, np: options.np, bytes: m.bytes, ...model });
+          // The engine exchanges a descriptor (one alpha) before every collective.
+          const predicted = sim.predicted_s + model.alpha;
+          console.log(
+            JSON.stringify({
+              compare: 'measured/predicted',
+              algorithm,
+              np: options.np,
+              bytes: m.bytes,
+              measured_us: m.time_us,
+              predicted_us: +(predicted * 1e6).toFixed(1),
+              ratio: +(m.time_us / 1e6 / predicted).toFixed(3),
+            }),
+          );
+        }
       }
       for (const m of ours) {
         const p = peer.find((x) => x.bytes === m.bytes);

@@ -11,6 +11,7 @@
 namespace dtrain {
 Napi::Value simulateJs(const Napi::CallbackInfo& info);
 Napi::Value costModelJs(const Napi::CallbackInfo& info);
+Napi::Value measureReduceJs(const Napi::CallbackInfo& info);
 namespace {
 
 // Whether an optional runtime library can be loaded here, and if not, why (dlerror's text).
@@ -87,6 +88,7 @@ static Napi::Object InitDtrain(Napi::Env env, Napi::Object exports) {
   exports.Set("algorithmId", Napi::Function::New(env, dtrain::algorithmId));
   exports.Set("simulate", Napi::Function::New(env, dtrain::simulateJs));
   exports.Set("costModel", Napi::Function::New(env, dtrain::costModelJs));
+  exports.Set("measureReduce", Napi::Function::New(env, dtrain::measureReduceJs));
   return exports;
 }
 

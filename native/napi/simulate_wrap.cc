@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "sched/algorithm.h"
+#include "sim/calibrate.h"
 #include "sim/formulas.h"
 #include "sim/simulator.h"
 
@@ -83,6 +84,13 @@ Napi::Value costModelJs(const Napi::CallbackInfo& info) {
   o.Set("beta", m.beta);
   o.Set("gamma", m.gamma);
   return o;
+}
+
+// measureReduce(bytes): seconds per byte this core takes to sum float32 (gamma).
+Napi::Value measureReduceJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "bytes must be a number");
+  return Napi::Number::New(info.Env(),
+                           measureReduceSecondsPerByte(info[0].As<Napi::Number>().Int64Value()));
 }
 
 }  // namespace dtrain
