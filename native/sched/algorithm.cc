@@ -7,8 +7,6 @@
 namespace dtrain {
 
 namespace {
-// Broadcast phases forward in segments of this many elements, so tree levels overlap.
-constexpr size_t kSegmentElems = 64 << 10;
 
 Schedule (*generatorFor(Algorithm a))(int, int, size_t) {
   switch (a) {
@@ -76,7 +74,7 @@ Schedule allreduceSchedule(AlgorithmChoice choice, int rank, int size, size_t co
       if (groups.empty())
         for (int r = 0; r < size; ++r) groups.push_back(r);
       Algorithm inner = choice.inner == Algorithm::kAuto ? Algorithm::kRing : choice.inner;
-      return hierarchicalAllreduce(rank, size, count, groups, generatorFor(inner), kSegmentElems);
+      return hierarchicalAllreduce(rank, size, count, groups, generatorFor(inner));
     }
     case Algorithm::kAuto:
       throw Error(ErrorCode::kInvalidArgument, "allreduceSchedule needs a concrete algorithm");

@@ -122,10 +122,9 @@ void remapPeers(Schedule& s, const std::vector<int>& g) {
 }
 
 Schedule hierarchicalAllreduce(int rank, int size, size_t count, const std::vector<int>& groupOf,
-                               Schedule (*inner)(int, int, size_t), size_t segmentElems) {
+                               Schedule (*inner)(int, int, size_t)) {
   Schedule s{"hierarchical", rank, size, {}};
   if (size == 1 || count == 0) return s;
-  const Chunk all{BufferId::kData, 0, count};
   Group mine, leaders;
   for (int r = 0; r < size; ++r) {
     if (groupOf[r] == groupOf[rank]) mine.push_back(r);
@@ -133,15 +132,55 @@ Schedule hierarchicalAllreduce(int rank, int size, size_t count, const std::vect
     for (int q = 0; q < r; ++q) first &= groupOf[q] != groupOf[r];
     if (first) leaders.push_back(r);
   }
+  const int k = static_cast<int>(mine.size());
   const int me = static_cast<int>(std::find(mine.begin(), mine.end(), rank) - mine.begin());
-  treeReduce(s, mine, me, all);
+  const std::vector<Chunk> chunks = splitEven(count, k);
+  // Within the group, bandwidth-optimal phases (Jia et al. 2018): reduce-scatter, then the
+  // leader gathers the reduced chunks ...
+  Schedule rs = ringReduceScatter(me, k, count);
+  remapPeers(rs, mine);
+  appendRounds(s, std::move(rs));
+  if (k > 1) {
+    Round gather;
+    if (me == 0)
+      for (int j = 1; j < k; ++j) gather.steps.push_back({StepKind::kRecv, mine[j], {}, chunks[j]});
+    else
+      gather.steps.push_back({StepKind::kSend, mine[0], chunks[me], {}});
+    s.rounds.push_back(std::move(gather));
+  }
+  // ... the leaders all-reduce among themselves ...
   if (me == 0 && leaders.size() > 1) {
     const int li = static_cast<int>(std::find(leaders.begin(), leaders.end(), rank) - leaders.begin());
     Schedule in = inner(li, static_cast<int>(leaders.size()), count);
     remapPeers(in, leaders);
     appendRounds(s, std::move(in));
   }
-  treeBroadcast(s, mine, me, all, segmentElems);
+  // ... and hand the result back: scatter the chunks, then all-gather them around the group.
+  if (k > 1) {
+    Round scatter;
+    if (me == 0)
+      for (int j = 1; j < k; ++j) scatter.steps.push_back({StepKind::kSend, mine[j], chunks[j], {}});
+    else
+      scatter.steps.push_back({StepKind::kRecv, mine[0], {}, chunks[me]});
+    s.rounds.push_back(std::move(scatter));
+    Schedule ag = ringAllgatherInPlace(me, k, count);
+    remapPeers(ag, mine);
+    appendRounds(s, std::move(ag));
+  }
+  return s;
+}
+
+Schedule ringAllgatherInPlace(int rank, int size, size_t count) {
+  Schedule s{"ring", rank, size, {}};
+  if (size == 1 || count == 0) return s;
+  const int right = mod(rank + 1, size), left = mod(rank - 1, size);
+  std::vector<Chunk> chunks = splitEven(count, size);
+  for (int k = 0; k < size - 1; ++k) {
+    Round r;
+    r.steps.push_back({StepKind::kSend, right, chunks[mod(rank - k, size)], {}});
+    r.steps.push_back({StepKind::kRecv, left, {}, chunks[mod(rank - k - 1, size)]});
+    s.rounds.push_back(std::move(r));
+  }
   return s;
 }
 

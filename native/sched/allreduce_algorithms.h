@@ -24,10 +24,14 @@ Schedule binaryBlocksAllreduce(int rank, int size, size_t count);
 // optimal, for small messages); the extra-ranks fold for non-powers of two.
 Schedule recursiveDoublingAllreduce(int rank, int size, size_t count);
 
-// Hierarchical (Horovod; Jia et al. 2018): reduce to a leader within each group (host), run
-// `inner` among the leaders, broadcast within each group. groupOf[r] is rank r's group id.
+// Hierarchical (Horovod; Jia et al. 2018): within each group (host) a ring reduce-scatter and a
+// gather to the group's leader (its lowest rank), then `inner` among the leaders, then a
+// scatter and a ring all-gather within each group. groupOf[r] is rank r's group id.
 Schedule hierarchicalAllreduce(int rank, int size, size_t count, const std::vector<int>& groupOf,
-                               Schedule (*inner)(int, int, size_t), size_t segmentElems);
+                               Schedule (*inner)(int, int, size_t));
+
+// All-gather in place: rank r starts holding chunk r of splitEven(count, size), ends with all.
+Schedule ringAllgatherInPlace(int rank, int size, size_t count);
 
 // Rewrites peers of a schedule made for ranks 0..g.size()-1 to the real ranks in g.
 void remapPeers(Schedule& s, const std::vector<int>& g);

@@ -79,24 +79,6 @@ void foldOut(Schedule& s, const Fold& f, int rank, const Chunk& all) {
   s.rounds.push_back(std::move(r));
 }
 
-void treeReduce(Schedule& s, const Group& g, int me, const Chunk& all) {
-  const int n = static_cast<int>(g.size());
-  // Mirror of the broadcast tree: in round k, members with bit k set send to member - 2^k
-  // and are done; the others take in member + 2^k if it exists.
-  for (int mask = 1; mask < n; mask *= 2) {
-    Round r;
-    if (me & mask) {
-      r.steps.push_back({StepKind::kSend, g[me - mask], all, {}});
-      s.rounds.push_back(std::move(r));
-      return;
-    }
-    if (me + mask < n) {
-      r.steps.push_back({StepKind::kRecvReduce, g[me + mask], {}, all});
-      s.rounds.push_back(std::move(r));
-    }
-  }
-}
-
 void treeBroadcast(Schedule& s, const Group& g, int me, const Chunk& all, size_t segmentElems) {
   const int n = static_cast<int>(g.size());
   if (n == 1 || all.count == 0) return;

@@ -35,9 +35,8 @@ Fold foldFor(int rank, int size);
 void foldIn(Schedule& s, const Fold& f, int rank, const Chunk& all);
 void foldOut(Schedule& s, const Fold& f, int rank, const Chunk& all);
 
-// Binomial trees rooted at member 0 of a group: reduce everything to it, or broadcast from
-// it, pipelined over segments of `segmentElems`.
-void treeReduce(Schedule& s, const Group& g, int me, const Chunk& all);
+// Binomial-tree broadcast from member 0 of a group, pipelined over segments of
+// `segmentElems`: round j receives segment j and forwards segment j-1.
 void treeBroadcast(Schedule& s, const Group& g, int me, const Chunk& all, size_t segmentElems);
 
 int floorPow2(int p);
