@@ -6,7 +6,8 @@
 
 namespace dtrain {
 
-MemHub::MemHub(int size) : size_(size), channels_(static_cast<size_t>(size) * size) {}
+MemHub::MemHub(int size)
+    : size_(size), arrived_(size), channels_(static_cast<size_t>(size) * size) {}
 
 void MemTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline, AbortWatch*) {
   std::unique_lock<std::mutex> lock(hub_->mu_);
@@ -22,6 +23,7 @@ void MemTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
         ch.bytes.insert(ch.bytes.end(), t.data, t.data + t.bytes);
         bytesSent_ += t.bytes;
         t.done = t.bytes;
+        hub_->arrived_[t.peer].notify_one();
         progressed = true;
       } else {
         auto& ch = hub_->channel(t.peer, rank_);
@@ -42,11 +44,9 @@ void MemTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
       }
     }
     if (!pending) return;
-    if (progressed) {
-      hub_->cv_.notify_all();
-      continue;
-    }
-    if (hub_->cv_.wait_until(lock, deadline.at) == std::cv_status::timeout) {
+    if (progressed) continue;
+    // Sends never wait (channels are unbounded), so only a receive can block here.
+    if (hub_->arrived_[rank_].wait_until(lock, deadline.at) == std::cv_status::timeout) {
       std::vector<int> ranks;
       std::string what = describePending(transfers, &ranks);
       throw Error(ErrorCode::kTimeout, "timed out waiting for " + what, ranks);

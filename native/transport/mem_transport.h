@@ -25,7 +25,7 @@ class MemHub {
   Channel& channel(int from, int to) { return channels_[from * size_ + to]; }
   int size_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::vector<std::condition_variable> arrived_;  // per receiving rank: data was sent to it
   std::vector<Channel> channels_;
 };
 
