@@ -52,16 +52,44 @@ void Communicator::submit(OpRequest op) {
       Error(ErrorCode::kClosed, "the communicator was shut down; call init() again first")));
 }
 
-bool Communicator::tryRunInline(OpRequest& op, Status* status) {
+Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec, Status* status) {
   std::unique_lock<std::mutex> exec;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || !ready_.load() || !queue_.empty()) return false;
+    if (stopping_ || !ready_.load() || !queue_.empty()) return Inline::kBusy;
     exec = std::unique_lock<std::mutex>(execMu_, std::try_to_lock);
-    if (!exec.owns_lock()) return false;
+    if (!exec.owns_lock()) return Inline::kBusy;
   }
-  *status = executeCatching(op);
-  return true;
+  try {
+    std::shared_ptr<Prepared> pr = prepare(op);
+    if (config_.size > 1) {
+      Deadline soft = pr->deadline;
+      if (budgetSec >= 0) {
+        Deadline budget = Deadline::after(budgetSec);
+        if (budget.at < soft.at) soft = budget;
+      }
+      try {
+        exchange(*pr, soft);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kTimeout || soft.at >= pr->deadline.at) throw;
+        // Not every peer has arrived: let the engine thread wait for them, from where the
+        // exchange got to. It goes first, so nothing overtakes it.
+        op.prepared = std::move(pr);
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_front(std::move(op));
+        cv_.notify_all();
+        return Inline::kQueued;
+      }
+    }
+    runData(op, *pr);
+    *status = Status{};
+  } catch (const Error& e) {
+    fail(e);
+    *status = Status::fromError(e);
+  } catch (const std::exception& e) {
+    *status = Status::fromError(Error(ErrorCode::kSystem, e.what()));
+  }
+  return Inline::kDone;
 }
 
 Status Communicator::executeCatching(OpRequest& op) {
@@ -184,109 +212,125 @@ void Communicator::loop(Completion ready) {
   if (done) done(st);
 }
 
-void Communicator::exchangeDescriptors(const CollectiveDesc& mine, const Deadline& deadline) {
-  const int p = config_.size, me = config_.rank;
-  std::vector<CollectiveDesc> all(p);
-  all[me] = mine;
-  std::vector<Transfer> transfers;
-  for (int r = 0; r < p; ++r) {
-    if (r == me) continue;
-    transfers.push_back({Transfer::kSend, r,
-                         reinterpret_cast<uint8_t*>(const_cast<CollectiveDesc*>(&mine)),
-                         sizeof(mine), 8, {}});
-    transfers.push_back(
-        {Transfer::kRecv, r, reinterpret_cast<uint8_t*>(&all[r]), sizeof(CollectiveDesc), 8, {}});
-  }
-  try {
-    transport_->run(transfers, deadline, abort_.get());
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::kTimeout) throw;
-    // Nobody has received anything from these ranks for this call: they have not called it.
-    std::string missing;
-    for (int r : e.ranks()) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
-    throw Error(ErrorCode::kTimeout,
-                std::string(opKindName(static_cast<OpKind>(mine.kind))) + " call #" +
-                    std::to_string(mine.seq) + " timed out: rank" +
-                    (e.ranks().size() > 1 ? "s " : " ") + missing +
-                    " did not join it (still busy, stuck, or calling something else)",
-                e.ranks());
-  }
-  std::vector<int> odd;
-  std::string mismatch = findMismatch(all, &odd);
-  if (!mismatch.empty()) throw Error(ErrorCode::kMismatch, mismatch, odd);
-}
-
-void Communicator::execute(OpRequest& op) {
+std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& op) {
   if (broken_) {
     throw Error(ErrorCode::kBroken,
                 std::string("the communicator is unusable after an earlier failure (") +
                     broken_->what() + "); call shutdown() and init() again",
                 broken_->ranks());
   }
-  const double timeout = op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec;
-  const Deadline deadline = Deadline::after(timeout);
   const int p = config_.size, me = config_.rank;
-  CollectiveDesc desc;
+  auto pr = std::make_shared<Prepared>();
+  pr->deadline = Deadline::after(op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec);
+  CollectiveDesc& desc = pr->desc;
   desc.kind = static_cast<uint8_t>(op.kind);
   desc.dtype = static_cast<uint8_t>(op.dtype);
   desc.op = static_cast<uint8_t>(op.op);
   // `auto` is resolved before the exchange, so ranks that would resolve it differently (a
   // different calibration, say) fail with a mismatch instead of running different schedules.
-  AlgorithmChoice algo = AlgorithmChoice::decode(op.algorithm);
-  if (op.kind == OpKind::kAllreduce && algo.algo == Algorithm::kAuto) {
-    algo = p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype)) : AlgorithmChoice{Algorithm::kRing};
+  pr->algo = AlgorithmChoice::decode(op.algorithm);
+  if (op.kind == OpKind::kAllreduce && pr->algo.algo == Algorithm::kAuto) {
+    pr->algo = p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype))
+                     : AlgorithmChoice{Algorithm::kRing};
   }
-  desc.algorithm = algo.encode();
+  desc.algorithm = pr->algo.encode();
   desc.root = op.root;
   desc.count = op.count;
   desc.seq = seq_++;
-  const size_t es = dtypeSize(op.dtype);
+  // Every rank sends its descriptor to every other: fixed size, so the exchange completes
+  // whatever the ranks disagree about. Prepared lives on the heap and never moves, so these
+  // pointers stay valid if the exchange is handed from the JS thread to the engine thread.
+  pr->all.resize(p);
+  pr->all[me] = desc;
+  for (int r = 0; r < p; ++r) {
+    if (r == me) continue;
+    pr->transfers.push_back({Transfer::kSend, r, reinterpret_cast<uint8_t*>(&pr->desc),
+                             sizeof(CollectiveDesc), 8, {}});
+    pr->transfers.push_back({Transfer::kRecv, r, reinterpret_cast<uint8_t*>(&pr->all[r]),
+                             sizeof(CollectiveDesc), 8, {}});
+  }
+  return pr;
+}
+
+void Communicator::exchange(Prepared& pr, const Deadline& until) {
   try {
-    if (p > 1) exchangeDescriptors(desc, deadline);
-    Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
-    switch (op.kind) {
-      case OpKind::kAllreduce: {
-        Schedule s = allreduceSchedule(algo, me, p, op.count, topology_);
-        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-        if (op.op == ReduceOp::kAvg && p > 1) scaleForAverage(op.dtype, op.data, op.count, p);
-        break;
-      }
-      case OpKind::kReduceScatter: {
-        Schedule s = algo.algo == Algorithm::kHalvingDoubling
-                         ? halvingReduceScatterSchedule(me, p, op.count)
-                         : ringReduceScatter(me, p, op.count);
-        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-        if (op.op == ReduceOp::kAvg && p > 1) {
-          Chunk c = splitEven(op.count, p)[me];
-          scaleForAverage(op.dtype, static_cast<uint8_t*>(op.data) + c.offset * es, c.count, p);
-        }
-        break;
-      }
-      case OpKind::kBroadcast: {
-        Schedule s = binomialBroadcast(me, p, op.count, op.root, kBroadcastSegmentBytes / es);
-        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-        break;
-      }
-      case OpKind::kAllgather: {
-        Schedule s = algo.algo == Algorithm::kRecursiveDoubling
-                         ? recursiveDoublingAllgather(me, p, op.count)
-                         : ringAllgather(me, p, op.count);
-        executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-        break;
-      }
-      case OpKind::kBarrier:
-        break;  // the descriptor exchange is itself a barrier: everyone hears from everyone
-    }
+    transport_->run(pr.transfers, until, abort_.get());
   } catch (const Error& e) {
-    if (e.code() == ErrorCode::kPeerLost || e.code() == ErrorCode::kTimeout) {
-      // Streams between ranks are now out of step; nothing later on them can be trusted.
-      broken_ = std::make_unique<Error>(e);
-      if (e.code() == ErrorCode::kPeerLost && abort_ && !e.ranks().empty()) {
-        abort_->raise(e.ranks()[0], "rank " + std::to_string(e.ranks()[0]) +
-                                        " was lost (reported by rank " + std::to_string(me) +
-                                        ": " + e.what() + ")");
-      }
+    if (e.code() != ErrorCode::kTimeout || until.at < pr.deadline.at) throw;
+    // Nobody has received anything from these ranks for this call: they have not called it.
+    std::string missing;
+    for (int r : e.ranks()) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    throw Error(ErrorCode::kTimeout,
+                std::string(opKindName(static_cast<OpKind>(pr.desc.kind))) + " call #" +
+                    std::to_string(pr.desc.seq) + " timed out: rank" +
+                    (e.ranks().size() > 1 ? "s " : " ") + missing +
+                    " did not join it (still busy, stuck, or calling something else)",
+                e.ranks());
+  }
+  std::vector<int> odd;
+  std::string mismatch = findMismatch(pr.all, &odd);
+  if (!mismatch.empty()) throw Error(ErrorCode::kMismatch, mismatch, odd);
+}
+
+void Communicator::runData(OpRequest& op, const Prepared& pr) {
+  const int p = config_.size, me = config_.rank;
+  const size_t es = dtypeSize(op.dtype);
+  const Deadline& deadline = pr.deadline;
+  Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
+  switch (op.kind) {
+    case OpKind::kAllreduce: {
+      Schedule s = allreduceSchedule(pr.algo, me, p, op.count, topology_);
+      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+      if (op.op == ReduceOp::kAvg && p > 1) scaleForAverage(op.dtype, op.data, op.count, p);
+      break;
     }
+    case OpKind::kReduceScatter: {
+      Schedule s = pr.algo.algo == Algorithm::kHalvingDoubling
+                       ? halvingReduceScatterSchedule(me, p, op.count)
+                       : ringReduceScatter(me, p, op.count);
+      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+      if (op.op == ReduceOp::kAvg && p > 1) {
+        Chunk c = splitEven(op.count, p)[me];
+        scaleForAverage(op.dtype, static_cast<uint8_t*>(op.data) + c.offset * es, c.count, p);
+      }
+      break;
+    }
+    case OpKind::kBroadcast: {
+      Schedule s = binomialBroadcast(me, p, op.count, op.root, kBroadcastSegmentBytes / es);
+      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+      break;
+    }
+    case OpKind::kAllgather: {
+      Schedule s = pr.algo.algo == Algorithm::kRecursiveDoubling
+                       ? recursiveDoublingAllgather(me, p, op.count)
+                       : ringAllgather(me, p, op.count);
+      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
+      break;
+    }
+    case OpKind::kBarrier:
+      break;  // the descriptor exchange is itself a barrier: everyone hears from everyone
+  }
+}
+
+void Communicator::fail(const Error& e) {
+  if (e.code() != ErrorCode::kPeerLost && e.code() != ErrorCode::kTimeout) return;
+  // Streams between ranks are now out of step; nothing later on them can be trusted.
+  broken_ = std::make_unique<Error>(e);
+  if (e.code() == ErrorCode::kPeerLost && abort_ && !e.ranks().empty()) {
+    abort_->raise(e.ranks()[0], "rank " + std::to_string(e.ranks()[0]) +
+                                    " was lost (reported by rank " + std::to_string(config_.rank) +
+                                    ": " + e.what() + ")");
+  }
+}
+
+void Communicator::execute(OpRequest& op) {
+  try {
+    std::shared_ptr<Prepared> pr =
+        op.prepared ? std::static_pointer_cast<Prepared>(op.prepared) : prepare(op);
+    if (config_.size > 1) exchange(*pr, pr->deadline);
+    runData(op, *pr);
+  } catch (const Error& e) {
+    fail(e);
     throw;
   }
 }

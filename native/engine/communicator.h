@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "engine/collective_desc.h"
 #include "engine/executor.h"
+#include "transport/transport.h"
 #include "sched/algorithm.h"
 #include "sim/choose.h"
 
@@ -61,6 +62,7 @@ struct OpRequest {
   const void* input = nullptr;  // all-gather's input
   double timeoutSec = 0;        // 0 = the communicator's default
   Completion done;              // called on the engine thread
+  std::shared_ptr<void> prepared;  // set when the op was started inline and handed over
 };
 
 class Communicator {
@@ -71,9 +73,13 @@ class Communicator {
   ~Communicator();  // shuts down if not yet done, and joins the thread
 
   void submit(OpRequest op);
-  // Runs `op` on the calling thread when nothing is queued or running, which saves two
-  // thread hand-offs for blocking callers; returns false, leaving `op` alone, otherwise.
-  bool tryRunInline(OpRequest& op, Status* status);
+  // Runs `op` on the calling thread when nothing is queued or running, which saves the two
+  // thread hand-offs (and, for Promise callers, the event-loop wake-up). With budgetSec >= 0
+  // the calling thread waits at most that long for the peers to join; if they have not, the
+  // op is queued for the engine thread (kQueued, `op` moved, its `done` called later).
+  // kBusy: nothing was done; submit() it. kDone: finished, outcome in *status.
+  enum class Inline { kDone, kQueued, kBusy };
+  Inline tryRunInline(OpRequest& op, double budgetSec, Status* status);
   // Waits for queued work, then a best-effort barrier so no rank tears down its side of a
   // transfer a peer is still reading, then closes the transport. Ops submitted later fail.
   void shutdown(Completion done);
@@ -90,9 +96,20 @@ class Communicator {
  private:
   void loop(Completion ready);
   void bootstrap();
+  // A collective between its descriptor exchange and its data phase.
+  struct Prepared {
+    CollectiveDesc desc;
+    AlgorithmChoice algo;
+    Deadline deadline;
+    std::vector<CollectiveDesc> all;  // every rank's descriptor
+    std::vector<Transfer> transfers;  // the exchange, resumable
+  };
+  std::shared_ptr<Prepared> prepare(const OpRequest& op);
+  void exchange(Prepared& pr, const Deadline& until);
+  void runData(OpRequest& op, const Prepared& pr);
+  void fail(const Error& e);  // marks the communicator broken when the failure calls for it
   void execute(OpRequest& op);
   Status executeCatching(OpRequest& op);
-  void exchangeDescriptors(const CollectiveDesc& mine, const Deadline& deadline);
 
   CommConfig config_;
   int localRank_ = 0, localSize_ = 1;
