@@ -87,7 +87,9 @@ export interface Binding {
   Communicator: new (config: NativeCommConfig) => NativeCommunicator;
   nativeInfo(): NativeInfo;
   algorithmId(name: string): number;
-  simulate(options: { algorithm: string; np: number; bytes: number; hosts?: number } & Partial<CostModel>): SimulationResult;
+  simulate(
+    options: { algorithm: string; np: number; bytes: number; hosts?: number; alphaIntra?: number; betaIntra?: number } & Partial<CostModel>,
+  ): SimulationResult;
   costModel(transport: string): CostModel;
   measureReduce(bytes: number): number;
 }

@@ -58,6 +58,15 @@ describe('dtrain simulate', function () {
     expect(json.predicted_s).to.be.above(0);
   });
 
+  it('models a faster link within a host with --intra-alpha/--intra-beta', function () {
+    const args = ['--algo', 'hierarchical', '-np', '64', '--hosts', '8', '--bytes', '1MiB', '--alpha', '5e-5', '--beta', '1e-9', '--json'];
+    const uniform = simulate(...args).json;
+    const twoTier = simulate(...args, '--intra-alpha', '1e-6', '--intra-beta', '1e-10').json;
+    expect(twoTier.predicted_s).to.be.below(uniform.predicted_s);
+    expect(twoTier.model).to.include({ alpha_intra: 1e-6, beta_intra: 1e-10 });
+    expect(twoTier.formula_s).to.equal(null);
+  });
+
   it('prints a readable line without --json', function () {
     const { code, stdout } = simulate('--algo', 'binary-blocks', '-np', '13', '--bytes', '4096');
     expect(code).to.equal(0);

@@ -9,6 +9,8 @@ interface SimulateOptions {
   alpha?: number;
   beta?: number;
   gamma?: number;
+  intraAlpha?: number;
+  intraBeta?: number;
   hosts?: number;
   transport?: string;
   json?: boolean;
@@ -46,6 +48,8 @@ export function addSimulateCommand(program: Command): void {
     .option('--beta <s>', 'seconds per byte sent', nonNegativeNumber)
     .option('--gamma <s>', 'seconds per byte reduced', nonNegativeNumber)
     .option('--hosts <H>', 'ranks form H hosts of consecutive ranks (for hierarchical)', positiveInteger)
+    .option('--intra-alpha <s>', 'latency between ranks of one host (with --hosts)', nonNegativeNumber)
+    .option('--intra-beta <s>', 'seconds per byte between ranks of one host (with --hosts)', nonNegativeNumber)
     .addOption(new Option('--transport <kind>', 'start from this transport\'s calibrated model').choices(['shm', 'tcp']))
     .option('--json', 'print one JSON object')
     .action((options: SimulateOptions, command: Command) => {
@@ -64,6 +68,8 @@ export function addSimulateCommand(program: Command): void {
           alpha: options.alpha ?? base.alpha,
           beta: options.beta ?? base.beta,
           gamma: options.gamma ?? base.gamma,
+          alphaIntra: options.intraAlpha,
+          betaIntra: options.intraBeta,
         });
       } catch (err) {
         command.error(`dtrain: ${(err as Error).message}`, { exitCode: 2 });

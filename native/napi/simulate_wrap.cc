@@ -41,6 +41,8 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
   m.alpha = num("alpha", m.alpha);
   m.beta = num("beta", m.beta);
   m.gamma = num("gamma", m.gamma);
+  m.alphaIntra = num("alphaIntra", -1);
+  m.betaIntra = num("betaIntra", -1);
   const int p = static_cast<int>(np);
   Topology topo;
   if (hosts >= 1) {
@@ -52,7 +54,8 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
   const size_t count = static_cast<size_t>(bytes) / 4;
   SimResult res;
   try {
-    res = simulate([&](int r) { return allreduceSchedule(choice, r, p, count, topo); }, p, 4, m);
+    res = simulate([&](int r) { return allreduceSchedule(choice, r, p, count, topo); }, p, 4, m,
+                   topo);
   } catch (const Error& e) {
     throw Napi::Error::New(env, e.what());
   }
@@ -64,12 +67,17 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
   out.Set("max_bytes_sent_per_rank", static_cast<double>(res.maxBytesSentPerRank));
   out.Set("idle_ranks", res.idleRanks);
   out.Set("predicted_s", res.predictedS);
-  std::optional<double> f = formulaSeconds(choice.algo, p, static_cast<double>(count * 4), m);
+  // The closed forms assume one kind of link.
+  const bool uniform = topo.empty() || (m.alphaIntra < 0 && m.betaIntra < 0);
+  std::optional<double> f =
+      uniform ? formulaSeconds(choice.algo, p, static_cast<double>(count * 4), m) : std::nullopt;
   out.Set("formula_s", f ? Napi::Value(Napi::Number::New(env, *f)) : env.Null());
   Napi::Object model = Napi::Object::New(env);
   model.Set("alpha", m.alpha);
   model.Set("beta", m.beta);
   model.Set("gamma", m.gamma);
+  if (m.alphaIntra >= 0) model.Set("alpha_intra", m.alphaIntra);
+  if (m.betaIntra >= 0) model.Set("beta_intra", m.betaIntra);
   out.Set("model", model);
   if (hosts >= 1) out.Set("hosts", hosts);
   return out;

@@ -34,7 +34,7 @@ AlgorithmChoice AllreduceChooser::choose(size_t count, size_t elemSize) {
   double bestT = -1;
   for (const AlgorithmChoice& c : candidates) {
     double t = simulate([&](int r) { return allreduceSchedule(c, r, size_, n, topo_); }, size_, 4,
-                        model_)
+                        model_, topo_)
                    .predictedS;
     if (bestT < 0 || t < bestT) {
       bestT = t;

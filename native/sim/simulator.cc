@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <vector>
 #include <unordered_map>
 #include <vector>
 
@@ -31,7 +32,8 @@ struct RankState {
 }  // namespace
 
 SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, size_t elemSize,
-                   const CostModel& m) {
+                   const CostModel& m, const std::vector<int>& hostOf) {
+  auto same = [&](int a, int b) { return !hostOf.empty() && hostOf[a] == hostOf[b]; };
   std::vector<RankState> ranks(size);
   SimResult res;
   for (int r = 0; r < size; ++r) {
@@ -74,7 +76,7 @@ SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, si
             const SimStep& s = st.steps[i];
             if (s.kind != StepKind::kSend) continue;
             channels[key(r, s.peer)].push_back(port);
-            port += m.alpha + s.bytes * m.beta;
+            port += m.alphaFor(same(r, s.peer)) + s.bytes * m.betaFor(same(r, s.peer));
           }
           st.sendEnd = port;
           st.sendsPosted = true;
@@ -100,7 +102,8 @@ SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, si
           auto& q = channels[key(s.peer, r)];
           const double sendStart = q.front();
           q.pop_front();
-          port = std::max(port, sendStart) + m.alpha + s.bytes * m.beta;
+          port = std::max(port, sendStart) + m.alphaFor(same(r, s.peer)) +
+                 s.bytes * m.betaFor(same(r, s.peer));
           double complete = port + (s.kind == StepKind::kRecvReduce ? s.bytes * m.gamma : 0.0);
           finish = std::max(finish, complete);
         }

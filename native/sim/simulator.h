@@ -19,10 +19,10 @@ struct SimResult {
   double predictedS = 0;          // when the last rank finishes
 };
 
-// `scheduleFor(rank)` gives each rank's schedule. Throws Error(kInvalidArgument) if the
-// schedules deadlock (a receive no send ever matches), which makes the simulator a checker
-// of schedules too.
+// `scheduleFor(rank)` gives each rank's schedule; `hostOf` (may be empty) each rank's host,
+// for the model's intra-host link. Throws Error(kInvalidArgument) if the schedules deadlock (a
+// receive no send ever matches), which makes the simulator a checker of schedules too.
 SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, size_t elemSize,
-                   const CostModel& model);
+                   const CostModel& model, const std::vector<int>& hostOf = {});
 
 }  // namespace dtrain
