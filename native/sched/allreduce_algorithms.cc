@@ -13,7 +13,6 @@ Group identity(int n) {
   for (int i = 0; i < n; ++i) g[i] = i;
   return g;
 }
-int mod(int a, int p) { return ((a % p) + p) % p; }
 }  // namespace
 
 Schedule halvingDoublingAllreduce(int rank, int size, size_t count) {
@@ -166,35 +165,6 @@ Schedule hierarchicalAllreduce(int rank, int size, size_t count, const std::vect
     Schedule ag = ringAllgatherInPlace(me, k, count);
     remapPeers(ag, mine);
     appendRounds(s, std::move(ag));
-  }
-  return s;
-}
-
-Schedule ringAllgatherInPlace(int rank, int size, size_t count) {
-  Schedule s{"ring", rank, size, {}};
-  if (size == 1 || count == 0) return s;
-  const int right = mod(rank + 1, size), left = mod(rank - 1, size);
-  std::vector<Chunk> chunks = splitEven(count, size);
-  for (int k = 0; k < size - 1; ++k) {
-    Round r;
-    r.steps.push_back({StepKind::kSend, right, chunks[mod(rank - k, size)], {}});
-    r.steps.push_back({StepKind::kRecv, left, {}, chunks[mod(rank - k - 1, size)]});
-    s.rounds.push_back(std::move(r));
-  }
-  return s;
-}
-
-Schedule ringReduceScatter(int rank, int size, size_t count) {
-  Schedule s{"ring", rank, size, {}};
-  if (size == 1 || count == 0) return s;
-  const int right = mod(rank + 1, size), left = mod(rank - 1, size);
-  std::vector<Chunk> chunks = splitEven(count, size);
-  // Shifted by one against ringAllreduce so that rank r finishes chunk r.
-  for (int k = 0; k < size - 1; ++k) {
-    Round r;
-    r.steps.push_back({StepKind::kSend, right, chunks[mod(rank - k - 1, size)], {}});
-    r.steps.push_back({StepKind::kRecvReduce, left, {}, chunks[mod(rank - k - 2, size)]});
-    s.rounds.push_back(std::move(r));
   }
   return s;
 }

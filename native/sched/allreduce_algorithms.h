@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "sched/ring.h"
 #include "sched/schedule.h"
 
 namespace dtrain {
@@ -30,15 +31,12 @@ Schedule recursiveDoublingAllreduce(int rank, int size, size_t count);
 Schedule hierarchicalAllreduce(int rank, int size, size_t count, const std::vector<int>& groupOf,
                                Schedule (*inner)(int, int, size_t));
 
-// All-gather in place: rank r starts holding chunk r of splitEven(count, size), ends with all.
-Schedule ringAllgatherInPlace(int rank, int size, size_t count);
 
 // Rewrites peers of a schedule made for ranks 0..g.size()-1 to the real ranks in g.
 void remapPeers(Schedule& s, const std::vector<int>& g);
 
-// Reduce-scatter: rank r ends with chunk r (splitEven(count, size)) reduced over all ranks,
-// in place in kData; other chunks hold partial sums.
-Schedule ringReduceScatter(int rank, int size, size_t count);
+// Reduce-scatter by recursive halving (size a power of two): rank r ends with chunk r of
+// splitEven(count, size), as ringReduceScatter (sched/ring.h).
 Schedule halvingReduceScatterSchedule(int rank, int size, size_t count);  // size a power of 2
 
 // All-gather of `count` elements per rank from kInput into kData (rank order), by recursive

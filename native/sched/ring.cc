@@ -6,25 +6,39 @@ namespace {
 int mod(int a, int p) { return ((a % p) + p) % p; }
 }  // namespace
 
-Schedule ringAllreduce(int rank, int size, size_t count) {
+Schedule ringReduceScatter(int rank, int size, size_t count) {
   Schedule s{"ring", rank, size, {}};
   if (size == 1 || count == 0) return s;
   const int right = mod(rank + 1, size), left = mod(rank - 1, size);
   std::vector<Chunk> chunks = splitEven(count, size);
-  // Reduce-scatter: after round k, chunk (rank - k - 1) holds the partial sum of k + 2 ranks.
+  // After round k, chunk (rank - k - 2) holds the partial sum of k + 2 ranks; rank r
+  // finishes chunk r.
+  for (int k = 0; k < size - 1; ++k) {
+    Round r;
+    r.steps.push_back({StepKind::kSend, right, chunks[mod(rank - k - 1, size)], {}});
+    r.steps.push_back({StepKind::kRecvReduce, left, {}, chunks[mod(rank - k - 2, size)]});
+    s.rounds.push_back(std::move(r));
+  }
+  return s;
+}
+
+Schedule ringAllgatherInPlace(int rank, int size, size_t count) {
+  Schedule s{"ring", rank, size, {}};
+  if (size == 1 || count == 0) return s;
+  const int right = mod(rank + 1, size), left = mod(rank - 1, size);
+  std::vector<Chunk> chunks = splitEven(count, size);
   for (int k = 0; k < size - 1; ++k) {
     Round r;
     r.steps.push_back({StepKind::kSend, right, chunks[mod(rank - k, size)], {}});
-    r.steps.push_back({StepKind::kRecvReduce, left, {}, chunks[mod(rank - k - 1, size)]});
+    r.steps.push_back({StepKind::kRecv, left, {}, chunks[mod(rank - k - 1, size)]});
     s.rounds.push_back(std::move(r));
   }
-  // All-gather: rank owns the finished chunk rank + 1 and passes finished chunks along.
-  for (int k = 0; k < size - 1; ++k) {
-    Round r;
-    r.steps.push_back({StepKind::kSend, right, chunks[mod(rank + 1 - k, size)], {}});
-    r.steps.push_back({StepKind::kRecv, left, {}, chunks[mod(rank - k, size)]});
-    s.rounds.push_back(std::move(r));
-  }
+  return s;
+}
+
+Schedule ringAllreduce(int rank, int size, size_t count) {
+  Schedule s = ringReduceScatter(rank, size, count);
+  appendRounds(s, ringAllgatherInPlace(rank, size, count));
   return s;
 }
 

@@ -6,10 +6,17 @@
 
 namespace dtrain {
 
-// Reduce-scatter then all-gather, over p chunks of the buffer. Chunk c is reduced along the
-// ring ending at rank c-1 (mod p), so every element is reduced in one fixed order and every
-// rank ends with bitwise-identical results.
+// ringReduceScatter then ringAllgatherInPlace. Chunk c is reduced along the ring ending at
+// rank c, so every element is reduced in one fixed order and every rank ends with
+// bitwise-identical results.
 Schedule ringAllreduce(int rank, int size, size_t count);
+
+// Reduce-scatter: rank r ends with chunk r of splitEven(count, size) reduced over all ranks,
+// in place in kData; other chunks hold partial sums.
+Schedule ringReduceScatter(int rank, int size, size_t count);
+
+// All-gather in place: rank r starts holding chunk r of splitEven(count, size), ends with all.
+Schedule ringAllgatherInPlace(int rank, int size, size_t count);
 
 // Each rank's `count` elements (kInput) end up at offset rank*count of every rank's kData.
 Schedule ringAllgather(int rank, int size, size_t count);

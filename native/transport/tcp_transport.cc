@@ -83,16 +83,10 @@ TcpTransport::TcpTransport(const Rendezvous& rv, const std::string& token,
       throw Error(ErrorCode::kTimeout, "timed out waiting for ranks " + missing + " to connect");
     }
     for (auto& [r, fd] : accepted_) fds_[r] = fd;
+    accepted_.clear();
     setupDone_ = true;
   } catch (...) {
-    uint64_t v = 1;
-    if (write(wakeFd_, &v, sizeof(v)) < 0) {
-    }
-    acceptor_.join();
-    for (int fd : fds_)
-      if (fd >= 0) close(fd);
-    close(listenFd_);
-    close(wakeFd_);
+    closeAll();
     throw;
   }
   for (int r = 0; r < size_; ++r) {
@@ -100,13 +94,17 @@ TcpTransport::TcpTransport(const Rendezvous& rv, const std::string& token,
   }
 }
 
-TcpTransport::~TcpTransport() {
+TcpTransport::~TcpTransport() { closeAll(); }
+
+void TcpTransport::closeAll() {
   uint64_t v = 1;
   if (write(wakeFd_, &v, sizeof(v)) < 0) {
+    // The acceptor also stops when the listener closes below.
   }
   acceptor_.join();
   for (int fd : fds_)
     if (fd >= 0) close(fd);
+  for (auto& [r, fd] : accepted_) close(fd);  // accepted before a failed setup finished
   close(listenFd_);
   close(wakeFd_);
 }

@@ -29,6 +29,7 @@ class TcpTransport : public Transport {
 
  private:
   void acceptLoop();
+  void closeAll();  // stops the acceptor and closes every socket
   bool stepSend(Transfer& t, AbortWatch* abort);
   bool stepRecv(Transfer& t, AbortWatch* abort);
 
