@@ -13,6 +13,7 @@ interface AllreduceBenchOptions {
   maxBytes: number;
   algorithm?: string;
   mpi?: string;
+  gloo?: string;
   calibrate?: boolean;
   predict?: boolean;
 }
@@ -44,6 +45,7 @@ export function addBenchCommand(program: Command): void {
     .option('--max-bytes <bytes>', 'largest size', positiveInteger, 64 << 20)
     .option('--algorithm <name>', 'all-reduce algorithm (default: auto)')
     .option('--mpi <binary>', 'also run this MPI peer benchmark binary with mpirun, side by side')
+    .option('--gloo <script>', 'also run this torch.distributed gloo peer script (with /usr/bin/python3), side by side')
     .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
     .option('--predict', 'print the calibrated model\'s prediction beside each measurement')
     .action(async (options: AllreduceBenchOptions) => {
@@ -63,14 +65,24 @@ export function addBenchCommand(program: Command): void {
       runArgs.push(worker, '--mode', options.mode, ...sizeArgs);
       if (options.algorithm) runArgs.push('--algorithm', options.algorithm);
       const ours = await collect(process.execPath, runArgs, /^\[0\] (\{.*\})$/);
-      let peer: Measurement[] = [];
+      const peers: Array<[string, Measurement[]]> = [];
       if (options.mpi) {
         if (!existsSync(options.mpi)) throw new Error(`--mpi: no such file ${options.mpi}`);
-        peer = await collect(
-          'mpirun',
-          ['--allow-run-as-root', '--oversubscribe', '-np', String(options.np), options.mpi, String(options.maxBytes), String(options.minBytes)],
-          /^(\{.*\})$/,
-        );
+        peers.push([
+          'mpi',
+          await collect(
+            'mpirun',
+            ['--allow-run-as-root', '--oversubscribe', '-np', String(options.np), options.mpi, String(options.maxBytes), String(options.minBytes)],
+            /^(\{.*\})$/,
+          ),
+        ]);
+      }
+      if (options.gloo) {
+        if (!existsSync(options.gloo)) throw new Error(`--gloo: no such file ${options.gloo}`);
+        peers.push([
+          'gloo',
+          await collect('/usr/bin/python3', [options.gloo, String(options.np), String(options.maxBytes), String(options.minBytes)], /^(\{.*\})$/),
+        ]);
       }
       if (options.predict) {
         const binding = loadBinding();
@@ -93,12 +105,13 @@ export function addBenchCommand(program: Command): void {
           );
         }
       }
-      for (const m of ours) {
-        const p = peer.find((x) => x.bytes === m.bytes);
-        if (p) {
+      for (const [name, peer] of peers) {
+        for (const m of ours) {
+          const p = peer.find((x) => x.bytes === m.bytes);
+          if (!p) continue;
           console.log(
             JSON.stringify({
-              compare: 'dtrain/mpi',
+              compare: `dtrain/${name}`,
               np: options.np,
               bytes: m.bytes,
               time_ratio: +(m.time_us / p.time_us).toFixed(3),
@@ -107,7 +120,7 @@ export function addBenchCommand(program: Command): void {
           );
         }
       }
-      if (ours.length === 0 || (options.mpi && peer.length === 0)) process.exitCode = 1;
+      if (ours.length === 0 || peers.some(([, p]) => p.length === 0)) process.exitCode = 1;
     });
 }
 
