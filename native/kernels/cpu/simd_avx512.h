@@ -1,0 +1,120 @@
+// AVX-512 (F, BW, VL) vector operations for simd_kernels-inl.h. Include only inside the
+// kernels_avx512.cc target region: these inline functions use the wide registers.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace dtrain {
+namespace avx512 {
+
+struct V {
+  static constexpr size_t W = 16;
+  using F = __m512;
+  using I = __m512i;
+  using M = __mmask16;
+  using H = __m256i;  // W halves
+
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static void stream(float* p, F v) { _mm512_stream_ps(p, v); }
+  static F set1(float x) { return _mm512_set1_ps(x); }
+  static F zero() { return _mm512_setzero_ps(); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  // MINPS/MAXPS semantics: the second operand when either is NaN.
+  static F minps(F a, F b) { return _mm512_min_ps(a, b); }
+  static F maxps(F a, F b) { return _mm512_max_ps(a, b); }
+  static F neg(F a) {
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN)));
+  }
+  static F abs(F a) { return _mm512_abs_ps(a); }
+  static F floor(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  static M ge(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+  static M lt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M notFinite(F a) {
+    const I e = _mm512_set1_epi32(0x7f800000);
+    return _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(a), e), e);
+  }
+  static M orM(M a, M b) { return a | b; }
+  static F select(M m, F yes, F no) { return _mm512_mask_blend_ps(m, no, yes); }
+  static uint32_t bits(M m) { return m; }
+  static M fromBits(uint32_t b) { return static_cast<M>(b); }
+
+  static I toInt(F a) { return _mm512_cvttps_epi32(a); }
+  static M testBit(I a, int bit) { return _mm512_test_epi32_mask(a, _mm512_set1_epi32(1 << bit)); }
+
+  static F randomUnit(uint32_t seed, uint32_t base) {
+    I x = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base)),
+                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    x = _mm512_add_epi32(_mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x9e3779b1u))),
+                         _mm512_set1_epi32(static_cast<int>(seed)));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x85ebca6bu)));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 13));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0xc2b2ae35u)));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(x, 8)),
+                         _mm512_set1_ps(5.9604644775390625e-8f));
+  }
+
+  static H loadH(const uint16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void storeH(uint16_t* p, H h) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h); }
+  static void streamH(uint16_t* p, H h) { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), h); }
+  static H blendH(M m, H no, H yes) { return _mm256_mask_blend_epi16(m, no, yes); }
+
+  static F fromHalf(H h) { return _mm512_cvtph_ps(h); }
+  // Hardware round-to-nearest-even; only NaNs differ from floatToHalfBits (the instruction
+  // quiets them), so NaN lanes are rebuilt the numpy way.
+  static H toHalf(F x) {
+    H h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const M nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    if (nan) {
+      const I b = _mm512_castps_si512(x);
+      I p = _mm512_srli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x007fffff)), 13);
+      p = _mm512_mask_mov_epi32(p, _mm512_cmpeq_epi32_mask(p, _mm512_setzero_si512()),
+                                _mm512_set1_epi32(1));
+      const I sign = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x8000));
+      const I fixed = _mm512_or_si512(_mm512_or_si512(p, sign), _mm512_set1_epi32(0x7c00));
+      h = _mm256_mask_blend_epi16(nan, h, _mm512_cvtepi32_epi16(fixed));
+    }
+    return h;
+  }
+  static F fromBFloat16(H h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static H toBFloat16(F x) {
+    const I b = _mm512_castps_si512(x);
+    const I lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    I r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
+    const M nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(r);
+  }
+
+  static void storeBits(uint8_t* p, uint32_t b) {
+    const uint16_t v = static_cast<uint16_t>(b);
+    std::memcpy(p, &v, 2);
+  }
+  static uint32_t loadBits(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+  }
+  static double sumToDouble(F a) {
+    alignas(64) float t[16];
+    _mm512_store_ps(t, a);
+    double s = 0;
+    for (float x : t) s += x;
+    return s;
+  }
+  static float maxLanes(F a) { return _mm512_reduce_max_ps(a); }
+  static void fence() { _mm_sfence(); }
+};
+
+}  // namespace avx512
+}  // namespace dtrain
