@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { addBenchKernelsCommand } from './bench-kernels';
 import { positiveInteger } from './values';
 
 interface AllreduceBenchOptions {
@@ -31,6 +32,7 @@ interface Measurement {
  */
 export function addBenchCommand(program: Command): void {
   const bench = program.command('bench').description('benchmarks that print JSON lines');
+  addBenchKernelsCommand(bench);
   bench
     .command('allreduce')
     .description('time all-reduce (float32 sum) for sizes from --min-bytes to --max-bytes, x4 steps')

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "napi/comm_wrap.h"
+#include "napi/kernels_wrap.h"
 #include "sched/algorithm.h"
 
 namespace dtrain {
@@ -82,6 +83,7 @@ static Napi::Object InitDtrain(Napi::Env env, Napi::Object exports) {
   exports.Set("Communicator", dtrain::CommWrap::define(env));
   exports.Set("nativeInfo", Napi::Function::New(env, dtrain::nativeInfo));
   exports.Set("algorithmId", Napi::Function::New(env, dtrain::algorithmId));
+  dtrain::registerKernels(env, exports);
   return exports;
 }
 

@@ -11,18 +11,28 @@
 namespace dtrain {
 namespace scalar {
 
+// A scale of exactly 1 skips the multiply, which would quiet signalling NaNs: the conversion
+// alone is then numpy's, bit for bit.
 void castToHalf(const float* src, uint16_t* dst, size_t n, float scale) {
+  if (scale == 1.0f) {
+    for (size_t i = 0; i < n; ++i) dst[i] = floatToHalfBits(src[i]);
+    return;
+  }
   for (size_t i = 0; i < n; ++i) dst[i] = floatToHalfBits(src[i] * scale);
 }
 
 void castToBFloat16(const float* src, uint16_t* dst, size_t n, float scale) {
+  if (scale == 1.0f) {
+    for (size_t i = 0; i < n; ++i) dst[i] = floatToBFloat16Bits(src[i]);
+    return;
+  }
   for (size_t i = 0; i < n; ++i) dst[i] = floatToBFloat16Bits(src[i] * scale);
 }
 
 bool castFromHalf(const uint16_t* src, float* dst, size_t n, float scale) {
   bool bad = false;
   for (size_t i = 0; i < n; ++i) {
-    dst[i] = halfBitsToFloat(src[i]) * scale;
+    dst[i] = scale == 1.0f ? halfBitsToFloat(src[i]) : halfBitsToFloat(src[i]) * scale;
     bad |= !std::isfinite(dst[i]);
   }
   return bad;
@@ -31,7 +41,7 @@ bool castFromHalf(const uint16_t* src, float* dst, size_t n, float scale) {
 bool castFromBFloat16(const uint16_t* src, float* dst, size_t n, float scale) {
   bool bad = false;
   for (size_t i = 0; i < n; ++i) {
-    dst[i] = bfloat16BitsToFloat(src[i]) * scale;
+    dst[i] = scale == 1.0f ? bfloat16BitsToFloat(src[i]) : bfloat16BitsToFloat(src[i]) * scale;
     bad |= !std::isfinite(dst[i]);
   }
   return bad;

@@ -80,6 +80,17 @@ struct V {
   }
 
   static F fromHalf(H h) { return _mm256_cvtph_ps(h); }
+  // As fromHalf, but NaNs keep their payload unquieted, as halfBitsToFloat and numpy do.
+  static F fromHalfExact(H h) {
+    const F x = _mm256_cvtph_ps(h);
+    const F nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    if (!_mm256_movemask_ps(nan)) return x;
+    const I e = _mm256_cvtepu16_epi32(h);
+    const I sign = _mm256_slli_epi32(_mm256_and_si256(e, _mm256_set1_epi32(0x8000)), 16);
+    const I pay = _mm256_slli_epi32(_mm256_and_si256(e, _mm256_set1_epi32(0x3ff)), 13);
+    const I bits = _mm256_or_si256(_mm256_or_si256(sign, pay), _mm256_set1_epi32(0x7f800000));
+    return _mm256_blendv_ps(x, _mm256_castsi256_ps(bits), nan);
+  }
   static H toHalf(F x) {
     H h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const F nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);

@@ -68,6 +68,18 @@ struct V {
   static H blendH(M m, H no, H yes) { return _mm256_mask_blend_epi16(m, no, yes); }
 
   static F fromHalf(H h) { return _mm512_cvtph_ps(h); }
+  // As fromHalf, but NaNs keep their payload unquieted (the instruction sets the quiet bit), as
+  // halfBitsToFloat and numpy do.
+  static F fromHalfExact(H h) {
+    const F x = _mm512_cvtph_ps(h);
+    const M nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    if (!nan) return x;
+    const I e = _mm512_cvtepu16_epi32(h);
+    const I sign = _mm512_slli_epi32(_mm512_and_si512(e, _mm512_set1_epi32(0x8000)), 16);
+    const I pay = _mm512_slli_epi32(_mm512_and_si512(e, _mm512_set1_epi32(0x3ff)), 13);
+    const I bits = _mm512_or_si512(_mm512_or_si512(sign, pay), _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_blend_ps(nan, x, _mm512_castsi512_ps(bits));
+  }
   // Hardware round-to-nearest-even; only NaNs differ from floatToHalfBits (the instruction
   // quiets them), so NaN lanes are rebuilt the numpy way.
   static H toHalf(F x) {

@@ -20,19 +20,22 @@ size_t headToAlign(const T* p, size_t n) {
   return h < n ? h : n;
 }
 
-template <bool Stream>
+// scale == 1 skips the multiply (which would quiet signalling NaNs), as the reference does.
+template <bool Stream, bool Scaled>
 void castToHalfLoop(const float* src, uint16_t* dst, size_t n, float scale, bool bf16) {
   const typename V::F s = V::set1(scale);
   size_t i = 0;
   if (bf16) {
     for (; i + V::W <= n; i += V::W) {
-      const typename V::H h = V::toBFloat16(V::mul(V::load(src + i), s));
+      const typename V::F x = V::load(src + i);
+      const typename V::H h = V::toBFloat16(Scaled ? V::mul(x, s) : x);
       Stream ? V::streamH(dst + i, h) : V::storeH(dst + i, h);
     }
     scalar::castToBFloat16(src + i, dst + i, n - i, scale);
   } else {
     for (; i + V::W <= n; i += V::W) {
-      const typename V::H h = V::toHalf(V::mul(V::load(src + i), s));
+      const typename V::F x = V::load(src + i);
+      const typename V::H h = V::toHalf(Scaled ? V::mul(x, s) : x);
       Stream ? V::streamH(dst + i, h) : V::storeH(dst + i, h);
     }
     scalar::castToHalf(src + i, dst + i, n - i, scale);
@@ -40,31 +43,34 @@ void castToHalfLoop(const float* src, uint16_t* dst, size_t n, float scale, bool
   if (Stream) V::fence();
 }
 
+template <bool Scaled>
 void castToHalfAny(const float* src, uint16_t* dst, size_t n, float scale, bool bf16) {
   if (n * 2 >= kStreamBytes) {
     const size_t head = headToAlign(dst, n);
     (bf16 ? scalar::castToBFloat16 : scalar::castToHalf)(src, dst, head, scale);
-    if (head < n) castToHalfLoop<true>(src + head, dst + head, n - head, scale, bf16);
+    if (head < n) castToHalfLoop<true, Scaled>(src + head, dst + head, n - head, scale, bf16);
   } else {
-    castToHalfLoop<false>(src, dst, n, scale, bf16);
+    castToHalfLoop<false, Scaled>(src, dst, n, scale, bf16);
   }
 }
 
 void castToHalf(const float* src, uint16_t* dst, size_t n, float scale) {
-  castToHalfAny(src, dst, n, scale, false);
+  (scale == 1.0f ? castToHalfAny<false> : castToHalfAny<true>)(src, dst, n, scale, false);
 }
 void castToBFloat16(const float* src, uint16_t* dst, size_t n, float scale) {
-  castToHalfAny(src, dst, n, scale, true);
+  (scale == 1.0f ? castToHalfAny<false> : castToHalfAny<true>)(src, dst, n, scale, true);
 }
 
 template <bool Stream, bool BF16>
 bool castFromHalfLoop(const uint16_t* src, float* dst, size_t n, float scale) {
   const typename V::F s = V::set1(scale);
   typename V::M bad = V::notFinite(V::zero());
+  const bool scaled = scale != 1.0f;
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
     const typename V::H h = V::loadH(src + i);
-    const typename V::F x = V::mul(BF16 ? V::fromBFloat16(h) : V::fromHalf(h), s);
+    const typename V::F c = BF16 ? V::fromBFloat16(h) : V::fromHalfExact(h);
+    const typename V::F x = scaled ? V::mul(c, s) : c;
     bad = V::orM(bad, V::notFinite(x));
     Stream ? V::stream(dst + i, x) : V::store(dst + i, x);
   }
