@@ -163,9 +163,23 @@ void reduceFloat(ReduceOp op, float* d, const float* s, size_t n) {
   scalar::reduce(DType::kFloat32, op, d + i, s + i, n - i);
 }
 
+// bfloat16 sums without widening: the odd 16-bit lanes of a register, masked, and the even
+// ones, shifted up, are already float32 vectors; add each, round, and merge back.
+size_t reduceBFloat16Sum(uint16_t* d, const uint16_t* s, size_t n) {
+  size_t i = 0;
+  for (; i + 2 * V::W <= n; i += 2 * V::W) {
+    const typename V::I a = V::loadI(d + i), b = V::loadI(s + i);
+    const typename V::F lo = V::add(V::lowHalves(a), V::lowHalves(b));
+    const typename V::F hi = V::add(V::highHalves(a), V::highHalves(b));
+    V::storeI(d + i, V::joinHalves(V::roundTop(lo), V::roundTop(hi)));
+  }
+  return i;
+}
+
 template <bool BF16>
 void reduceHalf(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
   size_t i = 0;
+  if (BF16 && (op == ReduceOp::kSum || op == ReduceOp::kAvg)) i = reduceBFloat16Sum(d, s, n);
   for (; i + V::W <= n; i += V::W) {
     const typename V::H dh = V::loadH(d + i), sh = V::loadH(s + i);
     const typename V::F a = BF16 ? V::fromBFloat16(dh) : V::fromHalf(dh);
@@ -174,7 +188,8 @@ void reduceHalf(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
     switch (op) {
       case ReduceOp::kSum:
       case ReduceOp::kAvg:
-        r = BF16 ? V::toBFloat16(V::add(a, b)) : V::toHalf(V::add(a, b));
+        // A sum is never a signalling NaN, so the instruction's rounding is the reference's.
+        r = BF16 ? V::toBFloat16(V::add(a, b)) : V::toHalfRaw(V::add(a, b));
         break;
       case ReduceOp::kMin: r = V::blendH(V::lt(b, a), dh, sh); break;
       default: r = V::blendH(V::gt(b, a), dh, sh); break;
@@ -380,13 +395,14 @@ void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t
                 int planeCount) {
   const typename V::F ls = V::set1(levelScale), cap = V::set1(static_cast<float>(s)),
                       one = V::set1(1.0f), zero = V::zero();
+  typename V::I ctr = V::counter(seed, base);
   size_t i = 0;
-  for (; i + V::W <= n; i += V::W) {
+  for (; i + V::W <= n; i += V::W, ctr = V::step(ctr)) {
     const typename V::F xv = V::load(x + i);
     const typename V::F r = V::mul(V::abs(xv), ls);
     const typename V::F fl = V::floor(r);
-    const typename V::F u = V::randomUnit(seed, base + static_cast<uint32_t>(i));
-    const typename V::F level = V::minps(V::add(fl, V::select(V::lt(u, V::sub(r, fl)), one, zero)), cap);
+    const typename V::F u = V::unit(ctr);
+    const typename V::F level = V::minps(V::maskAdd(fl, V::lt(u, V::sub(r, fl)), one), cap);
     const typename V::I l = V::toInt(level);
     V::storeBits(signs + i / 8, V::bits(V::lt(xv, zero)));
     for (int p = 0; p < planeCount; ++p) V::storeBits(planes + p * planeStride + i / 8, V::bits(V::testBit(l, p)));
@@ -403,20 +419,40 @@ void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t
   }
 }
 
-void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride, int planeCount,
-                size_t n, float unit, float* out, bool accumulate) {
+template <bool Stream>
+size_t qsgdDecodeLoop(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
+                      int planeCount, size_t n, float unit, float* out, bool accumulate) {
   const typename V::F un = V::set1(unit), zero = V::zero();
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
     typename V::F level = zero;
     for (int p = 0; p < planeCount; ++p) {
-      level = V::add(level, V::select(V::fromBits(V::loadBits(planes + p * planeStride + i / 8)),
-                                      V::set1(static_cast<float>(1u << p)), zero));
+      level = V::maskAdd(level, V::fromBits(V::loadBits(planes + p * planeStride + i / 8)),
+                         V::set1(static_cast<float>(1u << p)));
     }
     typename V::F val = V::mul(level, un);
     val = V::select(V::fromBits(V::loadBits(signs + i / 8)), V::neg(val), val);
-    V::store(out + i, accumulate ? V::add(V::load(out + i), val) : val);
+    if (accumulate) {
+      V::store(out + i, V::add(V::load(out + i), val));
+    } else {
+      Stream ? V::stream(out + i, val) : V::store(out + i, val);
+    }
   }
+  if (Stream) V::fence();
+  return i;
+}
+
+// Decoded output is written once and not read back here: large outputs bypass the cache.
+inline bool streamOut(const float* out, size_t n, bool accumulate) {
+  return !accumulate && n * 4 >= kStreamBytes && reinterpret_cast<uintptr_t>(out) % 64 == 0;
+}
+
+void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride, int planeCount,
+                size_t n, float unit, float* out, bool accumulate) {
+  const size_t i =
+      streamOut(out, n, accumulate)
+          ? qsgdDecodeLoop<true>(signs, planes, planeStride, planeCount, n, unit, out, accumulate)
+          : qsgdDecodeLoop<false>(signs, planes, planeStride, planeCount, n, unit, out, accumulate);
   scalar::qsgdDecode(signs + i / 8, planes + i / 8, planeStride, planeCount, n - i, unit, out + i,
                      accumulate);
 }
@@ -424,10 +460,11 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
 void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
                 uint8_t* nonzero, uint8_t* signs) {
   const typename V::F inv = V::set1(invScale), zero = V::zero();
+  typename V::I ctr = V::counter(seed, base);
   size_t i = 0;
-  for (; i + V::W <= n; i += V::W) {
+  for (; i + V::W <= n; i += V::W, ctr = V::step(ctr)) {
     const typename V::F xv = V::load(x + i);
-    const typename V::F u = V::randomUnit(seed, base + static_cast<uint32_t>(i));
+    const typename V::F u = V::unit(ctr);
     V::storeBits(nonzero + i / 8, V::bits(V::lt(u, V::mul(V::abs(xv), inv))));
     V::storeBits(signs + i / 8, V::bits(V::lt(xv, zero)));
   }
@@ -440,15 +477,29 @@ void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_
   }
 }
 
-void ternDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
-                bool accumulate) {
+template <bool Stream>
+size_t ternDecodeLoop(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale,
+                      float* out, bool accumulate) {
   const typename V::F sc = V::set1(scale), zero = V::zero();
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
     typename V::F val = V::select(V::fromBits(V::loadBits(nonzero + i / 8)), sc, zero);
     val = V::select(V::fromBits(V::loadBits(signs + i / 8)), V::neg(val), val);
-    V::store(out + i, accumulate ? V::add(V::load(out + i), val) : val);
+    if (accumulate) {
+      V::store(out + i, V::add(V::load(out + i), val));
+    } else {
+      Stream ? V::stream(out + i, val) : V::store(out + i, val);
+    }
   }
+  if (Stream) V::fence();
+  return i;
+}
+
+void ternDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
+                bool accumulate) {
+  const size_t i = streamOut(out, n, accumulate)
+                       ? ternDecodeLoop<true>(nonzero, signs, n, scale, out, accumulate)
+                       : ternDecodeLoop<false>(nonzero, signs, n, scale, out, accumulate);
   scalar::ternDecode(nonzero + i / 8, signs + i / 8, n - i, scale, out + i, accumulate);
 }
 
@@ -500,9 +551,7 @@ size_t signDecodeLoop(const uint8_t* signs, size_t n, float scale, float* out, b
 }
 
 void signDecode(const uint8_t* signs, size_t n, float scale, float* out, bool accumulate) {
-  // Streaming needs out aligned to 64 bytes where the bits are byte aligned.
-  const bool stream = !accumulate && n * 4 >= kStreamBytes && reinterpret_cast<uintptr_t>(out) % 64 == 0;
-  const size_t i = stream ? signDecodeLoop<true>(signs, n, scale, out, accumulate)
+  const size_t i = streamOut(out, n, accumulate) ? signDecodeLoop<true>(signs, n, scale, out, accumulate)
                           : signDecodeLoop<false>(signs, n, scale, out, accumulate);
   scalar::signDecode(signs + i / 8, n - i, scale, out + i, accumulate);
 }

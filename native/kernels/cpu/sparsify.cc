@@ -59,6 +59,30 @@ inline float positive(float t) {
   return t > 0 ? t : std::numeric_limits<float>::denorm_min();
 }
 
+}  // namespace
+
+size_t dgcSampleWant(size_t n, float sampleRatio) {
+  return std::max<size_t>(static_cast<size_t>(std::ceil(static_cast<double>(n) * sampleRatio)), 1024);
+}
+
+void dgcSamplePositions(size_t n, size_t want, uint32_t seed, std::vector<uint32_t>* out) {
+  out->clear();
+  sampleLines(n, want, seed, [out](size_t i) { out->push_back(static_cast<uint32_t>(i)); });
+}
+
+float dgcSampleThreshold(std::vector<float>* keys, float density) {
+  const size_t ks = static_cast<size_t>(
+      std::ceil(static_cast<double>(keys->size()) * static_cast<double>(density)));
+  return positive(rankedKey(*keys, ks));
+}
+
+bool dgcUsesExactPath(size_t n, const DgcOptions& o) {
+  const size_t k = dgcTargetCount(n, o.density);
+  return dgcSampleWant(n, o.sampleRatio) >= n / 2 || k * 16 > n;
+}
+
+namespace {
+
 void topkFull(const float* x, size_t n, size_t k, std::vector<uint32_t>& cand) {
   cand.resize(n);
   for (size_t i = 0; i < n; ++i) cand[i] = static_cast<uint32_t>(i);
@@ -122,9 +146,8 @@ DgcResult dgcStep(const CpuKernelTable& t, float* u, float* v, const float* g, s
   const float m = o.momentum;
   std::vector<uint32_t> cand;
   size_t count = 0;
-  const size_t sampleWant =
-      std::max<size_t>(static_cast<size_t>(std::ceil(static_cast<double>(n) * o.sampleRatio)), 1024);
-  if (sampleWant >= n / 2 || k * 16 > n) {
+  const size_t sampleWant = dgcSampleWant(n, o.sampleRatio);
+  if (dgcUsesExactPath(n, o)) {
     // Small tensors: accumulate, then an exact top-k.
     t.dgcAccumulateSelect(u, v, g, n, m, std::numeric_limits<float>::infinity(), nullptr, 0);
     std::vector<uint32_t> sel(k);
@@ -137,15 +160,16 @@ DgcResult dgcStep(const CpuKernelTable& t, float* u, float* v, const float* g, s
   } else {
     // The sample is of the accumulated v the fused pass is about to write, computed with the
     // same float operations, so the threshold applies to exactly those values.
-    std::vector<float> keys;
-    sampleLines(n, sampleWant, o.seed, [&](size_t i) {
+    std::vector<uint32_t> pos;
+    dgcSamplePositions(n, sampleWant, o.seed, &pos);
+    std::vector<float> keys(pos.size());
+    for (size_t j = 0; j < pos.size(); ++j) {
+      const uint32_t i = pos[j];
       const float nu = m * u[i] + g[i];
       const float nv = v[i] + nu;
-      keys.push_back(key(nv));
-    });
-    const size_t ks = static_cast<size_t>(
-        std::ceil(static_cast<double>(keys.size()) * static_cast<double>(o.density)));
-    float thr = positive(rankedKey(keys, ks));
+      keys[j] = key(nv);
+    }
+    float thr = dgcSampleThreshold(&keys, o.density);
     const size_t cap = 2 * k + 64;
     cand.resize(cap);
     count = t.dgcAccumulateSelect(u, v, g, n, m, thr, cand.data(), cap);

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/kernel_table.h"
 
@@ -45,5 +46,13 @@ DgcResult dgcStep(const CpuKernelTable& t, float* u, float* v, const float* g, s
 // dtrain::Error (kInvalidArgument) if an index is >= n, before adding anything.
 void scatterAdd(float* dense, size_t n, const uint32_t* idx, const float* val32,
                 const uint16_t* val16, size_t count);
+
+// Shared with the CUDA DGC so both choose the same threshold: the sampled positions (runs of
+// 16 elements at random lines) and the sample's threshold for a density.
+size_t dgcSampleWant(size_t n, float sampleRatio);
+void dgcSamplePositions(size_t n, size_t want, uint32_t seed, std::vector<uint32_t>* out);
+float dgcSampleThreshold(std::vector<float>* keys, float density);
+// Whether dgcStep takes the small-tensor path (accumulate, then an exact top-k).
+bool dgcUsesExactPath(size_t n, const DgcOptions& o);
 
 }  // namespace dtrain
