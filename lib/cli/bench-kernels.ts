@@ -65,7 +65,8 @@ const round = (x: number, digits = 2): number => +x.toFixed(digits);
 /**
  * Adds `dtrain bench kernels` to the `bench` command: every CPU kernel at every level this CPU
  * supports, against memcpy on the same buffer size measured in the same run, and PyTorch's
- * equivalent CPU operation (one thread) when a python3 with torch is found. Bytes counted are
+ * equivalent CPU operation (one thread) when a python3 with torch is found. memcpy is measured
+ * again before each kernel, on the same size. Bytes counted are
  * every byte read and written (all passes). Each JSON line is printed as soon as measured.
  */
 export function addBenchKernelsCommand(bench: Command): void {
@@ -95,9 +96,11 @@ export function addBenchKernelsCommand(bench: Command): void {
         console.log(options.json ? JSON.stringify(line) : text);
       };
       for (const bytes of options.bytes) {
-        const memcpy = k.bench('memcpy', null, bytes, Math.max(options.minTime, 0.5)).GBs;
         const best = new Map<string, { GBs: number; bytesMoved: number }>();
         for (const kernel of names) {
+          // memcpy right before each kernel: on a shared machine bandwidth drifts during a run,
+          // and the ratio should compare like with like.
+          const memcpy = k.bench('memcpy', null, bytes, options.minTime).GBs;
           for (const isa of levels) {
             const r = k.bench(kernel, isa, bytes, options.minTime);
             const line: KernelLine = {

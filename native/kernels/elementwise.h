@@ -52,7 +52,7 @@ DTRAIN_HD uint16_t floatToHalfBits(float f) {
   if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
   if (absx < 0x38800000u) {  // below 2^-14: a half subnormal or zero
     if (absx < 0x33000000u) return static_cast<uint16_t>(sign);  // at most 2^-25: rounds to 0
-    const uint32_t e = absx >> 23;                                // 102..112
+    const uint32_t e = absx >> 23;                               // 102..112
     const uint32_t m = (absx & 0x007fffffu) | 0x00800000u;
     const uint32_t shift = 126u - e;  // 14..24: the value is m * 2^(e-150), unit 2^-24
     uint32_t h = m >> shift;
@@ -88,7 +88,9 @@ DTRAIN_HD uint16_t floatToBFloat16Bits(float f) {
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
-DTRAIN_HD float bfloat16BitsToFloat(uint16_t b) { return bitsFloat(static_cast<uint32_t>(b) << 16); }
+DTRAIN_HD float bfloat16BitsToFloat(uint16_t b) {
+  return bitsFloat(static_cast<uint32_t>(b) << 16);
+}
 
 // Counter-based random bits (a multiply-xorshift finalizer of seed and index): element i gets the
 // same number on every backend and vector width, so SIMD and CUDA quantizers can be checked

@@ -83,7 +83,8 @@ Napi::Value kernelsInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   Napi::Array levels = Napi::Array::New(env);
   for (int l = 0; l < kIsaCount; ++l) {
-    if (isaSupported(static_cast<Isa>(l))) levels.Set(levels.Length(), isaName(static_cast<Isa>(l)));
+    if (isaSupported(static_cast<Isa>(l)))
+      levels.Set(levels.Length(), isaName(static_cast<Isa>(l)));
   }
   o.Set("supported", levels);
   o.Set("best", isaName(bestIsa()));
@@ -117,7 +118,7 @@ Napi::Value castFromHalf(const Napi::CallbackInfo& info) {
   const float scale = info[2].As<Napi::Number>().FloatValue();
   const CpuKernelTable& k = table(info.Env());
   const bool bad = (info[3].ToBoolean() ? k.castFromBFloat16 : k.castFromHalf)(src.data, dst.data,
-                                                                             src.length, scale);
+                                                                               src.length, scale);
   return Napi::Boolean::New(info.Env(), bad);
 }
 
@@ -128,12 +129,13 @@ Napi::Value reduce(const Napi::CallbackInfo& info) {
   need(info.Env(), dtype >= 0 && dtype <= 4 && op >= 0 && op <= 3, "bad dtype or op");
   Napi::TypedArray d = info[2].As<Napi::TypedArray>(), s = info[3].As<Napi::TypedArray>();
   const size_t es = dtypeSize(static_cast<DType>(dtype));
-  need(info.Env(), d.ByteLength() == s.ByteLength() && d.ElementSize() == es && s.ElementSize() == es,
+  need(info.Env(),
+       d.ByteLength() == s.ByteLength() && d.ElementSize() == es && s.ElementSize() == es,
        "dst and src must be the same length and element size");
-  table(info.Env()).reduce(static_cast<DType>(dtype), static_cast<ReduceOp>(op),
-                           static_cast<uint8_t*>(d.ArrayBuffer().Data()) + d.ByteOffset(),
-                           static_cast<uint8_t*>(s.ArrayBuffer().Data()) + s.ByteOffset(),
-                           d.ElementLength());
+  table(info.Env())
+      .reduce(static_cast<DType>(dtype), static_cast<ReduceOp>(op),
+              static_cast<uint8_t*>(d.ArrayBuffer().Data()) + d.ByteOffset(),
+              static_cast<uint8_t*>(s.ArrayBuffer().Data()) + s.ByteOffset(), d.ElementLength());
   return info.Env().Undefined();
 }
 
@@ -183,7 +185,8 @@ Napi::Value sgdStepJs(const Napi::CallbackInfo& info) {
   opt.gradHalf = flag(o, "gradHalf");
   opt.checkFinite = flag(o, "checkFinite");
   auto slots = slotsOf(info[0], opt.gradHalf);
-  return Napi::Boolean::New(info.Env(), sgdStep(table(info.Env()), opt, slots.data(), slots.size()));
+  return Napi::Boolean::New(info.Env(),
+                            sgdStep(table(info.Env()), opt, slots.data(), slots.size()));
 }
 
 Napi::Value larsStepJs(const Napi::CallbackInfo& info) {
@@ -199,8 +202,8 @@ Napi::Value larsStepJs(const Napi::CallbackInfo& info) {
   auto slots = slotsOf(info[0], opt.gradHalf);
   auto trust = f32(info[2], "trust");
   need(info.Env(), trust.length >= slots.size(), "trust is shorter than tensors");
-  return Napi::Boolean::New(info.Env(), larsStep(table(info.Env()), opt, slots.data(), slots.size(),
-                                                 trust.data));
+  return Napi::Boolean::New(
+      info.Env(), larsStep(table(info.Env()), opt, slots.data(), slots.size(), trust.data));
 }
 
 // (u, v, g, idx, values, half, opts) -> { count, threshold, rounds }
@@ -250,11 +253,17 @@ Napi::Value scatterAddJs(const Napi::CallbackInfo& info) {
   if (half) {
     auto vals = u16(info[2], "values");
     need(info.Env(), count <= vals.length, "count exceeds values");
-    guarded(info.Env(), [&] { scatterAdd(dense.data, dense.length, idx.data, nullptr, vals.data, count); return 0; });
+    guarded(info.Env(), [&] {
+      scatterAdd(dense.data, dense.length, idx.data, nullptr, vals.data, count);
+      return 0;
+    });
   } else {
     auto vals = f32(info[2], "values");
     need(info.Env(), count <= vals.length, "count exceeds values");
-    guarded(info.Env(), [&] { scatterAdd(dense.data, dense.length, idx.data, vals.data, nullptr, count); return 0; });
+    guarded(info.Env(), [&] {
+      scatterAdd(dense.data, dense.length, idx.data, vals.data, nullptr, count);
+      return 0;
+    });
   }
   return info.Env().Undefined();
 }
@@ -266,7 +275,10 @@ Napi::Value topkJs(const Napi::CallbackInfo& info) {
   auto idx = u32(info[2], "indices");
   auto val = f32(info[3], "values");
   need(info.Env(), k <= x.length && idx.length >= k && val.length >= k, "k out of range");
-  guarded(info.Env(), [&] { topkAbs(table(info.Env()), x.data, x.length, k, idx.data, val.data); return 0; });
+  guarded(info.Env(), [&] {
+    topkAbs(table(info.Env()), x.data, x.length, k, idx.data, val.data);
+    return 0;
+  });
   return info.Env().Undefined();
 }
 
@@ -278,8 +290,8 @@ Napi::Value qsgdEncodeJs(const Napi::CallbackInfo& info) {
   auto code = u8(info[3], "code");
   need(info.Env(), s >= 1 && code.length >= qsgdCodeBytes(x.length, s), "code is too short");
   const float norm = info[4].As<Napi::Number>().FloatValue();
-  return Napi::Number::New(info.Env(), qsgdEncode(table(info.Env()), x.data, x.length, s, seed,
-                                                  code.data, norm));
+  return Napi::Number::New(
+      info.Env(), qsgdEncode(table(info.Env()), x.data, x.length, s, seed, code.data, norm));
 }
 
 // (code, s, norm, out, accumulate)
@@ -299,7 +311,8 @@ Napi::Value ternEncodeJs(const Napi::CallbackInfo& info) {
   const uint32_t seed = info[1].As<Napi::Number>().Uint32Value();
   auto code = u8(info[2], "code");
   need(info.Env(), code.length >= ternCodeBytes(x.length), "code is too short");
-  return Napi::Number::New(info.Env(), ternEncode(table(info.Env()), x.data, x.length, seed, code.data));
+  return Napi::Number::New(info.Env(),
+                           ternEncode(table(info.Env()), x.data, x.length, seed, code.data));
 }
 
 // (code, scale, out, accumulate)
@@ -319,7 +332,8 @@ Napi::Value signEncodeJs(const Napi::CallbackInfo& info) {
   auto code = u8(info[2], "code");
   need(info.Env(), e.length == g.length, "residual and grad must be the same length");
   need(info.Env(), code.length >= bitPlaneBytes(g.length), "code is too short");
-  return Napi::Number::New(info.Env(), signEncode(table(info.Env()), g.data, e.data, g.length, code.data));
+  return Napi::Number::New(info.Env(),
+                           signEncode(table(info.Env()), g.data, e.data, g.length, code.data));
 }
 
 // (code, scale, out, accumulate)

@@ -36,10 +36,14 @@ template <typename T>
 struct Dev {
   T* p = nullptr;
   size_t n = 0;
-  explicit Dev(size_t count) : n(count) { cuda::check(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T)), "cudaMalloc"); }
+  explicit Dev(size_t count) : n(count) {
+    cuda::check(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T)), "cudaMalloc");
+  }
   explicit Dev(const std::vector<T>& h) : Dev(h.size()) { put(h); }
   ~Dev() { cudaFree(p); }
-  void put(const std::vector<T>& h) { cuda::check(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice), "put"); }
+  void put(const std::vector<T>& h) {
+    cuda::check(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice), "put");
+  }
   std::vector<T> get() const {
     std::vector<T> h(n);
     cuda::check(cudaStreamSynchronize(stream), "sync");
@@ -53,7 +57,8 @@ std::vector<float> randomFloats(size_t n, bool specials) {
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   if (specials) {
-    const float odd[] = {0.f, -0.f, 1e-40f, 6e-8f, 65520.f, 3e38f, INFINITY, -INFINITY, NAN, bitsFloat(0x7f800001u)};
+    const float odd[] = {0.f,   -0.f,     1e-40f,    6e-8f, 65520.f,
+                         3e38f, INFINITY, -INFINITY, NAN,   bitsFloat(0x7f800001u)};
     for (size_t i = 0; i < n; i += 1 + rng() % 7) v[i] = odd[rng() % 10];
   }
   return v;
@@ -76,14 +81,17 @@ bool readReference(const char* name, unsigned long long* out) {
   char key[64];
   while (std::getline(f, line)) {
     if (line.empty() || line[0] == '#') continue;
-    if (std::sscanf(line.c_str(), "%63s %llu", key, out) == 2 && std::string(key) == name) return true;
+    if (std::sscanf(line.c_str(), "%63s %llu", key, out) == 2 && std::string(key) == name)
+      return true;
   }
   return false;
 }
 
 void testCastsExhaustive() {
   unsigned long long want16 = 0, want32 = 0;
-  CHECK(readReference("float32_to_float16", &want16) && readReference("float16_to_float32", &want32), "reference file");
+  CHECK(
+      readReference("float32_to_float16", &want16) && readReference("float16_to_float32", &want32),
+      "reference file");
   const size_t chunk = size_t{1} << 26;
   Dev<uint32_t> in(chunk);
   Dev<uint16_t> out(chunk);
@@ -99,7 +107,8 @@ void testCastsExhaustive() {
       m += K;
     }
   }
-  CHECK(hash == want16, "CUDA castToHalf over all 2^32 floats: %llu, numpy %llu", (unsigned long long)hash, want16);
+  CHECK(hash == want16, "CUDA castToHalf over all 2^32 floats: %llu, numpy %llu",
+        (unsigned long long)hash, want16);
   std::vector<uint16_t> all(65536);
   std::iota(all.begin(), all.end(), 0);
   Dev<uint16_t> dh(all);
@@ -112,7 +121,8 @@ void testCastsExhaustive() {
     h2 += uint64_t{floatBits(f)} * m;
     m += K;
   }
-  CHECK(h2 == want32, "CUDA castFromHalf over all halves: %llu, numpy %llu", (unsigned long long)h2, want32);
+  CHECK(h2 == want32, "CUDA castFromHalf over all halves: %llu, numpy %llu", (unsigned long long)h2,
+        want32);
   CHECK(flag.get()[0] == 1, "castFromHalf did not flag inf/NaN");
 }
 
@@ -131,19 +141,29 @@ void testCastsAndReduce() {
       (bf ? cuda::castFromBFloat16 : cuda::castFromHalf)(dh.p, back.p, n, 3.0f, flag.p, stream);
       std::vector<float> rb(n);
       const bool bad = (bf ? R.castFromBFloat16 : R.castFromHalf)(ref.data(), rb.data(), n, 3.0f);
-      CHECK(same(back.get(), rb) && (flag.get()[0] != 0) == bad, "castFrom%s n=%zu", bf ? "BFloat16" : "Half", n);
+      CHECK(same(back.get(), rb) && (flag.get()[0] != 0) == bad, "castFrom%s n=%zu",
+            bf ? "BFloat16" : "Half", n);
     }
-    const DType types[] = {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kFloat16, DType::kBFloat16};
+    const DType types[] = {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kFloat16,
+                           DType::kBFloat16};
     for (DType t : types) {
       for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax}) {
         const size_t bytes = n * dtypeSize(t);
         std::vector<uint8_t> a(bytes), b(bytes);
         auto fa = randomFloats(n, true), fb = randomFloats(n, true);
         for (size_t i = 0; i < n; ++i) {
-          if (t == DType::kFloat32) { std::memcpy(&a[i * 4], &fa[i], 4); std::memcpy(&b[i * 4], &fb[i], 4); }
-          else if (t == DType::kFloat64) { double x = fa[i], y = fb[i]; std::memcpy(&a[i * 8], &x, 8); std::memcpy(&b[i * 8], &y, 8); }
-          else if (t == DType::kInt32) { int32_t x = static_cast<int32_t>(rng()), y = static_cast<int32_t>(rng()); std::memcpy(&a[i * 4], &x, 4); std::memcpy(&b[i * 4], &y, 4); }
-          else {
+          if (t == DType::kFloat32) {
+            std::memcpy(&a[i * 4], &fa[i], 4);
+            std::memcpy(&b[i * 4], &fb[i], 4);
+          } else if (t == DType::kFloat64) {
+            double x = fa[i], y = fb[i];
+            std::memcpy(&a[i * 8], &x, 8);
+            std::memcpy(&b[i * 8], &y, 8);
+          } else if (t == DType::kInt32) {
+            int32_t x = static_cast<int32_t>(rng()), y = static_cast<int32_t>(rng());
+            std::memcpy(&a[i * 4], &x, 4);
+            std::memcpy(&b[i * 4], &y, 4);
+          } else {
             uint16_t x = t == DType::kFloat16 ? floatToHalfBits(fa[i]) : floatToBFloat16Bits(fa[i]);
             uint16_t y = t == DType::kFloat16 ? floatToHalfBits(fb[i]) : floatToBFloat16Bits(fb[i]);
             std::memcpy(&a[i * 2], &x, 2);
@@ -184,24 +204,35 @@ void testOptimizers() {
       dg.emplace_back(new Dev<float>(g[t]));
       dg16.emplace_back(new Dev<uint16_t>(g16[t]));
       dw16.emplace_back(new Dev<uint16_t>(sizes[t]));
-      dt.push_back({dw[t]->p, half ? static_cast<const void*>(dg16[t]->p) : dg[t]->p, ds[t]->p, dw16[t]->p, sizes[t], t == 1});
-      slots.push_back({w[t].data(), half ? static_cast<const void*>(g16[t].data()) : g[t].data(), st[t].data(), w16[t].data(), sizes[t], t == 1});
+      dt.push_back({dw[t]->p, half ? static_cast<const void*>(dg16[t]->p) : dg[t]->p, ds[t]->p,
+                    dw16[t]->p, sizes[t], t == 1});
+      slots.push_back({w[t].data(), half ? static_cast<const void*>(g16[t].data()) : g[t].data(),
+                       st[t].data(), w16[t].data(), sizes[t], t == 1});
     }
     cuda::SgdParams sp{0.05f, 0.9f, 1e-4f, half ? 1.0f / 512 : 1.0f, true, bool(half)};
     cuda::sgdStep(sp, dt.data(), 4, true, stream);
     SgdOptions so;
-    so.lr = sp.lr; so.momentum = sp.momentum; so.weightDecay = sp.weightDecay; so.gradScale = sp.gradScale;
-    so.nesterov = true; so.gradHalf = half;
+    so.lr = sp.lr;
+    so.momentum = sp.momentum;
+    so.weightDecay = sp.weightDecay;
+    so.gradScale = sp.gradScale;
+    so.nesterov = true;
+    so.gradHalf = half;
     sgdStep(R, so, slots.data(), 4);
     for (int t = 0; t < 4; ++t) {
-      CHECK(same(dw[t]->get(), w[t]) && same(ds[t]->get(), st[t]) && same(dw16[t]->get(), w16[t]), "sgd tensor %d half=%d", t, half);
+      CHECK(same(dw[t]->get(), w[t]) && same(ds[t]->get(), st[t]) && same(dw16[t]->get(), w16[t]),
+            "sgd tensor %d half=%d", t, half);
     }
     cuda::LarsParams lp{0.1f, 0.9f, 5e-4f, 0.001f, sp.gradScale, bool(half)};
     Dev<float> trust(4);
     cuda::larsStep(lp, dt.data(), 4, true, trust.p, stream);
     LarsOptions lo;
-    lo.lr = lp.lr; lo.momentum = lp.momentum; lo.weightDecay = lp.weightDecay; lo.eta = lp.eta;
-    lo.gradScale = lp.gradScale; lo.gradHalf = half;
+    lo.lr = lp.lr;
+    lo.momentum = lp.momentum;
+    lo.weightDecay = lp.weightDecay;
+    lo.eta = lp.eta;
+    lo.gradScale = lp.gradScale;
+    lo.gradHalf = half;
     std::vector<float> rt(4);
     larsStep(R, lo, slots.data(), 4, rt.data());
     auto gt = trust.get();
@@ -214,7 +245,13 @@ void testOptimizers() {
     }
     // The noop flag: an inf gradient leaves everything as it was.
     auto before = dw[2]->get();
-    if (half) { g16[2][7] = 0x7c00; dg16[2]->put(g16[2]); } else { g[2][7] = INFINITY; dg[2]->put(g[2]); }
+    if (half) {
+      g16[2][7] = 0x7c00;
+      dg16[2]->put(g16[2]);
+    } else {
+      g[2][7] = INFINITY;
+      dg[2]->put(g[2]);
+    }
     cuda::sgdStep(sp, dt.data(), 4, true, stream);
     cuda::larsStep(lp, dt.data(), 4, true, nullptr, stream);
     CHECK(same(dw[2]->get(), before), "a step ran over an inf gradient");
@@ -244,7 +281,8 @@ void testSparse() {
       const size_t k = dgcTargetCount(n, o.density);
       std::vector<uint32_t> idx(k);
       std::vector<float> val(k);
-      const DgcResult r = dgcStep(R, u.data(), v.data(), g.data(), n, o, idx.data(), val.data(), nullptr);
+      const DgcResult r =
+          dgcStep(R, u.data(), v.data(), g.data(), n, o, idx.data(), val.data(), nullptr);
       Dev<uint32_t> didx(k);
       Dev<float> dval(k);
       cuda::DgcParams p;
@@ -256,7 +294,8 @@ void testSparse() {
       auto gv = dval.get();
       gi.resize(c);
       gv.resize(c);
-      CHECK(c == r.count && gi == idx && same(gv, val), "dgc n=%zu step %d: %zu vs %zu pairs", n, step, c, r.count);
+      CHECK(c == r.count && gi == idx && same(gv, val), "dgc n=%zu step %d: %zu vs %zu pairs", n,
+            step, c, r.count);
       CHECK(same(du.get(), u) && same(dv.get(), v), "dgc n=%zu step %d: u/v differ", n, step);
       // Decoding: atomics add in any order.
       std::vector<float> dense(n, 1.f);

@@ -30,7 +30,8 @@ const CpuKernelTable* R;  // scalar reference
 std::mt19937 rng(12345);
 
 // Lengths around every vector width and loop unroll, and an empty one.
-const size_t kLengths[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 200, 1000, 4099};
+const size_t kLengths[] = {0,  1,  2,  7,  8,  9,   15,  16,   17,  31,
+                           32, 33, 63, 64, 65, 127, 200, 1000, 4099};
 
 float randNormal() { return std::normal_distribution<float>(0.f, 1.f)(rng); }
 
@@ -39,10 +40,20 @@ std::vector<float> randomFloats(size_t n, bool specials) {
   std::vector<float> v(n);
   for (auto& x : v) x = randNormal();
   if (specials) {
-    const float odd[] = {0.f, -0.f, 1e-40f, -3e-39f, 6e-8f, 3e-5f, 65504.f, 65520.f, -7e4f, 3e38f,
+    const float odd[] = {0.f,
+                         -0.f,
+                         1e-40f,
+                         -3e-39f,
+                         6e-8f,
+                         3e-5f,
+                         65504.f,
+                         65520.f,
+                         -7e4f,
+                         3e38f,
                          std::numeric_limits<float>::infinity(),
                          -std::numeric_limits<float>::infinity(),
-                         std::numeric_limits<float>::quiet_NaN(), bitsFloat(0x7f800001u),
+                         std::numeric_limits<float>::quiet_NaN(),
+                         bitsFloat(0x7f800001u),
                          bitsFloat(0xffa00000u)};
     for (size_t i = 0; i < n; i += 1 + rng() % 7) v[i] = odd[rng() % (sizeof(odd) / 4)];
   }
@@ -96,8 +107,8 @@ void testHalfAgainstNumpy() {
       if (std::memcmp(outB.data(), refB.data(), chunk * 2) != 0) bfOk = false;
     }
   }
-  CHECK(h == want16, "%s castToHalf over all 2^32 floats: hash %llu, numpy's %llu",
-        isaName(T->isa), (unsigned long long)h, (unsigned long long)want16);
+  CHECK(h == want16, "%s castToHalf over all 2^32 floats: hash %llu, numpy's %llu", isaName(T->isa),
+        (unsigned long long)h, (unsigned long long)want16);
   CHECK(bfOk, "%s castToBFloat16 differs from the scalar reference", isaName(T->isa));
 
   std::vector<uint16_t> halves(65536);
@@ -129,9 +140,9 @@ void testBFloat16Values() {
       {0x3f800000u, 0x3f80}, {0x3f808000u, 0x3f80},  // tie, even stays
       {0x3f818000u, 0x3f82},                         // tie, odd rounds up
       {0x3f808001u, 0x3f81}, {0x7f7fffffu, 0x7f80},  // max float rounds to inf
-      {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80},  {0x7fc00000u, 0x7fc0},
-      {0x7f800001u, 0x7fc0},                         // signalling NaN quieted, not inf
-      {0xff810000u, 0xffc1}, {0x00000001u, 0x0000},  {0x00008000u, 0x0000},
+      {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80}, {0x7fc00000u, 0x7fc0},
+      {0x7f800001u, 0x7fc0},  // signalling NaN quieted, not inf
+      {0xff810000u, 0xffc1}, {0x00000001u, 0x0000}, {0x00008000u, 0x0000},
       {0x00018000u, 0x0002}, {0x80000000u, 0x8000},
   };
   for (const Case& c : cases) {
@@ -160,7 +171,8 @@ void testCasts() {
       std::vector<uint16_t> a(n + off), b(n + off);
       T->castToHalf(src.data() + off, a.data() + off, n, scale);
       R->castToHalf(src.data() + off, b.data() + off, n, scale);
-      CHECK(std::memcmp(a.data() + off, b.data() + off, n * 2) == 0, "castToHalf n=%zu off=%zu", n, off);
+      CHECK(std::memcmp(a.data() + off, b.data() + off, n * 2) == 0, "castToHalf n=%zu off=%zu", n,
+            off);
       T->castToBFloat16(src.data() + off, a.data() + off, n, scale);
       R->castToBFloat16(src.data() + off, b.data() + off, n, scale);
       CHECK(std::memcmp(a.data() + off, b.data() + off, n * 2) == 0, "castToBFloat16 n=%zu", n);
@@ -170,10 +182,14 @@ void testCasts() {
       for (auto& x : h) x = static_cast<uint16_t>(rng() & 0xffff) & (plant ? 0xffff : 0xbbff);
       std::vector<float> fa(n + off), fb(n + off);
       for (int bf = 0; bf < 2; ++bf) {
-        const bool ta = (bf ? T->castFromBFloat16 : T->castFromHalf)(h.data() + off, fa.data() + off, n, scale);
-        const bool tb = (bf ? R->castFromBFloat16 : R->castFromHalf)(h.data() + off, fb.data() + off, n, scale);
-        CHECK(ta == tb, "castFrom%s nonFinite n=%zu: %d vs %d", bf ? "BFloat16" : "Half", n, ta, tb);
-        CHECK(sameBits(fa.data() + off, fb.data() + off, n), "castFrom%s n=%zu", bf ? "BFloat16" : "Half", n);
+        const bool ta =
+            (bf ? T->castFromBFloat16 : T->castFromHalf)(h.data() + off, fa.data() + off, n, scale);
+        const bool tb =
+            (bf ? R->castFromBFloat16 : R->castFromHalf)(h.data() + off, fb.data() + off, n, scale);
+        CHECK(ta == tb, "castFrom%s nonFinite n=%zu: %d vs %d", bf ? "BFloat16" : "Half", n, ta,
+              tb);
+        CHECK(sameBits(fa.data() + off, fb.data() + off, n), "castFrom%s n=%zu",
+              bf ? "BFloat16" : "Half", n);
         bool any = false;
         for (size_t i = 0; i < n; ++i) any |= !std::isfinite(fb[off + i]);
         CHECK(tb == any, "reference nonFinite is wrong at n=%zu", n);
@@ -203,7 +219,8 @@ void testCasts() {
   T->castToHalf(big, o, 40, 4.0f);
   for (int i = 0; i < 40; ++i) CHECK(o[i] == 0x7c00, "overflow to inf: 0x%04x", o[i]);
   T->castToHalf(small, o, 40, 1e-5f);
-  for (int i = 0; i < 40; ++i) CHECK(o[i] == floatToHalfBits(small[i] * 1e-5f) && o[i] < 0x0400, "subnormal");
+  for (int i = 0; i < 40; ++i)
+    CHECK(o[i] == floatToHalfBits(small[i] * 1e-5f) && o[i] < 0x0400, "subnormal");
 }
 
 template <typename X>
@@ -219,7 +236,8 @@ void fillRandom(std::vector<X>& v, DType d, bool specials) {
     } else {
       float f = randNormal() * 100;
       if (specials && rng() % 13 == 0) f = (rng() % 2) ? std::nanf("") : INFINITY;
-      if (d == DType::kFloat32) std::memcpy(&x, &f, 4);
+      if (d == DType::kFloat32)
+        std::memcpy(&x, &f, 4);
       else {
         uint16_t h = d == DType::kFloat16 ? floatToHalfBits(f) : floatToBFloat16Bits(f);
         std::memcpy(&x, &h, 2);
@@ -229,7 +247,8 @@ void fillRandom(std::vector<X>& v, DType d, bool specials) {
 }
 
 void testReduce() {
-  const DType types[] = {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kFloat16, DType::kBFloat16};
+  const DType types[] = {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kFloat16,
+                         DType::kBFloat16};
   const ReduceOp ops[] = {ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax, ReduceOp::kAvg};
   for (DType d : types) {
     const size_t es = dtypeSize(d);
@@ -241,9 +260,19 @@ void testReduce() {
         auto fill = [&](std::vector<uint64_t>& buf) {
           uint8_t* p = reinterpret_cast<uint8_t*>(buf.data());
           for (size_t i = 0; i < n + off; ++i) {
-            if (es == 8) { std::vector<double> x(1); fillRandom(x, d, true); std::memcpy(p + i * 8, x.data(), 8); }
-            else if (es == 4) { std::vector<uint32_t> x(1); fillRandom(x, d, true); std::memcpy(p + i * 4, x.data(), 4); }
-            else { std::vector<uint16_t> x(1); fillRandom(x, d, true); std::memcpy(p + i * 2, x.data(), 2); }
+            if (es == 8) {
+              std::vector<double> x(1);
+              fillRandom(x, d, true);
+              std::memcpy(p + i * 8, x.data(), 8);
+            } else if (es == 4) {
+              std::vector<uint32_t> x(1);
+              fillRandom(x, d, true);
+              std::memcpy(p + i * 4, x.data(), 4);
+            } else {
+              std::vector<uint16_t> x(1);
+              fillRandom(x, d, true);
+              std::memcpy(p + i * 2, x.data(), 2);
+            }
           }
         };
         fill(a);
@@ -291,10 +320,12 @@ void testNorms() {
     CHECK(near(T->sumSquares(x.data() + 1, n), exact, 1e-5), "sumSquares n=%zu", n);
     CHECK(near(T->sumSquaresHalf(h.data() + 1, n), exactH, 1e-5), "sumSquaresHalf n=%zu", n);
     CHECK(T->maxAbs(x.data() + 1, n) == mx, "maxAbs n=%zu", n);
-    CHECK(near(T->errorAbsSum(x.data() + 1, e.data() + 1, n), exactAbs, 1e-5), "errorAbsSum n=%zu", n);
+    CHECK(near(T->errorAbsSum(x.data() + 1, e.data() + 1, n), exactAbs, 1e-5), "errorAbsSum n=%zu",
+          n);
     if (n) {
       x[1 + rng() % n] = std::nanf("");
-      CHECK(T->maxAbs(x.data() + 1, n) == R->maxAbs(x.data() + 1, n), "maxAbs ignores NaN n=%zu", n);
+      CHECK(T->maxAbs(x.data() + 1, n) == R->maxAbs(x.data() + 1, n), "maxAbs ignores NaN n=%zu",
+            n);
     }
   }
   // Float32 lanes over a long vector still sum accurately (blocks add in double).
@@ -306,22 +337,29 @@ void testOptimizerElements() {
   for (size_t n : kLengths) {
     for (int variant = 0; variant < 8; ++variant) {
       const bool gradHalf = variant & 1, nesterov = variant & 2, half = variant & 4;
-      auto w = randomFloats(n + 1, false), m = randomFloats(n + 1, false), g = randomFloats(n + 1, false);
+      auto w = randomFloats(n + 1, false), m = randomFloats(n + 1, false),
+           g = randomFloats(n + 1, false);
       std::vector<uint16_t> g16(n + 1);
       R->castToHalf(g.data(), g16.data(), n + 1, 1.0f);
       const void* grad = gradHalf ? static_cast<const void*>(g16.data() + 1) : g.data() + 1;
       auto w2 = w, m2 = m;
       std::vector<uint16_t> h1(n + 1), h2(n + 1);
       SgdElementArgs a{0.05f, 0.9f, variant % 3 ? 1e-4f : 0.f, 1.0f / 1024, nesterov};
-      T->sgdUpdate(a, w.data() + 1, grad, gradHalf, m.data() + 1, half ? h1.data() + 1 : nullptr, n);
-      R->sgdUpdate(a, w2.data() + 1, grad, gradHalf, m2.data() + 1, half ? h2.data() + 1 : nullptr, n);
-      CHECK(sameBits(w.data(), w2.data(), n + 1) && sameBits(m.data(), m2.data(), n + 1) &&
-                h1 == h2, "sgdUpdate n=%zu variant=%d", n, variant);
+      T->sgdUpdate(a, w.data() + 1, grad, gradHalf, m.data() + 1, half ? h1.data() + 1 : nullptr,
+                   n);
+      R->sgdUpdate(a, w2.data() + 1, grad, gradHalf, m2.data() + 1, half ? h2.data() + 1 : nullptr,
+                   n);
+      CHECK(
+          sameBits(w.data(), w2.data(), n + 1) && sameBits(m.data(), m2.data(), n + 1) && h1 == h2,
+          "sgdUpdate n=%zu variant=%d", n, variant);
       LarsElementArgs l{0.01f, 0.9f, variant % 3 ? 5e-4f : 0.f, 0.5f};
-      T->larsUpdate(l, w.data() + 1, grad, gradHalf, m.data() + 1, half ? h1.data() + 1 : nullptr, n);
-      R->larsUpdate(l, w2.data() + 1, grad, gradHalf, m2.data() + 1, half ? h2.data() + 1 : nullptr, n);
-      CHECK(sameBits(w.data(), w2.data(), n + 1) && sameBits(m.data(), m2.data(), n + 1) &&
-                h1 == h2, "larsUpdate n=%zu variant=%d", n, variant);
+      T->larsUpdate(l, w.data() + 1, grad, gradHalf, m.data() + 1, half ? h1.data() + 1 : nullptr,
+                    n);
+      R->larsUpdate(l, w2.data() + 1, grad, gradHalf, m2.data() + 1, half ? h2.data() + 1 : nullptr,
+                    n);
+      CHECK(
+          sameBits(w.data(), w2.data(), n + 1) && sameBits(m.data(), m2.data(), n + 1) && h1 == h2,
+          "larsUpdate n=%zu variant=%d", n, variant);
     }
   }
   // The formula itself, on one element (the reference is what the levels are checked against).
@@ -353,7 +391,8 @@ void testLarsStep() {
       R->castToHalf(g[t].data(), g16[t].data(), sizes[t], 1.0f);
       if (gradHalf) R->castFromHalf(g16[t].data(), g[t].data(), sizes[t], 1.0f);
       slots[t] = {w[t].data(), gradHalf ? static_cast<const void*>(g16[t].data()) : g[t].data(),
-                  v[t].data(), nullptr, sizes[t], t == 2};
+                  v[t].data(), nullptr,
+                  sizes[t],    t == 2};
     }
     auto w0 = w, v0 = v;
     std::vector<float> trust(count);
@@ -372,18 +411,23 @@ void testLarsStep() {
       for (size_t i = 0; i < sizes[t]; ++i) {
         const double gi = g[t][i] * double(o.gradScale) + wd * w0[t][i];
         const double nv = o.momentum * double(v0[t][i]) + o.lr * want * gi;
-        CHECK(near(v[t][i], nv, 1e-5) && near(w[t][i], w0[t][i] - nv, 1e-5), "lars t=%d i=%zu", t, i);
+        CHECK(near(v[t][i], nv, 1e-5) && near(w[t][i], w0[t][i] - nv, 1e-5), "lars t=%d i=%zu", t,
+              i);
         if (!near(w[t][i], w0[t][i] - nv, 1e-5)) break;
       }
     }
     // An inf in any gradient: nothing changes.
     auto w1 = w, v1 = v;
-    if (gradHalf) g16[1][5] = 0x7c00; else g[1][5] = INFINITY;
+    if (gradHalf)
+      g16[1][5] = 0x7c00;
+    else
+      g[1][5] = INFINITY;
     CHECK(!larsStep(*T, o, slots.data(), count, nullptr), "larsStep ran over an inf gradient");
     SgdOptions so;
     so.gradHalf = gradHalf;
     CHECK(!sgdStep(*T, so, slots.data(), count), "sgdStep ran over an inf gradient");
-    for (int t = 0; t < count; ++t) CHECK(w[t] == w1[t] && v[t] == v1[t], "noop step changed tensor %d", t);
+    for (int t = 0; t < count; ++t)
+      CHECK(w[t] == w1[t] && v[t] == v1[t], "noop step changed tensor %d", t);
   }
 }
 
@@ -410,7 +454,8 @@ void testTopk() {
   for (size_t n : ns) {
     for (int kind = 0; kind < 3; ++kind) {
       std::vector<float> x = randomFloats(n, kind == 1);
-      if (kind == 2) for (auto& f : x) f = float(int(rng() % 5) - 2);  // many ties and zeros
+      if (kind == 2)
+        for (auto& f : x) f = float(int(rng() % 5) - 2);  // many ties and zeros
       for (size_t k : {size_t{0}, size_t{1}, n / 1000, n / 100 + 1, n}) {
         if (k > n) continue;
         std::vector<uint32_t> idx(k);
@@ -429,13 +474,17 @@ void testTopk() {
 void testDgc() {
   // The fused accumulate-and-select primitive, bit for bit.
   for (size_t n : kLengths) {
-    auto u = randomFloats(n + 1, false), v = randomFloats(n + 1, false), g = randomFloats(n + 1, true);
+    auto u = randomFloats(n + 1, false), v = randomFloats(n + 1, false),
+         g = randomFloats(n + 1, true);
     auto u2 = u, v2 = v;
     std::vector<uint32_t> i1(n + 1), i2(n + 1);
     const size_t cap = n / 3;
-    const size_t c1 = T->dgcAccumulateSelect(u.data() + 1, v.data() + 1, g.data() + 1, n, 0.9f, 1.5f, i1.data(), cap);
-    const size_t c2 = R->dgcAccumulateSelect(u2.data() + 1, v2.data() + 1, g.data() + 1, n, 0.9f, 1.5f, i2.data(), cap);
-    CHECK(c1 == c2 && i1 == i2 && sameBits(u.data(), u2.data(), n + 1) && sameBits(v.data(), v2.data(), n + 1),
+    const size_t c1 = T->dgcAccumulateSelect(u.data() + 1, v.data() + 1, g.data() + 1, n, 0.9f,
+                                             1.5f, i1.data(), cap);
+    const size_t c2 = R->dgcAccumulateSelect(u2.data() + 1, v2.data() + 1, g.data() + 1, n, 0.9f,
+                                             1.5f, i2.data(), cap);
+    CHECK(c1 == c2 && i1 == i2 && sameBits(u.data(), u2.data(), n + 1) &&
+              sameBits(v.data(), v2.data(), n + 1),
           "dgcAccumulateSelect n=%zu (%zu vs %zu)", n, c1, c2);
     const size_t s1 = T->selectAbove(v.data() + 1, n, 2.0f, i1.data(), cap);
     const size_t s2 = R->selectAbove(v.data() + 1, n, 2.0f, i2.data(), cap);
@@ -462,14 +511,16 @@ void testDgc() {
         std::vector<uint16_t> val16(k);
         const DgcResult r = dgcStep(*T, u.data(), v.data(), g.data(), n, o, idx.data(),
                                     half ? nullptr : val.data(), half ? val16.data() : nullptr);
-        CHECK(r.count <= k && (n < 1000 || r.count * 5 >= k * 4), "dgc n=%zu sent %zu of target %zu",
-              n, r.count, k);
+        CHECK(r.count <= k && (n < 1000 || r.count * 5 >= k * 4),
+              "dgc n=%zu sent %zu of target %zu", n, r.count, k);
         idx.resize(r.count);
-        CHECK(idx == referenceTopk(vv, r.count), "dgc n=%zu step %d: not the top %zu", n, step, r.count);
+        CHECK(idx == referenceTopk(vv, r.count), "dgc n=%zu step %d: not the top %zu", n, step,
+              r.count);
         std::vector<bool> sent(n);
         for (size_t j = 0; j < r.count; ++j) {
           sent[idx[j]] = true;
-          CHECK(half ? val16[j] == floatToHalfBits(vv[idx[j]]) : val[j] == vv[idx[j]], "dgc value %zu", j);
+          CHECK(half ? val16[j] == floatToHalfBits(vv[idx[j]]) : val[j] == vv[idx[j]],
+                "dgc value %zu", j);
         }
         size_t wrong = 0;
         for (size_t i = 0; i < n; ++i) {
@@ -481,7 +532,9 @@ void testDgc() {
       std::vector<float> z(n, 0.f), zu(n, 0.f), zv(n, 0.f);
       std::vector<uint32_t> idx(dgcTargetCount(n, 0.001f));
       std::vector<float> val(idx.size());
-      CHECK(dgcStep(*T, zu.data(), zv.data(), z.data(), n, DgcOptions(), idx.data(), val.data(), nullptr).count == 0,
+      CHECK(dgcStep(*T, zu.data(), zv.data(), z.data(), n, DgcOptions(), idx.data(), val.data(),
+                    nullptr)
+                    .count == 0,
             "dgc sent something from all-zero gradients");
     }
   }
@@ -523,7 +576,8 @@ void testQuantizers() {
       // Levels never exceed s and signs match.
       qsgdDecode(*T, a.data(), n, s, norm, da.data(), false);
       for (size_t i = 0; i < n; ++i) {
-        CHECK(std::fabs(da[i]) <= norm * 1.0001f && (da[i] == 0 || (da[i] < 0) == (x[i] < 0)), "qsgd value %zu", i);
+        CHECK(std::fabs(da[i]) <= norm * 1.0001f && (da[i] == 0 || (da[i] < 0) == (x[i] < 0)),
+              "qsgd value %zu", i);
       }
     }
     std::vector<uint8_t> ta(ternCodeBytes(n) + 1, 0x55), tb = ta;
@@ -577,8 +631,10 @@ void testUnbiased() {
   const double qBound = 5 * (norm / 4) / (2 * std::sqrt(double(draws)));
   const double tBound = 5 * scale / (2 * std::sqrt(double(draws)));
   for (size_t i = 0; i < n; ++i) {
-    CHECK(std::fabs(sq[i] / draws - x[i]) <= qBound, "qsgd biased at %zu: %g vs %g (bound %g)", i, sq[i] / draws, x[i], qBound);
-    CHECK(std::fabs(st[i] / draws - x[i]) <= tBound, "terngrad biased at %zu: %g vs %g", i, st[i] / draws, x[i]);
+    CHECK(std::fabs(sq[i] / draws - x[i]) <= qBound, "qsgd biased at %zu: %g vs %g (bound %g)", i,
+          sq[i] / draws, x[i], qBound);
+    CHECK(std::fabs(st[i] / draws - x[i]) <= tBound, "terngrad biased at %zu: %g vs %g", i,
+          st[i] / draws, x[i]);
   }
 }
 

@@ -11,9 +11,12 @@ namespace dtrain {
 
 const char* isaName(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
   }
   return "?";
 }
@@ -31,9 +34,12 @@ bool parseIsa(const char* name, Isa* out) {
 bool isaSupported(Isa isa) {
   const std::string level = detectSimdLevel();
   switch (isa) {
-    case Isa::kScalar: return true;
-    case Isa::kAvx2: return level == "avx2" || level == "avx512";
-    case Isa::kAvx512: return level == "avx512";
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+      return level == "avx2" || level == "avx512";
+    case Isa::kAvx512:
+      return level == "avx512";
   }
   return false;
 }

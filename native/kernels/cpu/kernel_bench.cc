@@ -58,11 +58,16 @@ double timeBest(const std::function<void()>& call, double minSeconds) {
 }  // namespace
 
 std::vector<std::string> kernelBenchNames() {
-  return {"cast_f32_to_f16", "cast_f32_to_bf16", "cast_f16_to_f32", "cast_bf16_to_f32",
-          "reduce_sum_f32",  "reduce_max_f32",   "reduce_sum_f64",  "reduce_sum_i32",
-          "reduce_sum_f16",  "reduce_sum_bf16",  "sgd_f32",         "sgd_f16grad_w16",
-          "lars_f32",        "lars_f16grad_w16", "qsgd_encode_s15", "qsgd_decode_s15",
-          "terngrad_encode", "terngrad_decode",  "onebit_encode",   "onebit_decode",
+  return {"cast_f32_to_f16", "cast_f32_to_bf16",
+          "cast_f16_to_f32", "cast_bf16_to_f32",
+          "reduce_sum_f32",  "reduce_max_f32",
+          "reduce_sum_f64",  "reduce_sum_i32",
+          "reduce_sum_f16",  "reduce_sum_bf16",
+          "sgd_f32",         "sgd_f16grad_w16",
+          "lars_f32",        "lars_f16grad_w16",
+          "qsgd_encode_s15", "qsgd_decode_s15",
+          "terngrad_encode", "terngrad_decode",
+          "onebit_encode",   "onebit_decode",
           "dgc_sparsify",    "topk"};
 }
 
@@ -87,12 +92,16 @@ KernelBenchResult benchKernel(const std::string& name, Isa isa, size_t bytes, do
 
   if (name == "cast_f32_to_f16" || name == "cast_f32_to_bf16") {
     const bool bf = name == "cast_f32_to_bf16";
-    call = [&, bf] { (bf ? k.castToBFloat16 : k.castToHalf)(as<float>(a), as<uint16_t>(b), n, 0.5f); };
+    call = [&, bf] {
+      (bf ? k.castToBFloat16 : k.castToHalf)(as<float>(a), as<uint16_t>(b), n, 0.5f);
+    };
     perElement = 6;
   } else if (name == "cast_f16_to_f32" || name == "cast_bf16_to_f32") {
     const bool bf = name == "cast_bf16_to_f32";
     (bf ? k.castToBFloat16 : k.castToHalf)(as<float>(a), as<uint16_t>(b), n, 1.0f);
-    call = [&, bf] { (bf ? k.castFromBFloat16 : k.castFromHalf)(as<uint16_t>(b), as<float>(c), n, 2.0f); };
+    call = [&, bf] {
+      (bf ? k.castFromBFloat16 : k.castFromHalf)(as<uint16_t>(b), as<float>(c), n, 2.0f);
+    };
     perElement = 6;
   } else if (name.rfind("reduce_", 0) == 0) {
     const ReduceOp op = name.find("_max_") != std::string::npos ? ReduceOp::kMax : ReduceOp::kSum;
@@ -135,8 +144,9 @@ KernelBenchResult benchKernel(const std::string& name, Isa isa, size_t bytes, do
     size_t off = 0;
     for (int i = 0; i < 8; ++i) {
       const size_t len = i == 7 ? n - off : n / 16 * (1 + (i % 3));
-      slots->push_back({as<float>(a) + off, half ? static_cast<const void*>(as<uint16_t>(b) + off)
-                                                 : static_cast<const void*>(as<float>(b) + off),
+      slots->push_back({as<float>(a) + off,
+                        half ? static_cast<const void*>(as<uint16_t>(b) + off)
+                             : static_cast<const void*>(as<float>(b) + off),
                         as<float>(c) + off, half ? as<uint16_t>(d) + off : nullptr, len, i == 3});
       off += len;
     }
@@ -185,7 +195,8 @@ KernelBenchResult benchKernel(const std::string& name, Isa isa, size_t bytes, do
     auto calls = std::make_shared<double>(0);
     call = [&, o, idx, val, rounds, calls]() mutable {
       ++o.seed;
-      const DgcResult res = dgcStep(k, as<float>(a), as<float>(b), as<float>(c), n, o, idx->data(), val->data(), nullptr);
+      const DgcResult res = dgcStep(k, as<float>(a), as<float>(b), as<float>(c), n, o, idx->data(),
+                                    val->data(), nullptr);
       *rounds += res.rounds;
       *calls += 1;
     };

@@ -1,7 +1,7 @@
-// The AVX2 (with FMA and F16C) level of the kernel table. Only this file's functions use these instructions:
-// the target is set by a pragma after every header is included, so no inline function shared
-// with other files (std::, the reference) is compiled for it, and the same binary runs on CPUs
-// without them as long as cpuKernels() is not asked for this level there.
+// The AVX2 (with FMA and F16C) level of the kernel table. Only this file's functions use these
+// instructions: the target is set by a pragma after every header is included, so no inline function
+// shared with other files (std::, the reference) is compiled for it, and the same binary runs on
+// CPUs without them as long as cpuKernels() is not asked for this level there.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -1,7 +1,7 @@
-// The AVX-512 (F, BW, VL) level of the kernel table. Only this file's functions use these instructions:
-// the target is set by a pragma after every header is included, so no inline function shared
-// with other files (std::, the reference) is compiled for it, and the same binary runs on CPUs
-// without them as long as cpuKernels() is not asked for this level there.
+// The AVX-512 (F, BW, VL) level of the kernel table. Only this file's functions use these
+// instructions: the target is set by a pragma after every header is included, so no inline function
+// shared with other files (std::, the reference) is compiled for it, and the same binary runs on
+// CPUs without them as long as cpuKernels() is not asked for this level there.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,7 +11,8 @@
 
 #if defined(__x86_64__)
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))), \
+                             apply_to = function)
 #else
 #pragma GCC push_options
 // GCC 12 warns on its own intrinsics' deliberately undefined lanes (GCC bug 105593).

@@ -99,9 +99,15 @@ void reduceHalfTyped(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
     const float a = ToFloat(d[i]), b = ToFloat(s[i]);
     switch (op) {
       case ReduceOp::kSum:
-      case ReduceOp::kAvg: d[i] = FromFloat(a + b); break;
-      case ReduceOp::kMin: d[i] = b < a ? s[i] : d[i]; break;
-      case ReduceOp::kMax: d[i] = b > a ? s[i] : d[i]; break;
+      case ReduceOp::kAvg:
+        d[i] = FromFloat(a + b);
+        break;
+      case ReduceOp::kMin:
+        d[i] = b < a ? s[i] : d[i];
+        break;
+      case ReduceOp::kMax:
+        d[i] = b > a ? s[i] : d[i];
+        break;
     }
   }
 }
@@ -244,7 +250,8 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
                 size_t n, float unit, float* out, bool accumulate) {
   for (size_t i = 0; i < n; ++i) {
     uint32_t l = 0;
-    for (int p = 0; p < planeCount; ++p) l |= static_cast<uint32_t>(getBit(planes + p * planeStride, i)) << p;
+    for (int p = 0; p < planeCount; ++p)
+      l |= static_cast<uint32_t>(getBit(planes + p * planeStride, i)) << p;
     float val = static_cast<float>(l) * unit;
     if (getBit(signs, i)) val = -val;
     out[i] = accumulate ? out[i] + val : val;
@@ -298,12 +305,28 @@ void signDecode(const uint8_t* signs, size_t n, float scale, float* out, bool ac
 
 const CpuKernelTable& scalarKernelTable() {
   static const CpuKernelTable t = {
-      Isa::kScalar,         scalar::castToHalf,   scalar::castToBFloat16, scalar::castFromHalf,
-      scalar::castFromBFloat16, scalar::nonFiniteFloat, scalar::nonFiniteHalf, scalar::reduce,
-      scalar::sumSquares,   scalar::sumSquaresHalf, scalar::maxAbs,        scalar::sgdUpdate,
-      scalar::larsUpdate,   scalar::dgcAccumulateSelect, scalar::selectAbove, scalar::qsgdEncode,
-      scalar::qsgdDecode,   scalar::ternEncode,   scalar::ternDecode,     scalar::errorAbsSum,
-      scalar::signEncode,   scalar::signDecode,
+      Isa::kScalar,
+      scalar::castToHalf,
+      scalar::castToBFloat16,
+      scalar::castFromHalf,
+      scalar::castFromBFloat16,
+      scalar::nonFiniteFloat,
+      scalar::nonFiniteHalf,
+      scalar::reduce,
+      scalar::sumSquares,
+      scalar::sumSquaresHalf,
+      scalar::maxAbs,
+      scalar::sgdUpdate,
+      scalar::larsUpdate,
+      scalar::dgcAccumulateSelect,
+      scalar::selectAbove,
+      scalar::qsgdEncode,
+      scalar::qsgdDecode,
+      scalar::ternEncode,
+      scalar::ternDecode,
+      scalar::errorAbsSum,
+      scalar::signEncode,
+      scalar::signDecode,
   };
   return t;
 }

@@ -13,8 +13,8 @@ namespace dtrain {
 
 struct TensorSlot {
   float* weights;
-  const void* grad;   // float32, or float16 bits when the options say gradHalf
-  float* state;       // momentum buffer (SGD) / velocity (LARS), zero at the first step
+  const void* grad;     // float32, or float16 bits when the options say gradHalf
+  float* state;         // momentum buffer (SGD) / velocity (LARS), zero at the first step
   uint16_t* weights16;  // optional: receives half(weights) after the update
   size_t n;
   bool exclude;  // SGD: no weight decay. LARS: no weight decay and no adaptation (bias, BN)
@@ -34,8 +34,7 @@ struct LarsOptions {
 };
 
 // Returns false, touching nothing, when checkFinite found an inf/NaN gradient.
-bool sgdStep(const CpuKernelTable& k, const SgdOptions& o, const TensorSlot* tensors,
-             size_t count);
+bool sgdStep(const CpuKernelTable& k, const SgdOptions& o, const TensorSlot* tensors, size_t count);
 
 // LARS (You et al. 2017): per tensor, trust = eta * |w| / (|g| + wd * |w|) with |g| the norm of
 // the unscaled gradient, or 1 when either norm is 0 or the tensor is excluded; then

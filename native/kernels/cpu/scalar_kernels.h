@@ -25,8 +25,7 @@ size_t dgcAccumulateSelect(float* u, float* v, const float* g, size_t n, float m
                            float threshold, uint32_t* idx, size_t cap);
 size_t selectAbove(const float* x, size_t n, float threshold, uint32_t* idx, size_t cap);
 void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
-                uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
-                int planeCount);
+                uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride, int planeCount);
 void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride, int planeCount,
                 size_t n, float unit, float* out, bool accumulate);
 void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,

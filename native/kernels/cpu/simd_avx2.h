@@ -58,7 +58,9 @@ struct V {
     return _mm256_add_epi32(_mm256_mullo_epi32(i, _mm256_set1_epi32(static_cast<int>(0x9e3779b1u))),
                             _mm256_set1_epi32(static_cast<int>(seed)));
   }
-  static I step(I c) { return _mm256_add_epi32(c, _mm256_set1_epi32(static_cast<int>(8u * 0x9e3779b1u))); }
+  static I step(I c) {
+    return _mm256_add_epi32(c, _mm256_set1_epi32(static_cast<int>(8u * 0x9e3779b1u)));
+  }
   static F unit(I x) {
     x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
     x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0x85ebca6bu)));
@@ -71,18 +73,24 @@ struct V {
   static F randomUnit(uint32_t seed, uint32_t base) { return unit(counter(seed, base)); }
   static F maskAdd(F a, M m, F b) { return _mm256_add_ps(a, _mm256_and_ps(m, b)); }
 
-  static I loadI(const uint16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I loadI(const uint16_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
   static void storeI(uint16_t* p, I v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
   static F lowHalves(I v) { return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)); }
-  static F highHalves(I v) { return _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))); }
+  static F highHalves(I v) {
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
   static I roundTop(F x) {
     const I b = _mm256_castps_si256(x);
     const I lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
     return _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb);
   }
   static I joinHalves(I lowRounded, I highRounded) {
-    return _mm256_or_si256(_mm256_srli_epi32(lowRounded, 16),
-                           _mm256_and_si256(highRounded, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+    return _mm256_or_si256(
+        _mm256_srli_epi32(lowRounded, 16),
+        _mm256_and_si256(highRounded, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
   }
 
   static H loadH(const uint16_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
@@ -93,8 +101,8 @@ struct V {
     return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08));
   }
   static H blendH(M m, H no, H yes) {
-    const __m128i m16 = _mm256_castsi256_si128(
-        _mm256_permute4x64_epi64(_mm256_packs_epi32(_mm256_castps_si256(m), _mm256_castps_si256(m)), 0x08));
+    const __m128i m16 = _mm256_castsi256_si128(_mm256_permute4x64_epi64(
+        _mm256_packs_epi32(_mm256_castps_si256(m), _mm256_castps_si256(m)), 0x08));
     return _mm_blendv_epi8(no, yes, m16);
   }
 
@@ -116,22 +124,25 @@ struct V {
     if (_mm256_movemask_ps(nan)) {
       const I b = _mm256_castps_si256(x);
       I p = _mm256_srli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)), 13);
-      p = _mm256_or_si256(p, _mm256_and_si256(_mm256_cmpeq_epi32(p, _mm256_setzero_si256()),
-                                              _mm256_set1_epi32(1)));
+      p = _mm256_or_si256(
+          p, _mm256_and_si256(_mm256_cmpeq_epi32(p, _mm256_setzero_si256()), _mm256_set1_epi32(1)));
       const I sign = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x8000));
       const I fixed = _mm256_or_si256(_mm256_or_si256(p, sign), _mm256_set1_epi32(0x7c00));
       h = blendH(nan, h, narrow(fixed));
     }
     return h;
   }
-  static H toHalfRaw(F x) { return _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static H toHalfRaw(F x) {
+    return _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   static F fromBFloat16(H h) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
   static H toBFloat16(F x) {
     const I b = _mm256_castps_si256(x);
     const I lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
-    I r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    I r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb),
+                            16);
     const I nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     if (_mm256_movemask_epi8(nan)) {
       const I q = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));

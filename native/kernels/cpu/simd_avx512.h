@@ -29,7 +29,8 @@ struct V {
   static F minps(F a, F b) { return _mm512_min_ps(a, b); }
   static F maxps(F a, F b) { return _mm512_max_ps(a, b); }
   static F neg(F a) {
-    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN)));
+    return _mm512_castsi512_ps(
+        _mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN)));
   }
   static F abs(F a) { return _mm512_abs_ps(a); }
   static F floor(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
@@ -51,12 +52,15 @@ struct V {
   // The counter of randomBits for lanes base..base+15, advanced by step() per vector: one
   // multiply saved per vector over computing i * 0x9e3779b1 each time.
   static I counter(uint32_t seed, uint32_t base) {
-    const I i = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base)),
-                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    const I i =
+        _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base)),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     return _mm512_add_epi32(_mm512_mullo_epi32(i, _mm512_set1_epi32(static_cast<int>(0x9e3779b1u))),
                             _mm512_set1_epi32(static_cast<int>(seed)));
   }
-  static I step(I c) { return _mm512_add_epi32(c, _mm512_set1_epi32(static_cast<int>(16u * 0x9e3779b1u))); }
+  static I step(I c) {
+    return _mm512_add_epi32(c, _mm512_set1_epi32(static_cast<int>(16u * 0x9e3779b1u)));
+  }
   static F unit(I x) {
     x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
     x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x85ebca6bu)));
@@ -72,7 +76,10 @@ struct V {
   static I loadI(const uint16_t* p) { return _mm512_loadu_si512(p); }
   static void storeI(uint16_t* p, I v) { _mm512_storeu_si512(p, v); }
   static F lowHalves(I v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
-  static F highHalves(I v) { return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))); }
+  static F highHalves(I v) {
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
   // Round to nearest even to the top 16 bits (no NaN fix-up: sums of bfloat16 values are quiet
   // NaNs with zero low bits, which round to themselves).
   static I roundTop(F x) {
@@ -81,13 +88,16 @@ struct V {
     return _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb);
   }
   static I joinHalves(I lowRounded, I highRounded) {
-    return _mm512_or_si512(_mm512_srli_epi32(lowRounded, 16),
-                           _mm512_and_si512(highRounded, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+    return _mm512_or_si512(
+        _mm512_srli_epi32(lowRounded, 16),
+        _mm512_and_si512(highRounded, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
   }
 
   static F randomUnit(uint32_t seed, uint32_t base) { return unit(counter(seed, base)); }
 
-  static H loadH(const uint16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static H loadH(const uint16_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
   static void storeH(uint16_t* p, H h) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h); }
   static void streamH(uint16_t* p, H h) { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), h); }
   static H blendH(M m, H no, H yes) { return _mm256_mask_blend_epi16(m, no, yes); }
@@ -123,16 +133,21 @@ struct V {
   }
   // Hardware conversion: exact except that signalling NaNs are quieted, which arithmetic
   // results never are.
-  static H toHalfRaw(F x) { return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static H toHalfRaw(F x) {
+    return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   static F fromBFloat16(H h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
   static H toBFloat16(F x) {
     const I b = _mm512_castps_si512(x);
     const I lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
-    I r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
+    I r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb),
+                            16);
     const M nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    if (nan) r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
+    if (nan)
+      r = _mm512_mask_mov_epi32(r, nan,
+                                _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
     return _mm512_cvtepi32_epi16(r);
   }
 

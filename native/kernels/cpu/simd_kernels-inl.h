@@ -75,8 +75,8 @@ bool castFromHalfLoop(const uint16_t* src, float* dst, size_t n, float scale) {
     Stream ? V::stream(dst + i, x) : V::store(dst + i, x);
   }
   if (Stream) V::fence();
-  const bool tail = (BF16 ? scalar::castFromBFloat16 : scalar::castFromHalf)(src + i, dst + i,
-                                                                           n - i, scale);
+  const bool tail =
+      (BF16 ? scalar::castFromBFloat16 : scalar::castFromHalf)(src + i, dst + i, n - i, scale);
   return V::bits(bad) != 0 || tail;
 }
 
@@ -105,9 +105,10 @@ bool nonFiniteFloat(const float* src, size_t n) {
     const size_t end = i + 64 * V::W <= n ? i + 64 * V::W : n - (n - i) % (4 * V::W);
     typename V::M bad = V::notFinite(V::zero());
     for (; i < end; i += 4 * V::W) {
-      bad = V::orM(bad, V::orM(V::orM(V::notFinite(V::load(src + i)), V::notFinite(V::load(src + i + V::W))),
-                               V::orM(V::notFinite(V::load(src + i + 2 * V::W)),
-                                      V::notFinite(V::load(src + i + 3 * V::W)))));
+      bad = V::orM(
+          bad, V::orM(V::orM(V::notFinite(V::load(src + i)), V::notFinite(V::load(src + i + V::W))),
+                      V::orM(V::notFinite(V::load(src + i + 2 * V::W)),
+                             V::notFinite(V::load(src + i + 3 * V::W)))));
     }
     if (V::bits(bad)) return true;
   }
@@ -191,8 +192,12 @@ void reduceHalf(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
         // A sum is never a signalling NaN, so the instruction's rounding is the reference's.
         r = BF16 ? V::toBFloat16(V::add(a, b)) : V::toHalfRaw(V::add(a, b));
         break;
-      case ReduceOp::kMin: r = V::blendH(V::lt(b, a), dh, sh); break;
-      default: r = V::blendH(V::gt(b, a), dh, sh); break;
+      case ReduceOp::kMin:
+        r = V::blendH(V::lt(b, a), dh, sh);
+        break;
+      default:
+        r = V::blendH(V::gt(b, a), dh, sh);
+        break;
     }
     V::storeH(d + i, r);
   }
@@ -251,13 +256,15 @@ double sumSquaresWith(size_t n, Load load, size_t* done) {
 
 double sumSquares(const float* x, size_t n) {
   size_t i;
-  const double s = sumSquaresWith(n, [x](size_t k) { return V::load(x + k); }, &i);
+  const double s = sumSquaresWith(
+      n, [x](size_t k) { return V::load(x + k); }, &i);
   return s + scalar::sumSquares(x + i, n - i);
 }
 
 double sumSquaresHalf(const uint16_t* x, size_t n) {
   size_t i;
-  const double s = sumSquaresWith(n, [x](size_t k) { return V::fromHalf(V::loadH(x + k)); }, &i);
+  const double s = sumSquaresWith(
+      n, [x](size_t k) { return V::fromHalf(V::loadH(x + k)); }, &i);
   return s + scalar::sumSquaresHalf(x + i, n - i);
 }
 
@@ -305,9 +312,11 @@ void sgdUpdate(const SgdElementArgs& a, float* w, const void* grad, bool gradHal
                uint16_t* w16, size_t n) {
   size_t i;
   if (gradHalf) {
-    i = w16 ? sgdLoop<true, true>(a, w, grad, mom, w16, n) : sgdLoop<true, false>(a, w, grad, mom, w16, n);
+    i = w16 ? sgdLoop<true, true>(a, w, grad, mom, w16, n)
+            : sgdLoop<true, false>(a, w, grad, mom, w16, n);
   } else {
-    i = w16 ? sgdLoop<false, true>(a, w, grad, mom, w16, n) : sgdLoop<false, false>(a, w, grad, mom, w16, n);
+    i = w16 ? sgdLoop<false, true>(a, w, grad, mom, w16, n)
+            : sgdLoop<false, false>(a, w, grad, mom, w16, n);
   }
   const void* gt = gradHalf ? static_cast<const void*>(static_cast<const uint16_t*>(grad) + i)
                             : static_cast<const void*>(static_cast<const float*>(grad) + i);
@@ -338,9 +347,11 @@ void larsUpdate(const LarsElementArgs& a, float* w, const void* grad, bool gradH
                 uint16_t* w16, size_t n) {
   size_t i;
   if (gradHalf) {
-    i = w16 ? larsLoop<true, true>(a, w, grad, v, w16, n) : larsLoop<true, false>(a, w, grad, v, w16, n);
+    i = w16 ? larsLoop<true, true>(a, w, grad, v, w16, n)
+            : larsLoop<true, false>(a, w, grad, v, w16, n);
   } else {
-    i = w16 ? larsLoop<false, true>(a, w, grad, v, w16, n) : larsLoop<false, false>(a, w, grad, v, w16, n);
+    i = w16 ? larsLoop<false, true>(a, w, grad, v, w16, n)
+            : larsLoop<false, false>(a, w, grad, v, w16, n);
   }
   const void* gt = gradHalf ? static_cast<const void*>(static_cast<const uint16_t*>(grad) + i)
                             : static_cast<const void*>(static_cast<const float*>(grad) + i);
@@ -390,9 +401,11 @@ size_t selectAbove(const float* x, size_t n, float threshold, uint32_t* idx, siz
   return count + rest;
 }
 
-void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
-                uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
-                int planeCount) {
+template <int Planes>
+size_t qsgdEncodeLoop(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
+                      uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
+                      int planeCount) {
+  const int pc = Planes > 0 ? Planes : planeCount;
   const typename V::F ls = V::set1(levelScale), cap = V::set1(static_cast<float>(s)),
                       one = V::set1(1.0f), zero = V::zero();
   typename V::I ctr = V::counter(seed, base);
@@ -405,28 +418,51 @@ void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t
     const typename V::F level = V::minps(V::maskAdd(fl, V::lt(u, V::sub(r, fl)), one), cap);
     const typename V::I l = V::toInt(level);
     V::storeBits(signs + i / 8, V::bits(V::lt(xv, zero)));
-    for (int p = 0; p < planeCount; ++p) V::storeBits(planes + p * planeStride + i / 8, V::bits(V::testBit(l, p)));
+    for (int p = 0; p < pc; ++p)
+      V::storeBits(planes + p * planeStride + i / 8, V::bits(V::testBit(l, p)));
+  }
+  return i;
+}
+
+void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
+                uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
+                int planeCount) {
+  size_t i;
+  switch (planeCount) {
+#define DTRAIN_PLANES(P)                                                                   \
+  case P:                                                                                  \
+    i = qsgdEncodeLoop<P>(x, n, levelScale, s, seed, base, signs, planes, planeStride, P); \
+    break;
+    DTRAIN_PLANES(1)
+    DTRAIN_PLANES(2) DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6)
+        DTRAIN_PLANES(7) DTRAIN_PLANES(8)
+#undef DTRAIN_PLANES
+            default : i = qsgdEncodeLoop<0>(x, n, levelScale, s, seed, base, signs, planes,
+                                            planeStride, planeCount);
   }
   if (i < n) {
     // The tail starts on a byte boundary (V::W is a multiple of 8); clear its bytes first, as
     // the reference sets bits in place.
     const size_t tailBytes = (n - i + 7) / 8;
     std::memset(signs + i / 8, 0, tailBytes);
-    for (int p = 0; p < planeCount; ++p) std::memset(planes + p * planeStride + i / 8, 0, tailBytes);
+    for (int p = 0; p < planeCount; ++p)
+      std::memset(planes + p * planeStride + i / 8, 0, tailBytes);
     // Planes keep their stride; the tail's first byte is i / 8 in each.
     scalar::qsgdEncode(x + i, n - i, levelScale, s, seed, base + static_cast<uint32_t>(i),
                        signs + i / 8, planes + i / 8, planeStride, planeCount);
   }
 }
 
-template <bool Stream>
+// Planes > 0 fixes the plane count at compile time (unrolled, constants hoisted); 0 reads it.
+template <bool Stream, int Planes>
 size_t qsgdDecodeLoop(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
                       int planeCount, size_t n, float unit, float* out, bool accumulate) {
+  const int pc = Planes > 0 ? Planes : planeCount;
   const typename V::F un = V::set1(unit), zero = V::zero();
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
     typename V::F level = zero;
-    for (int p = 0; p < planeCount; ++p) {
+    for (int p = 0; p < pc; ++p) {
       level = V::maskAdd(level, V::fromBits(V::loadBits(planes + p * planeStride + i / 8)),
                          V::set1(static_cast<float>(1u << p)));
     }
@@ -442,6 +478,22 @@ size_t qsgdDecodeLoop(const uint8_t* signs, const uint8_t* planes, size_t planeS
   return i;
 }
 
+template <bool Stream>
+size_t qsgdDecodeAny(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
+                     int planeCount, size_t n, float unit, float* out, bool accumulate) {
+  switch (planeCount) {
+#define DTRAIN_PLANES(P) \
+  case P:                \
+    return qsgdDecodeLoop<Stream, P>(signs, planes, planeStride, P, n, unit, out, accumulate);
+    DTRAIN_PLANES(1)
+    DTRAIN_PLANES(2) DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6)
+        DTRAIN_PLANES(7) DTRAIN_PLANES(8)
+#undef DTRAIN_PLANES
+            default : return qsgdDecodeLoop<Stream, 0>(signs, planes, planeStride, planeCount, n,
+                                                       unit, out, accumulate);
+  }
+}
+
 // Decoded output is written once and not read back here: large outputs bypass the cache.
 inline bool streamOut(const float* out, size_t n, bool accumulate) {
   return !accumulate && n * 4 >= kStreamBytes && reinterpret_cast<uintptr_t>(out) % 64 == 0;
@@ -451,8 +503,8 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
                 size_t n, float unit, float* out, bool accumulate) {
   const size_t i =
       streamOut(out, n, accumulate)
-          ? qsgdDecodeLoop<true>(signs, planes, planeStride, planeCount, n, unit, out, accumulate)
-          : qsgdDecodeLoop<false>(signs, planes, planeStride, planeCount, n, unit, out, accumulate);
+          ? qsgdDecodeAny<true>(signs, planes, planeStride, planeCount, n, unit, out, accumulate)
+          : qsgdDecodeAny<false>(signs, planes, planeStride, planeCount, n, unit, out, accumulate);
   scalar::qsgdDecode(signs + i / 8, planes + i / 8, planeStride, planeCount, n - i, unit, out + i,
                      accumulate);
 }
@@ -551,15 +603,16 @@ size_t signDecodeLoop(const uint8_t* signs, size_t n, float scale, float* out, b
 }
 
 void signDecode(const uint8_t* signs, size_t n, float scale, float* out, bool accumulate) {
-  const size_t i = streamOut(out, n, accumulate) ? signDecodeLoop<true>(signs, n, scale, out, accumulate)
-                          : signDecodeLoop<false>(signs, n, scale, out, accumulate);
+  const size_t i = streamOut(out, n, accumulate)
+                       ? signDecodeLoop<true>(signs, n, scale, out, accumulate)
+                       : signDecodeLoop<false>(signs, n, scale, out, accumulate);
   scalar::signDecode(signs + i / 8, n - i, scale, out + i, accumulate);
 }
 
-#define DTRAIN_SIMD_TABLE(level)                                                               \
-  {                                                                                            \
-    level, castToHalf, castToBFloat16, castFromHalf, castFromBFloat16, nonFiniteFloat,         \
-        nonFiniteHalf, reduce, sumSquares, sumSquaresHalf, maxAbs, sgdUpdate, larsUpdate,      \
-        dgcAccumulateSelect, selectAbove, qsgdEncode, qsgdDecode, ternEncode, ternDecode,      \
-        errorAbsSum, signEncode, signDecode,                                                   \
+#define DTRAIN_SIMD_TABLE(level)                                                          \
+  {                                                                                       \
+    level, castToHalf, castToBFloat16, castFromHalf, castFromBFloat16, nonFiniteFloat,    \
+        nonFiniteHalf, reduce, sumSquares, sumSquaresHalf, maxAbs, sgdUpdate, larsUpdate, \
+        dgcAccumulateSelect, selectAbove, qsgdEncode, qsgdDecode, ternEncode, ternDecode, \
+        errorAbsSum, signEncode, signDecode,                                              \
   }

@@ -40,7 +40,8 @@ void sampleLines(size_t n, size_t want, uint32_t seed, F visit) {
   const size_t lines = (n + kLine - 1) / kLine;
   const size_t runs = (want + kLine - 1) / kLine;
   for (size_t r = 0; r < runs; ++r) {
-    const uint64_t pick = (static_cast<uint64_t>(randomBits(seed, static_cast<uint32_t>(r))) * lines) >> 32;
+    const uint64_t pick =
+        (static_cast<uint64_t>(randomBits(seed, static_cast<uint32_t>(r))) * lines) >> 32;
     const size_t start = static_cast<size_t>(pick) * kLine;
     const size_t end = std::min(n, start + kLine);
     for (size_t i = start; i < end; ++i) visit(i);
@@ -55,14 +56,13 @@ float rankedKey(std::vector<float>& keys, size_t r) {
 }
 
 // A threshold of 0 would select zeros; the smallest positive float selects only nonzeros.
-inline float positive(float t) {
-  return t > 0 ? t : std::numeric_limits<float>::denorm_min();
-}
+inline float positive(float t) { return t > 0 ? t : std::numeric_limits<float>::denorm_min(); }
 
 }  // namespace
 
 size_t dgcSampleWant(size_t n, float sampleRatio) {
-  return std::max<size_t>(static_cast<size_t>(std::ceil(static_cast<double>(n) * sampleRatio)), 1024);
+  return std::max<size_t>(static_cast<size_t>(std::ceil(static_cast<double>(n) * sampleRatio)),
+                          1024);
 }
 
 void dgcSamplePositions(size_t n, size_t want, uint32_t seed, std::vector<uint32_t>* out) {
@@ -212,10 +212,9 @@ void scatterAdd(float* dense, size_t n, const uint32_t* idx, const float* val32,
                 const uint16_t* val16, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     if (idx[i] >= n) {
-      throw Error(ErrorCode::kInvalidArgument, "scatterAdd: index " + std::to_string(idx[i]) +
-                                                   " at position " + std::to_string(i) +
-                                                   " is out of range for length " +
-                                                   std::to_string(n));
+      throw Error(ErrorCode::kInvalidArgument,
+                  "scatterAdd: index " + std::to_string(idx[i]) + " at position " +
+                      std::to_string(i) + " is out of range for length " + std::to_string(n));
     }
   }
   if (val32) {

@@ -1,19 +1,17 @@
 // CUDA versions of the CPU kernels; see cuda_kernels.h. Arithmetic on floats uses the _rn
 // intrinsics, so no multiply-add is fused whatever nvcc's flags: the per-element results are
 // the scalar reference's.
-#include "kernels/cuda/cuda_kernels.h"
-
-#include <cub/device/device_radix_sort.cuh>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cub/device/device_radix_sort.cuh>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/sparsify.h"
+#include "kernels/cuda/cuda_kernels.h"
 #include "kernels/elementwise.h"
 
 namespace dtrain {
@@ -34,8 +32,9 @@ unsigned blocksFor(size_t n) {
   return static_cast<unsigned>(std::min<size_t>(std::max<size_t>(b, 1), 65535u * 8));
 }
 
-#define DTRAIN_GRID_LOOP(i, n) \
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < (n); i += size_t{gridDim.x} * blockDim.x)
+#define DTRAIN_GRID_LOOP(i, n)                                            \
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < (n); \
+       i += size_t{gridDim.x} * blockDim.x)
 
 // Device scratch freed when it goes out of scope (after the stream has used it).
 template <typename T>
@@ -91,9 +90,12 @@ template <typename T>
 __global__ void reduceKernel(ReduceOp op, T* d, const T* s, size_t n) {
   DTRAIN_GRID_LOOP(i, n) {
     const T a = d[i], b = s[i];
-    if (op == ReduceOp::kMin) d[i] = b < a ? b : a;
-    else if (op == ReduceOp::kMax) d[i] = b > a ? b : a;
-    else d[i] = a + b;
+    if (op == ReduceOp::kMin)
+      d[i] = b < a ? b : a;
+    else if (op == ReduceOp::kMax)
+      d[i] = b > a ? b : a;
+    else
+      d[i] = a + b;
   }
 }
 
@@ -101,9 +103,12 @@ template <>
 __global__ void reduceKernel<float>(ReduceOp op, float* d, const float* s, size_t n) {
   DTRAIN_GRID_LOOP(i, n) {
     const float a = d[i], b = s[i];
-    if (op == ReduceOp::kMin) d[i] = b < a ? b : a;
-    else if (op == ReduceOp::kMax) d[i] = b > a ? b : a;
-    else d[i] = __fadd_rn(a, b);
+    if (op == ReduceOp::kMin)
+      d[i] = b < a ? b : a;
+    else if (op == ReduceOp::kMax)
+      d[i] = b > a ? b : a;
+    else
+      d[i] = __fadd_rn(a, b);
   }
 }
 
@@ -112,9 +117,12 @@ __global__ void reduceHalfKernel(ReduceOp op, uint16_t* d, const uint16_t* s, si
   DTRAIN_GRID_LOOP(i, n) {
     const float a = BF16 ? bfloat16BitsToFloat(d[i]) : halfBitsToFloat(d[i]);
     const float b = BF16 ? bfloat16BitsToFloat(s[i]) : halfBitsToFloat(s[i]);
-    if (op == ReduceOp::kMin) d[i] = b < a ? s[i] : d[i];
-    else if (op == ReduceOp::kMax) d[i] = b > a ? s[i] : d[i];
-    else d[i] = BF16 ? floatToBFloat16Bits(__fadd_rn(a, b)) : floatToHalfBits(__fadd_rn(a, b));
+    if (op == ReduceOp::kMin)
+      d[i] = b < a ? s[i] : d[i];
+    else if (op == ReduceOp::kMax)
+      d[i] = b > a ? s[i] : d[i];
+    else
+      d[i] = BF16 ? floatToBFloat16Bits(__fadd_rn(a, b)) : floatToHalfBits(__fadd_rn(a, b));
   }
 }
 
@@ -142,9 +150,11 @@ struct TensorList {
     std::swap(chunks.p, c.p);
     // Pageable copies are staged by the driver before cudaMemcpyAsync returns, so the host
     // vectors may go out of scope.
-    check(cudaMemcpyAsync(tensors.p, t, sizeof(DeviceTensor) * count, cudaMemcpyHostToDevice, s), "copy tensors");
+    check(cudaMemcpyAsync(tensors.p, t, sizeof(DeviceTensor) * count, cudaMemcpyHostToDevice, s),
+          "copy tensors");
     if (!refs.empty()) {
-      check(cudaMemcpyAsync(chunks.p, refs.data(), sizeof(ChunkRef) * refs.size(), cudaMemcpyHostToDevice, s),
+      check(cudaMemcpyAsync(chunks.p, refs.data(), sizeof(ChunkRef) * refs.size(),
+                            cudaMemcpyHostToDevice, s),
             "copy chunks");
     }
   }
@@ -155,19 +165,23 @@ __device__ __forceinline__ float gradAt(const DeviceTensor& t, bool half, size_t
               : static_cast<const float*>(t.grad)[i];
 }
 
-__global__ void checkFiniteKernel(const DeviceTensor* ts, const ChunkRef* chunks, bool half, int* noop) {
+__global__ void checkFiniteKernel(const DeviceTensor* ts, const ChunkRef* chunks, bool half,
+                                  int* noop) {
   const ChunkRef c = chunks[blockIdx.x];
   const DeviceTensor t = ts[c.tensor];
   const size_t end = min(t.n, c.start + kChunk);
   bool bad = false;
   for (size_t i = c.start + threadIdx.x; i < end; i += blockDim.x) {
-    if (half) bad |= (static_cast<const uint16_t*>(t.grad)[i] & 0x7c00u) == 0x7c00u;
-    else bad |= !finiteBits(static_cast<const float*>(t.grad)[i]);
+    if (half)
+      bad |= (static_cast<const uint16_t*>(t.grad)[i] & 0x7c00u) == 0x7c00u;
+    else
+      bad |= !finiteBits(static_cast<const float*>(t.grad)[i]);
   }
   if (bad) atomicExch(noop, 1);
 }
 
-__global__ void sgdKernel(SgdParams p, const DeviceTensor* ts, const ChunkRef* chunks, const int* noop) {
+__global__ void sgdKernel(SgdParams p, const DeviceTensor* ts, const ChunkRef* chunks,
+                          const int* noop) {
   if (noop && *noop) return;
   const ChunkRef c = chunks[blockIdx.x];
   const DeviceTensor t = ts[c.tensor];
@@ -280,14 +294,17 @@ void sortKeys(uint32_t* keys, size_t n, cudaStream_t s) {
 // The k best of x at positions `at` (all of x when null), by (|x| desc, index asc), written to
 // idx ascending. `at` must be ascending: the radix sort is stable, so among equal keys the
 // lower index stays first.
-void selectBest(const float* x, const uint32_t* at, size_t n, size_t k, uint32_t* idx, cudaStream_t s) {
+void selectBest(const float* x, const uint32_t* at, size_t n, size_t k, uint32_t* idx,
+                cudaStream_t s) {
   Scratch<uint32_t> keys(n, s), keysOut(n, s), ids(n, s), idsOut(n, s);
   magnitudeKeysKernel<<<blocksFor(n), kThreads, 0, s>>>(x, at, n, keys.p, ids.p);
   size_t tempBytes = 0;
-  check(cub::DeviceRadixSort::SortPairsDescending(nullptr, tempBytes, keys.p, keysOut.p, ids.p, idsOut.p, n, 0, 32, s),
+  check(cub::DeviceRadixSort::SortPairsDescending(nullptr, tempBytes, keys.p, keysOut.p, ids.p,
+                                                  idsOut.p, n, 0, 32, s),
         "SortPairsDescending");
   Scratch<uint8_t> temp(tempBytes, s);
-  check(cub::DeviceRadixSort::SortPairsDescending(temp.p, tempBytes, keys.p, keysOut.p, ids.p, idsOut.p, n, 0, 32, s),
+  check(cub::DeviceRadixSort::SortPairsDescending(temp.p, tempBytes, keys.p, keysOut.p, ids.p,
+                                                  idsOut.p, n, 0, 32, s),
         "SortPairsDescending");
   check(cudaMemcpyAsync(idx, idsOut.p, k * 4, cudaMemcpyDeviceToDevice, s), "copy");
   if (k > 1) sortKeys(idx, k, s);
@@ -301,8 +318,8 @@ __global__ void accumulateKernel(float* u, float* v, const float* g, size_t n, f
   }
 }
 
-__global__ void sampleKeysKernel(const float* u, const float* v, const float* g, const uint32_t* pos,
-                                 size_t count, float m, float* keys) {
+__global__ void sampleKeysKernel(const float* u, const float* v, const float* g,
+                                 const uint32_t* pos, size_t count, float m, float* keys) {
   DTRAIN_GRID_LOOP(j, count) {
     const uint32_t i = pos[j];
     keys[j] = key(__fadd_rn(v[i], __fadd_rn(__fmul_rn(m, u[i]), g[i])));
@@ -382,16 +399,19 @@ __global__ void maxAbsKernel(const float* x, size_t n, unsigned* out) {
 
 // Each warp produces 32 consecutive elements' bits per plane with a ballot; lanes 0..3 store
 // its four bytes (planes need not be 4-byte aligned).
-__device__ __forceinline__ void storeBallot(uint8_t* plane, size_t base, size_t planeBytes, unsigned bits) {
+__device__ __forceinline__ void storeBallot(uint8_t* plane, size_t base, size_t planeBytes,
+                                            unsigned bits) {
   const unsigned lane = threadIdx.x & 31;
   const size_t byte = base / 8 + lane;
   if (lane < 4 && byte < planeBytes) plane[byte] = static_cast<uint8_t>(bits >> (8 * lane));
 }
 
-__device__ __forceinline__ bool bitAt(const uint8_t* plane, size_t i) { return (plane[i >> 3] >> (i & 7)) & 1u; }
+__device__ __forceinline__ bool bitAt(const uint8_t* plane, size_t i) {
+  return (plane[i >> 3] >> (i & 7)) & 1u;
+}
 
-__global__ void qsgdEncodeKernel(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
-                                 uint8_t* code, size_t planeBytes, int planes) {
+__global__ void qsgdEncodeKernel(const float* x, size_t n, float levelScale, uint32_t s,
+                                 uint32_t seed, uint8_t* code, size_t planeBytes, int planes) {
   const size_t warps = size_t{gridDim.x} * blockDim.x / 32;
   const size_t warp = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 32;
   const unsigned lane = threadIdx.x & 31;
@@ -411,7 +431,8 @@ __global__ void qsgdEncodeKernel(const float* x, size_t n, float levelScale, uin
     }
     storeBallot(code, base, planeBytes, __ballot_sync(0xffffffffu, neg));
     for (int p = 0; p < planes; ++p) {
-      storeBallot(code + (1 + p) * planeBytes, base, planeBytes, __ballot_sync(0xffffffffu, (l >> p) & 1u));
+      storeBallot(code + (1 + p) * planeBytes, base, planeBytes,
+                  __ballot_sync(0xffffffffu, (l >> p) & 1u));
     }
   }
 }
@@ -420,15 +441,16 @@ __global__ void qsgdDecodeKernel(const uint8_t* code, size_t n, size_t planeByte
                                  float unit, float* out, bool accumulate) {
   DTRAIN_GRID_LOOP(i, n) {
     uint32_t l = 0;
-    for (int p = 0; p < planes; ++p) l |= static_cast<uint32_t>(bitAt(code + (1 + p) * planeBytes, i)) << p;
+    for (int p = 0; p < planes; ++p)
+      l |= static_cast<uint32_t>(bitAt(code + (1 + p) * planeBytes, i)) << p;
     float val = __fmul_rn(static_cast<float>(l), unit);
     if (bitAt(code, i)) val = -val;
     out[i] = accumulate ? __fadd_rn(out[i], val) : val;
   }
 }
 
-__global__ void ternEncodeKernel(const float* x, size_t n, float invScale, uint32_t seed, uint8_t* code,
-                                 size_t planeBytes) {
+__global__ void ternEncodeKernel(const float* x, size_t n, float invScale, uint32_t seed,
+                                 uint8_t* code, size_t planeBytes) {
   const size_t warps = size_t{gridDim.x} * blockDim.x / 32;
   const size_t warp = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 32;
   const unsigned lane = threadIdx.x & 31;
@@ -470,7 +492,8 @@ __global__ void signEncodeKernel(const float* g, float* e, size_t n, float scale
   }
 }
 
-__global__ void signDecodeKernel(const uint8_t* code, size_t n, float scale, float* out, bool accumulate) {
+__global__ void signDecodeKernel(const uint8_t* code, size_t n, float scale, float* out,
+                                 bool accumulate) {
   DTRAIN_GRID_LOOP(i, n) {
     const float val = bitAt(code, i) ? -scale : scale;
     out[i] = accumulate ? __fadd_rn(out[i], val) : val;
@@ -504,11 +527,13 @@ void castToBFloat16(const float* src, uint16_t* dst, size_t n, float scale, cuda
   if (n) castToHalfKernel<true><<<blocksFor(n), kThreads, 0, s>>>(src, dst, n, scale);
   check(cudaGetLastError(), "castToBFloat16");
 }
-void castFromHalf(const uint16_t* src, float* dst, size_t n, float scale, int* nonFinite, cudaStream_t s) {
+void castFromHalf(const uint16_t* src, float* dst, size_t n, float scale, int* nonFinite,
+                  cudaStream_t s) {
   if (n) castFromHalfKernel<false><<<blocksFor(n), kThreads, 0, s>>>(src, dst, n, scale, nonFinite);
   check(cudaGetLastError(), "castFromHalf");
 }
-void castFromBFloat16(const uint16_t* src, float* dst, size_t n, float scale, int* nonFinite, cudaStream_t s) {
+void castFromBFloat16(const uint16_t* src, float* dst, size_t n, float scale, int* nonFinite,
+                      cudaStream_t s) {
   if (n) castFromHalfKernel<true><<<blocksFor(n), kThreads, 0, s>>>(src, dst, n, scale, nonFinite);
   check(cudaGetLastError(), "castFromBFloat16");
 }
@@ -518,40 +543,49 @@ void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n, cuda
   const unsigned b = blocksFor(n);
   switch (dtype) {
     case DType::kFloat32:
-      reduceKernel<float><<<b, kThreads, 0, s>>>(op, static_cast<float*>(dst), static_cast<const float*>(src), n);
+      reduceKernel<float>
+          <<<b, kThreads, 0, s>>>(op, static_cast<float*>(dst), static_cast<const float*>(src), n);
       break;
     case DType::kFloat64:
-      reduceKernel<double><<<b, kThreads, 0, s>>>(op, static_cast<double*>(dst), static_cast<const double*>(src), n);
+      reduceKernel<double><<<b, kThreads, 0, s>>>(op, static_cast<double*>(dst),
+                                                  static_cast<const double*>(src), n);
       break;
     case DType::kInt32:
       if (op == ReduceOp::kSum || op == ReduceOp::kAvg) {  // wrapping, as Int32Array does
-        reduceKernel<uint32_t><<<b, kThreads, 0, s>>>(op, static_cast<uint32_t*>(dst), static_cast<const uint32_t*>(src), n);
+        reduceKernel<uint32_t><<<b, kThreads, 0, s>>>(op, static_cast<uint32_t*>(dst),
+                                                      static_cast<const uint32_t*>(src), n);
       } else {
-        reduceKernel<int32_t><<<b, kThreads, 0, s>>>(op, static_cast<int32_t*>(dst), static_cast<const int32_t*>(src), n);
+        reduceKernel<int32_t><<<b, kThreads, 0, s>>>(op, static_cast<int32_t*>(dst),
+                                                     static_cast<const int32_t*>(src), n);
       }
       break;
     case DType::kFloat16:
-      reduceHalfKernel<false><<<b, kThreads, 0, s>>>(op, static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), n);
+      reduceHalfKernel<false><<<b, kThreads, 0, s>>>(op, static_cast<uint16_t*>(dst),
+                                                     static_cast<const uint16_t*>(src), n);
       break;
     case DType::kBFloat16:
-      reduceHalfKernel<true><<<b, kThreads, 0, s>>>(op, static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), n);
+      reduceHalfKernel<true><<<b, kThreads, 0, s>>>(op, static_cast<uint16_t*>(dst),
+                                                    static_cast<const uint16_t*>(src), n);
       break;
   }
   check(cudaGetLastError(), "reduce");
 }
 
-void sgdStep(const SgdParams& p, const DeviceTensor* tensors, int count, bool checkFinite, cudaStream_t s) {
+void sgdStep(const SgdParams& p, const DeviceTensor* tensors, int count, bool checkFinite,
+             cudaStream_t s) {
   TensorList list(tensors, count, s);
   if (!list.chunkCount) return;
   Scratch<int> noop(1, s);
   check(cudaMemsetAsync(noop.p, 0, sizeof(int), s), "memset");
-  if (checkFinite) checkFiniteKernel<<<list.chunkCount, kThreads, 0, s>>>(list.tensors.p, list.chunks.p, p.gradHalf, noop.p);
+  if (checkFinite)
+    checkFiniteKernel<<<list.chunkCount, kThreads, 0, s>>>(list.tensors.p, list.chunks.p,
+                                                           p.gradHalf, noop.p);
   sgdKernel<<<list.chunkCount, kThreads, 0, s>>>(p, list.tensors.p, list.chunks.p, noop.p);
   check(cudaGetLastError(), "sgdStep");
 }
 
-void larsStep(const LarsParams& p, const DeviceTensor* tensors, int count, bool checkFinite, float* trust,
-              cudaStream_t s) {
+void larsStep(const LarsParams& p, const DeviceTensor* tensors, int count, bool checkFinite,
+              float* trust, cudaStream_t s) {
   TensorList list(tensors, count, s);
   if (!list.chunkCount) return;
   Scratch<double> norms(2 * count, s);
@@ -559,8 +593,9 @@ void larsStep(const LarsParams& p, const DeviceTensor* tensors, int count, bool 
   check(cudaMemsetAsync(norms.p, 0, sizeof(double) * 2 * count, s), "memset");
   check(cudaMemsetAsync(noop.p, 0, sizeof(int), s), "memset");
   larsNormsKernel<<<list.chunkCount, kThreads, 0, s>>>(p, list.tensors.p, list.chunks.p, norms.p,
-                                                      checkFinite ? noop.p : nullptr);
-  larsUpdateKernel<<<list.chunkCount, kThreads, 0, s>>>(p, list.tensors.p, list.chunks.p, norms.p, noop.p, trust);
+                                                       checkFinite ? noop.p : nullptr);
+  larsUpdateKernel<<<list.chunkCount, kThreads, 0, s>>>(p, list.tensors.p, list.chunks.p, norms.p,
+                                                        noop.p, trust);
   check(cudaGetLastError(), "larsStep");
 }
 
@@ -596,18 +631,22 @@ size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcParams& p,
     check(cudaMemcpyAsync(h.data(), idx, k * 4, cudaMemcpyDeviceToHost, s), "copy");
     check(cudaMemcpyAsync(f.data(), flags.p, k * 4, cudaMemcpyDeviceToHost, s), "copy");
     check(cudaStreamSynchronize(s), "sync");
-    for (size_t j = 0; j < k; ++j) if (f[j]) keep.push_back(h[j]);
+    for (size_t j = 0; j < k; ++j)
+      if (f[j]) keep.push_back(h[j]);
     count = keep.size();
-    if (count) check(cudaMemcpyAsync(idx, keep.data(), count * 4, cudaMemcpyHostToDevice, s), "copy");
+    if (count)
+      check(cudaMemcpyAsync(idx, keep.data(), count * 4, cudaMemcpyHostToDevice, s), "copy");
   } else {
     std::vector<uint32_t> pos;
     dgcSamplePositions(n, dgcSampleWant(n, o.sampleRatio), o.seed, &pos);
     Scratch<uint32_t> dpos(pos.size(), s);
     Scratch<float> dkeys(pos.size(), s);
     check(cudaMemcpyAsync(dpos.p, pos.data(), pos.size() * 4, cudaMemcpyHostToDevice, s), "copy");
-    sampleKeysKernel<<<blocksFor(pos.size()), kThreads, 0, s>>>(u, v, g, dpos.p, pos.size(), p.momentum, dkeys.p);
+    sampleKeysKernel<<<blocksFor(pos.size()), kThreads, 0, s>>>(u, v, g, dpos.p, pos.size(),
+                                                                p.momentum, dkeys.p);
     std::vector<float> keys(pos.size());
-    check(cudaMemcpyAsync(keys.data(), dkeys.p, keys.size() * 4, cudaMemcpyDeviceToHost, s), "copy");
+    check(cudaMemcpyAsync(keys.data(), dkeys.p, keys.size() * 4, cudaMemcpyDeviceToHost, s),
+          "copy");
     check(cudaStreamSynchronize(s), "sync");
     float thr = dgcSampleThreshold(&keys, o.density);
     const size_t cap = 2 * k + 64;
@@ -615,15 +654,22 @@ size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcParams& p,
     Scratch<unsigned long long> dcount(1, s);
     auto pass = [&](bool accumulate) {
       check(cudaMemsetAsync(dcount.p, 0, sizeof(unsigned long long), s), "memset");
-      if (accumulate) selectKernel<true><<<blocksFor(n), kThreads, 0, s>>>(u, v, g, n, p.momentum, thr, cand.p, cap, dcount.p);
-      else selectKernel<false><<<blocksFor(n), kThreads, 0, s>>>(u, v, g, n, p.momentum, thr, cand.p, cap, dcount.p);
+      if (accumulate)
+        selectKernel<true>
+            <<<blocksFor(n), kThreads, 0, s>>>(u, v, g, n, p.momentum, thr, cand.p, cap, dcount.p);
+      else
+        selectKernel<false>
+            <<<blocksFor(n), kThreads, 0, s>>>(u, v, g, n, p.momentum, thr, cand.p, cap, dcount.p);
       return static_cast<size_t>(readBack(dcount.p, s));
     };
     count = pass(true);
     for (int round = 0; round < o.maxRounds; ++round) {
-      if (count > cap) thr *= 1.3f;
-      else if (count * 5 < k * 4) thr = std::max(thr * 0.8f, std::numeric_limits<float>::denorm_min());
-      else break;
+      if (count > cap)
+        thr *= 1.3f;
+      else if (count * 5 < k * 4)
+        thr = std::max(thr * 0.8f, std::numeric_limits<float>::denorm_min());
+      else
+        break;
       count = pass(false);
     }
     if (count > cap) {
@@ -642,14 +688,15 @@ size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcParams& p,
   return count;
 }
 
-void scatterAdd(float* dense, const uint32_t* idx, const float* val32, const uint16_t* val16, size_t count,
-                cudaStream_t s) {
-  if (count) scatterAddKernel<<<blocksFor(count), kThreads, 0, s>>>(dense, idx, val32, val16, count);
+void scatterAdd(float* dense, const uint32_t* idx, const float* val32, const uint16_t* val16,
+                size_t count, cudaStream_t s) {
+  if (count)
+    scatterAddKernel<<<blocksFor(count), kThreads, 0, s>>>(dense, idx, val32, val16, count);
   check(cudaGetLastError(), "scatterAdd");
 }
 
-float qsgdEncode(const float* x, size_t n, uint32_t levels, uint32_t seed, uint8_t* code, float norm,
-                 cudaStream_t s) {
+float qsgdEncode(const float* x, size_t n, uint32_t levels, uint32_t seed, uint8_t* code,
+                 float norm, cudaStream_t s) {
   const size_t planeBytes = (n + 7) / 8;
   const int planes = planeCountFor(levels);
   if (norm < 0) {
@@ -661,19 +708,20 @@ float qsgdEncode(const float* x, size_t n, uint32_t levels, uint32_t seed, uint8
   if (!(norm > 0) || !std::isfinite(norm)) {
     check(cudaMemsetAsync(code, 0, (1 + planes) * planeBytes, s), "memset");
   } else if (n) {
-    qsgdEncodeKernel<<<warpBlocksFor(n), kThreads, 0, s>>>(x, n, static_cast<float>(levels) / norm, levels, seed,
-                                                          code, planeBytes, planes);
+    qsgdEncodeKernel<<<warpBlocksFor(n), kThreads, 0, s>>>(x, n, static_cast<float>(levels) / norm,
+                                                           levels, seed, code, planeBytes, planes);
   }
   check(cudaGetLastError(), "qsgdEncode");
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   return norm;
 }
 
-void qsgdDecode(const uint8_t* code, size_t n, uint32_t levels, float norm, float* out, bool accumulate,
-                cudaStream_t s) {
+void qsgdDecode(const uint8_t* code, size_t n, uint32_t levels, float norm, float* out,
+                bool accumulate, cudaStream_t s) {
   if (n) {
     qsgdDecodeKernel<<<blocksFor(n), kThreads, 0, s>>>(code, n, (n + 7) / 8, planeCountFor(levels),
-                                                      norm / static_cast<float>(levels), out, accumulate);
+                                                       norm / static_cast<float>(levels), out,
+                                                       accumulate);
   }
   check(cudaGetLastError(), "qsgdDecode");
 }
@@ -689,15 +737,19 @@ float ternEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cudaStr
   if (!(scale > 0) || !std::isfinite(scale)) {
     check(cudaMemsetAsync(code, 0, 2 * planeBytes, s), "memset");
   } else if (n) {
-    ternEncodeKernel<<<warpBlocksFor(n), kThreads, 0, s>>>(x, n, 1.0f / scale, seed, code, planeBytes);
+    ternEncodeKernel<<<warpBlocksFor(n), kThreads, 0, s>>>(x, n, 1.0f / scale, seed, code,
+                                                           planeBytes);
   }
   check(cudaGetLastError(), "ternEncode");
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   return scale;
 }
 
-void ternDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate, cudaStream_t s) {
-  if (n) ternDecodeKernel<<<blocksFor(n), kThreads, 0, s>>>(code, n, (n + 7) / 8, scale, out, accumulate);
+void ternDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
+                cudaStream_t s) {
+  if (n)
+    ternDecodeKernel<<<blocksFor(n), kThreads, 0, s>>>(code, n, (n + 7) / 8, scale, out,
+                                                       accumulate);
   check(cudaGetLastError(), "ternDecode");
 }
 
@@ -713,7 +765,8 @@ float signEncode(const float* g, float* residual, size_t n, uint8_t* code, cudaS
   return scale;
 }
 
-void signDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate, cudaStream_t s) {
+void signDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
+                cudaStream_t s) {
   if (n) signDecodeKernel<<<blocksFor(n), kThreads, 0, s>>>(code, n, scale, out, accumulate);
   check(cudaGetLastError(), "signDecode");
 }
