@@ -302,6 +302,23 @@ describe('dtrain.kernels', function () {
     });
   });
 
+  it('`dtrain bench kernels --json` prints a line per kernel and level with memcpy measured', function () {
+    const r = spawnSync(
+      process.execPath,
+      [path.join(__dirname, '..', 'bin', 'dtrain.js'), 'bench', 'kernels', '--json', '--no-torch', '--bytes', '65536', '--min-time', '0.01', '--kernels', 'cast_f32_to_f16,topk'],
+      { encoding: 'utf8' },
+    );
+    expect(r.status, r.stderr).to.equal(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).to.have.length(2 * k.info().supported.length);
+    for (const l of lines) {
+      expect(l).to.include.keys('kernel', 'backend', 'isa', 'bytes', 'GBs', 'memcpy_GBs', 'ratio');
+      expect(l.bytes).to.equal(65536);
+      expect(l.GBs).to.be.above(0);
+      expect(l.ratio).to.be.closeTo(l.GBs / l.memcpy_GBs, 0.01);
+    }
+  });
+
   describe('DTRAIN_ISA', function () {
     const script = `
       const k = require(${JSON.stringify(path.join(__dirname, '..'))}).kernels;

@@ -136,6 +136,22 @@ struct V {
   static H toHalfRaw(F x) {
     return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  // Two vectors to bfloat16 in one register: round each (NaN fix-up only when a lane is NaN),
+  // then pack 32 -> 16 bits and undo the per-128-bit-lane interleave of the pack.
+  static I roundBFloat16Low(F x) {
+    const I b = _mm512_castps_si512(x);
+    const I lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    I r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
+    const M nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    if (nan) r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
+    return r;
+  }
+  static void storeBFloat16Pair(uint16_t* p, F x0, F x1, bool stream) {
+    const I packed = _mm512_packus_epi32(roundBFloat16Low(x0), roundBFloat16Low(x1));
+    const I ordered = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), packed);
+    if (stream) _mm512_stream_si512(reinterpret_cast<__m512i*>(p), ordered);
+    else _mm512_storeu_si512(p, ordered);
+  }
   static F fromBFloat16(H h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }

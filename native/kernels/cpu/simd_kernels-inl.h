@@ -26,10 +26,10 @@ void castToHalfLoop(const float* src, uint16_t* dst, size_t n, float scale, bool
   const typename V::F s = V::set1(scale);
   size_t i = 0;
   if (bf16) {
-    for (; i + V::W <= n; i += V::W) {
-      const typename V::F x = V::load(src + i);
-      const typename V::H h = V::toBFloat16(Scaled ? V::mul(x, s) : x);
-      Stream ? V::streamH(dst + i, h) : V::storeH(dst + i, h);
+    for (; i + 2 * V::W <= n; i += 2 * V::W) {
+      const typename V::F x0 = V::load(src + i), x1 = V::load(src + i + V::W);
+      V::storeBFloat16Pair(dst + i, Scaled ? V::mul(x0, s) : x0, Scaled ? V::mul(x1, s) : x1,
+                           Stream);
     }
     scalar::castToBFloat16(src + i, dst + i, n - i, scale);
   } else {
