@@ -1,5 +1,6 @@
-// The CPU kernel benchmark without Node: bench_kernels [bytes] prints one JSON line per kernel
-// and level, like `dtrain bench kernels --json` (which calls the same code through the addon).
+// The CPU kernel benchmark without Node: bench_kernels [bytes [kernel]] prints one JSON line per
+// kernel and level, like `dtrain bench kernels --json` (which calls the same code through the
+// addon).
 #include <cstdio>
 #include <cstdlib>
 
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   const size_t bytes = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : size_t{64} << 20;
   const KernelBenchResult mc = benchMemcpy(bytes, 0.3);
   for (const auto& name : kernelBenchNames()) {
+    if (argc > 2 && name != argv[2]) continue;
     for (int l = 0; l < kIsaCount; ++l) {
       const Isa isa = static_cast<Isa>(l);
       if (!isaSupported(isa)) continue;
