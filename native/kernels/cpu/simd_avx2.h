@@ -138,18 +138,22 @@ struct V {
   static I roundBFloat16Low(F x) {
     const I b = _mm256_castps_si256(x);
     const I lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
-    I r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    I r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb),
+                            16);
     const I nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     if (_mm256_movemask_epi8(nan)) {
-      r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40)), nan);
+      r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40)),
+                             nan);
     }
     return r;
   }
   static void storeBFloat16Pair(uint16_t* p, F x0, F x1, bool stream) {
     const I packed = _mm256_packus_epi32(roundBFloat16Low(x0), roundBFloat16Low(x1));
     const I ordered = _mm256_permute4x64_epi64(packed, 0xd8);
-    if (stream) _mm256_stream_si256(reinterpret_cast<__m256i*>(p), ordered);
-    else _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), ordered);
+    if (stream)
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(p), ordered);
+    else
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), ordered);
   }
   static F fromBFloat16(H h) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));

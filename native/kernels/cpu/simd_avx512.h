@@ -136,21 +136,33 @@ struct V {
   static H toHalfRaw(F x) {
     return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
-  // Two vectors to bfloat16 in one register: round each (NaN fix-up only when a lane is NaN),
-  // then pack 32 -> 16 bits and undo the per-128-bit-lane interleave of the pack.
-  static I roundBFloat16Low(F x) {
-    const I b = _mm512_castps_si512(x);
+  // Two vectors to bfloat16 in one register: round each to its top 16 bits (NaN lanes quieted
+  // instead, only when there are any: one test for both), then one two-source word permute
+  // gathers the top halves in order.
+  static I roundBFloat16High(I b) {
     const I lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
-    I r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
-    const M nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    if (nan) r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
-    return r;
+    return _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb);
   }
   static void storeBFloat16Pair(uint16_t* p, F x0, F x1, bool stream) {
-    const I packed = _mm512_packus_epi32(roundBFloat16Low(x0), roundBFloat16Low(x1));
-    const I ordered = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), packed);
-    if (stream) _mm512_stream_si512(reinterpret_cast<__m512i*>(p), ordered);
-    else _mm512_storeu_si512(p, ordered);
+    const I b0 = _mm512_castps_si512(x0), b1 = _mm512_castps_si512(x1);
+    I r0 = roundBFloat16High(b0), r1 = roundBFloat16High(b1);
+    const M nan0 = _mm512_cmp_ps_mask(x0, x0, _CMP_UNORD_Q),
+            nan1 = _mm512_cmp_ps_mask(x1, x1, _CMP_UNORD_Q);
+    if (nan0 | nan1) {
+      const I q = _mm512_set1_epi32(0x00400000);
+      r0 = _mm512_mask_or_epi32(r0, nan0, b0, q);
+      r1 = _mm512_mask_or_epi32(r1, nan1, b1, q);
+    }
+    const I odd =
+        _mm512_setr_epi32(0x00030001, 0x00070005, 0x000b0009, 0x000f000d, 0x00130011, 0x00170015,
+                          0x001b0019, 0x001f001d, 0x00230021, 0x00270025, 0x002b0029, 0x002f002d,
+                          0x00330031, 0x00370035, 0x003b0039, 0x003f003d);
+    const I ordered = _mm512_permutex2var_epi16(r0, odd, r1);
+    if (stream) {
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(p), ordered);
+    } else {
+      _mm512_storeu_si512(p, ordered);
+    }
   }
   static F fromBFloat16(H h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));

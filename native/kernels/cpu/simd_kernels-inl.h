@@ -434,8 +434,9 @@ void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t
     i = qsgdEncodeLoop<P>(x, n, levelScale, s, seed, base, signs, planes, planeStride, P); \
     break;
     DTRAIN_PLANES(1)
-    DTRAIN_PLANES(2) DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6)
-        DTRAIN_PLANES(7) DTRAIN_PLANES(8)
+    DTRAIN_PLANES(2)
+    DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6) DTRAIN_PLANES(7)
+        DTRAIN_PLANES(8)
 #undef DTRAIN_PLANES
             default : i = qsgdEncodeLoop<0>(x, n, levelScale, s, seed, base, signs, planes,
                                             planeStride, planeCount);
@@ -486,8 +487,9 @@ size_t qsgdDecodeAny(const uint8_t* signs, const uint8_t* planes, size_t planeSt
   case P:                \
     return qsgdDecodeLoop<Stream, P>(signs, planes, planeStride, P, n, unit, out, accumulate);
     DTRAIN_PLANES(1)
-    DTRAIN_PLANES(2) DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6)
-        DTRAIN_PLANES(7) DTRAIN_PLANES(8)
+    DTRAIN_PLANES(2)
+    DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6) DTRAIN_PLANES(7)
+        DTRAIN_PLANES(8)
 #undef DTRAIN_PLANES
             default : return qsgdDecodeLoop<Stream, 0>(signs, planes, planeStride, planeCount, n,
                                                        unit, out, accumulate);
