@@ -39,3 +39,4 @@ export type {
   InitOptions,
   ReduceOp,
 } from './comm/types';
+export * as kernels from './kernels';

@@ -3,6 +3,7 @@
  * package touches `node-gyp-build` or sees an untyped binding.
  */
 import * as path from 'path';
+import type { KernelsBinding } from './kernels/binding';
 
 /** Configuration the native communicator is created with (see lib/comm/config.ts). */
 export interface NativeCommConfig {
@@ -92,6 +93,8 @@ export interface Binding {
   ): SimulationResult;
   costModel(transport: string): CostModel;
   measureReduce(bytes: number): number;
+  /** The CPU kernels (lib/kernels/). */
+  kernels: KernelsBinding;
 }
 
 let binding: Binding | undefined;

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadBinding } from '../native';
+import { addBenchKernelsCommand } from './bench-kernels';
 import { positiveInteger } from './values';
 
 interface AllreduceBenchOptions {
@@ -35,6 +36,7 @@ interface Measurement {
  */
 export function addBenchCommand(program: Command): void {
   const bench = program.command('bench').description('benchmarks that print JSON lines');
+  addBenchKernelsCommand(bench);
   bench
     .command('allreduce')
     .description('time all-reduce (float32 sum) for sizes from --min-bytes to --max-bytes, x4 steps')

@@ -60,7 +60,11 @@ function defaultLoadNative(): object {
     loadBinding?: () => { nativeInfo(): object };
   };
   if (typeof native.nativeInfo === 'function') return native.nativeInfo();
-  if (typeof native.loadBinding === 'function') return native.loadBinding().nativeInfo();
+  if (typeof native.loadBinding === 'function') {
+    const binding = native.loadBinding() as { nativeInfo(): object; kernels?: { info(): object } };
+    // The kernels' SIMD level (DTRAIN_ISA or the CPU's best) next to the CPU's own.
+    return { ...binding.nativeInfo(), ...(binding.kernels ? { kernels: binding.kernels.info() } : {}) };
+  }
   throw new Error('lib/native exports neither nativeInfo() nor loadBinding()');
 }
 

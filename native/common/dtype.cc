@@ -7,6 +7,8 @@ size_t dtypeSize(DType t) {
     case DType::kFloat32: return 4;
     case DType::kFloat64: return 8;
     case DType::kInt32: return 4;
+    case DType::kFloat16: return 2;
+    case DType::kBFloat16: return 2;
   }
   return 0;
 }
@@ -16,6 +18,8 @@ const char* dtypeName(DType t) {
     case DType::kFloat32: return "float32";
     case DType::kFloat64: return "float64";
     case DType::kInt32: return "int32";
+    case DType::kFloat16: return "float16";
+    case DType::kBFloat16: return "bfloat16";
   }
   return "?";
 }

@@ -1,4 +1,6 @@
-// Element-wise reduction of an incoming buffer into a destination: dst[i] = dst[i] (op) src[i].
+// Element-wise reduction of an incoming buffer into a destination: dst[i] = dst[i] (op) src[i],
+// with the SIMD level of kernel_table.h (activeIsa()). Float16/bfloat16 add in float32 and
+// round once.
 // The engine calls it on data as it arrives from a peer, so it must accept any alignment.
 #pragma once
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU and the CUDA toolkit: builds the CUDA kernels, runs the test
+# binary that checks every CUDA kernel against the CPU reference, then the GPU benchmark (JSON
+# lines: GB/s against the device's own copy bandwidth).
+#   bench/gpu/run.sh [bytes]        (default 268435456)
+# NVCC selects the compiler (default: nvcc on PATH); BUILD the build folder (cmake-build-cuda).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build="${BUILD:-cmake-build-cuda}"
+nvcc_bin="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDTRAIN_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_bin" >/dev/null
+cmake --build "$build" -j"$(nproc)" --target test_cuda_kernels bench_cuda_kernels
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+"$build/test_cuda_kernels"
+"$build/bench_cuda_kernels" "${1:-268435456}"

@@ -1,0 +1,66 @@
+/** Argument checks shared by the kernel wrappers: errors name the argument, as elsewhere. */
+
+type TypedArrayCtor =
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint16ArrayConstructor
+  | Uint32ArrayConstructor
+  | Uint8ArrayConstructor;
+
+/** Throws a TypeError unless `value` is an instance of `ctor`. */
+export function expectArray<C extends TypedArrayCtor>(
+  value: unknown,
+  ctor: C,
+  name: string,
+): asserts value is InstanceType<C> {
+  if (!(value instanceof ctor)) {
+    throw new TypeError(`${name} must be a ${ctor.name}, got ${describe(value)}`);
+  }
+}
+
+/** A finite number, or the default when undefined (required when there is no default). */
+export function finiteNumber(value: unknown, name: string, dflt?: number): number {
+  if (value === undefined && dflt !== undefined) return dflt;
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  if (!Number.isFinite(value)) throw new RangeError(`${name} must be finite, got ${value}`);
+  return value;
+}
+
+/** An integer in [min, max], or the default when undefined. */
+export function integer(value: unknown, name: string, min: number, max: number, dflt?: number): number {
+  if (value === undefined && dflt !== undefined) return dflt;
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Throws a RangeError unless `length` equals `want`. */
+export function sameLength(length: number, want: number, name: string, other: string): void {
+  if (length !== want) throw new RangeError(`${name} has length ${length}; ${other} has ${want}`);
+}
+
+/** Options objects may be omitted; anything else must be an object. */
+export function options<T extends object>(value: T | undefined, name: string): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') {
+    throw new TypeError(`${name} must be an object, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A fresh 32-bit seed for the stochastic quantizers when the caller gives none. */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 0x100000000) >>> 0;
+}
+
+/** Element indices are uint32 in the native kernels. */
+export const MAX_LENGTH = 0xffffffff;
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  return typeof v;
+}

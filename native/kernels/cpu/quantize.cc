@@ -1,0 +1,65 @@
+#include "kernels/cpu/quantize.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace dtrain {
+
+int qsgdPlaneCount(uint32_t s) {
+  int p = 0;
+  while (p < 32 && (static_cast<uint64_t>(1) << p) <= s) ++p;
+  return p;
+}
+
+float qsgdEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t s, uint32_t seed,
+                 uint8_t* code, float norm) {
+  if (norm < 0) norm = static_cast<float>(std::sqrt(k.sumSquares(x, n)));
+  const size_t plane = bitPlaneBytes(n);
+  const int planes = qsgdPlaneCount(s);
+  if (!(norm > 0) || !std::isfinite(norm)) {
+    // All zero (or not finite): every level is 0; the decoder's unit makes the rest.
+    std::memset(code, 0, (1 + planes) * plane);
+    return norm;
+  }
+  const float levelScale = static_cast<float>(s) / norm;
+  k.qsgdEncode(x, n, levelScale, s, seed, 0, code, code + plane, plane, planes);
+  return norm;
+}
+
+void qsgdDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, uint32_t s, float norm,
+                float* out, bool accumulate) {
+  const size_t plane = bitPlaneBytes(n);
+  k.qsgdDecode(code, code + plane, plane, qsgdPlaneCount(s), n, norm / static_cast<float>(s), out,
+               accumulate);
+}
+
+float ternEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed, uint8_t* code) {
+  const float scale = k.maxAbs(x, n);
+  const size_t plane = bitPlaneBytes(n);
+  if (!(scale > 0) || !std::isfinite(scale)) {
+    std::memset(code, 0, 2 * plane);
+    return scale;
+  }
+  k.ternEncode(x, n, 1.0f / scale, seed, 0, code, code + plane);
+  return scale;
+}
+
+void ternDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
+                bool accumulate) {
+  k.ternDecode(code, code + bitPlaneBytes(n), n, scale, out, accumulate);
+}
+
+float signEncode(const CpuKernelTable& k, const float* grad, float* residual, size_t n,
+                 uint8_t* code) {
+  if (n == 0) return 0;
+  const float scale = static_cast<float>(k.errorAbsSum(grad, residual, n) / static_cast<double>(n));
+  k.signEncode(grad, residual, n, scale, code);
+  return scale;
+}
+
+void signDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
+                bool accumulate) {
+  k.signDecode(code, n, scale, out, accumulate);
+}
+
+}  // namespace dtrain
