@@ -14,16 +14,21 @@ namespace dtrain {
 
 class Backoff {
  public:
+  // `spins`: polls with pause before yielding. Worth raising when every waiter has a core of
+  // its own, as MPI libraries do: then the peer is running and a poll finds its data soonest.
+  explicit Backoff(int spins = kDefaultSpins) : spins_(spins) {}
+  static constexpr int kDefaultSpins = 200;
+
   // True while the caller should poll again; false when it is time to block.
   bool next() {
     ++n_;
-    if (n_ < kSpins) {
+    if (n_ < spins_) {
 #if defined(__x86_64__) || defined(__i386__)
       _mm_pause();
 #endif
       return true;
     }
-    if (n_ < kSpins + kYields) {
+    if (n_ < spins_ + kYields) {
       sched_yield();
       return true;
     }
@@ -32,8 +37,8 @@ class Backoff {
   void reset() { n_ = 0; }
 
  private:
-  static constexpr int kSpins = 200;
   static constexpr int kYields = 50;
+  int spins_;
   int n_ = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
 #include <climits>
 #include <cstring>
 
@@ -64,6 +65,9 @@ static_assert(sizeof(ShmSegment) <= 256, "segment header must fit its slot");
 ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes)
     : rank_(rv.rank),
       size_(rv.size),
+      // Each rank has two threads that may wait (JS and engine), but only one polls at a time.
+      spins_(static_cast<int>(std::thread::hardware_concurrency()) >= rv.size ? 4000
+                                                                               : Backoff::kDefaultSpins),
       cap_(roundUp(channelBytes < 4096 ? 4096 : channelBytes)),
       segs_(rv.size, nullptr),
       mapBytes_(rv.size, 0),
@@ -219,7 +223,7 @@ void ShmTransport::checkPeers(const std::vector<Transfer>& transfers, AbortWatch
 void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline,
                        AbortWatch* abort) {
   Doorbell& bell = segs_[rank_]->bell;
-  Backoff backoff;
+  Backoff backoff(spins_);
   auto lastCheck = Clock::now();
   while (true) {
     uint32_t seen = bell.seq.load(std::memory_order_seq_cst);

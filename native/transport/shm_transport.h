@@ -37,6 +37,7 @@ class ShmTransport : public Transport {
   void checkPeers(const std::vector<Transfer>& transfers, AbortWatch* abort);
 
   int rank_, size_;
+  int spins_;  // polls before yielding: many when every rank has a core, few otherwise
   size_t cap_;
   std::vector<ShmSegment*> segs_;   // by rank, own included
   std::vector<size_t> mapBytes_;
