@@ -8,9 +8,11 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/backoff.h"
@@ -66,8 +68,7 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
     : rank_(rv.rank),
       size_(rv.size),
       // Each rank has two threads that may wait (JS and engine), but only one polls at a time.
-      spins_(static_cast<int>(std::thread::hardware_concurrency()) >= rv.size ? 4000
-                                                                               : Backoff::kDefaultSpins),
+      spins_(Backoff::kDefaultSpins),
       cap_(roundUp(channelBytes < 4096 ? 4096 : channelBytes)),
       segs_(rv.size, nullptr),
       mapBytes_(rv.size, 0),
@@ -143,6 +144,19 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
     throw;
   }
   shm_unlink(myName.c_str());
+  // DTRAIN_SHM_SPIN fixes the number of polls; else it adapts between the default and a
+  // ceiling that is high only when every rank can have a core.
+  if (const char* v = std::getenv("DTRAIN_SHM_SPIN")) {
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (end != v && *end == '\0' && n >= 0 && n <= 10000000) {
+      spins_ = static_cast<int>(n);
+      fixedSpins_ = true;
+    }
+  }
+  maxSpins_ = static_cast<int>(std::thread::hardware_concurrency()) >= size_
+                  ? 8000
+                  : Backoff::kDefaultSpins;
 }
 
 ShmTransport::~ShmTransport() {
@@ -208,6 +222,14 @@ bool ShmTransport::stepRecv(Transfer& t) {
   return true;
 }
 
+void ShmTransport::adaptSpins(bool slept) {
+  // Polling pays while peers run on other cores and answer within it; when they do not (more
+  // busy threads than cores), it only burns the time slice a peer needs. So: poll longer after
+  // waits that polling ended, shorter after waits that had to sleep.
+  if (fixedSpins_) return;
+  spins_ = slept ? std::max(Backoff::kDefaultSpins, spins_ / 2) : std::min(maxSpins_, spins_ * 2);
+}
+
 void ShmTransport::checkPeers(const std::vector<Transfer>& transfers, AbortWatch* abort) {
   if (abort) abort->throwIfAborted();
   for (const Transfer& t : transfers) {
@@ -224,6 +246,7 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
                        AbortWatch* abort) {
   Doorbell& bell = segs_[rank_]->bell;
   Backoff backoff(spins_);
+  bool slept = false;
   auto lastCheck = Clock::now();
   while (true) {
     uint32_t seen = bell.seq.load(std::memory_order_seq_cst);
@@ -238,7 +261,10 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
         progressed = true;
       }
     }
-    if (!pending) return;
+    if (!pending) {
+      adaptSpins(slept);
+      return;
+    }
     if (progressed) {
       backoff.reset();
       continue;
@@ -259,6 +285,7 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
       int ms = deadline.msLeft(kLivenessMs);
       timespec ts{ms / 1000, (ms % 1000) * 1000000L};
       futex(&bell.seq, FUTEX_WAIT, seen, &ts);
+      slept = true;
     }
     bell.waiters.fetch_sub(1, std::memory_order_seq_cst);
   }

@@ -37,7 +37,10 @@ class ShmTransport : public Transport {
   void checkPeers(const std::vector<Transfer>& transfers, AbortWatch* abort);
 
   int rank_, size_;
-  int spins_;  // polls before yielding: many when every rank has a core, few otherwise
+  void adaptSpins(bool slept);
+  int spins_;             // polls before yielding, adapted per wait (adaptSpins)
+  int maxSpins_ = 0;
+  bool fixedSpins_ = false;
   size_t cap_;
   std::vector<ShmSegment*> segs_;   // by rank, own included
   std::vector<size_t> mapBytes_;
