@@ -1,5 +1,5 @@
 /**
- * Reads a worker's setup from the environment the launcher gives it (docs/environment.md),
+ * Reads a worker's setup from the environment the launcher gives it (the table in README.md, "Environment variables"),
  * with the options passed to init() taking precedence.
  */
 import type { NativeCommConfig } from '../native';

@@ -1,4 +1,4 @@
-/** The per-worker values the launcher adds to the inherited environment (docs/environment.md). */
+/** The per-worker values the launcher adds to the inherited environment (the table in README.md, "Environment variables"). */
 export interface WorkerEnvOptions {
   rank: number;
   size: number;
