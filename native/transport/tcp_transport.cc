@@ -186,12 +186,10 @@ bool TcpTransport::stepRecv(Transfer& t, AbortWatch* abort) {
 void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadline,
                        AbortWatch* abort) {
   std::vector<pollfd> pfds;
-  std::vector<size_t> which;
   while (true) {
     // Move everything that can move without blocking, then poll for the rest.
     bool pending = false;
     pfds.clear();
-    which.clear();
     for (size_t i = 0; i < transfers.size(); ++i) {
       Transfer& t = transfers[i];
       if (t.done == t.bytes) continue;
@@ -201,7 +199,6 @@ void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
       }
       if (t.done < t.bytes) {
         pfds.push_back({fds_[t.peer], static_cast<short>(t.kind == Transfer::kSend ? POLLOUT : POLLIN), 0});
-        which.push_back(i);
       }
     }
     if (!pending) return;
