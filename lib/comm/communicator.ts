@@ -27,10 +27,23 @@ function checkArray(buf: unknown, fn: string, name = 'buf'): CommArray {
   return buf;
 }
 
-function checkOptions(opts: unknown, fn: string): Record<string, unknown> {
+/** The options each collective takes; anything else is a typo worth an error. */
+const KNOWN_OPTIONS = {
+  allreduce: ['op', 'algorithm', 'timeout'],
+  reduceScatter: ['op', 'algorithm', 'timeout'],
+  allgather: ['algorithm', 'timeout'],
+  other: ['timeout'],
+} as const;
+
+function checkOptions(opts: unknown, fn: string, known: readonly string[] = KNOWN_OPTIONS.other): Record<string, unknown> {
   if (opts === undefined) return {};
   if (opts === null || typeof opts !== 'object') {
     throw new TypeError(`${fn}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`${fn}: unknown option '${key}'; the options are ${known.join(', ')}`);
+    }
   }
   return opts as Record<string, unknown>;
 }
@@ -39,7 +52,7 @@ function checkOptions(opts: unknown, fn: string): Record<string, unknown> {
 export class Communicator {
   private readonly native: NativeCommunicator;
   private readonly defaultAlgorithm: number;
-  private closed = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(native: NativeCommunicator, defaultAlgorithm: number) {
     this.native = native;
@@ -79,7 +92,7 @@ export class Communicator {
 
   private allreduceArgs(buf: unknown, opts: unknown, fn: string): [CommArray, number, number, number] {
     const b = checkArray(buf, fn);
-    const o = checkOptions(opts, fn);
+    const o = checkOptions(opts, fn, KNOWN_OPTIONS.allreduce);
     return [b, this.opOf(o, fn), this.algorithmOf(o, fn, this.defaultAlgorithm), this.timeoutOf(o, fn)];
   }
 
@@ -150,7 +163,7 @@ export class Communicator {
 
   private allgatherArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [CommArray, T, number, number] {
     const b = checkArray(buf, fn);
-    const o = checkOptions(opts, fn);
+    const o = checkOptions(opts, fn, KNOWN_OPTIONS.allgather);
     const algo = this.algorithmOf(o, fn, 0);
     const out = new (b.constructor as new (n: number) => T)(b.length * this.size);
     return [b, out, algo, this.timeoutOf(o, fn)];
@@ -172,7 +185,7 @@ export class Communicator {
 
   private reduceScatterArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [T, number, number, number, number, number] {
     const b = checkArray(buf, fn) as T;
-    const o = checkOptions(opts, fn);
+    const o = checkOptions(opts, fn, KNOWN_OPTIONS.reduceScatter);
     const op = this.opOf(o, fn);
     const algo = this.algorithmOf(o, fn, 0);
     // The same split as the native schedules: the first length % size chunks are one longer.
@@ -216,9 +229,9 @@ export class Communicator {
    * Finishes queued work, waits for every rank to get here (so none closes a connection a
    * peer still reads), and closes the transport. Collectives called afterwards fail.
    */
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.native.shutdown();
+  shutdown(): Promise<void> {
+    // A second call waits for the same shutdown rather than returning before it is done.
+    this.closing ??= this.native.shutdown();
+    return this.closing;
   }
 }

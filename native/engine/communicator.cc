@@ -35,9 +35,7 @@ Communicator::~Communicator() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string Communicator::transportName() const {
-  return transport_ ? transport_->name() : "none";
-}
+std::string Communicator::transportName() const { return transportName_; }
 
 void Communicator::submit(OpRequest op) {
   {
@@ -166,6 +164,7 @@ void Communicator::bootstrap() {
 void Communicator::loop(Completion ready) {
   try {
     bootstrap();
+    transportName_ = transport_->name();
     ready_.store(true);
     ready(Status{});
   } catch (const Error& e) {
@@ -182,6 +181,16 @@ void Communicator::loop(Completion ready) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break;
+      if (stopping_ && !graceful_) {
+        // Torn down without shutdown() (the environment is going away): do not run what is
+        // queued, each op could wait a full timeout for peers that are going away too.
+        std::deque<OpRequest> dropped;
+        dropped.swap(queue_);
+        lock.unlock();
+        for (OpRequest& d : dropped)
+          d.done(Status::fromError(Error(ErrorCode::kClosed, "the communicator was destroyed")));
+        break;
+      }
       op = std::move(queue_.front());
       queue_.pop_front();
       // Taken before mu_ is released, so an inline op can never overtake this one.

@@ -79,6 +79,8 @@ class Communicator {
   // op is queued for the engine thread (kQueued, `op` moved, its `done` called later).
   // kBusy: nothing was done; submit() it. kDone: finished, outcome in *status.
   enum class Inline { kDone, kQueued, kBusy };
+  // Both submit() and tryRunInline() must be called from one thread (the JS thread): the
+  // inline hand-over takes mu_ while holding execMu_.
   Inline tryRunInline(OpRequest& op, double budgetSec, Status* status);
   // Waits for queued work, then a best-effort barrier so no rank tears down its side of a
   // transfer a peer is still reading, then closes the transport. Ops submitted later fail.
@@ -118,6 +120,8 @@ class Communicator {
   std::unique_ptr<StoreClient> store_;
   std::unique_ptr<AbortWatch> abort_;
   std::unique_ptr<Transport> transport_;
+  // Set once before `ready`, so the JS thread can read it while the engine tears down.
+  std::string transportName_ = "none";
   Executor executor_;
   uint64_t seq_ = 0;
   std::unique_ptr<Error> broken_;  // the failure that made this communicator unusable

@@ -39,6 +39,7 @@ void Executor::run(const Schedule& s, Transport& t, const Buffers& bufs, DType d
     for (const Step& st : round.steps) {
       switch (st.kind) {
         case StepKind::kCopy:
+        case StepKind::kReduce:
           break;
         case StepKind::kSend:
           transfers_.push_back({Transfer::kSend, st.peer, resolve(b, st.src, es),
@@ -61,6 +62,11 @@ void Executor::run(const Schedule& s, Transport& t, const Buffers& bufs, DType d
       }
     }
     if (!transfers_.empty()) t.run(transfers_, deadline, abort);
+    for (const Step& st : round.steps) {
+      if (st.kind == StepKind::kReduce) {
+        reduceInto(dtype, op, resolve(b, st.dst, es), resolve(b, st.src, es), st.src.count);
+      }
+    }
   }
 }
 

@@ -83,7 +83,7 @@ Napi::Function CommWrap::define(Napi::Env env) {
 }
 
 CommWrap::CommWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<CommWrap>(info), readyDeferred_(Napi::Promise::Deferred::New(info.Env())) {
+    : Napi::ObjectWrap<CommWrap>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "config must be an object");
   Napi::Object o = info[0].As<Napi::Object>();
@@ -192,7 +192,9 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
     return env.Undefined();
   }
   // Only when no earlier Promise is still unsettled, so Promises settle in call order.
-  const bool small = op.count * dtypeSize(op.dtype) <= kInlineBytes && inFlight_ == 0;
+  const size_t bytes = op.count * dtypeSize(op.dtype) *
+                       (op.kind == OpKind::kAllgather ? static_cast<size_t>(comm_->size()) : 1);
+  const bool small = bytes <= kInlineBytes && inFlight_ == 0;
   Pending* p = track(env);
   if (!keep1.IsEmpty()) p->keep1 = Napi::Persistent(keep1);
   if (!keep2.IsEmpty()) p->keep2 = Napi::Persistent(keep2);

@@ -62,7 +62,6 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   std::unique_ptr<Communicator> comm_;
   Settler settler_;
   int inFlight_ = 0;
-  Napi::Promise::Deferred readyDeferred_;
   Napi::Reference<Napi::Promise> readyPromise_;
 };
 

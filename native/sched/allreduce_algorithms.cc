@@ -37,16 +37,25 @@ Schedule recursiveDoublingAllreduce(int rank, int size, size_t count) {
   Fold f = foldFor(rank, size);
   foldIn(s, f, rank, all);
   if (f.virtualRank >= 0) {
-    // The vector is sent and reduced into in the same round: send a snapshot.
+    // The vector is sent and overwritten in the same round: send a snapshot. Both partners
+    // must compute (lower member's value) op (higher member's), or min/max of +0 and -0, or
+    // of a NaN, would differ between them: the lower one reduces the incoming vector into its
+    // own, the higher one takes the incoming vector and reduces its snapshot into it.
     s.scratchElems = count;
     const Chunk snap{BufferId::kScratch, 0, count};
     const int n = static_cast<int>(f.survivors.size());
     for (int dist = 1; dist < n; dist *= 2) {
       const int partner = f.survivors[f.virtualRank ^ dist];
+      const bool lower = (f.virtualRank & dist) == 0;
       Round r;
       r.steps.push_back({StepKind::kCopy, -1, all, snap});
       r.steps.push_back({StepKind::kSend, partner, snap, {}});
-      r.steps.push_back({StepKind::kRecvReduce, partner, {}, all});
+      if (lower) {
+        r.steps.push_back({StepKind::kRecvReduce, partner, {}, all});
+      } else {
+        r.steps.push_back({StepKind::kRecv, partner, {}, all});
+        r.steps.push_back({StepKind::kReduce, -1, snap, all});
+      }
       s.rounds.push_back(std::move(r));
     }
   }

@@ -28,6 +28,7 @@ enum class StepKind : uint8_t {
   kRecv,        // receive from `peer` into `dst`
   kRecvReduce,  // receive from `peer` and reduce into `dst` (dst = dst op incoming)
   kCopy,        // local copy src -> dst, done before the round's transfers
+  kReduce,      // local dst = dst op src, done after the round's transfers
 };
 
 struct Step {

@@ -44,10 +44,13 @@ SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, si
     for (const Round& round : s.rounds) {
       for (const Step& step : round.steps) {
         if (step.kind == StepKind::kCopy) continue;
-        const size_t n = (step.kind == StepKind::kSend ? step.src.count : step.dst.count) * elemSize;
+        const size_t n = (step.kind == StepKind::kSend || step.kind == StepKind::kReduce
+                              ? step.src.count
+                              : step.dst.count) *
+                         elemSize;
         st.steps.push_back({n, step.peer, step.kind});
         if (step.kind == StepKind::kSend) sent += n;
-        reduces |= step.kind == StepKind::kRecvReduce;
+        reduces |= step.kind == StepKind::kRecvReduce || step.kind == StepKind::kReduce;
       }
       st.roundEnd.push_back(static_cast<uint32_t>(st.steps.size()));
     }
@@ -87,7 +90,7 @@ SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, si
         need.clear();
         for (size_t i = begin; i < end && ready; ++i) {
           const SimStep& s = st.steps[i];
-          if (s.kind == StepKind::kSend) continue;
+          if (s.kind == StepKind::kSend || s.kind == StepKind::kReduce) continue;
           size_t k = 0;
           while (k < need.size() && need[k].first != s.peer) ++k;
           if (k == need.size()) need.push_back({s.peer, 0});
@@ -95,10 +98,14 @@ SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, si
           if (it == channels.end() || it->second.size() <= need[k].second++) ready = false;
         }
         if (!ready) break;
-        double port = st.t, finish = st.sendEnd;
+        double port = st.t, finish = st.sendEnd, localReduce = 0;
         for (size_t i = begin; i < end; ++i) {
           const SimStep& s = st.steps[i];
           if (s.kind == StepKind::kSend) continue;
+          if (s.kind == StepKind::kReduce) {
+            localReduce += s.bytes * m.gamma;  // after the round's transfers
+            continue;
+          }
           auto& q = channels[key(s.peer, r)];
           const double sendStart = q.front();
           q.pop_front();
@@ -107,7 +114,7 @@ SimResult simulate(const std::function<Schedule(int)>& scheduleFor, int size, si
           double complete = port + (s.kind == StepKind::kRecvReduce ? s.bytes * m.gamma : 0.0);
           finish = std::max(finish, complete);
         }
-        st.t = finish;
+        st.t = finish + localReduce;
         st.sendsPosted = false;
         ++st.round;
         progressed = true;

@@ -165,6 +165,24 @@ int main() {
     std::vector<Case> cases = casesFor(p, gen);
     runAll(p, cases);
   }
+  // min/max are not symmetric for +0/-0 or NaN (a < b ? a : b keeps b on ties): every
+  // algorithm must still leave the same bits on every rank.
+  for (const AlgorithmChoice& a : kAlgorithms) {
+    for (int p : {2, 3, 4, 5, 8}) {
+      std::vector<std::vector<float>> out(p);
+      onEveryRank(p, [&](int r, MemTransport& t) {
+        std::vector<float> buf = {r % 2 ? -0.0f : 0.0f, r == 1 ? NAN : 1.0f, r % 2 ? 0.0f : -0.0f};
+        Executor ex;
+        ex.run(allreduceSchedule(a, r, p, buf.size(), groupsOf(p, 3)), t,
+               {reinterpret_cast<uint8_t*>(buf.data())}, DType::kFloat32, ReduceOp::kMin,
+               Deadline::after(60), nullptr);
+        out[r] = buf;
+      });
+      for (int r = 1; r < p; ++r)
+        CHECK(std::memcmp(out[r].data(), out[0].data(), 3 * sizeof(float)) == 0,
+              "%s p=%d min of signed zeros / NaN: rank %d differs from rank 0", a.name().c_str(), p, r);
+    }
+  }
   // The fold leaves r = p - 2^floor(lg p) ranks out of the reduction; binary blocks none.
   for (int p : {3, 5, 6, 7, 12, 13}) {
     int idleHd = 0, idleBb = 0;

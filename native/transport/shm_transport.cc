@@ -154,6 +154,9 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
       fixedSpins_ = true;
     }
   }
+  // Ranks in other PID namespaces (containers sharing /dev/shm) are not visible by pid: then
+  // a lost peer is found by the timeout and the abort reports of ranks that can see it.
+  for (int r = 0; r < size_; ++r) pidsVisible_ = pidsVisible_ && processAlive(pids_[r]);
   maxSpins_ = static_cast<int>(std::thread::hardware_concurrency()) >= size_
                   ? 8000
                   : Backoff::kDefaultSpins;
@@ -233,7 +236,7 @@ void ShmTransport::adaptSpins(bool slept) {
 void ShmTransport::checkPeers(const std::vector<Transfer>& transfers, AbortWatch* abort) {
   if (abort) abort->throwIfAborted();
   for (const Transfer& t : transfers) {
-    if (t.done < t.bytes && !processAlive(pids_[t.peer])) {
+    if (t.done < t.bytes && pidsVisible_ && !processAlive(pids_[t.peer])) {
       std::string why = "rank " + std::to_string(t.peer) + " (pid " +
                         std::to_string(pids_[t.peer]) + ") died during the collective";
       if (abort) abort->throwLost(t.peer, why);
@@ -247,6 +250,7 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
   Doorbell& bell = segs_[rank_]->bell;
   Backoff backoff(spins_);
   bool slept = false;
+  unsigned polls = 0;
   auto lastCheck = Clock::now();
   while (true) {
     uint32_t seen = bell.seq.load(std::memory_order_seq_cst);
@@ -269,7 +273,9 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
       backoff.reset();
       continue;
     }
-    if (backoff.next()) continue;
+    // Polling may last hundreds of microseconds; look at the clock now and then, so a short
+    // deadline (the JS thread's inline attempt) is kept.
+    if (backoff.next() && ((++polls & 127) != 0 || !deadline.passed())) continue;
     auto now = Clock::now();
     if (now - lastCheck >= std::chrono::milliseconds(kLivenessMs)) {
       lastCheck = now;

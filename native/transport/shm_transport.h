@@ -41,6 +41,7 @@ class ShmTransport : public Transport {
   int spins_;             // polls before yielding, adapted per wait (adaptSpins)
   int maxSpins_ = 0;
   bool fixedSpins_ = false;
+  bool pidsVisible_ = true;  // every peer's pid can be checked from this process
   size_t cap_;
   std::vector<ShmSegment*> segs_;   // by rank, own included
   std::vector<size_t> mapBytes_;

@@ -55,6 +55,10 @@ TcpTransport::TcpTransport(const Rendezvous& rv, const std::string& token,
   socklen_t len = sizeof(addr);
   getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
   wakeFd_ = eventfd(0, EFD_CLOEXEC);
+  if (wakeFd_ < 0) {
+    close(listenFd_);
+    throwSystemError("eventfd");
+  }
   acceptor_ = std::thread([this] { acceptLoop(); });
 
   try {
@@ -124,10 +128,11 @@ void TcpTransport::acceptLoop() {
     std::string why;
     int peer = -1;
     try {
-      std::string line = readLine(fd, Deadline::after(5.0), "connecting peer");
-      char hello[16] = {0}, tok[160] = {0};
+      // Short: one silent stranger must not hold up the peers queued behind it for long.
+      std::string line = readLine(fd, Deadline::after(2.0), "connecting peer");
+      char hello[16] = {0}, tok[1024] = {0};
       int r = -1;
-      if (std::sscanf(line.c_str(), "%15s %159s %d", hello, tok, &r) != 3 ||
+      if (std::sscanf(line.c_str(), "%15s %1023s %d", hello, tok, &r) != 3 ||
           std::strcmp(hello, kHello) != 0) {
         why = "not a dtrain handshake";
       } else if (!equalSecret(tok, token_)) {
