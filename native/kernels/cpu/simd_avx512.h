@@ -179,6 +179,35 @@ struct V {
     return _mm512_cvtepi32_epi16(r);
   }
 
+  // Table decoding (quantizer decoders): the small integer codes of 64 elements as bytes, built
+  // from 64-bit masks of bit-planes with byte-masked adds, then looked up in a table of up to 32
+  // floats by a two-source permute, W lanes at a time. No per-plane float work per element.
+  using Idx = __m512i;
+  struct Table {
+    F lo, hi;
+  };
+  static Table loadTable(const float* t32) {
+    return {_mm512_loadu_ps(t32), _mm512_loadu_ps(t32 + 16)};
+  }
+  static Idx idxFromBits(uint64_t bits, int value) {
+    return _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(static_cast<char>(value)));
+  }
+  static Idx idxAddBits(Idx x, uint64_t bits, int value) {
+    return _mm512_mask_add_epi8(x, bits, x, _mm512_set1_epi8(static_cast<char>(value)));
+  }
+  template <int Bits>
+  static F lookup(const Table& t, I i) {
+    return Bits <= 4 ? _mm512_permutexvar_ps(i, t.lo) : _mm512_permutex2var_ps(t.lo, i, t.hi);
+  }
+  // fn(q, values of elements 16q..16q+15), q = 0..3.
+  template <int Bits, typename Fn>
+  static void lookup64(const Table& t, Idx x, Fn fn) {
+    fn(0, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_castsi512_si128(x))));
+    fn(1, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 1))));
+    fn(2, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 2))));
+    fn(3, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 3))));
+  }
+
   static void storeBits(uint8_t* p, uint32_t b) {
     const uint16_t v = static_cast<uint16_t>(b);
     std::memcpy(p, &v, 2);
