@@ -72,6 +72,18 @@ struct V {
   }
   static F randomUnit(uint32_t seed, uint32_t base) { return unit(counter(seed, base)); }
   static F maskAdd(F a, M m, F b) { return _mm256_add_ps(a, _mm256_and_ps(m, b)); }
+  static I hash(I x) {
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0x85ebca6bu)));
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 13));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0xc2b2ae35u)));
+    return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+  }
+  static I low16(I h) { return _mm256_and_si256(h, _mm256_set1_epi32(0xffff)); }
+  static I high16(I h) { return _mm256_srli_epi32(h, 16); }
+  static I toIntNearest(F a) { return _mm256_cvtps_epi32(a); }
+  static I addI(I a, I b) { return _mm256_add_epi32(a, b); }
+  static M ltI(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }
 
   static I loadI(const uint16_t* p) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));

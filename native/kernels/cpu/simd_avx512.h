@@ -71,6 +71,19 @@ struct V {
                          _mm512_set1_ps(5.9604644775390625e-8f));
   }
   static F maskAdd(F a, M m, F b) { return _mm512_mask_add_ps(a, m, a, b); }
+  // randomBits of each lane's counter, and the halves the 16-bit draws use.
+  static I hash(I x) {
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x85ebca6bu)));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 13));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0xc2b2ae35u)));
+    return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+  }
+  static I low16(I h) { return _mm512_and_si512(h, _mm512_set1_epi32(0xffff)); }
+  static I high16(I h) { return _mm512_srli_epi32(h, 16); }
+  static I toIntNearest(F a) { return _mm512_cvtps_epi32(a); }
+  static I addI(I a, I b) { return _mm512_add_epi32(a, b); }
+  static M ltI(I a, I b) { return _mm512_cmplt_epi32_mask(a, b); }
 
   // 2W 16-bit lanes as one register, for the bfloat16 sum that works on even and odd lanes.
   static I loadI(const uint16_t* p) { return _mm512_loadu_si512(p); }

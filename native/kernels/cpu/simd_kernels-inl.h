@@ -401,6 +401,7 @@ size_t selectAbove(const float* x, size_t n, float threshold, uint32_t* idx, siz
   return count + rest;
 }
 
+// Levels beyond kQsgdFixedMaxLevels: the 24-bit float draw (see the reference).
 template <int Planes>
 size_t qsgdEncodeLoop(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
                       uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
@@ -424,22 +425,78 @@ size_t qsgdEncodeLoop(const float* x, size_t n, float levelScale, uint32_t s, ui
   return i;
 }
 
+// The 16-bit draws (randomDraw16) of one block of 32 elements: 16 / W vectors of hashes, whose
+// low halves serve the first 16 elements and high halves the next 16. base is a multiple of 32.
+constexpr size_t kHashVectors = 16 / V::W;
+struct Draws {
+  typename V::I h[kHashVectors];
+  typename V::I draw(size_t v) const {
+    return v < kHashVectors ? V::low16(h[v]) : V::high16(h[v - kHashVectors]);
+  }
+};
+inline Draws nextDraws(typename V::I* ctr) {
+  Draws d;
+  for (size_t k = 0; k < kHashVectors; ++k) {
+    d.h[k] = V::hash(*ctr);
+    *ctr = V::step(*ctr);
+  }
+  return d;
+}
+
+// qsgdLevel16 per lane: the level is bits 16 and up of t + draw, tested there without a shift.
+template <int Planes>
+size_t qsgdEncodeFixedLoop(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
+                           uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
+                           int planeCount) {
+  const int pc = Planes > 0 ? Planes : planeCount;
+  const typename V::F ls16 = V::set1(levelScale * 65536.0f),
+                      cap16 = V::set1(static_cast<float>(s) * 65536.0f), zero = V::zero();
+  typename V::I ctr = V::counter(seed, base / 2);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const Draws d = nextDraws(&ctr);
+    // Each plane's 32 bits are gathered in a register and stored once per block.
+    uint32_t sb = 0, pb[Planes > 0 ? Planes : 32] = {};
+    for (size_t v = 0; v < 2 * kHashVectors; ++v) {
+      const typename V::F xv = V::load(x + i + v * V::W);
+      const typename V::F t = V::minps(V::mul(V::abs(xv), ls16), cap16);
+      const typename V::I l = V::addI(V::toIntNearest(t), d.draw(v));
+      sb |= V::bits(V::lt(xv, zero)) << (v * V::W);
+      for (int p = 0; p < pc; ++p) pb[p] |= V::bits(V::testBit(l, 16 + p)) << (v * V::W);
+    }
+    std::memcpy(signs + i / 8, &sb, 4);
+    for (int p = 0; p < pc; ++p) std::memcpy(planes + p * planeStride + i / 8, &pb[p], 4);
+  }
+  return i;
+}
+
 void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
                 uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
                 int planeCount) {
-  size_t i;
-  switch (planeCount) {
-#define DTRAIN_PLANES(P)                                                                   \
-  case P:                                                                                  \
-    i = qsgdEncodeLoop<P>(x, n, levelScale, s, seed, base, signs, planes, planeStride, P); \
+  size_t i = 0;
+  if (base % 32 != 0) {
+    // The SIMD draws start at a block of 32; an unaligned start is left to the reference.
+  } else if (s > kQsgdFixedMaxLevels) {
+    i = qsgdEncodeLoop<0>(x, n, levelScale, s, seed, base, signs, planes, planeStride, planeCount);
+  } else {
+    switch (planeCount) {
+#define DTRAIN_PLANES(P)                                                                        \
+  case P:                                                                                       \
+    i = qsgdEncodeFixedLoop<P>(x, n, levelScale, s, seed, base, signs, planes, planeStride, P); \
     break;
-    DTRAIN_PLANES(1)
-    DTRAIN_PLANES(2)
-    DTRAIN_PLANES(3)
-    DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6) DTRAIN_PLANES(7) DTRAIN_PLANES(8)
+      DTRAIN_PLANES(1)
+      DTRAIN_PLANES(2)
+      DTRAIN_PLANES(3)
+      DTRAIN_PLANES(4)
+      DTRAIN_PLANES(5)
+      DTRAIN_PLANES(6)
+      DTRAIN_PLANES(7)
+      DTRAIN_PLANES(8)
 #undef DTRAIN_PLANES
-        default : i = qsgdEncodeLoop<0>(x, n, levelScale, s, seed, base, signs, planes, planeStride,
-                                        planeCount);
+      default:
+        i = qsgdEncodeFixedLoop<0>(x, n, levelScale, s, seed, base, signs, planes, planeStride,
+                                   planeCount);
+    }
   }
   if (i < n) {
     // The tail starts on a byte boundary (V::W is a multiple of 8); clear its bytes first, as
@@ -593,16 +650,24 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
                      accumulate);
 }
 
+// ternKeep16 per lane.
 void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
                 uint8_t* nonzero, uint8_t* signs) {
-  const typename V::F inv = V::set1(invScale), zero = V::zero();
-  typename V::I ctr = V::counter(seed, base);
+  const typename V::F inv16 = V::set1(invScale * 65536.0f), one16 = V::set1(65536.0f),
+                      zero = V::zero();
+  typename V::I ctr = V::counter(seed, base / 2);
   size_t i = 0;
-  for (; i + V::W <= n; i += V::W, ctr = V::step(ctr)) {
-    const typename V::F xv = V::load(x + i);
-    const typename V::F u = V::unit(ctr);
-    V::storeBits(nonzero + i / 8, V::bits(V::lt(u, V::mul(V::abs(xv), inv))));
-    V::storeBits(signs + i / 8, V::bits(V::lt(xv, zero)));
+  for (; base % 32 == 0 && i + 32 <= n; i += 32) {
+    const Draws d = nextDraws(&ctr);
+    uint32_t nb = 0, sb = 0;  // stored once per block
+    for (size_t v = 0; v < 2 * kHashVectors; ++v) {
+      const typename V::F xv = V::load(x + i + v * V::W);
+      const typename V::I t = V::toIntNearest(V::minps(V::mul(V::abs(xv), inv16), one16));
+      nb |= V::bits(V::ltI(d.draw(v), t)) << (v * V::W);
+      sb |= V::bits(V::lt(xv, zero)) << (v * V::W);
+    }
+    std::memcpy(nonzero + i / 8, &nb, 4);
+    std::memcpy(signs + i / 8, &sb, 4);
   }
   if (i < n) {
     const size_t tailBytes = (n - i + 7) / 8;
