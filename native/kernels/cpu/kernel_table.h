@@ -65,9 +65,9 @@ struct CpuKernelTable {
 
   // QSGD: level[i] = qsgdLevel16(|x[i]|, ...) with draw randomDraw16(seed, base + i) for
   // s <= kQsgdFixedMaxLevels (elementwise.h), else floor(r) + (randomUnit(seed, base + i) <
-  // r - floor(r)) with r = |x[i]| * levelScale; capped at s; sign bit = x[i] < 0. Bit i of signs and of each of `planes` level bit-planes
-  // (plane p at planes + p * planeStride, bit p of the level) is bit (i % 8) of byte i / 8;
-  // encoders write whole bytes, with zero padding bits.
+  // r - floor(r)) with r = |x[i]| * levelScale; capped at s; sign bit = x[i] < 0. Bit i of signs
+  // and of each of `planes` level bit-planes (plane p at planes + p * planeStride, bit p of the
+  // level) is bit (i % 8) of byte i / 8; encoders write whole bytes, with zero padding bits.
   void (*qsgdEncode)(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
                      uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
                      int planeCount);
