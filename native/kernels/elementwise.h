@@ -3,6 +3,7 @@
 // tails and the CUDA kernels all call these, so one definition decides every bit.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -108,6 +109,54 @@ DTRAIN_HD uint32_t randomBits(uint32_t seed, uint32_t i) {
 // Uniform in [0, 1) with 24 bits, exact in float32.
 DTRAIN_HD float randomUnit(uint32_t seed, uint32_t i) {
   return static_cast<float>(randomBits(seed, i) >> 8) * 5.9604644775390625e-8f;
+}
+
+// Stochastic rounding draws for the quantizers: 16-bit uniform integers, two per randomBits call
+// (a hash spent on one 24-bit draw per element was most of the encoders' work). Elements come in
+// blocks of 32: element i takes the low (i % 32 < 16) or high half of hash number
+// (i / 32) * 16 + i % 16, so one 16-lane vector of hashes serves two vectors of elements.
+DTRAIN_HD uint32_t randomDraw16(uint32_t seed, uint32_t i) {
+  const uint32_t h = randomBits(seed, ((i >> 5) << 4) | (i & 15u));
+  return (i & 16u) ? h >> 16 : h & 0xffffu;
+}
+
+// Round to nearest even (the default rounding mode), as CVTPS2DQ does; t is in int32 range.
+DTRAIN_HD int32_t roundToInt(float t) {
+#if defined(__CUDA_ARCH__)
+  return __float2int_rn(t);
+#else
+  return static_cast<int32_t>(std::nearbyint(t));
+#endif
+}
+
+// QSGD with 16-bit draws, for s <= kQsgdFixedMaxLevels: r = |x| * levelScale in fixed point with
+// 16 fraction bits, t = round(r * 2^16) (r capped at s first; NaN counts as s), and
+// level = (t + draw) >> 16: floor(r) + 1 with probability frac(t / 2^16), else floor(r). So
+// E[level] = t / 2^16, within 2^-17 of a level of r (the rounding of r to the 2^-16 grid; the
+// 24-bit float comparison it replaces was within 2^-24). ls16 = levelScale * 65536,
+// cap16 = s * 65536, both computed once per call.
+constexpr uint32_t kQsgdFixedMaxLevels = 32767;
+DTRAIN_HD uint32_t qsgdLevel16(float absx, float ls16, float cap16, uint32_t draw) {
+#if defined(__CUDA_ARCH__)
+  float t = __fmul_rn(absx, ls16);
+#else
+  float t = absx * ls16;
+#endif
+  t = t < cap16 ? t : cap16;  // MINPS(t, cap16): NaN gives cap16
+  return (static_cast<uint32_t>(roundToInt(t)) + draw) >> 16;
+}
+
+// TernGrad's keep decision with 16-bit draws: p = |x| * invScale (at most 1 when scale is the max),
+// kept when draw < round(p * 2^16): probability round(p * 2^16) / 2^16, within 2^-17 of p.
+// inv16 = invScale * 65536, computed once per call.
+DTRAIN_HD bool ternKeep16(float absx, float inv16, uint32_t draw) {
+#if defined(__CUDA_ARCH__)
+  float t = __fmul_rn(absx, inv16);
+#else
+  float t = absx * inv16;
+#endif
+  t = t < 65536.0f ? t : 65536.0f;
+  return static_cast<int32_t>(draw) < roundToInt(t);
 }
 
 }  // namespace dtrain

@@ -580,6 +580,23 @@ void testQuantizers() {
               "qsgd value %zu", i);
       }
     }
+    // The table decoders align the output first: every element offset of the output view.
+    {
+      const int planes = qsgdPlaneCount(15);
+      std::vector<uint8_t> code((1 + planes) * bitPlaneBytes(n));
+      const float norm = qsgdEncode(*R, x.data(), n, 15, 5, code.data());
+      for (size_t off = 0; off < 16; ++off) {
+        std::vector<float> da(n + 16, 3.f), db(n + 16, 3.f);
+        for (bool acc : {false, true}) {
+          qsgdDecode(*T, code.data(), n, 15, norm, da.data() + off, acc);
+          qsgdDecode(*R, code.data(), n, 15, norm, db.data() + off, acc);
+          CHECK(sameBits(da.data(), db.data(), n + 16), "qsgd decode n=%zu off=%zu", n, off);
+          ternDecode(*T, code.data(), n, 0.5f, da.data() + off, acc);
+          ternDecode(*R, code.data(), n, 0.5f, db.data() + off, acc);
+          CHECK(sameBits(da.data(), db.data(), n + 16), "terngrad decode n=%zu off=%zu", n, off);
+        }
+      }
+    }
     std::vector<uint8_t> ta(ternCodeBytes(n) + 1, 0x55), tb = ta;
     const float sa = ternEncode(*T, x.data(), n, 7, ta.data());
     const float sb = ternEncode(*R, x.data(), n, 7, tb.data());

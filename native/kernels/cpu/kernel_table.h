@@ -63,17 +63,19 @@ struct CpuKernelTable {
   // The selection alone: indices with |x[i]| >= threshold, as above.
   size_t (*selectAbove)(const float* x, size_t n, float threshold, uint32_t* idx, size_t cap);
 
-  // QSGD: level[i] = floor(|x[i]| * levelScale + u_i) with u_i = randomUnit(seed, base + i),
-  // capped at s; sign bit = x[i] < 0. Bit i of signs and of each of `planes` level bit-planes
-  // (plane p at planes + p * planeStride, bit p of the level) is bit (i % 8) of byte i / 8;
-  // encoders write whole bytes, with zero padding bits.
+  // QSGD: level[i] = qsgdLevel16(|x[i]|, ...) with draw randomDraw16(seed, base + i) for
+  // s <= kQsgdFixedMaxLevels (elementwise.h), else floor(r) + (randomUnit(seed, base + i) <
+  // r - floor(r)) with r = |x[i]| * levelScale; capped at s; sign bit = x[i] < 0. Bit i of signs
+  // and of each of `planes` level bit-planes (plane p at planes + p * planeStride, bit p of the
+  // level) is bit (i % 8) of byte i / 8; encoders write whole bytes, with zero padding bits.
   void (*qsgdEncode)(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
                      uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
                      int planeCount);
   // out[i] (+)= (sign ? -1 : 1) * level * unit.
   void (*qsgdDecode)(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
                      int planeCount, size_t n, float unit, float* out, bool accumulate);
-  // TernGrad: nonzero bit = u_i < |x[i]| * invScale, sign bit = x[i] < 0.
+  // TernGrad: nonzero bit = ternKeep16(|x[i]|, invScale * 2^16, randomDraw16(seed, base + i)),
+  // sign bit = x[i] < 0.
   void (*ternEncode)(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
                      uint8_t* nonzero, uint8_t* signs);
   void (*ternDecode)(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale,

@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/scalar_kernels.h"
+#include "kernels/elementwise.h"
 
 #if defined(__x86_64__)
 #if defined(__clang__)

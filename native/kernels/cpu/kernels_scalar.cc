@@ -230,17 +230,26 @@ inline bool getBit(const uint8_t* bits, size_t i) { return (bits[i >> 3] >> (i &
 void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
                 uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
                 int planeCount) {
-  const float cap = static_cast<float>(s);
   // Whole bytes are written: padding bits after element n - 1 are zero.
   std::memset(signs, 0, (n + 7) / 8);
   for (int p = 0; p < planeCount; ++p) std::memset(planes + p * planeStride, 0, (n + 7) / 8);
+  const bool fixed = s <= kQsgdFixedMaxLevels;
+  const float cap = static_cast<float>(s);
+  const float ls16 = levelScale * 65536.0f, cap16 = cap * 65536.0f;
   for (size_t i = 0; i < n; ++i) {
-    const float r = std::fabs(x[i]) * levelScale;
-    const float fl = std::floor(r);
-    const float up = randomUnit(seed, base + static_cast<uint32_t>(i)) < r - fl ? 1.0f : 0.0f;
-    float level = fl + up;
-    level = level < cap ? level : cap;
-    const uint32_t l = static_cast<uint32_t>(level);
+    const uint32_t index = base + static_cast<uint32_t>(i);
+    uint32_t l;
+    if (fixed) {
+      l = qsgdLevel16(std::fabs(x[i]), ls16, cap16, randomDraw16(seed, index));
+    } else {
+      // Levels beyond 2^15 do not fit the fixed-point form: a 24-bit float draw instead.
+      const float r = std::fabs(x[i]) * levelScale;
+      const float fl = std::floor(r);
+      const float up = randomUnit(seed, index) < r - fl ? 1.0f : 0.0f;
+      float level = fl + up;
+      level = level < cap ? level : cap;
+      l = static_cast<uint32_t>(level);
+    }
     putBit(signs, i, x[i] < 0);
     for (int p = 0; p < planeCount; ++p) putBit(planes + p * planeStride, i, (l >> p) & 1u);
   }
@@ -262,9 +271,10 @@ void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_
                 uint8_t* nonzero, uint8_t* signs) {
   std::memset(nonzero, 0, (n + 7) / 8);
   std::memset(signs, 0, (n + 7) / 8);
+  const float inv16 = invScale * 65536.0f;
   for (size_t i = 0; i < n; ++i) {
-    const float p = std::fabs(x[i]) * invScale;
-    putBit(nonzero, i, randomUnit(seed, base + static_cast<uint32_t>(i)) < p);
+    putBit(nonzero, i,
+           ternKeep16(std::fabs(x[i]), inv16, randomDraw16(seed, base + static_cast<uint32_t>(i))));
     putBit(signs, i, x[i] < 0);
   }
 }

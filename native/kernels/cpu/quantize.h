@@ -22,7 +22,8 @@ inline size_t qsgdCodeBytes(size_t n, uint32_t s) {
 // QSGD (Alistarh et al. 2017): with r = |x_i| / ||x||_2 * s, level_i = floor(r) + 1 with
 // probability r - floor(r), else floor(r) (unbiased); decoded x_i = sgn * level_i * ||x||_2 / s.
 // Uses `norm` if it is >= 0, else computes ||x||_2; returns the norm used. The randomness is
-// randomUnit(seed, i). s must be in 1..2^24.
+// randomDraw16(seed, i) (randomUnit(seed, i) for s > 32767); see kernel_table.h. s must be
+// in 1..2^24.
 float qsgdEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t s, uint32_t seed,
                  uint8_t* code, float norm = -1);
 void qsgdDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, uint32_t s, float norm,

@@ -72,6 +72,18 @@ struct V {
   }
   static F randomUnit(uint32_t seed, uint32_t base) { return unit(counter(seed, base)); }
   static F maskAdd(F a, M m, F b) { return _mm256_add_ps(a, _mm256_and_ps(m, b)); }
+  static I hash(I x) {
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0x85ebca6bu)));
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 13));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0xc2b2ae35u)));
+    return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+  }
+  static I low16(I h) { return _mm256_and_si256(h, _mm256_set1_epi32(0xffff)); }
+  static I high16(I h) { return _mm256_srli_epi32(h, 16); }
+  static I toIntNearest(F a) { return _mm256_cvtps_epi32(a); }
+  static I addI(I a, I b) { return _mm256_add_epi32(a, b); }
+  static M ltI(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }
 
   static I loadI(const uint16_t* p) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -169,6 +181,62 @@ struct V {
       r = _mm256_blendv_epi8(r, q, nan);
     }
     return narrow(r);
+  }
+
+  // Table decoding (see simd_avx512.h): 64 byte codes in two registers; a 32-bit mask becomes 32
+  // bytes by a byte shuffle of its broadcast and a compare against each byte's bit. The table
+  // holds up to 32 floats in four registers; 8-entry permutes and blends on the high index bits
+  // pick from it.
+  struct Idx {
+    I lo, hi;
+  };
+  struct Table {
+    F t[4];
+  };
+  static Table loadTable(const float* t32) {
+    return {{_mm256_loadu_ps(t32), _mm256_loadu_ps(t32 + 8), _mm256_loadu_ps(t32 + 16),
+             _mm256_loadu_ps(t32 + 24)}};
+  }
+  static I bytesFromBits(uint32_t bits, int value) {
+    const I spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(bits)),
+        _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+    const I bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201u));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+                            _mm256_set1_epi8(static_cast<char>(value)));
+  }
+  static Idx idxFromBits(uint64_t bits, int value) {
+    return {bytesFromBits(static_cast<uint32_t>(bits), value),
+            bytesFromBits(static_cast<uint32_t>(bits >> 32), value)};
+  }
+  static Idx idxAddBits(Idx x, uint64_t bits, int value) {
+    return {_mm256_add_epi8(x.lo, bytesFromBits(static_cast<uint32_t>(bits), value)),
+            _mm256_add_epi8(x.hi, bytesFromBits(static_cast<uint32_t>(bits >> 32), value))};
+  }
+  template <int Bits>
+  static F lookup(const Table& t, I i) {
+    const F a = _mm256_permutevar8x32_ps(t.t[0], i);
+    if (Bits <= 3) return a;
+    // blendv picks by the top bit of each lane: bit 3 of the index, then bit 4.
+    const F b3 = _mm256_castsi256_ps(_mm256_slli_epi32(i, 28));
+    const F lo = _mm256_blendv_ps(a, _mm256_permutevar8x32_ps(t.t[1], i), b3);
+    if (Bits == 4) return lo;
+    const F hi = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t.t[2], i),
+                                  _mm256_permutevar8x32_ps(t.t[3], i), b3);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(i, 27)));
+  }
+  // fn(q, values of elements 8q..8q+7), q = 0..7. The bytes go through memory: a 64-bit load
+  // widens eight of them at once.
+  template <int Bits, typename Fn>
+  static void lookup64(const Table& t, const Idx& x, Fn fn) {
+    alignas(32) uint8_t b[64];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b), x.lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b + 32), x.hi);
+    for (int q = 0; q < 8; ++q) {
+      const I i =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8 * q)));
+      fn(q, lookup<Bits>(t, i));
+    }
   }
 
   static void storeBits(uint8_t* p, uint32_t b) { *p = static_cast<uint8_t>(b); }

@@ -71,6 +71,19 @@ struct V {
                          _mm512_set1_ps(5.9604644775390625e-8f));
   }
   static F maskAdd(F a, M m, F b) { return _mm512_mask_add_ps(a, m, a, b); }
+  // randomBits of each lane's counter, and the halves the 16-bit draws use.
+  static I hash(I x) {
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x85ebca6bu)));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 13));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0xc2b2ae35u)));
+    return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+  }
+  static I low16(I h) { return _mm512_and_si512(h, _mm512_set1_epi32(0xffff)); }
+  static I high16(I h) { return _mm512_srli_epi32(h, 16); }
+  static I toIntNearest(F a) { return _mm512_cvtps_epi32(a); }
+  static I addI(I a, I b) { return _mm512_add_epi32(a, b); }
+  static M ltI(I a, I b) { return _mm512_cmplt_epi32_mask(a, b); }
 
   // 2W 16-bit lanes as one register, for the bfloat16 sum that works on even and odd lanes.
   static I loadI(const uint16_t* p) { return _mm512_loadu_si512(p); }
@@ -177,6 +190,35 @@ struct V {
       r = _mm512_mask_mov_epi32(r, nan,
                                 _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
     return _mm512_cvtepi32_epi16(r);
+  }
+
+  // Table decoding (quantizer decoders): the small integer codes of 64 elements as bytes, built
+  // from 64-bit masks of bit-planes with byte-masked adds, then looked up in a table of up to 32
+  // floats by a two-source permute, W lanes at a time. No per-plane float work per element.
+  using Idx = __m512i;
+  struct Table {
+    F lo, hi;
+  };
+  static Table loadTable(const float* t32) {
+    return {_mm512_loadu_ps(t32), _mm512_loadu_ps(t32 + 16)};
+  }
+  static Idx idxFromBits(uint64_t bits, int value) {
+    return _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(static_cast<char>(value)));
+  }
+  static Idx idxAddBits(Idx x, uint64_t bits, int value) {
+    return _mm512_mask_add_epi8(x, bits, x, _mm512_set1_epi8(static_cast<char>(value)));
+  }
+  template <int Bits>
+  static F lookup(const Table& t, I i) {
+    return Bits <= 4 ? _mm512_permutexvar_ps(i, t.lo) : _mm512_permutex2var_ps(t.lo, i, t.hi);
+  }
+  // fn(q, values of elements 16q..16q+15), q = 0..3.
+  template <int Bits, typename Fn>
+  static void lookup64(const Table& t, Idx x, Fn fn) {
+    fn(0, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_castsi512_si128(x))));
+    fn(1, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 1))));
+    fn(2, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 2))));
+    fn(3, lookup<Bits>(t, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 3))));
   }
 
   static void storeBits(uint8_t* p, uint32_t b) {

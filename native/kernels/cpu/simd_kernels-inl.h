@@ -401,6 +401,7 @@ size_t selectAbove(const float* x, size_t n, float threshold, uint32_t* idx, siz
   return count + rest;
 }
 
+// Levels beyond kQsgdFixedMaxLevels: the 24-bit float draw (see the reference).
 template <int Planes>
 size_t qsgdEncodeLoop(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
                       uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
@@ -424,22 +425,78 @@ size_t qsgdEncodeLoop(const float* x, size_t n, float levelScale, uint32_t s, ui
   return i;
 }
 
+// The 16-bit draws (randomDraw16) of one block of 32 elements: 16 / W vectors of hashes, whose
+// low halves serve the first 16 elements and high halves the next 16. base is a multiple of 32.
+constexpr size_t kHashVectors = 16 / V::W;
+struct Draws {
+  typename V::I h[kHashVectors];
+  typename V::I draw(size_t v) const {
+    return v < kHashVectors ? V::low16(h[v]) : V::high16(h[v - kHashVectors]);
+  }
+};
+inline Draws nextDraws(typename V::I* ctr) {
+  Draws d;
+  for (size_t k = 0; k < kHashVectors; ++k) {
+    d.h[k] = V::hash(*ctr);
+    *ctr = V::step(*ctr);
+  }
+  return d;
+}
+
+// qsgdLevel16 per lane: the level is bits 16 and up of t + draw, tested there without a shift.
+template <int Planes>
+size_t qsgdEncodeFixedLoop(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
+                           uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
+                           int planeCount) {
+  const int pc = Planes > 0 ? Planes : planeCount;
+  const typename V::F ls16 = V::set1(levelScale * 65536.0f),
+                      cap16 = V::set1(static_cast<float>(s) * 65536.0f), zero = V::zero();
+  typename V::I ctr = V::counter(seed, base / 2);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const Draws d = nextDraws(&ctr);
+    // Each plane's 32 bits are gathered in a register and stored once per block.
+    uint32_t sb = 0, pb[Planes > 0 ? Planes : 32] = {};
+    for (size_t v = 0; v < 2 * kHashVectors; ++v) {
+      const typename V::F xv = V::load(x + i + v * V::W);
+      const typename V::F t = V::minps(V::mul(V::abs(xv), ls16), cap16);
+      const typename V::I l = V::addI(V::toIntNearest(t), d.draw(v));
+      sb |= V::bits(V::lt(xv, zero)) << (v * V::W);
+      for (int p = 0; p < pc; ++p) pb[p] |= V::bits(V::testBit(l, 16 + p)) << (v * V::W);
+    }
+    std::memcpy(signs + i / 8, &sb, 4);
+    for (int p = 0; p < pc; ++p) std::memcpy(planes + p * planeStride + i / 8, &pb[p], 4);
+  }
+  return i;
+}
+
 void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t seed,
                 uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride,
                 int planeCount) {
-  size_t i;
-  switch (planeCount) {
-#define DTRAIN_PLANES(P)                                                                   \
-  case P:                                                                                  \
-    i = qsgdEncodeLoop<P>(x, n, levelScale, s, seed, base, signs, planes, planeStride, P); \
+  size_t i = 0;
+  if (base % 32 != 0) {
+    // The SIMD draws start at a block of 32; an unaligned start is left to the reference.
+  } else if (s > kQsgdFixedMaxLevels) {
+    i = qsgdEncodeLoop<0>(x, n, levelScale, s, seed, base, signs, planes, planeStride, planeCount);
+  } else {
+    switch (planeCount) {
+#define DTRAIN_PLANES(P)                                                                        \
+  case P:                                                                                       \
+    i = qsgdEncodeFixedLoop<P>(x, n, levelScale, s, seed, base, signs, planes, planeStride, P); \
     break;
-    DTRAIN_PLANES(1)
-    DTRAIN_PLANES(2)
-    DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6) DTRAIN_PLANES(7)
-        DTRAIN_PLANES(8)
+      DTRAIN_PLANES(1)
+      DTRAIN_PLANES(2)
+      DTRAIN_PLANES(3)
+      DTRAIN_PLANES(4)
+      DTRAIN_PLANES(5)
+      DTRAIN_PLANES(6)
+      DTRAIN_PLANES(7)
+      DTRAIN_PLANES(8)
 #undef DTRAIN_PLANES
-            default : i = qsgdEncodeLoop<0>(x, n, levelScale, s, seed, base, signs, planes,
-                                            planeStride, planeCount);
+      default:
+        i = qsgdEncodeFixedLoop<0>(x, n, levelScale, s, seed, base, signs, planes, planeStride,
+                                   planeCount);
+    }
   }
   if (i < n) {
     // The tail starts on a byte boundary (V::W is a multiple of 8); clear its bytes first, as
@@ -454,6 +511,61 @@ void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t
   }
 }
 
+// Decoders by table: element i's code is bit i of each of Bits planes (the first plane gives bit
+// 0 of the code), and its value is table[code], filled with the scalar reference's own expression,
+// so the bits agree. 64 elements per step: one 64-bit load per plane, byte codes, lookups.
+inline uint64_t loadBits64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+template <int Bits, bool Stream, bool Accumulate>
+size_t tableDecodeLoop(const uint8_t* const* planes, size_t n, const float* table, float* out) {
+  const typename V::Table t = V::loadTable(table);
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    typename V::Idx x = V::idxFromBits(loadBits64(planes[0] + i / 8), 1);
+    for (int b = 1; b < Bits; ++b) x = V::idxAddBits(x, loadBits64(planes[b] + i / 8), 1 << b);
+    V::template lookup64<Bits>(t, x, [&](int q, typename V::F v) {
+      float* o = out + i + q * V::W;
+      if (Accumulate) {
+        V::store(o, V::add(V::load(o), v));
+      } else {
+        Stream ? V::stream(o, v) : V::store(o, v);
+      }
+    });
+  }
+  if (Stream) V::fence();
+  return i;
+}
+
+// The output starts on a cache line when that takes a whole number of code bytes (the head goes
+// to the reference), so every vector store fills a line: measurably faster than straddling
+// stores even when the lines are in cache. scalarPart(first, count) decodes the rest, first a
+// multiple of 8.
+template <int Bits, typename ScalarPart>
+void tableDecode(const uint8_t* const* planes, size_t n, const float* table, float* out,
+                 bool accumulate, ScalarPart scalarPart) {
+  size_t head = headToAlign(out, n);
+  if (head % 8) head = 0;
+  if (head) scalarPart(0, head);
+  const uint8_t* p[Bits];
+  for (int b = 0; b < Bits; ++b) p[b] = planes[b] + head / 8;
+  float* o = out + head;
+  const size_t m = n - head;
+  size_t done;
+  if (accumulate) {
+    done = tableDecodeLoop<Bits, false, true>(p, m, table, o);
+  } else if (m * 4 >= kStreamBytes && reinterpret_cast<uintptr_t>(o) % 64 == 0) {
+    done = tableDecodeLoop<Bits, true, false>(p, m, table, o);
+  } else {
+    done = tableDecodeLoop<Bits, false, false>(p, m, table, o);
+  }
+  if (head + done < n) scalarPart(head + done, m - done);
+}
+
+// More than 4 planes (s > 15): too many codes for a table; float adds per plane instead.
 // Planes > 0 fixes the plane count at compile time (unrolled, constants hoisted); 0 reads it.
 template <bool Stream, int Planes>
 size_t qsgdDecodeLoop(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
@@ -486,13 +598,14 @@ size_t qsgdDecodeAny(const uint8_t* signs, const uint8_t* planes, size_t planeSt
 #define DTRAIN_PLANES(P) \
   case P:                \
     return qsgdDecodeLoop<Stream, P>(signs, planes, planeStride, P, n, unit, out, accumulate);
-    DTRAIN_PLANES(1)
-    DTRAIN_PLANES(2)
-    DTRAIN_PLANES(3) DTRAIN_PLANES(4) DTRAIN_PLANES(5) DTRAIN_PLANES(6) DTRAIN_PLANES(7)
-        DTRAIN_PLANES(8)
+    DTRAIN_PLANES(5)
+    DTRAIN_PLANES(6)
+    DTRAIN_PLANES(7)
+    DTRAIN_PLANES(8)
 #undef DTRAIN_PLANES
-            default : return qsgdDecodeLoop<Stream, 0>(signs, planes, planeStride, planeCount, n,
-                                                       unit, out, accumulate);
+    default:
+      return qsgdDecodeLoop<Stream, 0>(signs, planes, planeStride, planeCount, n, unit, out,
+                                       accumulate);
   }
 }
 
@@ -503,6 +616,32 @@ inline bool streamOut(const float* out, size_t n, bool accumulate) {
 
 void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride, int planeCount,
                 size_t n, float unit, float* out, bool accumulate) {
+  if (planeCount <= 4) {
+    // Code = level | sign << planeCount: at most 32 values.
+    alignas(64) float table[32] = {};
+    const uint8_t* p[5];
+    const uint32_t levels = 1u << planeCount;
+    for (uint32_t c = 0; c < 2 * levels; ++c) {
+      const float val = static_cast<float>(c & (levels - 1)) * unit;
+      table[c] = c >= levels ? -val : val;
+    }
+    for (int b = 0; b < planeCount; ++b) p[b] = planes + b * planeStride;
+    p[planeCount] = signs;
+    auto rest = [&](size_t first, size_t count) {
+      scalar::qsgdDecode(signs + first / 8, planes + first / 8, planeStride, planeCount, count,
+                         unit, out + first, accumulate);
+    };
+    switch (planeCount) {
+      case 1:
+        return tableDecode<2>(p, n, table, out, accumulate, rest);
+      case 2:
+        return tableDecode<3>(p, n, table, out, accumulate, rest);
+      case 3:
+        return tableDecode<4>(p, n, table, out, accumulate, rest);
+      default:
+        return tableDecode<5>(p, n, table, out, accumulate, rest);
+    }
+  }
   const size_t i =
       streamOut(out, n, accumulate)
           ? qsgdDecodeAny<true>(signs, planes, planeStride, planeCount, n, unit, out, accumulate)
@@ -511,16 +650,24 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
                      accumulate);
 }
 
+// ternKeep16 per lane.
 void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
                 uint8_t* nonzero, uint8_t* signs) {
-  const typename V::F inv = V::set1(invScale), zero = V::zero();
-  typename V::I ctr = V::counter(seed, base);
+  const typename V::F inv16 = V::set1(invScale * 65536.0f), one16 = V::set1(65536.0f),
+                      zero = V::zero();
+  typename V::I ctr = V::counter(seed, base / 2);
   size_t i = 0;
-  for (; i + V::W <= n; i += V::W, ctr = V::step(ctr)) {
-    const typename V::F xv = V::load(x + i);
-    const typename V::F u = V::unit(ctr);
-    V::storeBits(nonzero + i / 8, V::bits(V::lt(u, V::mul(V::abs(xv), inv))));
-    V::storeBits(signs + i / 8, V::bits(V::lt(xv, zero)));
+  for (; base % 32 == 0 && i + 32 <= n; i += 32) {
+    const Draws d = nextDraws(&ctr);
+    uint32_t nb = 0, sb = 0;  // stored once per block
+    for (size_t v = 0; v < 2 * kHashVectors; ++v) {
+      const typename V::F xv = V::load(x + i + v * V::W);
+      const typename V::I t = V::toIntNearest(V::minps(V::mul(V::abs(xv), inv16), one16));
+      nb |= V::bits(V::ltI(d.draw(v), t)) << (v * V::W);
+      sb |= V::bits(V::lt(xv, zero)) << (v * V::W);
+    }
+    std::memcpy(nonzero + i / 8, &nb, 4);
+    std::memcpy(signs + i / 8, &sb, 4);
   }
   if (i < n) {
     const size_t tailBytes = (n - i + 7) / 8;
@@ -531,30 +678,18 @@ void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_
   }
 }
 
-template <bool Stream>
-size_t ternDecodeLoop(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale,
-                      float* out, bool accumulate) {
-  const typename V::F sc = V::set1(scale), zero = V::zero();
-  size_t i = 0;
-  for (; i + V::W <= n; i += V::W) {
-    typename V::F val = V::select(V::fromBits(V::loadBits(nonzero + i / 8)), sc, zero);
-    val = V::select(V::fromBits(V::loadBits(signs + i / 8)), V::neg(val), val);
-    if (accumulate) {
-      V::store(out + i, V::add(V::load(out + i), val));
-    } else {
-      Stream ? V::stream(out + i, val) : V::store(out + i, val);
-    }
-  }
-  if (Stream) V::fence();
-  return i;
-}
-
 void ternDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
                 bool accumulate) {
-  const size_t i = streamOut(out, n, accumulate)
-                       ? ternDecodeLoop<true>(nonzero, signs, n, scale, out, accumulate)
-                       : ternDecodeLoop<false>(nonzero, signs, n, scale, out, accumulate);
-  scalar::ternDecode(nonzero + i / 8, signs + i / 8, n - i, scale, out + i, accumulate);
+  alignas(64) float table[32] = {};
+  for (int c = 0; c < 4; ++c) {
+    const float val = (c & 1) ? scale : 0.0f;
+    table[c] = (c & 2) ? -val : val;
+  }
+  const uint8_t* p[2] = {nonzero, signs};
+  tableDecode<2>(p, n, table, out, accumulate, [&](size_t first, size_t count) {
+    scalar::ternDecode(nonzero + first / 8, signs + first / 8, count, scale, out + first,
+                       accumulate);
+  });
 }
 
 double errorAbsSum(const float* g, const float* e, size_t n) {
@@ -588,6 +723,7 @@ void signEncode(const float* g, float* e, size_t n, float scale, uint8_t* signs)
   }
 }
 
+// One plane: a mask select is cheaper than a table lookup.
 template <bool Stream>
 size_t signDecodeLoop(const uint8_t* signs, size_t n, float scale, float* out, bool accumulate) {
   const typename V::F pos = V::set1(scale), neg = V::set1(-scale);

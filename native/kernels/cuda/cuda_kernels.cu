@@ -416,17 +416,24 @@ __global__ void qsgdEncodeKernel(const float* x, size_t n, float levelScale, uin
   const size_t warp = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 32;
   const unsigned lane = threadIdx.x & 31;
   const float cap = static_cast<float>(s);
+  const bool fixed = s <= kQsgdFixedMaxLevels;
+  const float ls16 = __fmul_rn(levelScale, 65536.0f), cap16 = __fmul_rn(cap, 65536.0f);
   for (size_t base = warp * 32; base < n; base += warps * 32) {
     const size_t i = base + lane;
     uint32_t l = 0;
     bool neg = false;
     if (i < n) {
-      const float r = __fmul_rn(fabsf(x[i]), levelScale);
-      const float fl = floorf(r);
-      const float up = randomUnit(seed, static_cast<uint32_t>(i)) < __fsub_rn(r, fl) ? 1.0f : 0.0f;
-      float level = __fadd_rn(fl, up);
-      level = level < cap ? level : cap;
-      l = static_cast<uint32_t>(level);
+      if (fixed) {
+        l = qsgdLevel16(fabsf(x[i]), ls16, cap16, randomDraw16(seed, static_cast<uint32_t>(i)));
+      } else {
+        const float r = __fmul_rn(fabsf(x[i]), levelScale);
+        const float fl = floorf(r);
+        const float up =
+            randomUnit(seed, static_cast<uint32_t>(i)) < __fsub_rn(r, fl) ? 1.0f : 0.0f;
+        float level = __fadd_rn(fl, up);
+        level = level < cap ? level : cap;
+        l = static_cast<uint32_t>(level);
+      }
       neg = x[i] < 0;
     }
     storeBallot(code, base, planeBytes, __ballot_sync(0xffffffffu, neg));
@@ -451,6 +458,7 @@ __global__ void qsgdDecodeKernel(const uint8_t* code, size_t n, size_t planeByte
 
 __global__ void ternEncodeKernel(const float* x, size_t n, float invScale, uint32_t seed,
                                  uint8_t* code, size_t planeBytes) {
+  const float inv16 = __fmul_rn(invScale, 65536.0f);
   const size_t warps = size_t{gridDim.x} * blockDim.x / 32;
   const size_t warp = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 32;
   const unsigned lane = threadIdx.x & 31;
@@ -458,7 +466,7 @@ __global__ void ternEncodeKernel(const float* x, size_t n, float invScale, uint3
     const size_t i = base + lane;
     bool nz = false, neg = false;
     if (i < n) {
-      nz = randomUnit(seed, static_cast<uint32_t>(i)) < __fmul_rn(fabsf(x[i]), invScale);
+      nz = ternKeep16(fabsf(x[i]), inv16, randomDraw16(seed, static_cast<uint32_t>(i)));
       neg = x[i] < 0;
     }
     storeBallot(code, base, planeBytes, __ballot_sync(0xffffffffu, nz));
