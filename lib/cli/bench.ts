@@ -101,8 +101,10 @@ export function addBenchCommand(program: Command): void {
               np: options.np,
               bytes: m.bytes,
               measured_us: m.time_us,
+              measured_p50_us: m.p50_us,
               predicted_us: +(predicted * 1e6).toFixed(1),
               ratio: +(m.time_us / 1e6 / predicted).toFixed(3),
+              ratio_p50: +(Number(m.p50_us) / 1e6 / predicted).toFixed(3),
             }),
           );
         }

@@ -43,9 +43,10 @@ void applyEnv(const char* name, double* out) {
 
 CostModel costModelFor(const std::string& transport) {
   CostModel m;
-  // Defaults measured on the development machine (2-core x86-64): see docs/algorithms.md.
-  if (transport == "shm") m = {2e-6, 1.0e-10, 6e-11};
-  else if (transport == "tcp") m = {2e-5, 4.0e-10, 6e-11};
+  // Defaults: `dtrain bench allreduce --calibrate` on the development machine (2-core AMD EPYC,
+  // 2 ranks), rounded; see docs/algorithms.md.
+  if (transport == "shm") m = {1e-6, 1.0e-10, 1.2e-10};
+  else if (transport == "tcp") m = {2e-5, 4.4e-10, 1.2e-10};
   const char* path = std::getenv("DTRAIN_CALIBRATION");
   if (path && *path) {
     applyCalibration(path, transport, &m);
