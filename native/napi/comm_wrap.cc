@@ -215,21 +215,32 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
   return promise;
 }
 
-// allreduce(buf, op, algorithm, timeoutSec, sync)
-Napi::Value CommWrap::allreduce(const Napi::CallbackInfo& info) {
+// The arguments allreduce and reduceScatter share: (buf, op, algorithm, timeoutSec, sync).
+OpRequest CommWrap::reductionRequest(const Napi::CallbackInfo& info, OpKind kind) {
   Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
   OpRequest op;
-  op.kind = OpKind::kAllreduce;
+  op.kind = kind;
   op.dtype = dtypeOf(info.Env(), buf, "buf");
   int redop = static_cast<int>(numberArg(info, 1, "op"));
-  int algo = static_cast<int>(numberArg(info, 2, "algorithm"));
   if (!validReduceOp(redop)) throw Napi::RangeError::New(info.Env(), "op is not a known reduction");
   op.op = static_cast<ReduceOp>(redop);
-  op.algorithm = static_cast<uint8_t>(algo);
+  double algo = numberArg(info, 2, "algorithm");
+  AlgorithmChoice c = AlgorithmChoice::decode(static_cast<uint8_t>(algo));
+  if (algo < 0 || algo > 255 || c.algo > Algorithm::kHierarchical ||
+      c.inner > Algorithm::kRecursiveDoubling) {
+    throw Napi::RangeError::New(info.Env(), "algorithm is not a known algorithm id");
+  }
+  op.algorithm = c.encode();
   op.timeoutSec = numberArg(info, 3, "timeoutSec");
   op.count = buf.ElementLength();
   op.data = dataOf(buf);
-  return dispatch(info, std::move(op), buf, Napi::Object());
+  return op;
+}
+
+// allreduce(buf, op, algorithm, timeoutSec, sync)
+Napi::Value CommWrap::allreduce(const Napi::CallbackInfo& info) {
+  OpRequest op = reductionRequest(info, OpKind::kAllreduce);
+  return dispatch(info, std::move(op), info[0].As<Napi::Object>(), Napi::Object());
 }
 
 // broadcast(buf, root, timeoutSec, sync)
@@ -251,14 +262,7 @@ Napi::Value CommWrap::broadcast(const Napi::CallbackInfo& info) {
 // reduceScatter(buf, op, algorithm, timeoutSec, sync): in place; this rank's chunk of
 // splitEven(buf.length, size) ends up reduced.
 Napi::Value CommWrap::reduceScatter(const Napi::CallbackInfo& info) {
-  Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
-  OpRequest op;
-  op.kind = OpKind::kReduceScatter;
-  op.dtype = dtypeOf(info.Env(), buf, "buf");
-  int redop = static_cast<int>(numberArg(info, 1, "op"));
-  if (!validReduceOp(redop)) throw Napi::RangeError::New(info.Env(), "op is not a known reduction");
-  op.op = static_cast<ReduceOp>(redop);
-  op.algorithm = static_cast<uint8_t>(numberArg(info, 2, "algorithm"));
+  OpRequest op = reductionRequest(info, OpKind::kReduceScatter);
   AlgorithmChoice c = AlgorithmChoice::decode(op.algorithm);
   const int p = comm_->size();
   if (c.algo == Algorithm::kHalvingDoubling && (p & (p - 1)) != 0) {
@@ -268,10 +272,7 @@ Napi::Value CommWrap::reduceScatter(const Napi::CallbackInfo& info) {
   if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing && c.algo != Algorithm::kHalvingDoubling) {
     throw Napi::RangeError::New(info.Env(), "reduceScatter: algorithm must be auto, ring or halving-doubling");
   }
-  op.timeoutSec = numberArg(info, 3, "timeoutSec");
-  op.count = buf.ElementLength();
-  op.data = dataOf(buf);
-  return dispatch(info, std::move(op), buf, Napi::Object());
+  return dispatch(info, std::move(op), info[0].As<Napi::Object>(), Napi::Object());
 }
 
 // allgather(input, output, algorithm, timeoutSec, sync): output holds size * input.length.

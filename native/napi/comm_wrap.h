@@ -50,6 +50,7 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Napi::Value dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
                        Napi::Object keep2);
   Pending* track(Napi::Env env);
+  OpRequest reductionRequest(const Napi::CallbackInfo& info, OpKind kind);
   // Hands a finished call to the JS thread (from any thread).
   void post(Pending* p);
 

@@ -241,7 +241,7 @@ struct V {
 
   static void storeBits(uint8_t* p, uint32_t b) { *p = static_cast<uint8_t>(b); }
   static uint32_t loadBits(const uint8_t* p) { return *p; }
-  static double sumToDouble(F a) {
+  static double horizontalSumAsDouble(F a) {
     alignas(32) float t[8];
     _mm256_store_ps(t, a);
     double s = 0;

@@ -230,7 +230,7 @@ struct V {
     std::memcpy(&v, p, 2);
     return v;
   }
-  static double sumToDouble(F a) {
+  static double horizontalSumAsDouble(F a) {
     alignas(64) float t[16];
     _mm512_store_ps(t, a);
     double s = 0;

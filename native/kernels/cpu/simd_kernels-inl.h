@@ -248,7 +248,7 @@ double sumSquaresWith(size_t n, Load load, size_t* done) {
       a2 = V::add(a2, V::mul(x2, x2));
       a3 = V::add(a3, V::mul(x3, x3));
     }
-    total += V::sumToDouble(V::add(V::add(a0, a1), V::add(a2, a3)));
+    total += V::horizontalSumAsDouble(V::add(V::add(a0, a1), V::add(a2, a3)));
   }
   *done = i;
   return total;
@@ -703,7 +703,7 @@ double errorAbsSum(const float* g, const float* e, size_t n) {
       a0 = V::add(a0, V::abs(V::add(V::load(g + i), V::load(e + i))));
       a1 = V::add(a1, V::abs(V::add(V::load(g + i + V::W), V::load(e + i + V::W))));
     }
-    total += V::sumToDouble(V::add(a0, a1));
+    total += V::horizontalSumAsDouble(V::add(a0, a1));
   }
   return total + scalar::errorAbsSum(g + i, e + i, n - i);
 }
