@@ -42,6 +42,14 @@ export function sameLength(length: number, want: number, name: string, other: st
   if (length !== want) throw new RangeError(`${name} has length ${length}; ${other} has ${want}`);
 }
 
+/** The caller's `out` (checked: type and length) or a new array of `length` elements. */
+export function outputArray<C extends TypedArrayCtor>(out: unknown, ctor: C, length: number, of: string): InstanceType<C> {
+  if (out === undefined) return new ctor(length) as InstanceType<C>;
+  expectArray(out, ctor, 'out');
+  sameLength(out.length, length, 'out', of);
+  return out;
+}
+
 /** Options objects may be omitted; anything else must be an object. */
 export function options<T extends object>(value: T | undefined, name: string): Partial<T> {
   if (value === undefined) return {};

@@ -1,5 +1,5 @@
 import { loadBinding } from '../native';
-import { expectArray, finiteNumber, options, sameLength } from './args';
+import { expectArray, finiteNumber, options, outputArray } from './args';
 
 /** Options of {@link castToHalf} and {@link castToBFloat16}. */
 export interface CastToHalfOptions {
@@ -28,12 +28,7 @@ function toHalf(src: Float32Array, opts: CastToHalfOptions | undefined, bf16: bo
   expectArray(src, Float32Array, 'src');
   const o = options(opts, 'options');
   const scale = finiteNumber(o.scale, 'scale', 1);
-  let out = o.out;
-  if (out === undefined) out = new Uint16Array(src.length);
-  else {
-    expectArray(out, Uint16Array, 'out');
-    sameLength(out.length, src.length, 'out', 'src');
-  }
+  const out = outputArray(o.out, Uint16Array, src.length, 'src');
   loadBinding().kernels.castToHalf(src, out, scale, bf16);
   return out;
 }
@@ -42,12 +37,7 @@ function fromHalf(src: Uint16Array, opts: CastFromHalfOptions | undefined, bf16:
   expectArray(src, Uint16Array, 'src');
   const o = options(opts, 'options');
   const scale = finiteNumber(o.scale, 'scale', 1);
-  let out = o.out;
-  if (out === undefined) out = new Float32Array(src.length);
-  else {
-    expectArray(out, Float32Array, 'out');
-    sameLength(out.length, src.length, 'out', 'src');
-  }
+  const out = outputArray(o.out, Float32Array, src.length, 'src');
   const nonFinite = loadBinding().kernels.castFromHalf(src, out, scale, bf16);
   return { out, nonFinite };
 }

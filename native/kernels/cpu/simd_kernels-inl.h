@@ -308,19 +308,28 @@ size_t sgdLoop(const SgdElementArgs& a, float* w, const void* grad, float* mom, 
   return i;
 }
 
+// Picks the vector loop for the gradient type and the float16 copy, then hands the elements it
+// left (fewer than a vector) to the scalar reference, which `tail(i, gradAt(i))` runs.
+template <typename Loop, typename Tail>
+void runUpdate(const void* grad, bool gradHalf, bool half, Loop loop, Tail tail) {
+  const size_t i = gradHalf ? (half ? loop(std::true_type{}, std::true_type{})
+                                    : loop(std::true_type{}, std::false_type{}))
+                            : (half ? loop(std::false_type{}, std::true_type{})
+                                    : loop(std::false_type{}, std::false_type{}));
+  tail(i, gradHalf ? static_cast<const void*>(static_cast<const uint16_t*>(grad) + i)
+                   : static_cast<const void*>(static_cast<const float*>(grad) + i));
+}
+
 void sgdUpdate(const SgdElementArgs& a, float* w, const void* grad, bool gradHalf, float* mom,
                uint16_t* w16, size_t n) {
-  size_t i;
-  if (gradHalf) {
-    i = w16 ? sgdLoop<true, true>(a, w, grad, mom, w16, n)
-            : sgdLoop<true, false>(a, w, grad, mom, w16, n);
-  } else {
-    i = w16 ? sgdLoop<false, true>(a, w, grad, mom, w16, n)
-            : sgdLoop<false, false>(a, w, grad, mom, w16, n);
-  }
-  const void* gt = gradHalf ? static_cast<const void*>(static_cast<const uint16_t*>(grad) + i)
-                            : static_cast<const void*>(static_cast<const float*>(grad) + i);
-  scalar::sgdUpdate(a, w + i, gt, gradHalf, mom + i, w16 ? w16 + i : nullptr, n - i);
+  runUpdate(
+      grad, gradHalf, w16 != nullptr,
+      [&](auto gh, auto h) {
+        return sgdLoop<decltype(gh)::value, decltype(h)::value>(a, w, grad, mom, w16, n);
+      },
+      [&](size_t i, const void* gt) {
+        scalar::sgdUpdate(a, w + i, gt, gradHalf, mom + i, w16 ? w16 + i : nullptr, n - i);
+      });
 }
 
 template <bool GradHalf, bool Half>
@@ -345,17 +354,14 @@ size_t larsLoop(const LarsElementArgs& a, float* w, const void* grad, float* v, 
 
 void larsUpdate(const LarsElementArgs& a, float* w, const void* grad, bool gradHalf, float* v,
                 uint16_t* w16, size_t n) {
-  size_t i;
-  if (gradHalf) {
-    i = w16 ? larsLoop<true, true>(a, w, grad, v, w16, n)
-            : larsLoop<true, false>(a, w, grad, v, w16, n);
-  } else {
-    i = w16 ? larsLoop<false, true>(a, w, grad, v, w16, n)
-            : larsLoop<false, false>(a, w, grad, v, w16, n);
-  }
-  const void* gt = gradHalf ? static_cast<const void*>(static_cast<const uint16_t*>(grad) + i)
-                            : static_cast<const void*>(static_cast<const float*>(grad) + i);
-  scalar::larsUpdate(a, w + i, gt, gradHalf, v + i, w16 ? w16 + i : nullptr, n - i);
+  runUpdate(
+      grad, gradHalf, w16 != nullptr,
+      [&](auto gh, auto h) {
+        return larsLoop<decltype(gh)::value, decltype(h)::value>(a, w, grad, v, w16, n);
+      },
+      [&](size_t i, const void* gt) {
+        scalar::larsUpdate(a, w + i, gt, gradHalf, v + i, w16 ? w16 + i : nullptr, n - i);
+      });
 }
 
 // Appends the set lanes of `bits` as indices base + lane while under cap.
