@@ -144,8 +144,12 @@ struct V {
     }
     return h;
   }
-  static H toHalfRaw(F x) {
-    return _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // d[0..7] = half(float(d) + float(s)), rounded by the instruction: the reference's rounding
+  // for every sum (a sum is never a signalling NaN).
+  static constexpr size_t kSumHalvesLanes = W;
+  static void sumHalves(uint16_t* d, const uint16_t* s) {
+    const F a = fromHalf(loadH(d)), b = fromHalf(loadH(s));
+    storeH(d, _mm256_cvtps_ph(add(a, b), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
   static I roundBFloat16Low(F x) {
     const I b = _mm256_castps_si256(x);

@@ -180,7 +180,13 @@ size_t reduceBFloat16Sum(uint16_t* d, const uint16_t* s, size_t n) {
 template <bool BF16>
 void reduceHalf(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
   size_t i = 0;
-  if (BF16 && (op == ReduceOp::kSum || op == ReduceOp::kAvg)) i = reduceBFloat16Sum(d, s, n);
+  if (op == ReduceOp::kSum || op == ReduceOp::kAvg) {
+    if (BF16) {
+      i = reduceBFloat16Sum(d, s, n);
+    } else {
+      for (; i + V::kSumHalvesLanes <= n; i += V::kSumHalvesLanes) V::sumHalves(d + i, s + i);
+    }
+  }
   for (; i + V::W <= n; i += V::W) {
     const typename V::H dh = V::loadH(d + i), sh = V::loadH(s + i);
     const typename V::F a = BF16 ? V::fromBFloat16(dh) : V::fromHalf(dh);
@@ -189,8 +195,7 @@ void reduceHalf(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
     switch (op) {
       case ReduceOp::kSum:
       case ReduceOp::kAvg:
-        // A sum is never a signalling NaN, so the instruction's rounding is the reference's.
-        r = BF16 ? V::toBFloat16(V::add(a, b)) : V::toHalfRaw(V::add(a, b));
+        r = V::toBFloat16(V::add(a, b));  // bfloat16 only: float16 sums are done above
         break;
       case ReduceOp::kMin:
         r = V::blendH(V::lt(b, a), dh, sh);
