@@ -302,14 +302,22 @@ describe('dtrain.kernels', function () {
     });
   });
 
-  it('`dtrain bench kernels --json` prints a line per kernel and level with memcpy measured', function () {
+  it('`dtrain bench kernels --json` prints the read and write probes, then a line per kernel and level with memcpy measured', function () {
     const r = spawnSync(
       process.execPath,
       [path.join(__dirname, '..', 'bin', 'dtrain.js'), 'bench', 'kernels', '--json', '--no-torch', '--bytes', '65536', '--min-time', '0.01', '--kernels', 'cast_f32_to_f16,topk'],
       { encoding: 'utf8' },
     );
     expect(r.status, r.stderr).to.equal(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const all = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const probes = all.filter((l) => l.probe);
+    expect(probes.map((l) => l.probe)).to.deep.equal(['read', 'write']);
+    for (const p of probes) {
+      expect(p.bytes).to.equal(65536);
+      expect(p.GBs).to.be.above(0);
+      expect(p.ratio).to.be.closeTo(p.GBs / p.memcpy_GBs, 0.01);
+    }
+    const lines = all.filter((l) => !l.probe);
     expect(lines).to.have.length(2 * k.info().supported.length);
     for (const l of lines) {
       expect(l).to.include.keys('kernel', 'backend', 'isa', 'bytes', 'GBs', 'memcpy_GBs', 'ratio');

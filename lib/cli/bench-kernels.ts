@@ -25,6 +25,19 @@ export interface KernelLine {
   ratio: number;
 }
 
+/**
+ * A line for one of the machine's ceilings at this size, measured once per size before the
+ * kernels: `read` (a read-only pass, the best level's maxAbs) and `write` (memset). A kernel
+ * that reads R and writes W bytes cannot beat max(R / read, W / write) seconds.
+ */
+export interface ProbeLine {
+  probe: 'read' | 'write';
+  bytes: number;
+  GBs: number;
+  memcpy_GBs: number;
+  ratio: number;
+}
+
 /** A line for PyTorch's equivalent operation, with the same byte count as dtrain's kernel. */
 export interface PeerLine {
   kernel: string;
@@ -66,7 +79,8 @@ const round = (x: number, digits = 2): number => +x.toFixed(digits);
  * Adds `dtrain bench kernels` to the `bench` command: every CPU kernel at every level this CPU
  * supports, against memcpy on the same buffer size measured in the same run, and PyTorch's
  * equivalent CPU operation (one thread) when a python3 with torch is found. memcpy is measured
- * again before each kernel, on the same size. Bytes counted are
+ * again before each kernel, on the same size; a read probe and a write probe, once per size,
+ * give the ceilings a kernel's ratio is bounded by. Bytes counted are
  * every byte read and written (all passes). Each JSON line is printed as soon as measured.
  */
 export function addBenchKernelsCommand(bench: Command): void {
@@ -97,6 +111,18 @@ export function addBenchKernelsCommand(bench: Command): void {
       };
       for (const bytes of options.bytes) {
         const best = new Map<string, { GBs: number; bytesMoved: number }>();
+        const probeMemcpy = k.bench('memcpy', null, bytes, options.minTime).GBs;
+        for (const probe of ['read', 'write'] as const) {
+          const r = k.bench(`probe_${probe}`, null, bytes, options.minTime);
+          const line: ProbeLine = {
+            probe,
+            bytes,
+            GBs: round(r.GBs),
+            memcpy_GBs: round(probeMemcpy),
+            ratio: round(r.GBs / probeMemcpy, 3),
+          };
+          print(line, `${`(${probe} probe)`.padEnd(18)} ${'-'.padEnd(7)} ${String(bytes).padStart(9)} B  ${line.GBs.toFixed(2).padStart(7)} GB/s  memcpy ${line.memcpy_GBs.toFixed(2)}  ratio ${line.ratio.toFixed(3)}`);
+        }
         for (const kernel of names) {
           // memcpy right before each kernel: on a shared machine bandwidth drifts during a run,
           // and the ratio should compare like with like.

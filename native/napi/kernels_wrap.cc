@@ -355,13 +355,17 @@ Napi::Object benchResult(Napi::Env env, const KernelBenchResult& r) {
   return o;
 }
 
-// (name, isa, bytes, minSeconds) or ('memcpy', null, bytes, minSeconds)
+// (name, isa, bytes, minSeconds), or ('memcpy' | 'probe_read' | 'probe_write', null, bytes,
+// minSeconds)
 Napi::Value benchJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string name = info[0].As<Napi::String>().Utf8Value();
   const size_t bytes = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
   const double minSeconds = info[3].As<Napi::Number>().DoubleValue();
   if (name == "memcpy") return benchResult(env, benchMemcpy(bytes, minSeconds));
+  if (name.rfind("probe_", 0) == 0) {
+    return guarded(env, [&] { return benchResult(env, benchProbe(name, bytes, minSeconds)); });
+  }
   Isa isa;
   if (!parseIsa(info[1].As<Napi::String>().Utf8Value().c_str(), &isa)) {
     throw Napi::RangeError::New(env, "unknown isa");

@@ -81,6 +81,30 @@ KernelBenchResult benchMemcpy(size_t bytes, double minSeconds) {
   return r;
 }
 
+KernelBenchResult benchProbe(const std::string& name, size_t bytes, double minSeconds) {
+  Buffer a = floats(bytes / 4 + 1, 1);
+  KernelBenchResult r;
+  r.kernel = name;
+  r.elements = bytes;
+  r.bytesMoved = static_cast<double>(bytes);
+  if (name == "probe_read") {
+    const CpuKernelTable& k = cpuKernels(bestIsa());
+    volatile float sink = 0;
+    r.seconds = timeBest([&] { sink = k.maxAbs(as<float>(a), bytes / 4); }, minSeconds);
+  } else if (name == "probe_write") {
+    r.seconds = timeBest(
+        [&] {
+          std::memset(a.get(), 0, bytes);
+          // Keeps the stores: the buffer is read by nothing else.
+          asm volatile("" : : "r"(a.get()) : "memory");
+        },
+        minSeconds);
+  } else {
+    throw Error(ErrorCode::kInvalidArgument, "no probe named " + name);
+  }
+  return r;
+}
+
 KernelBenchResult benchKernel(const std::string& name, Isa isa, size_t bytes, double minSeconds) {
   const CpuKernelTable& k = cpuKernels(isa);
   KernelBenchResult r;

@@ -29,4 +29,9 @@ KernelBenchResult benchKernel(const std::string& name, Isa isa, size_t bytes, do
 // memcpy of `bytes` (read + write counted, as for the kernels).
 KernelBenchResult benchMemcpy(size_t bytes, double minSeconds);
 
+// The machine's ceilings at this size, for reading a kernel's ratio: "probe_read" reads `bytes`
+// once (the best level's maxAbs, a read-only pass) and "probe_write" writes them (memset).
+// A kernel that must read R and write W bytes takes at least max(R / read, W / write) seconds.
+KernelBenchResult benchProbe(const std::string& name, size_t bytes, double minSeconds);
+
 }  // namespace dtrain
