@@ -1,5 +1,6 @@
 'use strict';
-// Worker of `dtrain bench allreduce`: times all-reduce of float32 sums for sizes from
+// Worker of `dtrain bench allreduce`: times all-reduce of float32 (or --dtype float16 /
+// bfloat16, as Uint16Array bits) sums for sizes from
 // --min-bytes to --max-bytes (x4 steps, as the MPI peer benchmark does) and prints, on rank 0,
 // one JSON line per size: time is the slowest rank's mean, busbw = algbw * 2(p-1)/p.
 const dtrain = require('..');
@@ -17,15 +18,21 @@ async function main() {
   const algorithm = arg('--algorithm', undefined);
   const rank = dtrain.rank();
   const p = dtrain.size();
-  const buf = new Float32Array(maxBytes / 4);
-  const opts = algorithm ? { algorithm } : {};
+  const dtype = arg('--dtype', 'float32');
+  const half = dtype === 'float16' || dtype === 'bfloat16';
+  const es = half ? 2 : 4;
+  const buf = half ? new Uint16Array(maxBytes / 2) : new Float32Array(maxBytes / 4);
+  // The value x as buf holds it: float32, or the half format's bits.
+  const cast = dtype === 'bfloat16' ? dtrain.kernels.castToBFloat16 : dtrain.kernels.castToHalf;
+  const held = (x) => (half ? cast(Float32Array.of(x))[0] : x);
+  const opts = { ...(algorithm ? { algorithm } : {}), ...(half ? { dtype } : {}) };
   const once = mode === 'sync' ? (b) => dtrain.allreduceSync(b, opts) : (b) => dtrain.allreduce(b, opts);
   for (let bytes = minBytes; bytes <= maxBytes; bytes *= 4) {
-    const n = bytes / 4;
+    const n = bytes / es;
     const view = buf.subarray(0, n);
     // Same iteration counts as the MPI peer (shared/peers/mpi_allreduce.c).
     const iters = bytes < 1 << 20 ? 200 : bytes < 16 << 20 ? 30 : 8;
-    view.fill(rank + 1);
+    view.fill(held(rank + 1));
     for (let i = 0; i < 3; i++) await once(view);
     await dtrain.barrier();
     // The mean (as the peers report it) and the median, which a shared machine's occasional
@@ -40,9 +47,10 @@ async function main() {
     const t = Number(process.hrtime.bigint() - t0) / 1e9 / iters;
     const p50 = each.sort()[iters >> 1];
     const [tmax, p50max] = await dtrain.allreduce(Float64Array.of(t, p50), { op: 'max' });
-    view.fill(rank + 1);
+    view.fill(held(rank + 1));
     await once(view);
-    const ok = view[0] === (p * (p + 1)) / 2 && view[n - 1] === (p * (p + 1)) / 2;
+    const sum = held((p * (p + 1)) / 2);
+    const ok = view[0] === sum && view[n - 1] === sum;
     if (rank === 0) {
       const algbw = bytes / tmax / 1e9;
       console.log(
@@ -50,6 +58,7 @@ async function main() {
           impl: 'dtrain',
           transport: process.env.DTRAIN_TRANSPORT || 'shm',
           mode,
+          dtype,
           np: p,
           bytes,
           time_us: +(tmax * 1e6).toFixed(1),

@@ -21,20 +21,24 @@ export interface NativeCommConfig {
   generation: number;
 }
 
-/** Arrays the collectives accept. */
-export type CommArray = Float32Array | Float64Array | Int32Array;
+/** Arrays the collectives accept; a Uint16Array holds float16 or bfloat16 bits (option `dtype`). */
+export type CommArray = Float32Array | Float64Array | Int32Array | Uint16Array;
 
-/** The native `Communicator`; every collective's last argument chooses sync (true) or async. */
+/**
+ * The native `Communicator`; every collective's last argument chooses sync (true) or async, and
+ * the one before it is the element type's DType value (0 float32, 1 float64, 2 int32, 3 float16,
+ * 4 bfloat16), or -1 for the array's own.
+ */
 export interface NativeCommunicator {
   ready(): Promise<void>;
-  allreduce(buf: CommArray, op: number, algorithm: number, timeoutSec: number, sync: false): Promise<void>;
-  allreduce(buf: CommArray, op: number, algorithm: number, timeoutSec: number, sync: true): void;
-  broadcast(buf: CommArray, root: number, timeoutSec: number, sync: false): Promise<void>;
-  broadcast(buf: CommArray, root: number, timeoutSec: number, sync: true): void;
-  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, sync: false): Promise<void>;
-  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, sync: true): void;
-  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, sync: false): Promise<void>;
-  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, sync: true): void;
+  allreduce(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
+  allreduce(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: true): void;
+  broadcast(buf: CommArray, root: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
+  broadcast(buf: CommArray, root: number, timeoutSec: number, dtype: number, sync: true): void;
+  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
+  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, dtype: number, sync: true): void;
+  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
+  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: true): void;
   barrier(timeoutSec: number, sync: false): Promise<void>;
   barrier(timeoutSec: number, sync: true): void;
   shutdown(): Promise<void>;

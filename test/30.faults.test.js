@@ -11,7 +11,8 @@ describe('bad arguments', function () {
     expect(job.code, describeJob(job)).to.equal(0);
     expect(job.results).to.have.length(2);
     for (const r of job.results) {
-      const [arr, u8, op, algo, timeout, root, rootFrac, gather, barrier, syncOpts, syncType] = r.errors;
+      const [arr, u8, op, algo, timeout, root, rootFrac, gather, barrier, syncOpts, syncType, ...half] = r.errors;
+      const [halfUnnamed, halfOnFloat, halfUnknown, halfWrong] = half;
       expect(arr).to.include({ name: 'TypeError' });
       expect(arr.message).to.match(/allreduce: buf must be a Float32Array.*got Array/);
       expect(u8.message).to.match(/got Uint8Array/);
@@ -26,7 +27,14 @@ describe('bad arguments', function () {
       expect(gather).to.include({ name: 'TypeError' });
       expect(barrier.message).to.match(/barrier: timeout/);
       expect(syncOpts).to.include({ name: 'TypeError' });
-      expect(syncType.message).to.match(/allgatherSync: buf .* got Uint16Array/);
+      expect(syncType.message).to.match(/allgatherSync: buf .* got Int16Array/);
+      expect(halfUnnamed).to.include({ name: 'TypeError' });
+      expect(halfUnnamed.message).to.match(/allreduceSync: buf is a Uint16Array: pass \{ dtype: 'float16' \}/);
+      expect(halfOnFloat).to.include({ name: 'TypeError' });
+      expect(halfOnFloat.message).to.match(/allreduce: dtype float16 does not match buf, a Float32Array/);
+      expect(halfUnknown).to.include({ name: 'RangeError' });
+      expect(halfUnknown.message).to.match(/reduceScatter: dtype must be one of float32, .*bfloat16, got int8/);
+      expect(halfWrong.message).to.match(/broadcast: dtype float32 does not fit a Uint16Array/);
       // Nothing was sent: the next real call pairs up correctly on both ranks.
       expect(r.after).to.equal(2);
     }
@@ -38,6 +46,7 @@ describe('mismatched calls', function () {
     ['mismatch-length', /ranks 0, 2 called allreduce\(float32\[10\].*rank 1 called allreduce\(float32\[11\]/, 1],
     ['mismatch-kind', /rank 0 called broadcast\(float32\[8\], root=0\); ranks 1, 2 called allreduce/, 0],
     ['mismatch-type', /rank 0 called allreduce\(float64\[8\], op=sum.*ranks 1, 2 called allreduce\(float32\[8\], op=max/, 0],
+    ['mismatch-half', /rank 0 called allreduce\(float16\[8\].*ranks 1, 2 called allreduce\(bfloat16\[8\]/, 0],
   ]) {
     it(`${scenario}: every rank gets ERR_DTRAIN_MISMATCH naming the ranks and how they differ`, async function () {
       const job = await faults(3, scenario);

@@ -13,6 +13,7 @@ interface AllreduceBenchOptions {
   minBytes: number;
   maxBytes: number;
   algorithm?: string;
+  dtype: 'float32' | 'float16' | 'bfloat16';
   mpi?: string;
   gloo?: string;
   calibrate?: boolean;
@@ -39,13 +40,14 @@ export function addBenchCommand(program: Command): void {
   addBenchKernelsCommand(bench);
   bench
     .command('allreduce')
-    .description('time all-reduce (float32 sum) for sizes from --min-bytes to --max-bytes, x4 steps')
+    .description('time all-reduce (float32 sum, or --dtype) for sizes from --min-bytes to --max-bytes, x4 steps')
     .requiredOption('-n, --np <N>', 'number of workers', positiveInteger, 2)
     .addOption(new Option('--transport <kind>', 'transport').choices(['shm', 'tcp']))
     .addOption(new Option('--mode <mode>', 'async (Promise) or sync calls').choices(['async', 'sync']).default('async'))
     .option('--min-bytes <bytes>', 'smallest size', positiveInteger, 4096)
     .option('--max-bytes <bytes>', 'largest size', positiveInteger, 64 << 20)
     .option('--algorithm <name>', 'all-reduce algorithm (default: auto)')
+    .addOption(new Option('--dtype <type>', 'element type (bytes stay bytes: float16 moves twice the elements)').choices(['float32', 'float16', 'bfloat16']).default('float32'))
     .option('--mpi <binary>', 'also run this MPI peer benchmark binary with mpirun, side by side')
     .option('--gloo <script>', 'also run this torch.distributed gloo peer script (with /usr/bin/python3), side by side')
     .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
@@ -66,6 +68,7 @@ export function addBenchCommand(program: Command): void {
       if (options.transport) runArgs.push('--transport', options.transport);
       runArgs.push(worker, '--mode', options.mode, ...sizeArgs);
       if (options.algorithm) runArgs.push('--algorithm', options.algorithm);
+      runArgs.push('--dtype', options.dtype);
       const ours = await collect(process.execPath, runArgs, /^\[0\] (\{.*\})$/);
       const peers: Array<[string, Measurement[]]> = [];
       if (options.mpi) {

@@ -8,30 +8,77 @@ import { checkSeconds } from './config';
 import type {
   AllgatherOptions,
   AllreduceOptions,
+  BroadcastOptions,
   CallOptions,
   CommArray,
+  DType,
   ReduceOp,
   ReduceScatterOptions,
 } from './types';
 
 const REDUCE_OPS: Record<ReduceOp, number> = { sum: 0, avg: 1, min: 2, max: 3 };
 
+/** The native DType values (native/common/dtype.h). */
+const DTYPES: Record<DType, number> = { float32: 0, float64: 1, int32: 2, float16: 3, bfloat16: 4 };
+
 function checkArray(buf: unknown, fn: string, name = 'buf'): CommArray {
-  if (!(buf instanceof Float32Array || buf instanceof Float64Array || buf instanceof Int32Array)) {
+  if (
+    !(
+      buf instanceof Float32Array ||
+      buf instanceof Float64Array ||
+      buf instanceof Int32Array ||
+      buf instanceof Uint16Array
+    )
+  ) {
     const got =
       buf === null ? 'null' : typeof buf === 'object' ? (buf as object).constructor?.name : typeof buf;
     throw new TypeError(
-      `${fn}: ${name} must be a Float32Array, Float64Array or Int32Array, got ${got}`,
+      `${fn}: ${name} must be a Float32Array, Float64Array, Int32Array or Uint16Array (float16 or bfloat16 bits), got ${got}`,
     );
   }
   return buf;
 }
 
+function arrayDType(buf: CommArray): DType | undefined {
+  if (buf instanceof Float32Array) return 'float32';
+  if (buf instanceof Float64Array) return 'float64';
+  if (buf instanceof Int32Array) return 'int32';
+  return undefined;
+}
+
+/**
+ * The native DType value for `buf` and the `dtype` option. A Uint16Array needs `float16` or
+ * `bfloat16`: named, or `halfDefault` where the bits are only copied (broadcast, allgather).
+ */
+function dtypeOf(buf: CommArray, o: Record<string, unknown>, fn: string, halfDefault?: DType): number {
+  const named = o.dtype;
+  if (named !== undefined && (typeof named !== 'string' || !(named in DTYPES))) {
+    throw new RangeError(`${fn}: dtype must be one of ${Object.keys(DTYPES).join(', ')}, got ${String(named)}`);
+  }
+  const own = arrayDType(buf);
+  if (own === undefined) {
+    const half = (named as DType | undefined) ?? halfDefault;
+    if (half !== 'float16' && half !== 'bfloat16') {
+      throw new TypeError(
+        half === undefined
+          ? `${fn}: buf is a Uint16Array: pass { dtype: 'float16' } or { dtype: 'bfloat16' } to say what its bits hold`
+          : `${fn}: dtype ${half} does not fit a Uint16Array; use float16 or bfloat16`,
+      );
+    }
+    return DTYPES[half];
+  }
+  if (named !== undefined && named !== own) {
+    throw new TypeError(`${fn}: dtype ${String(named)} does not match buf, a ${buf.constructor.name}`);
+  }
+  return DTYPES[own];
+}
+
 /** The options each collective takes; anything else is a typo worth an error. */
 const KNOWN_OPTIONS = {
-  allreduce: ['op', 'algorithm', 'timeout'],
-  reduceScatter: ['op', 'algorithm', 'timeout'],
-  allgather: ['algorithm', 'timeout'],
+  allreduce: ['op', 'algorithm', 'dtype', 'timeout'],
+  reduceScatter: ['op', 'algorithm', 'dtype', 'timeout'],
+  allgather: ['algorithm', 'dtype', 'timeout'],
+  broadcast: ['dtype', 'timeout'],
   other: ['timeout'],
 } as const;
 
@@ -90,10 +137,16 @@ export class Communicator {
     return this.native.transport;
   }
 
-  private allreduceArgs(buf: unknown, opts: unknown, fn: string): [CommArray, number, number, number] {
+  private allreduceArgs(buf: unknown, opts: unknown, fn: string): [CommArray, number, number, number, number] {
     const b = checkArray(buf, fn);
     const o = checkOptions(opts, fn, KNOWN_OPTIONS.allreduce);
-    return [b, this.opOf(o, fn), this.algorithmOf(o, fn, this.defaultAlgorithm), this.timeoutOf(o, fn)];
+    return [
+      b,
+      this.opOf(o, fn),
+      this.algorithmOf(o, fn, this.defaultAlgorithm),
+      this.timeoutOf(o, fn),
+      dtypeOf(b, o, fn),
+    ];
   }
 
   private opOf(o: Record<string, unknown>, fn: string): number {
@@ -132,68 +185,78 @@ export class Communicator {
 
   /** Reduces `buf` across all ranks in place and resolves to `buf`. */
   async allreduce<T extends CommArray>(buf: T, opts?: AllreduceOptions): Promise<T> {
-    const [b, op, algo, timeout] = this.allreduceArgs(buf, opts, 'allreduce');
-    await this.native.allreduce(b, op, algo, timeout, false);
+    const [b, op, algo, timeout, dtype] = this.allreduceArgs(buf, opts, 'allreduce');
+    await this.native.allreduce(b, op, algo, timeout, dtype, false);
     return buf;
   }
 
   /** Like {@link allreduce}, but blocks the calling thread until done. */
   allreduceSync<T extends CommArray>(buf: T, opts?: AllreduceOptions): T {
-    const [b, op, algo, timeout] = this.allreduceArgs(buf, opts, 'allreduceSync');
-    this.native.allreduce(b, op, algo, timeout, true);
+    const [b, op, algo, timeout, dtype] = this.allreduceArgs(buf, opts, 'allreduceSync');
+    this.native.allreduce(b, op, algo, timeout, dtype, true);
     return buf;
   }
 
+  private broadcastArgs(buf: unknown, root: unknown, opts: unknown, fn: string): [CommArray, number, number, number] {
+    const b = checkArray(buf, fn);
+    const r = this.checkRoot(root, fn);
+    const o = checkOptions(opts, fn, KNOWN_OPTIONS.broadcast);
+    return [b, r, this.timeoutOf(o, fn), dtypeOf(b, o, fn, 'float16')];
+  }
+
   /** Copies `root`'s `buf` into every rank's `buf`; resolves to `buf`. */
-  async broadcast<T extends CommArray>(buf: T, root = 0, opts?: CallOptions): Promise<T> {
-    const b = checkArray(buf, 'broadcast');
-    const r = this.checkRoot(root, 'broadcast');
-    const t = this.timeoutOf(checkOptions(opts, 'broadcast'), 'broadcast');
-    await this.native.broadcast(b, r, t, false);
+  async broadcast<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): Promise<T> {
+    const [b, r, t, dtype] = this.broadcastArgs(buf, root, opts, 'broadcast');
+    await this.native.broadcast(b, r, t, dtype, false);
     return buf;
   }
 
   /** Like {@link broadcast}, but blocks the calling thread until done. */
-  broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: CallOptions): T {
-    const b = checkArray(buf, 'broadcastSync');
-    const r = this.checkRoot(root, 'broadcastSync');
-    this.native.broadcast(b, r, this.timeoutOf(checkOptions(opts, 'broadcastSync'), 'broadcastSync'), true);
+  broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): T {
+    const [b, r, t, dtype] = this.broadcastArgs(buf, root, opts, 'broadcastSync');
+    this.native.broadcast(b, r, t, dtype, true);
     return buf;
   }
 
-  private allgatherArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [CommArray, T, number, number] {
+  private allgatherArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [CommArray, T, number, number, number] {
     const b = checkArray(buf, fn);
     const o = checkOptions(opts, fn, KNOWN_OPTIONS.allgather);
     const algo = this.algorithmOf(o, fn, 0);
+    const dtype = dtypeOf(b, o, fn, 'float16');
     const out = new (b.constructor as new (n: number) => T)(b.length * this.size);
-    return [b, out, algo, this.timeoutOf(o, fn)];
+    return [b, out, algo, this.timeoutOf(o, fn), dtype];
   }
 
   /** Resolves to a new array of size() * buf.length elements: every rank's `buf`, in rank order. */
   async allgather<T extends CommArray>(buf: T, opts?: AllgatherOptions): Promise<T> {
-    const [b, out, algo, t] = this.allgatherArgs(buf, opts, 'allgather');
-    await this.native.allgather(b, out, algo, t, false);
+    const [b, out, algo, t, dtype] = this.allgatherArgs(buf, opts, 'allgather');
+    await this.native.allgather(b, out, algo, t, dtype, false);
     return out;
   }
 
   /** Like {@link allgather}, but blocks the calling thread until done. */
   allgatherSync<T extends CommArray>(buf: T, opts?: AllgatherOptions): T {
-    const [b, out, algo, t] = this.allgatherArgs(buf, opts, 'allgatherSync');
-    this.native.allgather(b, out, algo, t, true);
+    const [b, out, algo, t, dtype] = this.allgatherArgs(buf, opts, 'allgatherSync');
+    this.native.allgather(b, out, algo, t, dtype, true);
     return out;
   }
 
-  private reduceScatterArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [T, number, number, number, number, number] {
+  private reduceScatterArgs<T extends CommArray>(
+    buf: T,
+    opts: unknown,
+    fn: string,
+  ): [T, number, number, number, number, number, number] {
     const b = checkArray(buf, fn) as T;
     const o = checkOptions(opts, fn, KNOWN_OPTIONS.reduceScatter);
     const op = this.opOf(o, fn);
     const algo = this.algorithmOf(o, fn, 0);
+    const dtype = dtypeOf(b, o, fn);
     // The same split as the native schedules: the first length % size chunks are one longer.
     const q = Math.floor(b.length / this.size);
     const rem = b.length % this.size;
     const start = this.rank * q + Math.min(this.rank, rem);
     const end = start + q + (this.rank < rem ? 1 : 0);
-    return [b.slice() as T, op, algo, this.timeoutOf(o, fn), start, end];
+    return [b.slice() as T, op, algo, this.timeoutOf(o, fn), dtype, start, end];
   }
 
   /**
@@ -203,15 +266,15 @@ export class Communicator {
    * left unchanged.
    */
   async reduceScatter<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): Promise<T> {
-    const [work, op, algo, t, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatter');
-    await this.native.reduceScatter(work, op, algo, t, false);
+    const [work, op, algo, t, dtype, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatter');
+    await this.native.reduceScatter(work, op, algo, t, dtype, false);
     return work.slice(start, end) as T;
   }
 
   /** Like {@link reduceScatter}, but blocks the calling thread until done. */
   reduceScatterSync<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): T {
-    const [work, op, algo, t, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatterSync');
-    this.native.reduceScatter(work, op, algo, t, true);
+    const [work, op, algo, t, dtype, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatterSync');
+    this.native.reduceScatter(work, op, algo, t, dtype, true);
     return work.slice(start, end) as T;
   }
 

@@ -3,6 +3,13 @@ import type { CommArray } from '../native';
 /** Arrays the collectives accept: reduction happens in the array's own element type. */
 export type { CommArray };
 
+/**
+ * Element types. A Float32Array, Float64Array or Int32Array is its own type (`dtype` may repeat
+ * it); a Uint16Array holds the bits of `float16` or `bfloat16` values, and reductions on one need
+ * `dtype` to say which. Half-precision sums add in float32 and round once per step.
+ */
+export type DType = 'float32' | 'float64' | 'int32' | 'float16' | 'bfloat16';
+
 /** Reduction operators. `avg` divides the sum by size() (integers truncate toward zero). */
 export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 
@@ -10,6 +17,8 @@ export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 export interface AllreduceOptions {
   /** Reduction operator; default `sum`. */
   op?: ReduceOp;
+  /** Element type; required for a Uint16Array (`float16` or `bfloat16`). See {@link DType}. */
+  dtype?: DType;
   /**
    * `auto` (default: the cost model's choice per call), `ring`, `halving-doubling`,
    * `binary-blocks`, `recursive-doubling`, `hierarchical` or `hierarchical:<inner>`; the
@@ -22,6 +31,11 @@ export interface AllreduceOptions {
 
 /** Options of {@link allgather}. */
 export interface AllgatherOptions {
+  /**
+   * Element type; for a Uint16Array, `float16` (default) or `bfloat16`. Bits are copied as they
+   * are, so it only has to agree across ranks.
+   */
+  dtype?: DType;
   /** `auto` (default, ring), `ring` or `recursive-doubling`. */
   algorithm?: string;
   /** Seconds before the call fails with ERR_DTRAIN_TIMEOUT; default DTRAIN_TIMEOUT or 30. */
@@ -32,8 +46,21 @@ export interface AllgatherOptions {
 export interface ReduceScatterOptions {
   /** Reduction operator; default `sum`. */
   op?: ReduceOp;
+  /** Element type; required for a Uint16Array (`float16` or `bfloat16`). See {@link DType}. */
+  dtype?: DType;
   /** `auto` (default, ring), `ring` or `halving-doubling` (power-of-two sizes only). */
   algorithm?: string;
+  /** Seconds before the call fails with ERR_DTRAIN_TIMEOUT; default DTRAIN_TIMEOUT or 30. */
+  timeout?: number;
+}
+
+/** Options of {@link broadcast}. */
+export interface BroadcastOptions {
+  /**
+   * Element type; for a Uint16Array, `float16` (default) or `bfloat16`. Bits are copied as they
+   * are, so it only has to agree across ranks.
+   */
+  dtype?: DType;
   /** Seconds before the call fails with ERR_DTRAIN_TIMEOUT; default DTRAIN_TIMEOUT or 30. */
   timeout?: number;
 }

@@ -7,6 +7,7 @@ import { configFromEnv } from './config';
 import type {
   AllgatherOptions,
   AllreduceOptions,
+  BroadcastOptions,
   CallOptions,
   CommArray,
   InitOptions,
@@ -73,11 +74,11 @@ export function allreduceSync<T extends CommArray>(buf: T, opts?: AllreduceOptio
   return current('allreduceSync').allreduceSync(buf, opts);
 }
 /** Copies root's `buf` to every worker; resolves to `buf`. */
-export function broadcast<T extends CommArray>(buf: T, root = 0, opts?: CallOptions): Promise<T> {
+export function broadcast<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): Promise<T> {
   return current('broadcast').broadcast(buf, root, opts);
 }
 /** Blocking {@link broadcast}. */
-export function broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: CallOptions): T {
+export function broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): T {
   return current('broadcastSync').broadcastSync(buf, root, opts);
 }
 /** Resolves to a new array of size() * buf.length elements, every worker's `buf` in rank order. */

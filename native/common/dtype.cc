@@ -34,7 +34,7 @@ const char* reduceOpName(ReduceOp op) {
   return "?";
 }
 
-bool validDType(int v) { return v >= 0 && v <= 2; }
+bool validDType(int v) { return v >= 0 && v <= static_cast<int>(DType::kBFloat16); }
 bool validReduceOp(int v) { return v >= 0 && v <= 3; }
 
 }  // namespace dtrain

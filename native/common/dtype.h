@@ -7,8 +7,8 @@
 namespace dtrain {
 
 // Values are part of the binding's ABI (lib/native.ts mirrors them).
-// kFloat16 and kBFloat16 (raw bits in uint16_t) are for the kernels; the collectives do not
-// take them yet (validDType stays 0..2).
+// kFloat16 and kBFloat16 are raw bits in uint16_t (a Uint16Array in JavaScript, named by the
+// caller's `dtype`); reductions on them add in float32 and round once per step.
 enum class DType : uint8_t { kFloat32 = 0, kFloat64 = 1, kInt32 = 2, kFloat16 = 3, kBFloat16 = 4 };
 enum class ReduceOp : uint8_t { kSum = 0, kAvg = 1, kMin = 2, kMax = 3 };
 

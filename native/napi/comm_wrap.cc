@@ -11,15 +11,30 @@ namespace dtrain {
 
 namespace {
 
-DType dtypeOf(const Napi::Env& env, const Napi::TypedArray& ta, const char* name) {
+// The collective's element type: the array's own, or, for a Uint16Array (float16 or bfloat16
+// bits, which JavaScript has no array for), the one the caller names. named is a DType value,
+// or -1 for "the array's".
+DType dtypeOf(const Napi::Env& env, const Napi::TypedArray& ta, double named, const char* name) {
+  DType t;
   switch (ta.TypedArrayType()) {
-    case napi_float32_array: return DType::kFloat32;
-    case napi_float64_array: return DType::kFloat64;
-    case napi_int32_array: return DType::kInt32;
+    case napi_float32_array: t = DType::kFloat32; break;
+    case napi_float64_array: t = DType::kFloat64; break;
+    case napi_int32_array: t = DType::kInt32; break;
+    case napi_uint16_array:
+      if (named == static_cast<double>(DType::kFloat16)) return DType::kFloat16;
+      if (named == static_cast<double>(DType::kBFloat16)) return DType::kBFloat16;
+      throw Napi::TypeError::New(env, std::string(name) +
+                                          " is a Uint16Array: name its element type, float16 or "
+                                          "bfloat16");
     default:
-      throw Napi::TypeError::New(
-          env, std::string(name) + " must be a Float32Array, Float64Array or Int32Array");
+      throw Napi::TypeError::New(env, std::string(name) +
+                                          " must be a Float32Array, Float64Array, Int32Array or "
+                                          "Uint16Array (float16 or bfloat16 bits)");
   }
+  if (named >= 0 && named != static_cast<double>(t)) {
+    throw Napi::TypeError::New(env, std::string("dtype does not match ") + name + "'s type");
+  }
+  return t;
 }
 
 Napi::TypedArray typedArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -215,12 +230,12 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
   return promise;
 }
 
-// The arguments allreduce and reduceScatter share: (buf, op, algorithm, timeoutSec, sync).
+// The arguments allreduce and reduceScatter share: (buf, op, algorithm, timeoutSec, dtype, sync).
 OpRequest CommWrap::reductionRequest(const Napi::CallbackInfo& info, OpKind kind) {
   Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
   OpRequest op;
   op.kind = kind;
-  op.dtype = dtypeOf(info.Env(), buf, "buf");
+  op.dtype = dtypeOf(info.Env(), buf, numberArg(info, 4, "dtype"), "buf");
   int redop = static_cast<int>(numberArg(info, 1, "op"));
   if (!validReduceOp(redop)) throw Napi::RangeError::New(info.Env(), "op is not a known reduction");
   op.op = static_cast<ReduceOp>(redop);
@@ -237,18 +252,18 @@ OpRequest CommWrap::reductionRequest(const Napi::CallbackInfo& info, OpKind kind
   return op;
 }
 
-// allreduce(buf, op, algorithm, timeoutSec, sync)
+// allreduce(buf, op, algorithm, timeoutSec, dtype, sync)
 Napi::Value CommWrap::allreduce(const Napi::CallbackInfo& info) {
   OpRequest op = reductionRequest(info, OpKind::kAllreduce);
   return dispatch(info, std::move(op), info[0].As<Napi::Object>(), Napi::Object());
 }
 
-// broadcast(buf, root, timeoutSec, sync)
+// broadcast(buf, root, timeoutSec, dtype, sync)
 Napi::Value CommWrap::broadcast(const Napi::CallbackInfo& info) {
   Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
   OpRequest op;
   op.kind = OpKind::kBroadcast;
-  op.dtype = dtypeOf(info.Env(), buf, "buf");
+  op.dtype = dtypeOf(info.Env(), buf, numberArg(info, 3, "dtype"), "buf");
   op.root = static_cast<int>(numberArg(info, 1, "root"));
   if (op.root < 0 || op.root >= comm_->size()) {
     throw Napi::RangeError::New(info.Env(), "root must be a rank in [0, size)");
@@ -259,7 +274,7 @@ Napi::Value CommWrap::broadcast(const Napi::CallbackInfo& info) {
   return dispatch(info, std::move(op), buf, Napi::Object());
 }
 
-// reduceScatter(buf, op, algorithm, timeoutSec, sync): in place; this rank's chunk of
+// reduceScatter(buf, op, algorithm, timeoutSec, dtype, sync): in place; this rank's chunk of
 // splitEven(buf.length, size) ends up reduced.
 Napi::Value CommWrap::reduceScatter(const Napi::CallbackInfo& info) {
   OpRequest op = reductionRequest(info, OpKind::kReduceScatter);
@@ -275,13 +290,13 @@ Napi::Value CommWrap::reduceScatter(const Napi::CallbackInfo& info) {
   return dispatch(info, std::move(op), info[0].As<Napi::Object>(), Napi::Object());
 }
 
-// allgather(input, output, algorithm, timeoutSec, sync): output holds size * input.length.
+// allgather(input, output, algorithm, timeoutSec, dtype, sync): output holds size * input.length.
 Napi::Value CommWrap::allgather(const Napi::CallbackInfo& info) {
   Napi::TypedArray in = typedArrayArg(info, 0, "input");
   Napi::TypedArray out = typedArrayArg(info, 1, "output");
   OpRequest op;
   op.kind = OpKind::kAllgather;
-  op.dtype = dtypeOf(info.Env(), in, "input");
+  op.dtype = dtypeOf(info.Env(), in, numberArg(info, 4, "dtype"), "input");
   if (out.TypedArrayType() != in.TypedArrayType() ||
       out.ElementLength() != in.ElementLength() * static_cast<size_t>(comm_->size())) {
     throw Napi::RangeError::New(info.Env(),

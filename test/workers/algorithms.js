@@ -48,6 +48,14 @@ async function main() {
     await dtrain.allreduce(f, { algorithm });
     await sameOnEveryRank(f, `${algorithm} random floats`);
     cases++;
+    // Half precision rounds at every addition: the ranks must still agree bit for bit.
+    for (const dtype of ['float16', 'bfloat16']) {
+      const cast = dtype === 'float16' ? dtrain.kernels.castToHalf : dtrain.kernels.castToBFloat16;
+      const h = cast(new Float32Array(20011).map(() => noise() * 2 - 1));
+      await dtrain.allreduce(h, { algorithm, dtype });
+      await sameOnEveryRank(h, `${algorithm} random ${dtype}`);
+      cases++;
+    }
   }
 
   // Reduce-scatter: this rank's chunk of the sum; the input is untouched.

@@ -96,6 +96,88 @@ async function main() {
     cases++;
   }
 
+  // float16 and bfloat16 (Uint16Array bits), with the library's own casts (checked against numpy
+  // in test/50.kernels) as the reference for the expected bits. Values |v| <= 20 keep every
+  // partial sum (|sum| <= 120 at np 6) exact in both formats, so order does not matter.
+  const { kernels } = dtrain;
+  for (const dtype of ['float16', 'bfloat16']) {
+    const castTo = dtype === 'float16' ? kernels.castToHalf : kernels.castToBFloat16;
+    const castFrom = dtype === 'float16' ? kernels.castFromHalf : kernels.castFromBFloat16;
+    const toBits = (x) => castTo(Float32Array.of(x))[0];
+    const fromBits = (h) => castFrom(Uint16Array.of(h)).out[0];
+    const halfValue = (r, i) => (((r + 1) * 7 + i * 13) % 41) - 20;
+    for (const op of OPS) {
+      for (const n of lengths) {
+        const buf = castTo(Float32Array.from({ length: n }, (_, i) => halfValue(rank, i)));
+        const want = new Float32Array(n);
+        for (let i = 0; i < n; i++) {
+          let acc = halfValue(0, i);
+          for (let r = 1; r < np; r++) {
+            const v = halfValue(r, i);
+            acc = op === 'min' ? Math.min(acc, v) : op === 'max' ? Math.max(acc, v) : acc + v;
+          }
+          // avg: the sum (exact), then one float32 division, rounded once to the format.
+          want[i] = op === 'avg' ? Math.fround(acc / np) : acc;
+        }
+        const e = castTo(want);
+        const out = await dtrain.allreduce(buf, { op, dtype });
+        if (out !== buf) throw new Error('allreduce must resolve to the buffer it was given');
+        for (let i = 0; i < n; i++) {
+          if (buf[i] !== e[i]) {
+            throw new Error(`allreduce ${dtype} ${op} n=${n}: [${i}] = ${fromBits(buf[i])}, expected ${want[i]}`);
+          }
+        }
+        await sameOnEveryRank(buf, `allreduce ${dtype} ${op} n=${n}`);
+        cases++;
+      }
+    }
+    // Random values: every addition rounds, so the result depends on the order; it must still
+    // be the same on every rank and close to the float64 sum of the rounded inputs.
+    const n = 65537;
+    let mine;
+    const exact = new Float64Array(n);
+    for (let r = 0; r < np; r++) {
+      const next = rng(2000 + r);
+      const h = castTo(Float32Array.from({ length: n }, () => next() * 2 - 1));
+      const back = castFrom(h).out;
+      for (let i = 0; i < n; i++) exact[i] += back[i];
+      if (r === rank) mine = h;
+    }
+    await dtrain.allreduce(mine, { dtype });
+    const got = castFrom(mine).out;
+    const rel = dtype === 'float16' ? 2 ** -10 : 2 ** -7;
+    for (let i = 0; i < n; i++) {
+      if (Math.abs(got[i] - exact[i]) > rel * np * Math.max(1, Math.abs(exact[i]))) {
+        throw new Error(`random ${dtype} sum [${i}] = ${got[i]}, expected about ${exact[i]}`);
+      }
+    }
+    await sameOnEveryRank(mine, `random ${dtype} sum`);
+    // reduceScatter, broadcast and allgather on the same kind of buffer.
+    const full = new Uint16Array(np * 3 + 1);
+    for (let i = 0; i < full.length; i++) full[i] = toBits(halfValue(rank, i));
+    const part = await dtrain.reduceScatter(full, { dtype });
+    const q = Math.floor(full.length / np);
+    const rem = full.length % np;
+    const start = rank * q + Math.min(rank, rem);
+    for (let k = 0; k < part.length; k++) {
+      let acc = 0;
+      for (let r = 0; r < np; r++) acc += halfValue(r, start + k);
+      if (part[k] !== toBits(acc)) throw new Error(`reduceScatter ${dtype} [${k}] = ${fromBits(part[k])}`);
+    }
+    const b = Uint16Array.from({ length: 9 }, (_, i) => (rank === np - 1 ? toBits(i - 4) : 0));
+    dtrain.broadcastSync(b, np - 1, { dtype });
+    const g = await dtrain.allgather(Uint16Array.of(toBits(rank)), { dtype });
+    if (b[8] !== toBits(4) || g.length !== np || g[np - 1] !== toBits(np - 1)) {
+      throw new Error(`broadcast/allgather ${dtype} wrong`);
+    }
+    cases += 3;
+  }
+  {
+    // Bits are only copied, so a Uint16Array needs no dtype here.
+    const g = dtrain.allgatherSync(Uint16Array.of(rank + 1000));
+    if (g[np - 1] !== np - 1 + 1000) throw new Error('allgather of a plain Uint16Array wrong');
+  }
+
   // Broadcast from every root.
   for (let root = 0; root < np; root++) {
     for (const [type, Ctor] of Object.entries(TYPES)) {

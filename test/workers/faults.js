@@ -45,6 +45,13 @@ const scenarios = {
     );
     report(err);
   },
+  // The same Uint16Array read as float16 on rank 0 and as bfloat16 elsewhere.
+  async 'mismatch-half'(rank) {
+    const err = await expectFailure(() =>
+      dtrain.allreduce(new Uint16Array(8), { dtype: rank === 0 ? 'float16' : 'bfloat16' }),
+    );
+    report(err);
+  },
   // The last rank SIGKILLs itself while large all-reduces are in flight.
   async kill(rank, size) {
     if (rank === size - 1) setTimeout(() => process.kill(process.pid, 'SIGKILL'), 300);
@@ -120,7 +127,11 @@ const scenarios = {
     await tryCall(() => dtrain.allgather('x'));
     await tryCall(() => dtrain.barrier({ timeout: 'soon' }));
     await tryCall(() => dtrain.allreduceSync(new Float32Array(4), 'sum'));
-    await tryCall(() => dtrain.allgatherSync(new Uint16Array(2)));
+    await tryCall(() => dtrain.allgatherSync(new Int16Array(2)));
+    await tryCall(() => dtrain.allreduceSync(new Uint16Array(2)));
+    await tryCall(() => dtrain.allreduce(new Float32Array(2), { dtype: 'float16' }));
+    await tryCall(() => dtrain.reduceScatter(new Uint16Array(2), { dtype: 'int8' }));
+    await tryCall(() => dtrain.broadcast(new Uint16Array(2), 0, { dtype: 'float32' }));
     const ok = await dtrain.allreduce(Float64Array.of(1));
     report({ errors, after: ok[0] });
   },
