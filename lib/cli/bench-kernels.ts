@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadBinding } from '../native';
 import type { Isa } from '../kernels/binding';
+import { UsageError } from './values';
 
 interface KernelBenchOptions {
   bytes: number[];
@@ -57,7 +58,7 @@ function byteList(value: string): number[] {
   return list(value).map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 64 || n % 64 !== 0) {
-      throw new Error(`--bytes: ${s} is not a positive multiple of 64`);
+      throw new InvalidArgumentError(`${s} is not a positive multiple of 64`);
     }
     return n;
   });
@@ -99,9 +100,9 @@ export function addBenchKernelsCommand(bench: Command): void {
       const info = k.info();
       const known = k.benchNames();
       const names = options.kernels ?? known;
-      for (const n of names) if (!known.includes(n)) throw new Error(`--kernels: no kernel named ${n}`);
+      for (const n of names) if (!known.includes(n)) throw new UsageError(`--kernels: no kernel named ${n}`);
       const levels = (options.isa ?? info.supported).filter((l): l is Isa => {
-        if (!info.supported.includes(l as Isa)) throw new Error(`--isa: this CPU does not support ${l}`);
+        if (!info.supported.includes(l as Isa)) throw new UsageError(`--isa: this CPU does not support ${l}`);
         return true;
       });
       const py = options.torch ? findTorchPython(options.python) : undefined;

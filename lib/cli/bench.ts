@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadBinding } from '../native';
 import { addBenchKernelsCommand } from './bench-kernels';
-import { positiveInteger } from './values';
+import { positiveInteger, UsageError } from './values';
 
 interface AllreduceBenchOptions {
   np: number;
@@ -53,6 +53,10 @@ export function addBenchCommand(program: Command): void {
     .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
     .option('--predict', 'print the calibrated model\'s prediction beside each measurement')
     .action(async (options: AllreduceBenchOptions) => {
+      if (options.dtype !== 'float32' && (options.mpi || options.gloo || options.calibrate || options.predict)) {
+        // The peers time float32 and the cost model is fitted on float32 sums.
+        throw new UsageError(`--dtype ${options.dtype} works without --mpi, --gloo, --calibrate and --predict, which are float32 only`);
+      }
       const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
       if (options.calibrate) {
         const args = [cli, 'run', '-np', String(options.np)];
@@ -72,7 +76,7 @@ export function addBenchCommand(program: Command): void {
       const ours = await collect(process.execPath, runArgs, /^\[0\] (\{.*\})$/);
       const peers: Array<[string, Measurement[]]> = [];
       if (options.mpi) {
-        if (!existsSync(options.mpi)) throw new Error(`--mpi: no such file ${options.mpi}`);
+        if (!existsSync(options.mpi)) throw new UsageError(`--mpi: no such file ${options.mpi}`);
         peers.push([
           'mpi',
           await collect(
@@ -83,7 +87,7 @@ export function addBenchCommand(program: Command): void {
         ]);
       }
       if (options.gloo) {
-        if (!existsSync(options.gloo)) throw new Error(`--gloo: no such file ${options.gloo}`);
+        if (!existsSync(options.gloo)) throw new UsageError(`--gloo: no such file ${options.gloo}`);
         peers.push([
           'gloo',
           await collect('/usr/bin/python3', [options.gloo, String(options.np), String(options.maxBytes), String(options.minBytes)], /^(\{.*\})$/),

@@ -6,6 +6,7 @@ import { addBenchCommand } from './bench';
 import { addInfoCommand } from './info';
 import { addRunCommand } from './run';
 import { addSimulateCommand } from './simulate';
+import { UsageError } from './values';
 
 /** Exit code for usage errors (bad options, missing script), as most Unix tools use. */
 const USAGE_EXIT_CODE = 2;
@@ -44,6 +45,11 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   try {
     await program.parseAsync(normalizeArgv(program, argv));
   } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`dtrain: ${err.message}\n`);
+      process.exitCode = USAGE_EXIT_CODE;
+      return;
+    }
     if (!(err instanceof CommanderError)) throw err;
     // Commander has already printed the message; help and --version exit 0.
     process.exitCode = err.exitCode === 0 ? 0 : USAGE_EXIT_CODE;

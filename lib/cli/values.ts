@@ -1,5 +1,8 @@
 import { InvalidArgumentError } from 'commander';
 
+/** A bad command line found inside an action: printed as one line, exit code 2, no stack. */
+export class UsageError extends Error {}
+
 /** Commander argument parser for a positive integer such as a worker count. */
 export function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {

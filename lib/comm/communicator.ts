@@ -52,7 +52,7 @@ function arrayDType(buf: CommArray): DType | undefined {
  */
 function dtypeOf(buf: CommArray, o: Record<string, unknown>, fn: string, halfDefault?: DType): number {
   const named = o.dtype;
-  if (named !== undefined && (typeof named !== 'string' || !(named in DTYPES))) {
+  if (named !== undefined && (typeof named !== 'string' || !Object.hasOwn(DTYPES, named))) {
     throw new RangeError(`${fn}: dtype must be one of ${Object.keys(DTYPES).join(', ')}, got ${String(named)}`);
   }
   const own = arrayDType(buf);

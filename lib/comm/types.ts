@@ -10,7 +10,11 @@ export type { CommArray };
  */
 export type DType = 'float32' | 'float64' | 'int32' | 'float16' | 'bfloat16';
 
-/** Reduction operators. `avg` divides the sum by size() (integers truncate toward zero). */
+/**
+ * Reduction operators. `avg` divides the sum by size() (integers truncate toward zero); for
+ * float16 and bfloat16 each rank's values are divided by size() before they are summed (as
+ * PyTorch DDP's float16 compression hook does), so a mean that fits the format never overflows.
+ */
 export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 
 /** Options of {@link allreduce}. */

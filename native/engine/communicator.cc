@@ -286,11 +286,19 @@ void Communicator::runData(OpRequest& op, const Prepared& pr) {
   const size_t es = dtypeSize(op.dtype);
   const Deadline& deadline = pr.deadline;
   Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
+  // Half-precision averages divide each rank's input first, as PyTorch DDP's float16 compression
+  // hook does: float16 tops out at 65504, and a sum of p gradients can overflow where their mean
+  // would not. Everything else divides the sum once at the end.
+  const bool avg = op.op == ReduceOp::kAvg && p > 1;
+  const bool preScale = avg && (op.dtype == DType::kFloat16 || op.dtype == DType::kBFloat16);
+  if (preScale && (op.kind == OpKind::kAllreduce || op.kind == OpKind::kReduceScatter)) {
+    scaleForAverage(op.dtype, op.data, op.count, p);
+  }
   switch (op.kind) {
     case OpKind::kAllreduce: {
       Schedule s = allreduceSchedule(pr.algo, me, p, op.count, topology_);
       executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-      if (op.op == ReduceOp::kAvg && p > 1) scaleForAverage(op.dtype, op.data, op.count, p);
+      if (avg && !preScale) scaleForAverage(op.dtype, op.data, op.count, p);
       break;
     }
     case OpKind::kReduceScatter: {
@@ -298,7 +306,7 @@ void Communicator::runData(OpRequest& op, const Prepared& pr) {
                        ? halvingReduceScatterSchedule(me, p, op.count)
                        : ringReduceScatter(me, p, op.count);
       executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-      if (op.op == ReduceOp::kAvg && p > 1) {
+      if (avg && !preScale) {
         Chunk c = splitEven(op.count, p)[me];
         scaleForAverage(op.dtype, static_cast<uint8_t*>(op.data) + c.offset * es, c.count, p);
       }

@@ -1,11 +1,15 @@
 // How many AVX-512 operations one core retires per nanosecond: independent chains of 32-bit
 // adds, 32-bit multiplies (VPMULLD, the quantizers' hash) and float conversions (VCVTPS2DQ), and
 // one dependent chain of adds (latency 1, so its rate is the clock). docs/kernels.md uses these to
-// bound what the QSGD and TernGrad encoders can reach in cache. x86-64 with AVX-512 F only; prints
-// nothing and exits 77 elsewhere.
+// bound what the QSGD and TernGrad encoders can reach in cache. Where the CPU has AVX512_BF16 it
+// also times, on 1 MiB of float32 in cache, a loop of nothing but the hardware float32 -> bfloat16
+// conversion (VCVTNE2PS2BF16, which is not the reference's rounding for denormals) beside memcpy,
+// the fastest any bfloat16 cast could be. x86-64 with AVX-512 F only; exits 77 elsewhere.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -69,6 +73,43 @@ DTRAIN_AVX512 double clockGHz() {
   return 8.0 * kIterations / s / 1e9;
 }
 
+// Fastest of many calls, in seconds.
+template <typename F>
+double fastest(F call) {
+  double best = 1e30;
+  for (int r = 0; r < 3000; ++r) {
+    const auto t0 = Clock::now();
+    call();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+__attribute__((target("avx512f,avx512bf16"))) void bf16Convert(const float* src, uint16_t* dst,
+                                                               size_t n) {
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    std::memcpy(dst + i, &h, 64);
+  }
+}
+
+// GB/s of the conversion loop (6 bytes per element) and of memcpy (2 x bytes), 1 MiB of float32.
+void bf16Probe() {
+  constexpr size_t n = 262144;
+  std::vector<float> src(n, 1.5f), copy(n);
+  std::vector<uint16_t> dst(n);
+  const double convert = fastest([&] {
+    bf16Convert(src.data(), dst.data(), n);
+    asm volatile("" : : "r"(dst.data()) : "memory");
+  });
+  const double memcpyS = fastest([&] {
+    std::memcpy(copy.data(), src.data(), n * 4);
+    asm volatile("" : : "r"(copy.data()) : "memory");
+  });
+  std::printf("{\"bf16_instruction_cast_GBs\":%.1f,\"memcpy_GBs\":%.1f,\"bytes\":%zu}\n",
+              6.0 * n / convert / 1e9, 8.0 * n / memcpyS / 1e9, n * 4);
+}
+
 }  // namespace
 
 int main() {
@@ -87,6 +128,7 @@ int main() {
       "\"vcvtps2dq_zmm_per_ns\":%.2f,\"vpaddd_zmm_per_cycle\":%.2f,\"vpmulld_zmm_per_cycle\":%.2f,"
       "\"vcvtps2dq_zmm_per_cycle\":%.2f}\n",
       ghz, add, mul, cvt, add / ghz, mul / ghz, cvt / ghz);
+  if (__builtin_cpu_supports("avx512bf16")) bf16Probe();
   return 0;
 }
 #else

@@ -48,12 +48,36 @@ async function main() {
     await dtrain.allreduce(f, { algorithm });
     await sameOnEveryRank(f, `${algorithm} random floats`);
     cases++;
-    // Half precision rounds at every addition: the ranks must still agree bit for bit.
+    // Half precision rounds at every addition: the ranks must still agree bit for bit, and the
+    // result must be close to the float64 sum of every rank's inputs (regenerated from their
+    // seeds, after the float32 draws above).
+    const others = Array.from({ length: p }, (_, r) => {
+      const g = rng(77 + r);
+      for (let i = 0; i < f.length; i++) g();
+      return g;
+    });
     for (const dtype of ['float16', 'bfloat16']) {
-      const cast = dtype === 'float16' ? dtrain.kernels.castToHalf : dtrain.kernels.castToBFloat16;
-      const h = cast(new Float32Array(20011).map(() => noise() * 2 - 1));
+      const k = dtrain.kernels;
+      const castTo = dtype === 'float16' ? k.castToHalf : k.castToBFloat16;
+      const castFrom = dtype === 'float16' ? k.castFromHalf : k.castFromBFloat16;
+      const n = 20011;
+      const exact = new Float64Array(n);
+      let h;
+      for (let r = 0; r < p; r++) {
+        const bits = castTo(Float32Array.from({ length: n }, () => others[r]() * 2 - 1));
+        const back = castFrom(bits).out;
+        for (let i = 0; i < n; i++) exact[i] += back[i];
+        if (r === rank) h = bits;
+      }
       await dtrain.allreduce(h, { algorithm, dtype });
       await sameOnEveryRank(h, `${algorithm} random ${dtype}`);
+      const got = castFrom(h).out;
+      const tol = (dtype === 'float16' ? 2 ** -10 : 2 ** -7) * p;
+      for (let i = 0; i < n; i++) {
+        if (!(Math.abs(got[i] - exact[i]) <= tol * Math.max(1, Math.abs(exact[i])))) {
+          throw new Error(`${algorithm} random ${dtype} [${i}] = ${got[i]}, expected about ${exact[i]}`);
+        }
+      }
       cases++;
     }
   }

@@ -106,18 +106,21 @@ async function main() {
     const toBits = (x) => castTo(Float32Array.of(x))[0];
     const fromBits = (h) => castFrom(Uint16Array.of(h)).out[0];
     const halfValue = (r, i) => (((r + 1) * 7 + i * 13) % 41) - 20;
+    // avg divides each input by np before summing: multiples of 60 (= lcm 1..6) up to 120 keep
+    // every quotient and partial sum an exact integer in both formats.
+    const avgValue = (r, i) => 60 * ((((r + 1) * 7 + i * 13) % 5) - 2);
     for (const op of OPS) {
+      const val = op === 'avg' ? avgValue : halfValue;
       for (const n of lengths) {
-        const buf = castTo(Float32Array.from({ length: n }, (_, i) => halfValue(rank, i)));
+        const buf = castTo(Float32Array.from({ length: n }, (_, i) => val(rank, i)));
         const want = new Float32Array(n);
         for (let i = 0; i < n; i++) {
-          let acc = halfValue(0, i);
+          let acc = op === 'avg' ? val(0, i) / np : val(0, i);
           for (let r = 1; r < np; r++) {
-            const v = halfValue(r, i);
-            acc = op === 'min' ? Math.min(acc, v) : op === 'max' ? Math.max(acc, v) : acc + v;
+            const v = val(r, i);
+            acc = op === 'min' ? Math.min(acc, v) : op === 'max' ? Math.max(acc, v) : op === 'avg' ? acc + v / np : acc + v;
           }
-          // avg: the sum (exact), then one float32 division, rounded once to the format.
-          want[i] = op === 'avg' ? Math.fround(acc / np) : acc;
+          want[i] = acc;
         }
         const e = castTo(want);
         const out = await dtrain.allreduce(buf, { op, dtype });
@@ -130,6 +133,18 @@ async function main() {
         await sameOnEveryRank(buf, `allreduce ${dtype} ${op} n=${n}`);
         cases++;
       }
+    }
+    if (dtype === 'float16') {
+      // 40000 and 60000 on alternate ranks: their sum overflows float16 (max 65504), their mean
+      // does not, and avg must return the mean.
+      const big = castTo(Float32Array.of(rank % 2 ? 60000 : 40000, -(rank % 2 ? 60000 : 40000)));
+      await dtrain.allreduce(big, { op: 'avg', dtype });
+      const got = castFrom(big).out;
+      const mean = np === 1 ? 40000 : (40000 * Math.ceil(np / 2) + 60000 * Math.floor(np / 2)) / np;
+      if (!(Math.abs(got[0] - mean) <= mean * 2 ** -8 && got[1] === -got[0])) {
+        throw new Error(`float16 avg of large values: ${got[0]}, ${got[1]}, expected about ${mean}`);
+      }
+      cases++;
     }
     // Random values: every addition rounds, so the result depends on the order; it must still
     // be the same on every rank and close to the float64 sum of the rounded inputs.

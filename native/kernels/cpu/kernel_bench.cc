@@ -85,7 +85,7 @@ KernelBenchResult benchProbe(const std::string& name, size_t bytes, double minSe
   Buffer a = floats(bytes / 4 + 1, 1);
   KernelBenchResult r;
   r.kernel = name;
-  r.elements = bytes;
+  r.elements = bytes / 4;
   r.bytesMoved = static_cast<double>(bytes);
   if (name == "probe_read") {
     const CpuKernelTable& k = cpuKernels(bestIsa());

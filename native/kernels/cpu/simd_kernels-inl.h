@@ -180,6 +180,9 @@ size_t reduceBFloat16Sum(uint16_t* d, const uint16_t* s, size_t n) {
 template <bool BF16>
 void reduceHalf(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
   size_t i = 0;
+  // The float16 sum below leaves fewer than kSumHalvesLanes <= W elements, so the vector loop
+  // after it never sees a float16 sum (it would round it as bfloat16).
+  static_assert(V::kSumHalvesLanes <= V::W, "the float16 sum must leave less than a vector");
   if (op == ReduceOp::kSum || op == ReduceOp::kAvg) {
     if (BF16) {
       i = reduceBFloat16Sum(d, s, n);
