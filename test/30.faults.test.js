@@ -64,6 +64,23 @@ describe('mismatched calls', function () {
   }
 });
 
+describe('a peer that stalls inside a small async all-reduce', function () {
+  for (const transport of ['shm', 'tcp']) {
+    it(`${transport}: the caller's event loop keeps turning, and the result is right`, async function () {
+      const job = await runJob({ np: 2, script: 'stall.js', args: ['1500'], launcherArgs: ['--transport', transport] });
+      expect(job.code, describeJob(job)).to.equal(0);
+      const first = job.results.filter((r) => r.ticks !== undefined);
+      expect(first, describeJob(job)).to.have.length(2);
+      for (const r of first) expect([r.value, r.last]).to.deep.equal([3, 3]);
+      const waiting = first.find((r) => r.rank === 0);
+      expect(waiting.ms).to.be.at.least(1400);
+      // A 10 ms timer over 1.5 s: about 150 ticks when the loop is free, 0 when the call holds it.
+      expect(waiting.ticks, describeJob(job)).to.be.above(30);
+      expect(job.results.filter((r) => r.after === 2)).to.have.length(2);
+    });
+  }
+});
+
 describe('a worker killed with SIGKILL during an all-reduce', function () {
   for (const transport of ['shm', 'tcp']) {
     for (const np of [3, 4]) {

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/reduce.h"
@@ -23,6 +25,9 @@ constexpr size_t kBroadcastSegmentBytes = 256 << 10;
 }  // namespace
 
 Communicator::Communicator(CommConfig config, Completion ready) : config_(std::move(config)) {
+  // Fault injection for tests: this rank stalls before every all-reduce's data phase, as a
+  // stopped or descheduled process would, after its peers have seen it join the call.
+  if (const char* v = std::getenv("DTRAIN_TEST_STALL_MS")) testStallMs_ = std::atoi(v);
   thread_ = std::thread([this, ready = std::move(ready)] { loop(ready); });
 }
 
@@ -50,7 +55,8 @@ void Communicator::submit(OpRequest op) {
       Error(ErrorCode::kClosed, "the communicator was shut down; call init() again first")));
 }
 
-Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec, Status* status) {
+Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
+                                                double dataBudgetSec, Status* status) {
   std::unique_lock<std::mutex> exec;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -58,28 +64,38 @@ Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
     exec = std::unique_lock<std::mutex>(execMu_, std::try_to_lock);
     if (!exec.owns_lock()) return Inline::kBusy;
   }
+  // The engine thread takes over from where this thread got to. The op goes first, so nothing
+  // overtakes it (nor uses the executor, which holds its staged data, before it resumes).
+  auto handOver = [&](std::shared_ptr<Prepared> pr) {
+    op.prepared = std::move(pr);
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_front(std::move(op));
+    cv_.notify_all();
+    return Inline::kQueued;
+  };
+  auto soonest = [](const Deadline& hard, double budget) {
+    if (budget < 0) return hard;
+    Deadline soft = Deadline::after(budget);
+    return soft.at < hard.at ? soft : hard;
+  };
   try {
     std::shared_ptr<Prepared> pr = prepare(op);
     if (config_.size > 1) {
-      Deadline soft = pr->deadline;
-      if (budgetSec >= 0) {
-        Deadline budget = Deadline::after(budgetSec);
-        if (budget.at < soft.at) soft = budget;
-      }
+      const Deadline soft = soonest(pr->deadline, budgetSec);
       try {
         exchange(*pr, soft);
       } catch (const Error& e) {
         if (e.code() != ErrorCode::kTimeout || soft.at >= pr->deadline.at) throw;
-        // Not every peer has arrived: let the engine thread wait for them, from where the
-        // exchange got to. It goes first, so nothing overtakes it.
-        op.prepared = std::move(pr);
-        std::lock_guard<std::mutex> lock(mu_);
-        queue_.push_front(std::move(op));
-        cv_.notify_all();
-        return Inline::kQueued;
+        // Not every peer has arrived: let the engine thread wait for them.
+        return handOver(std::move(pr));
       }
     }
-    runData(op, *pr);
+    pr->exchanged = true;
+    // Every peer has joined, but one may still stall (descheduled, stopped): the event loop
+    // must not wait with it for long.
+    if (!runData(op, *pr, soonest(pr->deadline, budgetSec < 0 ? -1 : dataBudgetSec))) {
+      return handOver(std::move(pr));
+    }
     *status = Status{};
   } catch (const Error& e) {
     fail(e);
@@ -148,7 +164,8 @@ void Communicator::bootstrap() {
       ++localSize_;
     }
   }
-  abort_ = std::make_unique<AbortWatch>(config_.store, config_.token, rv.prefix + "abort", deadline);
+  abort_ =
+      std::make_unique<AbortWatch>(config_.store, config_.token, rv.prefix + "abort", deadline);
   if (config_.transport == "shm") {
     transport_ = std::make_unique<ShmTransport>(rv, config_.jobId, config_.shmChannelBytes);
   } else if (config_.transport == "tcp") {
@@ -157,8 +174,8 @@ void Communicator::bootstrap() {
     throw Error(ErrorCode::kInvalidArgument,
                 "unknown transport '" + config_.transport + "'; use shm or tcp");
   }
-  chooser_ = std::make_unique<AllreduceChooser>(costModelFor(config_.transport), topology_,
-                                                config_.size);
+  chooser_ =
+      std::make_unique<AllreduceChooser>(costModelFor(config_.transport), topology_, config_.size);
 }
 
 void Communicator::loop(Completion ready) {
@@ -239,8 +256,8 @@ std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& o
   // different calibration, say) fail with a mismatch instead of running different schedules.
   pr->algo = AlgorithmChoice::decode(op.algorithm);
   if (op.kind == OpKind::kAllreduce && pr->algo.algo == Algorithm::kAuto) {
-    pr->algo = p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype))
-                     : AlgorithmChoice{Algorithm::kRing};
+    pr->algo =
+        p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype)) : AlgorithmChoice{Algorithm::kRing};
   }
   desc.algorithm = pr->algo.encode();
   desc.root = op.root;
@@ -253,10 +270,14 @@ std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& o
   pr->all[me] = desc;
   for (int r = 0; r < p; ++r) {
     if (r == me) continue;
-    pr->transfers.push_back({Transfer::kSend, r, reinterpret_cast<uint8_t*>(&pr->desc),
-                             sizeof(CollectiveDesc), 8, {}});
-    pr->transfers.push_back({Transfer::kRecv, r, reinterpret_cast<uint8_t*>(&pr->all[r]),
-                             sizeof(CollectiveDesc), 8, {}});
+    pr->transfers.push_back(
+        {Transfer::kSend, r, reinterpret_cast<uint8_t*>(&pr->desc), sizeof(CollectiveDesc), 8, {}});
+    pr->transfers.push_back({Transfer::kRecv,
+                             r,
+                             reinterpret_cast<uint8_t*>(&pr->all[r]),
+                             sizeof(CollectiveDesc),
+                             8,
+                             {}});
   }
   return pr;
 }
@@ -281,52 +302,56 @@ void Communicator::exchange(Prepared& pr, const Deadline& until) {
   if (!mismatch.empty()) throw Error(ErrorCode::kMismatch, mismatch, odd);
 }
 
-void Communicator::runData(OpRequest& op, const Prepared& pr) {
+bool Communicator::runData(OpRequest& op, Prepared& pr, const Deadline& soft) {
   const int p = config_.size, me = config_.rank;
   const size_t es = dtypeSize(op.dtype);
-  const Deadline& deadline = pr.deadline;
   Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
   // Half-precision averages divide each rank's input first, as PyTorch DDP's float16 compression
   // hook does: float16 tops out at 65504, and a sum of p gradients can overflow where their mean
   // would not. Everything else divides the sum once at the end.
-  const bool avg = op.op == ReduceOp::kAvg && p > 1;
+  const bool avg = op.op == ReduceOp::kAvg && p > 1 &&
+                   (op.kind == OpKind::kAllreduce || op.kind == OpKind::kReduceScatter);
   const bool preScale = avg && (op.dtype == DType::kFloat16 || op.dtype == DType::kBFloat16);
-  if (preScale && (op.kind == OpKind::kAllreduce || op.kind == OpKind::kReduceScatter)) {
-    scaleForAverage(op.dtype, op.data, op.count, p);
+  if (!pr.dataStarted) {
+    pr.dataStarted = true;
+    if (testStallMs_ > 0 && op.kind == OpKind::kAllreduce) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(testStallMs_));
+    }
+    if (preScale) scaleForAverage(op.dtype, op.data, op.count, p);
+    switch (op.kind) {
+      case OpKind::kAllreduce:
+        pr.schedule = allreduceSchedule(pr.algo, me, p, op.count, topology_);
+        break;
+      case OpKind::kReduceScatter:
+        pr.schedule = pr.algo.algo == Algorithm::kHalvingDoubling
+                          ? halvingReduceScatterSchedule(me, p, op.count)
+                          : ringReduceScatter(me, p, op.count);
+        break;
+      case OpKind::kBroadcast:
+        pr.schedule = binomialBroadcast(me, p, op.count, op.root, kBroadcastSegmentBytes / es);
+        break;
+      case OpKind::kAllgather:
+        pr.schedule = pr.algo.algo == Algorithm::kRecursiveDoubling
+                          ? recursiveDoublingAllgather(me, p, op.count)
+                          : ringAllgather(me, p, op.count);
+        break;
+      case OpKind::kBarrier:
+        break;  // the descriptor exchange is itself a barrier: everyone hears from everyone
+    }
   }
-  switch (op.kind) {
-    case OpKind::kAllreduce: {
-      Schedule s = allreduceSchedule(pr.algo, me, p, op.count, topology_);
-      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-      if (avg && !preScale) scaleForAverage(op.dtype, op.data, op.count, p);
-      break;
-    }
-    case OpKind::kReduceScatter: {
-      Schedule s = pr.algo.algo == Algorithm::kHalvingDoubling
-                       ? halvingReduceScatterSchedule(me, p, op.count)
-                       : ringReduceScatter(me, p, op.count);
-      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-      if (avg && !preScale) {
-        Chunk c = splitEven(op.count, p)[me];
-        scaleForAverage(op.dtype, static_cast<uint8_t*>(op.data) + c.offset * es, c.count, p);
-      }
-      break;
-    }
-    case OpKind::kBroadcast: {
-      Schedule s = binomialBroadcast(me, p, op.count, op.root, kBroadcastSegmentBytes / es);
-      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-      break;
-    }
-    case OpKind::kAllgather: {
-      Schedule s = pr.algo.algo == Algorithm::kRecursiveDoubling
-                       ? recursiveDoublingAllgather(me, p, op.count)
-                       : ringAllgather(me, p, op.count);
-      executor_.run(s, *transport_, bufs, op.dtype, op.op, deadline, abort_.get());
-      break;
-    }
-    case OpKind::kBarrier:
-      break;  // the descriptor exchange is itself a barrier: everyone hears from everyone
+  if (!executor_.resume(pr.schedule, *transport_, bufs, op.dtype, op.op, pr.deadline, soft,
+                        abort_.get(), &pr.exec)) {
+    return false;
   }
+  if (avg && !preScale) {
+    if (op.kind == OpKind::kAllreduce) {
+      scaleForAverage(op.dtype, op.data, op.count, p);
+    } else {
+      Chunk c = splitEven(op.count, p)[me];
+      scaleForAverage(op.dtype, static_cast<uint8_t*>(op.data) + c.offset * es, c.count, p);
+    }
+  }
+  return true;
 }
 
 void Communicator::fail(const Error& e) {
@@ -344,8 +369,9 @@ void Communicator::execute(OpRequest& op) {
   try {
     std::shared_ptr<Prepared> pr =
         op.prepared ? std::static_pointer_cast<Prepared>(op.prepared) : prepare(op);
-    if (config_.size > 1) exchange(*pr, pr->deadline);
-    runData(op, *pr);
+    if (config_.size > 1 && !pr->exchanged) exchange(*pr, pr->deadline);
+    pr->exchanged = true;
+    runData(op, *pr, pr->deadline);
   } catch (const Error& e) {
     fail(e);
     throw;

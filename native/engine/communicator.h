@@ -16,9 +16,9 @@
 #include "common/error.h"
 #include "engine/collective_desc.h"
 #include "engine/executor.h"
-#include "transport/transport.h"
 #include "sched/algorithm.h"
 #include "sim/choose.h"
+#include "transport/transport.h"
 
 namespace dtrain {
 
@@ -28,16 +28,16 @@ class AbortWatch;
 struct CommConfig {
   int rank = 0;
   int size = 1;
-  std::string store;      // host:port; empty only when size == 1
+  std::string store;  // host:port; empty only when size == 1
   std::string token;
   std::string jobId;
   std::string transport = "shm";  // shm | tcp
   std::string tcpAddr = "127.0.0.1";
   size_t shmChannelBytes = 1 << 20;
-  int localSizeOverride = 0;      // DTRAIN_LOCAL_SIZE for tests: groups of consecutive ranks
-  double timeoutSec = 30.0;       // default per-collective timeout
+  int localSizeOverride = 0;  // DTRAIN_LOCAL_SIZE for tests: groups of consecutive ranks
+  double timeoutSec = 30.0;   // default per-collective timeout
   double bootstrapTimeoutSec = 60.0;
-  int generation = 0;             // distinguishes communicators created one after another
+  int generation = 0;  // distinguishes communicators created one after another
 };
 
 // The outcome handed to a completion callback: ok, or the error to report.
@@ -55,13 +55,13 @@ struct OpRequest {
   OpKind kind = OpKind::kBarrier;
   DType dtype = DType::kFloat32;
   ReduceOp op = ReduceOp::kSum;
-  uint8_t algorithm = 0;        // AlgorithmChoice::encode(); all-gather: ring or recursive doubling
+  uint8_t algorithm = 0;  // AlgorithmChoice::encode(); all-gather: ring or recursive doubling
   int root = 0;
-  size_t count = 0;             // elements in `data` (all-gather: in `input`, per rank)
-  void* data = nullptr;         // in/out buffer (all-gather: the output, size*count)
-  const void* input = nullptr;  // all-gather's input
-  double timeoutSec = 0;        // 0 = the communicator's default
-  Completion done;              // called on the engine thread
+  size_t count = 0;                // elements in `data` (all-gather: in `input`, per rank)
+  void* data = nullptr;            // in/out buffer (all-gather: the output, size*count)
+  const void* input = nullptr;     // all-gather's input
+  double timeoutSec = 0;           // 0 = the communicator's default
+  Completion done;                 // called on the engine thread
   std::shared_ptr<void> prepared;  // set when the op was started inline and handed over
 };
 
@@ -75,13 +75,14 @@ class Communicator {
   void submit(OpRequest op);
   // Runs `op` on the calling thread when nothing is queued or running, which saves the two
   // thread hand-offs (and, for Promise callers, the event-loop wake-up). With budgetSec >= 0
-  // the calling thread waits at most that long for the peers to join; if they have not, the
-  // op is queued for the engine thread (kQueued, `op` moved, its `done` called later).
+  // the calling thread waits at most that long for the peers to join, then at most
+  // dataBudgetSec for the data to move; if either runs out, the op is queued for the engine
+  // thread to finish from where it got to (kQueued, `op` moved, its `done` called later).
   // kBusy: nothing was done; submit() it. kDone: finished, outcome in *status.
   enum class Inline { kDone, kQueued, kBusy };
   // Both submit() and tryRunInline() must be called from one thread (the JS thread): the
   // inline hand-over takes mu_ while holding execMu_.
-  Inline tryRunInline(OpRequest& op, double budgetSec, Status* status);
+  Inline tryRunInline(OpRequest& op, double budgetSec, double dataBudgetSec, Status* status);
   // Waits for queued work, then a best-effort barrier so no rank tears down its side of a
   // transfer a peer is still reading, then closes the transport. Ops submitted later fail.
   void shutdown(Completion done);
@@ -98,22 +99,29 @@ class Communicator {
  private:
   void loop(Completion ready);
   void bootstrap();
-  // A collective between its descriptor exchange and its data phase.
+  // A collective in progress, as the JS thread hands it to the engine thread: its descriptor
+  // exchange, then its data phase, each resumable where the other thread left it.
   struct Prepared {
     CollectiveDesc desc;
     AlgorithmChoice algo;
     Deadline deadline;
     std::vector<CollectiveDesc> all;  // every rank's descriptor
     std::vector<Transfer> transfers;  // the exchange, resumable
+    bool exchanged = false;
+    bool dataStarted = false;  // the schedule is built and any pre-scaling done
+    Schedule schedule;
+    ExecState exec;
   };
   std::shared_ptr<Prepared> prepare(const OpRequest& op);
   void exchange(Prepared& pr, const Deadline& until);
-  void runData(OpRequest& op, const Prepared& pr);
+  // Runs the data phase (from where it got to); false when `soft` passed first, true when done.
+  bool runData(OpRequest& op, Prepared& pr, const Deadline& soft);
   void fail(const Error& e);  // marks the communicator broken when the failure calls for it
   void execute(OpRequest& op);
   Status executeCatching(OpRequest& op);
 
   CommConfig config_;
+  int testStallMs_ = 0;  // DTRAIN_TEST_STALL_MS
   int localRank_ = 0, localSize_ = 1;
   Topology topology_;
   std::unique_ptr<AllreduceChooser> chooser_;

@@ -10,9 +10,17 @@
 namespace dtrain {
 
 struct Buffers {
-  uint8_t* data = nullptr;        // BufferId::kData
+  uint8_t* data = nullptr;         // BufferId::kData
   const uint8_t* input = nullptr;  // BufferId::kInput
   uint8_t* scratch = nullptr;      // BufferId::kScratch (set by the executor)
+};
+
+// How far a run of a schedule has got, so that another thread can finish it: the round, and
+// whether that round's copies have run and its transfers (with their progress) are set up.
+struct ExecState {
+  size_t round = 0;
+  bool inRound = false;
+  std::vector<Transfer> transfers;
 };
 
 class Executor {
@@ -21,10 +29,17 @@ class Executor {
   void run(const Schedule& s, Transport& t, const Buffers& bufs, DType dtype, ReduceOp op,
            const Deadline& deadline, AbortWatch* abort);
 
+  // Runs the rounds of `s` from `state` on. Returns true when all are done; false when `soft`
+  // (earlier than `deadline`) passed while waiting for peers, with `state` saved: call again
+  // with the same schedule, buffers and state to resume, before this executor runs anything
+  // else (the staging of received data lives here). Throws what the transport throws.
+  bool resume(const Schedule& s, Transport& t, const Buffers& bufs, DType dtype, ReduceOp op,
+              const Deadline& deadline, const Deadline& soft, AbortWatch* abort, ExecState* state);
+
  private:
-  std::vector<uint8_t> scratch_;  // staging for received data that is reduced, reused
+  std::vector<uint8_t> scratch_;   // staging for received data that is reduced, reused
   std::vector<uint8_t> snapshot_;  // BufferId::kScratch
-  std::vector<Transfer> transfers_;
+  ExecState own_;                  // run()'s state
 };
 
 }  // namespace dtrain

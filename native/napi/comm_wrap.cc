@@ -4,7 +4,6 @@
 #include <condition_variable>
 #include <mutex>
 
-
 #include "napi/errors.h"
 
 namespace dtrain {
@@ -17,9 +16,15 @@ namespace {
 DType dtypeOf(const Napi::Env& env, const Napi::TypedArray& ta, double named, const char* name) {
   DType t;
   switch (ta.TypedArrayType()) {
-    case napi_float32_array: t = DType::kFloat32; break;
-    case napi_float64_array: t = DType::kFloat64; break;
-    case napi_int32_array: t = DType::kInt32; break;
+    case napi_float32_array:
+      t = DType::kFloat32;
+      break;
+    case napi_float64_array:
+      t = DType::kFloat64;
+      break;
+    case napi_int32_array:
+      t = DType::kInt32;
+      break;
     case napi_uint16_array:
       if (named == static_cast<double>(DType::kFloat16)) return DType::kFloat16;
       if (named == static_cast<double>(DType::kBFloat16)) return DType::kBFloat16;
@@ -97,8 +102,7 @@ Napi::Function CommWrap::define(Napi::Env env) {
                      });
 }
 
-CommWrap::CommWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<CommWrap>(info) {
+CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "config must be an object");
   Napi::Object o = info[0].As<Napi::Object>();
@@ -168,11 +172,14 @@ Napi::Value CommWrap::ready(const Napi::CallbackInfo& info) { return readyPromis
 
 namespace {
 // An async collective of at most this many bytes may run on the JS thread when the engine is
-// idle, waiting at most kInlineBudgetSec for the peers to join (then the engine thread takes
-// over from where it got to). It saves two thread hand-offs and an event-loop wake-up, which
-// are most of a small collective's time on a busy machine.
+// idle, waiting at most kInlineBudgetSec for the peers to join and then at most
+// kInlineDataBudgetSec for its data (a peer descheduled or stopped mid-call); whichever runs
+// out, the engine thread takes over from where it got to. It saves two thread hand-offs and an
+// event-loop wake-up, which are most of a small collective's time on a busy machine, and the
+// event loop never waits much longer than a millisecond.
 constexpr size_t kInlineBytes = 64 << 10;
 constexpr double kInlineBudgetSec = 50e-6;
+constexpr double kInlineDataBudgetSec = 1e-3;
 }  // namespace
 
 Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
@@ -182,7 +189,7 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
   if (sync) {
     // The JS thread runs or waits for the op; its own stack keeps the buffers alive.
     Status inlineStatus;
-    if (comm_->tryRunInline(op, -1, &inlineStatus) == Communicator::Inline::kDone) {
+    if (comm_->tryRunInline(op, -1, -1, &inlineStatus) == Communicator::Inline::kDone) {
       if (!inlineStatus.ok) throw toJsError(env, inlineStatus);
       return env.Undefined();
     }
@@ -220,7 +227,8 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
   };
   Status st;
   Communicator::Inline how =
-      small ? comm_->tryRunInline(op, kInlineBudgetSec, &st) : Communicator::Inline::kBusy;
+      small ? comm_->tryRunInline(op, kInlineBudgetSec, kInlineDataBudgetSec, &st)
+            : Communicator::Inline::kBusy;
   if (how == Communicator::Inline::kDone) {
     p->status = st;
     settlePending(env, Napi::Function(), this, p);  // settles and frees p
@@ -281,11 +289,13 @@ Napi::Value CommWrap::reduceScatter(const Napi::CallbackInfo& info) {
   AlgorithmChoice c = AlgorithmChoice::decode(op.algorithm);
   const int p = comm_->size();
   if (c.algo == Algorithm::kHalvingDoubling && (p & (p - 1)) != 0) {
-    throw Napi::RangeError::New(info.Env(),
-                                "reduceScatter: halving-doubling needs a power-of-two size(); use ring");
+    throw Napi::RangeError::New(
+        info.Env(), "reduceScatter: halving-doubling needs a power-of-two size(); use ring");
   }
-  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing && c.algo != Algorithm::kHalvingDoubling) {
-    throw Napi::RangeError::New(info.Env(), "reduceScatter: algorithm must be auto, ring or halving-doubling");
+  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing &&
+      c.algo != Algorithm::kHalvingDoubling) {
+    throw Napi::RangeError::New(info.Env(),
+                                "reduceScatter: algorithm must be auto, ring or halving-doubling");
   }
   return dispatch(info, std::move(op), info[0].As<Napi::Object>(), Napi::Object());
 }
@@ -304,8 +314,10 @@ Napi::Value CommWrap::allgather(const Napi::CallbackInfo& info) {
   }
   op.algorithm = static_cast<uint8_t>(numberArg(info, 2, "algorithm"));
   AlgorithmChoice c = AlgorithmChoice::decode(op.algorithm);
-  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing && c.algo != Algorithm::kRecursiveDoubling) {
-    throw Napi::RangeError::New(info.Env(), "allgather: algorithm must be auto, ring or recursive-doubling");
+  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing &&
+      c.algo != Algorithm::kRecursiveDoubling) {
+    throw Napi::RangeError::New(info.Env(),
+                                "allgather: algorithm must be auto, ring or recursive-doubling");
   }
   op.timeoutSec = numberArg(info, 3, "timeoutSec");
   op.count = in.ElementLength();
