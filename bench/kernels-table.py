@@ -9,9 +9,10 @@ for size in sorted({l["bytes"] for l in lines}, reverse=True):
     rows = [l for l in lines if l["bytes"] == size]
     levels = [i for i in ("scalar", "avx2", "avx512") if any(l.get("isa") == i for l in rows)]
     print(f"\n{size} bytes\n")
-    probes = {l["probe"]: l for l in rows if l.get("probe")}
+    probes = {l["kernel"][6:]: l for l in rows if l.get("kernel", "").startswith("probe_") and l.get("isa")}
     if probes:
         print("Probes: " + ", ".join(f"{p} {l['GBs']:.1f} GB/s ({l['ratio']:.2f} of memcpy)" for p, l in probes.items()) + "\n")
+    rows = [l for l in rows if not l.get("kernel", "").startswith("probe_")]
     print("| kernel | memcpy GB/s | " + " | ".join(f"{i} GB/s (ratio)" for i in levels) + " | torch GB/s | speedup |")
     print("| --- " * (4 + len(levels)) + "|")
     kernels = []

@@ -26,19 +26,6 @@ export interface KernelLine {
   ratio: number;
 }
 
-/**
- * A line for one of the machine's ceilings at this size, measured once per size before the
- * kernels: `read` (a read-only pass, the best level's maxAbs) and `write` (memset). A kernel
- * that reads R and writes W bytes cannot beat max(R / read, W / write) seconds.
- */
-export interface ProbeLine {
-  probe: 'read' | 'write';
-  bytes: number;
-  GBs: number;
-  memcpy_GBs: number;
-  ratio: number;
-}
-
 /** A line for PyTorch's equivalent operation, with the same byte count as dtrain's kernel. */
 export interface PeerLine {
   kernel: string;
@@ -112,17 +99,22 @@ export function addBenchKernelsCommand(bench: Command): void {
       };
       for (const bytes of options.bytes) {
         const best = new Map<string, { GBs: number; bytesMoved: number }>();
+        // The machine's ceilings at this size, as kernel lines named probe_read (a read-only
+        // pass: the best level's maxAbs) and probe_write (memset). A kernel that reads R and
+        // writes W bytes cannot beat max(R / read, W / write) seconds.
         const probeMemcpy = k.bench('memcpy', null, bytes, options.minTime).GBs;
-        for (const probe of ['read', 'write'] as const) {
-          const r = k.bench(`probe_${probe}`, null, bytes, options.minTime);
-          const line: ProbeLine = {
-            probe,
+        for (const kernel of ['probe_read', 'probe_write']) {
+          const r = k.bench(kernel, null, bytes, options.minTime);
+          const line: KernelLine = {
+            kernel,
+            backend: 'cpu',
+            isa: info.best,
             bytes,
             GBs: round(r.GBs),
             memcpy_GBs: round(probeMemcpy),
             ratio: round(r.GBs / probeMemcpy, 3),
           };
-          print(line, `${`(${probe} probe)`.padEnd(18)} ${'-'.padEnd(7)} ${String(bytes).padStart(9)} B  ${line.GBs.toFixed(2).padStart(7)} GB/s  memcpy ${line.memcpy_GBs.toFixed(2)}  ratio ${line.ratio.toFixed(3)}`);
+          print(line, `${kernel.padEnd(18)} ${line.isa.padEnd(7)} ${String(bytes).padStart(9)} B  ${line.GBs.toFixed(2).padStart(7)} GB/s  memcpy ${line.memcpy_GBs.toFixed(2)}  ratio ${line.ratio.toFixed(3)}`);
         }
         for (const kernel of names) {
           // memcpy right before each kernel: on a shared machine bandwidth drifts during a run,
