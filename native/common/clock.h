@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 
 namespace dtrain {
 
@@ -24,6 +25,15 @@ struct Deadline {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(at - Clock::now()).count();
     if (left < 0) return 0;
     return left > cap ? cap : static_cast<int>(left);
+  }
+  // Time left, clamped to [0, capMs] milliseconds, as a relative timespec for futex and ppoll:
+  // a deadline less than a millisecond away is slept until, not polled for (msLeft gives 0).
+  timespec timespecLeft(int capMs) const {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(at - Clock::now()).count();
+    const long long cap = static_cast<long long>(capMs) * 1000000;
+    if (left < 0) left = 0;
+    if (left > cap) left = cap;
+    return {static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
   }
 };
 

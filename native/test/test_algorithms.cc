@@ -1,12 +1,14 @@
 // Every all-reduce algorithm for 1..64 ranks over the in-memory transport: exact sums for
 // integer-valued inputs, bitwise agreement for random floats, every op and dtype; plus the
 // reduce-scatter and recursive-doubling all-gather schedules.
+#include <chrono>
 #include <cmath>
-#include <functional>
-#include <string>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <random>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
@@ -49,11 +51,11 @@ struct Case {
   size_t n;
   size_t outN;  // elements of the output buffer (all-gather: n * p)
   std::function<Schedule(int)> schedule;
-  std::function<double(int, size_t)> input;   // rank, index -> value
-  std::function<double(size_t)> expect;         // index -> result (null: not checked)
-  std::function<bool(int, size_t)> checked;     // whether rank's element i is checked (null: all)
-  bool bitwise;                                 // all ranks must agree bitwise
-  std::vector<std::vector<double>> out;         // by rank, as double
+  std::function<double(int, size_t)> input;  // rank, index -> value
+  std::function<double(size_t)> expect;      // index -> result (null: not checked)
+  std::function<bool(int, size_t)> checked;  // whether rank's element i is checked (null: all)
+  bool bitwise;                              // all ranks must agree bitwise
+  std::vector<std::vector<double>> out;      // by rank, as double
 };
 
 template <typename T>
@@ -62,8 +64,9 @@ void runCase(Case& c, int r, MemTransport& t) {
   for (size_t i = 0; i < c.n; ++i) in[i] = static_cast<T>(c.input(r, i));
   if (c.outN == c.n) buf = in;
   Executor ex;
-  ex.run(c.schedule(r), t, {reinterpret_cast<uint8_t*>(buf.data()), reinterpret_cast<uint8_t*>(in.data())},
-         c.dtype, c.op, Deadline::after(60), nullptr);
+  ex.run(c.schedule(r), t,
+         {reinterpret_cast<uint8_t*>(buf.data()), reinterpret_cast<uint8_t*>(in.data())}, c.dtype,
+         c.op, Deadline::after(60), nullptr);
   c.out[r].assign(buf.begin(), buf.end());
 }
 
@@ -72,9 +75,15 @@ void runAll(int p, std::vector<Case>& cases) {
   onEveryRank(p, [&](int r, MemTransport& t) {
     for (Case& c : cases) {
       switch (c.dtype) {
-        case DType::kFloat32: runCase<float>(c, r, t); break;
-        case DType::kFloat64: runCase<double>(c, r, t); break;
-        case DType::kInt32: runCase<int32_t>(c, r, t); break;
+        case DType::kFloat32:
+          runCase<float>(c, r, t);
+          break;
+        case DType::kFloat64:
+          runCase<double>(c, r, t);
+          break;
+        case DType::kInt32:
+          runCase<int32_t>(c, r, t);
+          break;
       }
     }
   });
@@ -85,7 +94,8 @@ void runAll(int p, std::vector<Case>& cases) {
     for (int r = 0; r < p && !reported; ++r) {
       for (size_t i = 0; i < want.size() && !reported; ++i) {
         if ((!c.checked || c.checked(r, i)) && c.out[r][i] != want[i]) {
-          CHECK(false, "%s p=%d n=%zu: rank %d [%zu] = %g", c.what.c_str(), p, c.n, r, i, c.out[r][i]);
+          CHECK(false, "%s p=%d n=%zu: rank %d [%zu] = %g", c.what.c_str(), p, c.n, r, i,
+                c.out[r][i]);
           reported = true;
         }
       }
@@ -109,7 +119,10 @@ double reduceAll(int p, size_t i, ReduceOp op) {
 std::vector<Case> casesFor(int p, std::mt19937& gen) {
   std::vector<Case> cases;
   const Topology topo = groupsOf(p, 3);
-  std::vector<size_t> lengths = {0, 1, static_cast<size_t>(p > 1 ? p - 1 : 0), static_cast<size_t>(p),
+  std::vector<size_t> lengths = {0,
+                                 1,
+                                 static_cast<size_t>(p > 1 ? p - 1 : 0),
+                                 static_cast<size_t>(p),
                                  static_cast<size_t>(p + 1),
                                  std::uniform_int_distribution<size_t>(1, 100000)(gen)};
   for (const AlgorithmChoice& a : kAlgorithms) {
@@ -118,14 +131,45 @@ std::vector<Case> casesFor(int p, std::mt19937& gen) {
     };
     auto exact = [p](ReduceOp op) { return [p, op](size_t i) { return reduceAll(p, i, op); }; };
     for (size_t n : lengths)
-      cases.push_back({a.name() + " float32 sum", DType::kFloat32, ReduceOp::kSum, n, n, sched(n),
-                       valueAt, exact(ReduceOp::kSum), nullptr, true, {}});
-    cases.push_back({a.name() + " float64 max", DType::kFloat64, ReduceOp::kMax, 1000, 1000,
-                     sched(1000), valueAt, exact(ReduceOp::kMax), nullptr, true, {}});
-    cases.push_back({a.name() + " int32 min", DType::kInt32, ReduceOp::kMin, 777, 777, sched(777),
-                     valueAt, exact(ReduceOp::kMin), nullptr, true, {}});
+      cases.push_back({a.name() + " float32 sum",
+                       DType::kFloat32,
+                       ReduceOp::kSum,
+                       n,
+                       n,
+                       sched(n),
+                       valueAt,
+                       exact(ReduceOp::kSum),
+                       nullptr,
+                       true,
+                       {}});
+    cases.push_back({a.name() + " float64 max",
+                     DType::kFloat64,
+                     ReduceOp::kMax,
+                     1000,
+                     1000,
+                     sched(1000),
+                     valueAt,
+                     exact(ReduceOp::kMax),
+                     nullptr,
+                     true,
+                     {}});
+    cases.push_back({a.name() + " int32 min",
+                     DType::kInt32,
+                     ReduceOp::kMin,
+                     777,
+                     777,
+                     sched(777),
+                     valueAt,
+                     exact(ReduceOp::kMin),
+                     nullptr,
+                     true,
+                     {}});
     // Random floats: sums depend on order, so only agreement is checked.
-    cases.push_back({a.name() + " random float32", DType::kFloat32, ReduceOp::kSum, 3001, 3001,
+    cases.push_back({a.name() + " random float32",
+                     DType::kFloat32,
+                     ReduceOp::kSum,
+                     3001,
+                     3001,
                      sched(3001),
                      [](int r, size_t i) {
                        // splitmix64 of (rank, index): cheap, well-mixed, the same everywhere.
@@ -135,24 +179,51 @@ std::vector<Case> casesFor(int p, std::mt19937& gen) {
                        z ^= z >> 31;
                        return static_cast<double>(z >> 11) / 9007199254740992.0 * 2 - 1;
                      },
-                     nullptr, nullptr, true, {}});
+                     nullptr,
+                     nullptr,
+                     true,
+                     {}});
   }
   const std::vector<Chunk> chunks = splitEven(1001, p);
   auto sum = [p](size_t i) { return reduceAll(p, i, ReduceOp::kSum); };
   auto mine = [chunks](int r, size_t i) {
     return i >= chunks[r].offset && i < chunks[r].offset + chunks[r].count;
   };
-  cases.push_back({"ring reduce-scatter", DType::kInt32, ReduceOp::kSum, 1001, 1001,
-                   [p](int r) { return ringReduceScatter(r, p, 1001); }, valueAt, sum, mine, false, {}});
+  cases.push_back({"ring reduce-scatter",
+                   DType::kInt32,
+                   ReduceOp::kSum,
+                   1001,
+                   1001,
+                   [p](int r) { return ringReduceScatter(r, p, 1001); },
+                   valueAt,
+                   sum,
+                   mine,
+                   false,
+                   {}});
   if ((p & (p - 1)) == 0)
-    cases.push_back({"halving reduce-scatter", DType::kInt32, ReduceOp::kSum, 1001, 1001,
-                     [p](int r) { return halvingReduceScatterSchedule(r, p, 1001); }, valueAt, sum,
-                     mine, false, {}});
+    cases.push_back({"halving reduce-scatter",
+                     DType::kInt32,
+                     ReduceOp::kSum,
+                     1001,
+                     1001,
+                     [p](int r) { return halvingReduceScatterSchedule(r, p, 1001); },
+                     valueAt,
+                     sum,
+                     mine,
+                     false,
+                     {}});
   for (size_t n : {size_t{0}, size_t{5}}) {
-    cases.push_back({"recursive-doubling all-gather", DType::kFloat32, ReduceOp::kSum, n, n * p,
-                     [p, n](int r) { return recursiveDoublingAllgather(r, p, n); }, valueAt,
-                     [n](size_t i) { return valueAt(static_cast<int>(i / n), i % n); }, nullptr,
-                     true, {}});
+    cases.push_back({"recursive-doubling all-gather",
+                     DType::kFloat32,
+                     ReduceOp::kSum,
+                     n,
+                     n * p,
+                     [p, n](int r) { return recursiveDoublingAllgather(r, p, n); },
+                     valueAt,
+                     [n](size_t i) { return valueAt(static_cast<int>(i / n), i % n); },
+                     nullptr,
+                     true,
+                     {}});
   }
   return cases;
 }
@@ -180,7 +251,8 @@ int main() {
       });
       for (int r = 1; r < p; ++r)
         CHECK(std::memcmp(out[r].data(), out[0].data(), 3 * sizeof(float)) == 0,
-              "%s p=%d min of signed zeros / NaN: rank %d differs from rank 0", a.name().c_str(), p, r);
+              "%s p=%d min of signed zeros / NaN: rank %d differs from rank 0", a.name().c_str(), p,
+              r);
     }
   }
   // The fold leaves r = p - 2^floor(lg p) ranks out of the reduction; binary blocks none.
@@ -200,6 +272,51 @@ int main() {
     while (pp * 2 <= p) pp *= 2;
     CHECK(idleHd == p - pp, "halving-doubling p=%d idle %d, expected %d", p, idleHd, p - pp);
     CHECK(idleBb == ((p & 1) && p > 1 ? 1 : 0), "binary-blocks p=%d idle %d", p, idleBb);
+  }
+  // Resumed runs: each rank runs its schedule in slices bounded by a 20 us soft deadline, every
+  // slice on a new thread (as the JS thread hands a call to the engine thread), while rank 1
+  // sleeps between its slices; the results must equal the plain run's, and slices must really
+  // have stopped mid-schedule.
+  for (const AlgorithmChoice& a : kAlgorithms) {
+    for (int p : {2, 3, 5}) {
+      const size_t n = 1000 + p;
+      std::vector<std::vector<int32_t>> out(p);
+      std::vector<int> stops(p, 0);
+      onEveryRank(p, [&](int r, MemTransport& t) {
+        std::vector<int32_t> buf(n);
+        for (size_t i = 0; i < n; ++i) buf[i] = static_cast<int32_t>((r + 1) * 1000 + i);
+        const Schedule s = allreduceSchedule(a, r, p, n, groupsOf(p, 2));
+        const Deadline hard = Deadline::after(60);
+        Executor ex;
+        ExecState state;
+        bool done = false;
+        while (!done) {
+          if (r == 1) std::this_thread::sleep_for(std::chrono::microseconds(300));
+          std::thread slice([&] {
+            done = ex.resume(s, t, {reinterpret_cast<uint8_t*>(buf.data())}, DType::kInt32,
+                             ReduceOp::kSum, hard, Deadline::after(20e-6), nullptr, &state);
+          });
+          slice.join();
+          if (!done) ++stops[r];
+        }
+        out[r] = buf;
+      });
+      int stopped = 0;
+      for (int r = 0; r < p; ++r) {
+        stopped += stops[r];
+        for (size_t i = 0; i < n; ++i) {
+          const int64_t want =
+              static_cast<int64_t>(p) * (p + 1) / 2 * 1000 + static_cast<int64_t>(p) * i;
+          if (out[r][i] != want) {
+            CHECK(false, "%s p=%d resumed: rank %d [%zu] = %d, expected %lld", a.name().c_str(), p,
+                  r, i, out[r][i], static_cast<long long>(want));
+            break;
+          }
+        }
+      }
+      CHECK(stopped > 0, "%s p=%d: no slice stopped early, so nothing was resumed",
+            a.name().c_str(), p);
+    }
   }
   return TEST_MAIN_RESULT();
 }

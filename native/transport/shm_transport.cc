@@ -288,8 +288,7 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
     }
     bell.waiters.fetch_add(1, std::memory_order_seq_cst);
     if (bell.seq.load(std::memory_order_seq_cst) == seen) {
-      int ms = deadline.msLeft(kLivenessMs);
-      timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+      timespec ts = deadline.timespecLeft(kLivenessMs);
       futex(&bell.seq, FUTEX_WAIT, seen, &ts);
       slept = true;
     }

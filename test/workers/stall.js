@@ -19,7 +19,7 @@ async function main() {
   const ms = Date.now() - t0;
   clearInterval(timer);
   report({ rank, ticks, ms, value: buf[0], last: buf[1023] });
-  // The communicator stays usable (and no stall setting survives into the next call's check).
+  // The communicator stays usable (rank 1 stalls in this call too).
   const again = await dtrain.allreduce(Float64Array.of(1));
   report({ rank, after: again[0] });
   await dtrain.shutdown();
