@@ -7,6 +7,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "napi/comm_wrap.h"
 #include "napi/kernels_wrap.h"
+#include "napi/nn_wrap.h"
 #include "sched/algorithm.h"
 
 namespace dtrain {
@@ -91,6 +92,7 @@ static Napi::Object InitDtrain(Napi::Env env, Napi::Object exports) {
   exports.Set("costModel", Napi::Function::New(env, dtrain::costModelJs));
   exports.Set("measureReduce", Napi::Function::New(env, dtrain::measureReduceJs));
   dtrain::registerKernels(env, exports);
+  dtrain::registerNn(env, exports);
   return exports;
 }
 
