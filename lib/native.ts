@@ -4,6 +4,7 @@
  */
 import * as path from 'path';
 import type { KernelsBinding } from './kernels/binding';
+import type { NnBinding } from './nn/binding';
 
 /** Configuration the native communicator is created with (see lib/comm/config.ts). */
 export interface NativeCommConfig {
@@ -47,6 +48,8 @@ export interface NativeCommunicator {
   readonly localRank: number;
   readonly localSize: number;
   readonly transport: string;
+  /** Bytes sent by this rank's transport for collectives so far (data and descriptors). */
+  readonly bytesSent: number;
 }
 
 /** Whether an optional runtime library is usable, and if not, why. */
@@ -99,6 +102,8 @@ export interface Binding {
   measureReduce(bytes: number): number;
   /** The CPU kernels (lib/kernels/). */
   kernels: KernelsBinding;
+  /** The reference model's layers and the GEMM (lib/nn/). */
+  nn: NnBinding;
 }
 
 let binding: Binding | undefined;

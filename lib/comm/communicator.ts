@@ -137,6 +137,15 @@ export class Communicator {
     return this.native.transport;
   }
 
+  /**
+   * Bytes this rank's transport has sent for collectives since the communicator was created:
+   * every completed send of data and of the per-call descriptors (what bus-bandwidth figures
+   * are made of; 0 for a job of one).
+   */
+  get bytesSent(): number {
+    return this.native.bytesSent;
+  }
+
   private allreduceArgs(buf: unknown, opts: unknown, fn: string): [CommArray, number, number, number, number] {
     const b = checkArray(buf, fn);
     const o = checkOptions(opts, fn, KNOWN_OPTIONS.allreduce);

@@ -282,9 +282,16 @@ std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& o
   return pr;
 }
 
+uint64_t Communicator::bytesSent() const {
+  return executor_.bytesSent() + descriptorBytes_.load(std::memory_order_relaxed);
+}
+
 void Communicator::exchange(Prepared& pr, const Deadline& until) {
   try {
     transport_->run(pr.transfers, until, abort_.get());
+    uint64_t sent = 0;
+    for (const Transfer& tr : pr.transfers) sent += tr.kind == Transfer::kSend ? tr.bytes : 0;
+    descriptorBytes_.fetch_add(sent, std::memory_order_relaxed);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kTimeout || until.at < pr.deadline.at) throw;
     // Nobody has received anything from these ranks for this call: they have not called it.

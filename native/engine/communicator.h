@@ -95,6 +95,8 @@ class Communicator {
   // Each rank's group (host) id, for hierarchical algorithms.
   const Topology& topology() const { return topology_; }
   std::string transportName() const;
+  // Bytes this rank's transport has sent for collectives: data and descriptors.
+  uint64_t bytesSent() const;
 
  private:
   void loop(Completion ready);
@@ -131,6 +133,7 @@ class Communicator {
   // Set once before `ready`, so the JS thread can read it while the engine tears down.
   std::string transportName_ = "none";
   Executor executor_;
+  std::atomic<uint64_t> descriptorBytes_{0};
   uint64_t seq_ = 0;
   std::unique_ptr<Error> broken_;  // the failure that made this communicator unusable
 

@@ -84,6 +84,10 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
         if (e.code() == ErrorCode::kTimeout && softer && !deadline.passed()) return false;
         throw;
       }
+      // Counted once the round's transfers are all done (a resumed round counts when it ends).
+      uint64_t sent = 0;
+      for (const Transfer& tr : transfers) sent += tr.kind == Transfer::kSend ? tr.bytes : 0;
+      bytesSent_.fetch_add(sent, std::memory_order_relaxed);
     }
     for (const Step& st : round.steps) {
       if (st.kind == StepKind::kReduce) {

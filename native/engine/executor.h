@@ -1,6 +1,8 @@
 // Runs a schedule (native/sched) over a transport: each round becomes one Transport::run call.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <vector>
 
 #include "common/dtype.h"
@@ -36,7 +38,11 @@ class Executor {
   bool resume(const Schedule& s, Transport& t, const Buffers& bufs, DType dtype, ReduceOp op,
               const Deadline& deadline, const Deadline& soft, AbortWatch* abort, ExecState* state);
 
+ // Bytes handed to the transport in completed sends since construction (any thread may read).
+  uint64_t bytesSent() const { return bytesSent_.load(std::memory_order_relaxed); }
+
  private:
+  std::atomic<uint64_t> bytesSent_{0};
   std::vector<uint8_t> scratch_;   // staging for received data that is reduced, reused
   std::vector<uint8_t> snapshot_;  // BufferId::kScratch
   ExecState own_;                  // run()'s state

@@ -99,6 +99,7 @@ Napi::Function CommWrap::define(Napi::Env env) {
                          InstanceAccessor<&CommWrap::getLocalRank>("localRank"),
                          InstanceAccessor<&CommWrap::getLocalSize>("localSize"),
                          InstanceAccessor<&CommWrap::getTransport>("transport"),
+                         InstanceAccessor<&CommWrap::getBytesSent>("bytesSent"),
                      });
 }
 
@@ -358,6 +359,9 @@ Napi::Value CommWrap::getLocalSize(const Napi::CallbackInfo& info) {
 }
 Napi::Value CommWrap::getTransport(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), comm_->transportName());
+}
+Napi::Value CommWrap::getBytesSent(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(comm_->bytesSent()));
 }
 
 }  // namespace dtrain

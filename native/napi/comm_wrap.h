@@ -45,6 +45,7 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Napi::Value getLocalRank(const Napi::CallbackInfo& info);
   Napi::Value getLocalSize(const Napi::CallbackInfo& info);
   Napi::Value getTransport(const Napi::CallbackInfo& info);
+  Napi::Value getBytesSent(const Napi::CallbackInfo& info);
 
   // Builds the request from the arguments; `sync` is the last argument of every collective.
   Napi::Value dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
