@@ -42,3 +42,24 @@ export type {
   ReduceOp,
 } from './comm/types';
 export * as kernels from './kernels';
+export * as nn from './nn';
+export * as optim from './optim';
+export * as data from './data';
+export * as compress from './compress';
+export {
+  DistributedOptimizer,
+  broadcastParameters,
+  broadcastOptimizerState,
+  Trainer,
+  DEFAULT_FUSION_THRESHOLD,
+} from './train';
+export type {
+  DistributedOptimizerOptions,
+  CommStats,
+  TrainerOptions,
+  TrainableModel,
+  EpochMetrics,
+  TrainSummary,
+} from './train';
+export type { Parameter } from './common/parameter';
+export { getCommunicator } from './comm/world';

@@ -26,6 +26,17 @@ function current(fn: string): Communicator {
 }
 
 /**
+ * The communicator `init()` created, for components that default to it (the
+ * DistributedOptimizer, the Trainer).
+ *
+ * @throws Error naming `who` when init() has not run
+ */
+export function getCommunicator(who = 'getCommunicator'): Communicator {
+  if (!world) throw new Error(`${who}: call 'await dtrain.init()' first`);
+  return world;
+}
+
+/**
  * Joins the job: reads rank, size and the rendezvous store from the launcher's environment
  * (DTRAIN_RANK, DTRAIN_SIZE, DTRAIN_STORE, DTRAIN_TOKEN, ...) and connects to every peer.
  * Without a launcher it starts a job of one. Calling it again before shutdown() returns the

@@ -32,11 +32,11 @@ export async function runJob(options: JobOptions): Promise<number> {
   const jobId = newJobId();
   const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token });
   try {
-    const specs = Array.from({ length: options.size }, (_, rank) => ({
-      rank,
-      command: process.execPath,
-      args: [options.script, ...options.args],
-      env: workerEnv(options.baseEnv ?? process.env, {
+    // Worker output reaches the terminal through line-prefixing pipes, where a progress bar
+    // that redraws one line cannot work; rank 0 also gets the terminal itself as fd 3.
+    const terminal = process.stdout.isTTY === true;
+    const specs = Array.from({ length: options.size }, (_, rank) => {
+      const env = workerEnv(options.baseEnv ?? process.env, {
         rank,
         size: options.size,
         store: store.address,
@@ -44,8 +44,10 @@ export async function runJob(options: JobOptions): Promise<number> {
         jobId,
         transport: options.transport,
         timeoutSeconds: options.timeoutSeconds,
-      }),
-    }));
+      });
+      if (terminal && rank === 0) env.DTRAIN_TTY_FD = '3';
+      return { rank, command: process.execPath, args: [options.script, ...options.args], env, terminal: terminal && rank === 0 };
+    });
     const group = new WorkerGroup({
       graceMs: options.graceSeconds * 1000,
       stdout: (data) => process.stdout.write(data),

@@ -14,6 +14,8 @@ export interface WorkerSpec {
   command: string;
   args: readonly string[];
   env: NodeJS.ProcessEnv;
+  /** Also hand the worker the launcher's stdout as fd 3 (a terminal, for a progress bar). */
+  terminal?: boolean;
 }
 
 /** Timing and output routing for a {@link WorkerGroup}. */
@@ -98,7 +100,7 @@ export class WorkerGroup {
     const child = spawn(spec.command, spec.args, {
       env: spec.env,
       // Workers must not compete for the launcher's stdin.
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: spec.terminal ? ['ignore', 'pipe', 'pipe', 1] : ['ignore', 'pipe', 'pipe'],
     });
     const prefix = `[${spec.rank}] `;
     const out = new LinePrefixer(prefix, this.options.stdout);

@@ -1,0 +1,83 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Dataset } from './dataset';
+import { readIdx } from './idx';
+
+/** Where {@link loadFashionMnist} found its files, and whether it is the full set or the slice. */
+export interface FashionMnist {
+  train: Dataset;
+  test: Dataset;
+  dir: string;
+  /** True when the full set was missing and the committed slice was used. */
+  slice: boolean;
+  /** The directories that were searched for the full set, in order. */
+  searched: string[];
+}
+
+const FILES = {
+  trainImages: 'train-images-idx3-ubyte.gz',
+  trainLabels: 'train-labels-idx1-ubyte.gz',
+  testImages: 't10k-images-idx3-ubyte.gz',
+  testLabels: 't10k-labels-idx1-ubyte.gz',
+};
+
+/** The small slice of the real set committed with the package (2,000 train, 500 test images). */
+export const SLICE_DIR = path.join(__dirname, '..', '..', 'data', 'fashion-mnist-slice');
+
+/** The directories searched for the full set: FASHION_MNIST_DIR, Debian's package, ./data. */
+export function fashionMnistDirs(): string[] {
+  const dirs: string[] = [];
+  if (process.env.FASHION_MNIST_DIR) dirs.push(process.env.FASHION_MNIST_DIR);
+  dirs.push('/usr/share/datasets/fashion-mnist', path.resolve('data', 'fashion-mnist'));
+  return dirs;
+}
+
+function complete(dir: string): boolean {
+  return Object.values(FILES).every((f) => fs.existsSync(path.join(dir, f)));
+}
+
+/**
+ * Loads one split of an MNIST-format directory: images scaled to [0, 1] (as torchvision's
+ * ToTensor), labels as bytes. Checks that images are 28 x 28 and that the counts agree.
+ */
+export function loadMnistSplit(dir: string, split: 'train' | 't10k'): Dataset {
+  const imagesFile = path.join(dir, `${split}-images-idx3-ubyte.gz`);
+  const labelsFile = path.join(dir, `${split}-labels-idx1-ubyte.gz`);
+  const images = readIdx(imagesFile);
+  const labels = readIdx(labelsFile);
+  if (images.dims.length !== 3) throw new Error(`${imagesFile}: expected 3 dimensions (count x rows x cols), got ${images.dims.length}`);
+  if (labels.dims.length !== 1) throw new Error(`${labelsFile}: expected 1 dimension, got ${labels.dims.length}`);
+  const [count, rows, cols] = images.dims;
+  if (labels.dims[0] !== count) throw new Error(`${labelsFile}: ${labels.dims[0]} labels for the ${count} images of ${imagesFile}`);
+  const features = rows * cols;
+  const x = new Float32Array(count * features);
+  const src = images.data;
+  for (let i = 0; i < x.length; i++) x[i] = src[i] / 255;
+  let classes = 0;
+  for (const l of labels.data) classes = Math.max(classes, l + 1);
+  return { x, y: labels.data.slice(), count, features, classes: Math.max(classes, 10) };
+}
+
+/**
+ * Fashion-MNIST from the first complete directory of FASHION_MNIST_DIR,
+ * /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) and ./data/fashion-mnist;
+ * else the slice committed with dtrain (`slice: true`; the caller says so).
+ *
+ * @param options.sliceOnly use the committed slice even where the full set exists (tests)
+ */
+export function loadFashionMnist(options: { dir?: string; sliceOnly?: boolean } = {}): FashionMnist {
+  const searched = options.dir ? [options.dir] : fashionMnistDirs();
+  const dir = options.sliceOnly ? undefined : searched.find(complete);
+  if (options.dir && !dir && !options.sliceOnly) {
+    const missing = Object.values(FILES).filter((f) => !fs.existsSync(path.join(options.dir as string, f)));
+    throw new Error(`${options.dir}: missing ${missing.join(', ')}`);
+  }
+  const from = dir ?? SLICE_DIR;
+  return {
+    train: loadMnistSplit(from, 'train'),
+    test: loadMnistSplit(from, 't10k'),
+    dir: from,
+    slice: !dir,
+    searched,
+  };
+}

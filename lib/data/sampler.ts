@@ -1,0 +1,96 @@
+import { Rng, mixSeed } from '../common/rng';
+
+/** Options of {@link DistributedSampler}. */
+export interface DistributedSamplerOptions {
+  rank: number;
+  size: number;
+  /** Shuffle every epoch (the same permutation on every rank); default true. */
+  shuffle?: boolean;
+  /** Seed of the shuffles; must be the same on every rank. Default 0. */
+  seed?: number;
+  /**
+   * Drop the tail that does not divide evenly among the ranks; default false: pad by repeating
+   * the first samples, as torch's DistributedSampler does, so every rank has the same count.
+   */
+  dropLast?: boolean;
+}
+
+/**
+ * Which sample indices each rank reads per epoch, as torch.utils.data.DistributedSampler: a
+ * seeded permutation of `n` per epoch (the same on every rank, from seed and epoch alone),
+ * padded or trimmed to a multiple of `size`, of which rank r takes positions r, r + size, ...
+ * Every rank gets the same count, so every rank runs the same number of steps and uneven data
+ * never leaves one waiting in the last all-reduce.
+ */
+export class DistributedSampler {
+  readonly n: number;
+  readonly rank: number;
+  readonly size: number;
+  readonly shuffle: boolean;
+  readonly seed: number;
+  readonly dropLast: boolean;
+  /** Samples per rank per epoch. */
+  readonly numSamples: number;
+  private epochValue = 0;
+  private readonly perm: Int32Array;
+  private readonly shard: Int32Array;
+  private filledFor = -1;
+
+  constructor(n: number, options: DistributedSamplerOptions) {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`DistributedSampler: n must be a positive integer, got ${String(n)}`);
+    if (options === null || typeof options !== 'object') throw new TypeError('DistributedSampler: options { rank, size } are required');
+    for (const key of Object.keys(options)) {
+      if (!['rank', 'size', 'shuffle', 'seed', 'dropLast'].includes(key)) {
+        throw new TypeError(`DistributedSampler: unknown option '${key}' (known: rank, size, shuffle, seed, dropLast)`);
+      }
+    }
+    const { rank, size, shuffle = true, seed = 0, dropLast = false } = options;
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`DistributedSampler: size must be a positive integer, got ${String(size)}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= size) {
+      throw new RangeError(`DistributedSampler: rank must be an integer in [0, ${size}), got ${String(rank)}`);
+    }
+    if (!Number.isInteger(seed)) throw new TypeError(`DistributedSampler: seed must be an integer, got ${String(seed)}`);
+    if (dropLast && n < size) throw new RangeError(`DistributedSampler: ${n} samples cannot be split among ${size} ranks with dropLast`);
+    this.n = n;
+    this.rank = rank;
+    this.size = size;
+    this.shuffle = !!shuffle;
+    this.seed = seed;
+    this.dropLast = !!dropLast;
+    this.numSamples = this.dropLast ? Math.floor(n / size) : Math.ceil(n / size);
+    this.perm = new Int32Array(n);
+    this.shard = new Int32Array(this.numSamples);
+  }
+
+  /** The epoch whose permutation {@link indices} returns. */
+  get epoch(): number {
+    return this.epochValue;
+  }
+
+  /** Chooses the epoch (call it at the start of every epoch, as with torch's sampler). */
+  setEpoch(epoch: number): void {
+    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`setEpoch: epoch must be an integer >= 0, got ${String(epoch)}`);
+    this.epochValue = epoch;
+  }
+
+  /** This rank's sample indices for the current epoch (an array reused across epochs). */
+  indices(): Int32Array {
+    if (this.filledFor === this.epochValue) return this.shard;
+    const perm = this.perm;
+    for (let i = 0; i < this.n; i++) perm[i] = i;
+    if (this.shuffle) {
+      // Fisher-Yates from a generator seeded by (seed, epoch) alone: the same on every rank.
+      const rng = new Rng(mixSeed(this.seed, this.epochValue));
+      for (let i = this.n - 1; i > 0; i--) {
+        const j = rng.nextInt(i + 1);
+        const t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+      }
+    }
+    // Position p of the padded list is perm[p mod n]; rank r takes p = r, r + size, ...
+    for (let k = 0; k < this.numSamples; k++) this.shard[k] = perm[(this.rank + k * this.size) % this.n];
+    this.filledFor = this.epochValue;
+    return this.shard;
+  }
+}

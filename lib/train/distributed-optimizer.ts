@@ -1,0 +1,270 @@
+import type { Communicator } from '../comm/communicator';
+import { getCommunicator } from '../comm/world';
+import { checkParameters, type Parameter } from '../common/parameter';
+import { makeCompressor, type Compressor, type GradientBucket } from '../compress/compressor';
+import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
+import { rejectUnknown } from '../optim/optimizer';
+import { checkSameParameters } from './fingerprint';
+
+/**
+ * The default fusion threshold in bytes: small enough that the first bucket (the last layers)
+ * starts while backward still computes the large first layer, large enough that per-call
+ * overhead stays small. Measured in docs/training.md (`dtrain bench train --fusion-threshold`).
+ */
+export const DEFAULT_FUSION_THRESHOLD = 1 << 20;
+
+/** Options of {@link DistributedOptimizer}. */
+export interface DistributedOptimizerOptions {
+  /**
+   * Largest bucket of fused gradients in bytes (a larger tensor gets a bucket of its own, reduced
+   * in place); 0 = one bucket per tensor. Default DTRAIN_FUSION_THRESHOLD, else 1 MiB.
+   */
+  fusionThreshold?: number;
+  /** Local backward passes accumulated (with `accumulate: true`) before one all-reduce; default 1. */
+  backwardPassesPerStep?: number;
+  /** `avg` (default): the mean over ranks (and over the accumulated passes); `sum`: their sum. */
+  op?: 'avg' | 'sum';
+  /** How buckets travel: `none` (float32 all-reduce, the default) or a Compressor. */
+  compression?: string | Compressor;
+  /** All-reduce algorithm for the buckets (see docs/algorithms.md); default the communicator's. */
+  algorithm?: string;
+  /** The communicator; default the one `dtrain.init()` created. */
+  communicator?: Communicator;
+}
+
+/** How long the last steps waited on communication that overlap did not hide. */
+export interface CommStats {
+  /** Milliseconds the last step() spent waiting for its buckets. */
+  lastWaitMs: number;
+  /** Sum over all steps. */
+  totalWaitMs: number;
+  /** Steps taken. */
+  steps: number;
+}
+
+interface Bucket extends GradientBucket {
+  readonly params: readonly Parameter[];
+  readonly fused: boolean; // false: one parameter, reduced in its own grad array
+  ready: number; // parameters whose gradient is final this step
+  launched: boolean;
+  promise: Promise<void> | undefined;
+}
+
+interface Slot {
+  bucket: Bucket;
+  passes: number;
+}
+
+function fusionThresholdOf(v: unknown): number {
+  if (v === undefined) {
+    const env = process.env.DTRAIN_FUSION_THRESHOLD;
+    if (env === undefined || env === '') return DEFAULT_FUSION_THRESHOLD;
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(`DTRAIN_FUSION_THRESHOLD must be a number of bytes >= 0, got '${env}'`);
+    }
+    return n;
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new RangeError(`DistributedOptimizer: fusionThreshold must be a number of bytes >= 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Averages gradients across workers before the wrapped optimizer steps (Horovod's
+ * DistributedOptimizer, PyTorch DDP's bucketing). Gradients are packed into buckets in reverse
+ * parameter order (the order backward produces them) up to `fusionThreshold` bytes;
+ * {@link gradReady} starts a bucket's all-reduce as soon as its last gradient is in, so it
+ * runs on the engine thread while backward computes the earlier layers, and {@link step}
+ * waits for the rest, unpacks and steps. Buckets always launch in bucket order, so every rank
+ * issues the same collectives in the same order whatever order its gradients arrive in.
+ *
+ * At construction every rank checks, with a blocking exchange, that all ranks hold the same
+ * parameters (names, sizes, order): different models fail with ERR_DTRAIN_MISMATCH naming the
+ * first differing parameter, rather than hanging or averaging the wrong tensors.
+ *
+ * @example
+ * ```js
+ * const opt = new dtrain.DistributedOptimizer(new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }));
+ * const loss = model.lossAndGrad(x, y, batch, { onGrad: (p) => opt.gradReady(p) });
+ * await opt.step();
+ * ```
+ */
+export class DistributedOptimizer {
+  /** The wrapped optimizer. */
+  readonly optimizer: Optimizer;
+  readonly params: readonly Parameter[];
+  readonly fusionThreshold: number;
+  readonly backwardPassesPerStep: number;
+  readonly op: 'avg' | 'sum';
+  readonly compressor: Compressor;
+  readonly algorithm: string | undefined;
+  readonly comm: Communicator;
+  /** The buckets, in launch order: which parameters each holds and its size. */
+  readonly buckets: readonly Bucket[];
+  readonly stats: CommStats = { lastWaitMs: 0, totalWaitMs: 0, steps: 0 };
+  private readonly slots = new Map<Parameter, Slot>();
+  private next = 0; // first bucket not yet launched
+
+  constructor(optimizer: Optimizer, options: DistributedOptimizerOptions = {}) {
+    const who = 'DistributedOptimizer';
+    if (!optimizer || typeof optimizer.step !== 'function' || !Array.isArray(optimizer.params)) {
+      throw new TypeError(`${who}: wrap an optimizer with params and step() (optim.SGD, optim.LARS, ...)`);
+    }
+    if (options === null || typeof options !== 'object') throw new TypeError(`${who}: options must be an object`);
+    rejectUnknown(options, ['fusionThreshold', 'backwardPassesPerStep', 'op', 'compression', 'algorithm', 'communicator'], who);
+    this.optimizer = optimizer;
+    this.params = checkParameters(optimizer.params as Parameter[], who);
+    this.fusionThreshold = fusionThresholdOf(options.fusionThreshold);
+    const k = options.backwardPassesPerStep ?? 1;
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`${who}: backwardPassesPerStep must be an integer >= 1, got ${String(k)}`);
+    this.backwardPassesPerStep = k;
+    const op = options.op ?? 'avg';
+    if (op !== 'avg' && op !== 'sum') throw new RangeError(`${who}: op must be 'avg' or 'sum', got ${String(op)}`);
+    this.op = op;
+    this.compressor = makeCompressor(options.compression);
+    if (options.algorithm !== undefined && typeof options.algorithm !== 'string') {
+      throw new TypeError(`${who}: algorithm must be a string`);
+    }
+    this.algorithm = options.algorithm;
+    this.comm = options.communicator ?? getCommunicator(who);
+    checkSameParameters(this.params, this.comm, who);
+    this.buckets = this.makeBuckets();
+  }
+
+  get lr(): number {
+    return this.optimizer.lr;
+  }
+  set lr(value: number) {
+    this.optimizer.lr = value;
+  }
+
+  private makeBuckets(): Bucket[] {
+    const buckets: Bucket[] = [];
+    let group: Parameter[] = [];
+    let bytes = 0;
+    const close = () => {
+      if (group.length === 0) return;
+      const fused = group.length > 1;
+      const offsets: number[] = [];
+      let n = 0;
+      for (const p of group) {
+        offsets.push(n);
+        n += p.data.length;
+      }
+      const bucket: Bucket = {
+        index: buckets.length,
+        params: group,
+        names: group.map((p) => p.name),
+        offsets,
+        data: fused ? new Float32Array(n) : group[0].grad,
+        fused,
+        ready: 0,
+        launched: false,
+        promise: undefined,
+      };
+      buckets.push(bucket);
+      for (const p of group) this.slots.set(p, { bucket, passes: 0 });
+      group = [];
+      bytes = 0;
+    };
+    for (let i = this.params.length - 1; i >= 0; i--) {
+      const p = this.params[i];
+      const b = p.data.length * 4;
+      if (group.length > 0 && bytes + b > this.fusionThreshold) close();
+      group.push(p);
+      bytes += b;
+    }
+    close();
+    return buckets;
+  }
+
+  /**
+   * Marks `param`'s gradient final for this step (pass it as nn's `onGrad`). With
+   * backwardPassesPerStep k, the k-th call in a step counts. When a bucket's last gradient is
+   * in, its all-reduce starts (after every earlier bucket's).
+   *
+   * @throws TypeError if `param` is not one of the optimizer's parameters
+   */
+  gradReady(param: Parameter): void {
+    const slot = this.slots.get(param);
+    if (!slot) {
+      const name = param && typeof param === 'object' ? `'${String(param.name)}'` : String(param);
+      throw new TypeError(`gradReady: ${name} is not a parameter of this DistributedOptimizer`);
+    }
+    if (++slot.passes !== this.backwardPassesPerStep) return;
+    const b = slot.bucket;
+    if (++b.ready === b.params.length) this.launchReady();
+  }
+
+  private launchReady(): void {
+    while (this.next < this.buckets.length && this.buckets[this.next].ready === this.buckets[this.next].params.length) {
+      this.launch(this.buckets[this.next++]);
+    }
+  }
+
+  private launch(b: Bucket): void {
+    if (b.fused) b.params.forEach((p, i) => b.data.set(p.grad, b.offsets[i]));
+    const p = this.compressor.reduce(b, this.comm, this.algorithm);
+    // Handled here so a failure while backward still runs is not reported as unhandled; step()
+    // awaits the same promise and throws its error.
+    p.catch(() => undefined);
+    b.promise = p;
+    b.launched = true;
+  }
+
+  /**
+   * Starts every bucket not yet started, waits for all, unpacks the averaged gradients into the
+   * parameters' `grad` and steps the wrapped optimizer. Resolves to whether the step was applied
+   * (false when a gradient held inf or NaN: then no rank changed anything, since every rank has
+   * the same averaged gradients).
+   */
+  async step(): Promise<boolean> {
+    while (this.next < this.buckets.length) this.launch(this.buckets[this.next++]);
+    const t0 = performance.now();
+    let failure: unknown;
+    for (const b of this.buckets) {
+      try {
+        await b.promise;
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    const waited = performance.now() - t0;
+    this.stats.lastWaitMs = waited;
+    this.stats.totalWaitMs += waited;
+    this.reset();
+    if (failure !== undefined) throw failure;
+    for (const b of this.buckets) {
+      if (!b.fused) continue;
+      b.params.forEach((p, i) => p.grad.set(b.data.subarray(b.offsets[i], b.offsets[i] + p.data.length)));
+    }
+    this.stats.steps++;
+    // The mean over the k accumulated passes, and the sum over ranks when asked for.
+    const scale = (this.op === 'sum' ? this.comm.size : 1) / this.backwardPassesPerStep;
+    return this.optimizer.step(scale === 1 ? undefined : { gradScale: scale });
+  }
+
+  private reset(): void {
+    this.next = 0;
+    for (const b of this.buckets) {
+      b.ready = 0;
+      b.launched = false;
+      b.promise = undefined;
+    }
+    for (const s of this.slots.values()) s.passes = 0;
+  }
+
+  zeroGrad(): void {
+    this.optimizer.zeroGrad();
+  }
+
+  stateDict(): OptimizerStateDict {
+    return this.optimizer.stateDict();
+  }
+
+  loadStateDict(state: OptimizerStateDict): void {
+    this.optimizer.loadStateDict(state);
+  }
+}

@@ -1,0 +1,6 @@
+export { DistributedOptimizer, DEFAULT_FUSION_THRESHOLD } from './distributed-optimizer';
+export type { DistributedOptimizerOptions, CommStats } from './distributed-optimizer';
+export { broadcastParameters, broadcastOptimizerState } from './broadcast';
+export { Trainer } from './trainer';
+export type { TrainerOptions, TrainableModel, EpochMetrics, TrainSummary } from './trainer';
+export { saveCheckpoint, loadCheckpoint, serializeCheckpoint, deserializeCheckpoint, CHECKPOINT_FILE } from './checkpoint';

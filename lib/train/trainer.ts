@@ -1,0 +1,404 @@
+import * as fs from 'fs';
+import type { Communicator } from '../comm/communicator';
+import { getCommunicator } from '../comm/world';
+import type { Parameter } from '../common/parameter';
+import { BatchLoader } from '../data/batches';
+import { checkDataset, type Dataset } from '../data/dataset';
+import { DistributedSampler } from '../data/sampler';
+import type { Labels } from '../nn/binding';
+import type { Optimizer } from '../optim/optimizer';
+import { rejectUnknown } from '../optim/optimizer';
+import type { Schedule } from '../optim/schedules';
+import { broadcastOptimizerState, broadcastParameters } from './broadcast';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { DistributedOptimizer } from './distributed-optimizer';
+import { codedError } from './errors';
+import { EpochProgress, progressTerminal } from './progress';
+
+/** What the Trainer needs of a model: parameters and a fused loss-and-gradient pass. */
+export interface TrainableModel {
+  parameters(): Parameter[];
+  lossAndGrad(
+    x: Float32Array,
+    labels: Labels,
+    batch: number,
+    options?: { onGrad?: (p: Parameter) => void; accumulate?: boolean },
+  ): number;
+  /** Correct predictions in a batch, for evaluation; else `forward` and an argmax are used. */
+  countCorrect?(x: Float32Array, labels: Labels, batch: number): number;
+  forward?(x: Float32Array, batch: number): Float32Array;
+}
+
+/** Options of {@link Trainer}. */
+export interface TrainerOptions {
+  model: TrainableModel;
+  /** A DistributedOptimizer, or a plain optimizer (wrapped in one with default options). */
+  optimizer: DistributedOptimizer | Optimizer;
+  data: { train: Dataset; test?: Dataset };
+  /** Epochs to train (in all, counting those a resumed run already did). */
+  epochs: number;
+  /** Samples per worker per step; default 128. */
+  batchPerWorker?: number;
+  /** The learning rate per step; default: the optimizer's own lr throughout. */
+  schedule?: Schedule;
+  /** Seed of the per-epoch shuffles (the same on every rank); default 0. */
+  seed?: number;
+  /** Shuffle every epoch; default true. */
+  shuffle?: boolean;
+  /** Drop each epoch's last, smaller batch; default false. */
+  dropLast?: boolean;
+  /** Rows per evaluation batch; default 1000. */
+  evalBatch?: number;
+  /** Where rank 0 writes checkpoints (after every epoch, and every `checkpointEverySteps`). */
+  checkpointDir?: string;
+  /** Also checkpoint every this many steps; default 0 (epochs only). */
+  checkpointEverySteps?: number;
+  /** Continue from `checkpointDir`'s checkpoint when there is one; default false. */
+  resume?: boolean;
+  /** Receives every epoch's metrics (on every rank; the values are the same). */
+  onMetrics?: (m: EpochMetrics) => void;
+  /** Rank 0 appends every epoch's metrics here as a JSON line. */
+  metricsFile?: string;
+  /** Draw a progress bar on rank 0; default: when there is a terminal to draw on. */
+  progress?: boolean;
+  /** Plain progress lines (rank 0); default console.log, silent while a bar is drawn. */
+  log?: (line: string) => void;
+  /** The communicator; default the one init() created. */
+  communicator?: Communicator;
+}
+
+/** One epoch's figures, as the JSON lines and the example's summary report them. */
+export interface EpochMetrics {
+  epoch: number;
+  /** Optimizer steps so far, all epochs. */
+  steps: number;
+  /** Mean training loss over this epoch's batches and all ranks. */
+  train_loss: number;
+  /** Accuracy on the test set (sharded across ranks, counts summed); null without one. */
+  test_acc: number | null;
+  /** Samples per second over all ranks (training only, evaluation excluded). */
+  samples_per_s: number;
+  /** Mean wall time of a step. */
+  step_ms: number;
+  /** Mean time per step waiting on communication that overlap did not hide. */
+  comm_wait_ms: number;
+  /** Bytes this rank's transport sent per step, mean over the epoch. */
+  bytes_sent_per_step: number;
+  lr: number;
+  epoch_s: number;
+  /** Resident set size after the epoch, MiB (leaks show as growth). */
+  rss_mib: number;
+}
+
+/** What {@link Trainer.fit} resolves to: the last epoch's figures and the job's shape. */
+export interface TrainSummary {
+  np: number;
+  epochs: number;
+  steps: number;
+  batch_per_worker: number;
+  test_acc: number | null;
+  train_loss: number;
+  samples_per_s: number;
+  step_ms: number;
+  comm_wait_ms: number;
+  bytes_sent_per_step: number;
+}
+
+const KNOWN = [
+  'model', 'optimizer', 'data', 'epochs', 'batchPerWorker', 'schedule', 'seed', 'shuffle', 'dropLast', 'evalBatch',
+  'checkpointDir', 'checkpointEverySteps', 'resume', 'onMetrics', 'metricsFile', 'progress', 'log', 'communicator',
+];
+
+function positiveInt(v: unknown, name: string, dflt?: number): number {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`Trainer: ${name} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * The synchronous data-parallel loop (the survey's recommendation): broadcast parameters and
+ * optimizer state from rank 0; per epoch a sharded shuffle, forward/backward with the
+ * all-reduce of each bucket overlapping the rest of backward, the step, the schedule;
+ * evaluation sharded across ranks; checkpoints that resume bit for bit; metrics as JSON
+ * lines; a progress bar on rank 0.
+ */
+export class Trainer {
+  readonly model: TrainableModel;
+  readonly optimizer: DistributedOptimizer;
+  readonly comm: Communicator;
+  readonly epochs: number;
+  readonly batchPerWorker: number;
+  private readonly o: TrainerOptions;
+  private readonly train: Dataset;
+  private readonly test: Dataset | undefined;
+  private readonly sampler: DistributedSampler;
+  private readonly loader: BatchLoader;
+  private readonly params: Parameter[];
+  private readonly onGrad: (p: Parameter) => void;
+  private epoch = 0; // the epoch in progress (0-based)
+  private batchInEpoch = 0; // the next batch of that epoch
+  private step = 0; // optimizer steps so far
+  private history: EpochMetrics[] = [];
+
+  constructor(options: TrainerOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('Trainer: options must be an object');
+    rejectUnknown(options, KNOWN, 'Trainer');
+    const { model, optimizer, data } = options;
+    if (!model || typeof model.parameters !== 'function' || typeof model.lossAndGrad !== 'function') {
+      throw new TypeError('Trainer: model must have parameters() and lossAndGrad()');
+    }
+    if (!data || typeof data !== 'object') throw new TypeError('Trainer: data must be { train, test? }');
+    this.o = options;
+    this.model = model;
+    this.comm = options.communicator ?? getCommunicator('Trainer');
+    this.optimizer =
+      optimizer instanceof DistributedOptimizer ? optimizer : new DistributedOptimizer(optimizer, { communicator: this.comm });
+    this.train = checkDataset(data.train, 'Trainer: data.train');
+    this.test = data.test === undefined ? undefined : checkDataset(data.test, 'Trainer: data.test');
+    this.epochs = positiveInt(options.epochs, 'epochs');
+    this.batchPerWorker = positiveInt(options.batchPerWorker, 'batchPerWorker', 128);
+    positiveInt(options.evalBatch, 'evalBatch', 1000);
+    if (options.schedule !== undefined && typeof options.schedule !== 'function') throw new TypeError('Trainer: schedule must be a function of the step');
+    if (options.resume && !options.checkpointDir) throw new TypeError('Trainer: resume needs checkpointDir');
+    this.params = model.parameters();
+    const dopt = this.optimizer;
+    this.onGrad = (p) => dopt.gradReady(p);
+    this.sampler = new DistributedSampler(this.train.count, {
+      rank: this.comm.rank,
+      size: this.comm.size,
+      shuffle: options.shuffle ?? true,
+      seed: options.seed ?? 0,
+    });
+    this.loader = new BatchLoader(this.train, this.batchPerWorker, { dropLast: options.dropLast ?? false });
+  }
+
+  /** Trains to `epochs` (from a checkpoint with `resume`); resolves to the last epoch's summary. */
+  async fit(): Promise<TrainSummary> {
+    await this.start();
+    const k = this.optimizer.backwardPassesPerStep;
+    const rank0 = this.comm.rank === 0;
+    const terminal = rank0 && this.o.progress !== false ? progressTerminal() : undefined;
+    const useBar = this.o.progress === true || (this.o.progress === undefined && terminal !== undefined);
+    const log = this.o.log ?? ((line: string) => console.log(line));
+    for (; this.epoch < this.epochs; this.epoch++, this.batchInEpoch = 0) {
+      this.sampler.setEpoch(this.epoch);
+      const indices = this.sampler.indices();
+      const steps = Math.floor(this.loader.batchesFor(indices.length) / k);
+      const first = Math.floor(this.batchInEpoch / k);
+      const bar = useBar && terminal ? new EpochProgress(terminal, this.epoch + 1, this.epochs, steps, first) : undefined;
+      const bytes0 = this.comm.bytesSent;
+      const wait0 = this.optimizer.stats.totalWaitMs;
+      let lossSum = 0;
+      let batches = 0;
+      let samples = 0;
+      const t0 = performance.now();
+      for (let s = first; s < steps; s++) {
+        if (this.o.schedule) this.optimizer.lr = this.o.schedule(this.step);
+        let localBad: number | undefined;
+        for (let pass = 0; pass < k; pass++) {
+          const b = this.loader.fill(indices, s * k + pass);
+          const loss = this.model.lossAndGrad(b.x, b.y, b.size, { onGrad: this.onGrad, accumulate: pass > 0 });
+          if (!Number.isFinite(loss)) localBad = loss;
+          lossSum += loss;
+          batches++;
+          samples += b.size;
+        }
+        // Every rank holds the same averaged gradients, so a non-finite one stops every rank at
+        // the same step.
+        const applied = await this.optimizer.step();
+        if (!applied || localBad !== undefined) {
+          bar?.stop();
+          throw codedError(
+            `Trainer: the ${applied ? `loss was ${localBad}` : 'averaged gradient holds inf or NaN'} at epoch ${this.epoch + 1}, ` +
+              `step ${s + 1} of ${steps} (global step ${this.step + 1}); training stopped. Lower the learning rate, ` +
+              'check the inputs, or enable loss scaling.',
+            'ERR_DTRAIN_NONFINITE',
+          );
+        }
+        this.step++;
+        this.batchInEpoch = (s + 1) * k;
+        bar?.update(s + 1, { loss: lossSum / batches, samplesPerS: (samples * this.comm.size * 1000) / (performance.now() - t0) });
+        const every = this.o.checkpointEverySteps ?? 0;
+        if (every > 0 && this.step % every === 0 && s + 1 < steps) this.checkpoint();
+      }
+      const trainMs = performance.now() - t0;
+      bar?.stop();
+      const m = await this.epochMetrics(lossSum, batches, samples, trainMs, steps - first, bytes0, wait0);
+      this.batchInEpoch = 0;
+      this.history.push(m);
+      if (this.o.checkpointDir) this.checkpoint(this.epoch + 1);
+      if (rank0) {
+        if (this.o.metricsFile) fs.appendFileSync(this.o.metricsFile, `${JSON.stringify(m)}\n`);
+        log(
+          `epoch ${m.epoch}/${this.epochs}: loss ${m.train_loss.toFixed(4)}` +
+            (m.test_acc === null ? '' : `, test accuracy ${m.test_acc.toFixed(4)}`) +
+            `, ${Math.round(m.samples_per_s)} samples/s, step ${m.step_ms.toFixed(2)} ms (comm wait ${m.comm_wait_ms.toFixed(2)} ms)`,
+        );
+      }
+      this.o.onMetrics?.(m);
+    }
+    return this.summary();
+  }
+
+  /** The metrics of every epoch trained by this fit(). */
+  get metrics(): readonly EpochMetrics[] {
+    return this.history;
+  }
+
+  private summary(): TrainSummary {
+    const last = this.history[this.history.length - 1];
+    return {
+      np: this.comm.size,
+      epochs: this.epochs,
+      steps: this.step,
+      batch_per_worker: this.batchPerWorker,
+      test_acc: last?.test_acc ?? null,
+      train_loss: last?.train_loss ?? NaN,
+      samples_per_s: last?.samples_per_s ?? 0,
+      step_ms: last?.step_ms ?? 0,
+      comm_wait_ms: last?.comm_wait_ms ?? 0,
+      bytes_sent_per_step: last?.bytes_sent_per_step ?? 0,
+    };
+  }
+
+  // Resume (rank 0 reads the checkpoint) and the initial broadcast from rank 0 of parameters,
+  // optimizer state and the position in training.
+  private async start(): Promise<void> {
+    const position = new Float64Array(3);
+    if (this.o.resume && this.comm.rank === 0) {
+      const found = loadCheckpoint(this.o.checkpointDir as string);
+      if (found) {
+        this.restore(found.state as CheckpointState, found.file);
+        position.set([this.epoch, this.batchInEpoch, this.step]);
+        (this.o.log ?? console.log)(`resumed from ${found.file}: epoch ${this.epoch + 1}, batch ${this.batchInEpoch}, step ${this.step}`);
+      }
+    }
+    if (this.comm.size > 1) {
+      await this.comm.broadcast(position, 0);
+      [this.epoch, this.batchInEpoch, this.step] = Array.from(position);
+      await broadcastParameters(this.params, 0, { communicator: this.comm });
+      await broadcastOptimizerState(this.optimizer, 0, { communicator: this.comm });
+    }
+  }
+
+  private checkpoint(completedEpochs?: number): void {
+    if (this.comm.rank !== 0 || !this.o.checkpointDir) return;
+    const state: CheckpointState = {
+      format: 'dtrain.trainer/1',
+      epoch: completedEpochs ?? this.epoch,
+      batchInEpoch: completedEpochs !== undefined ? 0 : this.batchInEpoch,
+      step: this.step,
+      sampler: { seed: this.sampler.seed, shuffle: this.sampler.shuffle, n: this.sampler.n },
+      params: Object.fromEntries(this.params.map((p) => [p.name, p.data])),
+      optimizer: this.optimizer.stateDict() as unknown as Record<string, unknown>,
+      compressor: this.optimizer.compressor.stateDict?.() ?? null,
+      lossScaler: null,
+      history: this.history as unknown as Record<string, unknown>[],
+    };
+    saveCheckpoint(this.o.checkpointDir, state);
+  }
+
+  // Checks the whole checkpoint against this model and optimizer before changing anything.
+  private restore(s: CheckpointState, file: string): void {
+    const bad = (why: string) => new Error(`${file}: ${why}; not loaded (nothing was changed)`);
+    if (s === null || typeof s !== 'object' || s.format !== 'dtrain.trainer/1') throw bad('not a Trainer checkpoint');
+    const saved = s.params ?? {};
+    const names = Object.keys(saved);
+    if (names.length !== this.params.length) throw bad(`it holds ${names.length} parameters, the model has ${this.params.length}`);
+    for (const p of this.params) {
+      const t = saved[p.name];
+      if (!(t instanceof Float32Array)) throw bad(`it has no parameter '${p.name}' (it has ${names.slice(0, 6).join(', ')}...)`);
+      if (t.length !== p.data.length) throw bad(`parameter '${p.name}' has ${t.length} elements there, ${p.data.length} in the model`);
+    }
+    if (s.sampler?.n !== this.train.count || s.sampler.seed !== this.sampler.seed || s.sampler.shuffle !== this.sampler.shuffle) {
+      throw bad(`it was trained on ${s.sampler?.n} samples with seed ${s.sampler?.seed}; this run has ${this.train.count} with seed ${this.sampler.seed}`);
+    }
+    for (const [v, name] of [[s.epoch, 'epoch'], [s.batchInEpoch, 'batchInEpoch'], [s.step, 'step']] as const) {
+      if (!Number.isInteger(v) || v < 0) throw bad(`${name} is not a count`);
+    }
+    try {
+      // Checks everything it takes before it changes anything.
+      this.optimizer.loadStateDict(s.optimizer as never);
+    } catch (err) {
+      throw bad(`optimizer state: ${(err as Error).message}`);
+    }
+    for (const p of this.params) p.data.set(saved[p.name]);
+    if (s.compressor && this.optimizer.compressor.loadStateDict) this.optimizer.compressor.loadStateDict(s.compressor);
+    this.epoch = s.epoch;
+    this.batchInEpoch = s.batchInEpoch;
+    this.step = s.step;
+    this.history = (s.history as unknown as EpochMetrics[]) ?? [];
+  }
+
+  // Sums over ranks (loss, wait, bytes) and the sharded evaluation.
+  private async epochMetrics(
+    lossSum: number,
+    batches: number,
+    samples: number,
+    trainMs: number,
+    steps: number,
+    bytes0: number,
+    wait0: number,
+  ): Promise<EpochMetrics> {
+    const waitMs = this.optimizer.stats.totalWaitMs - wait0;
+    const bytes = this.comm.bytesSent - bytes0;
+    const sums = Float64Array.of(lossSum, batches, waitMs, bytes, ...(await this.evaluateLocal()));
+    await this.comm.allreduce(sums, { op: 'sum' });
+    const np = this.comm.size;
+    const stepsDone = Math.max(steps, 1);
+    return {
+      epoch: this.epoch + 1,
+      steps: this.step,
+      train_loss: sums[1] > 0 ? sums[0] / sums[1] : NaN,
+      test_acc: this.test ? sums[4] / sums[5] : null,
+      samples_per_s: trainMs > 0 ? (samples * np * 1000) / trainMs : 0,
+      step_ms: trainMs / stepsDone,
+      comm_wait_ms: sums[2] / np / stepsDone,
+      bytes_sent_per_step: sums[3] / np / stepsDone,
+      lr: this.optimizer.lr,
+      epoch_s: trainMs / 1000,
+      rss_mib: process.memoryUsage().rss / 2 ** 20,
+    };
+  }
+
+  // This rank's share of the test set (rows rank, rank + size, ...): [correct, count].
+  private async evaluateLocal(): Promise<[number, number]> {
+    const test = this.test;
+    if (!test) return [0, 0];
+    const { rank, size } = this.comm;
+    const mine = new Int32Array(Math.max(0, Math.ceil((test.count - rank) / size)));
+    for (let i = 0; i < mine.length; i++) mine[i] = rank + i * size;
+    const loader = new BatchLoader(test, this.o.evalBatch ?? 1000);
+    let correct = 0;
+    for (const b of loader.epoch(mine)) correct += this.countCorrect(b.x, b.y, b.size, test.classes);
+    return [correct, mine.length];
+  }
+
+  private countCorrect(x: Float32Array, y: Int32Array, batch: number, classes: number): number {
+    if (this.model.countCorrect) return this.model.countCorrect(x, y, batch);
+    if (!this.model.forward) throw new TypeError('Trainer: evaluating needs model.countCorrect() or model.forward()');
+    const logits = this.model.forward(x, batch);
+    const width = logits.length / batch;
+    let correct = 0;
+    for (let i = 0; i < batch; i++) {
+      let best = 0;
+      for (let j = 1; j < width; j++) if (logits[i * width + j] > logits[i * width + best]) best = j;
+      if (best === y[i] && best < classes) correct++;
+    }
+    return correct;
+  }
+}
+
+interface CheckpointState {
+  format: string;
+  epoch: number;
+  batchInEpoch: number;
+  step: number;
+  sampler: { seed: number; shuffle: boolean; n: number };
+  params: Record<string, Float32Array>;
+  optimizer: Record<string, unknown>;
+  compressor: Record<string, unknown> | null;
+  /** The next issue's loss scaler saves its state here. */
+  lossScaler: Record<string, unknown> | null;
+  history: Record<string, unknown>[];
+}
