@@ -24,12 +24,13 @@ const FILES = {
 /** The small slice of the real set committed with the package (2,000 train, 500 test images). */
 export const SLICE_DIR = path.join(__dirname, '..', '..', 'data', 'fashion-mnist-slice');
 
-/** The directories searched for the full set: FASHION_MNIST_DIR, Debian's package, ./data. */
+/**
+ * The directories searched for the full set: FASHION_MNIST_DIR alone when it is set (an
+ * explicit choice is not second-guessed), else Debian's package and ./data/fashion-mnist.
+ */
 export function fashionMnistDirs(): string[] {
-  const dirs: string[] = [];
-  if (process.env.FASHION_MNIST_DIR) dirs.push(process.env.FASHION_MNIST_DIR);
-  dirs.push('/usr/share/datasets/fashion-mnist', path.resolve('data', 'fashion-mnist'));
-  return dirs;
+  if (process.env.FASHION_MNIST_DIR) return [process.env.FASHION_MNIST_DIR];
+  return ['/usr/share/datasets/fashion-mnist', path.resolve('data', 'fashion-mnist')];
 }
 
 function complete(dir: string): boolean {
@@ -59,9 +60,9 @@ export function loadMnistSplit(dir: string, split: 'train' | 't10k'): Dataset {
 }
 
 /**
- * Fashion-MNIST from the first complete directory of FASHION_MNIST_DIR,
+ * Fashion-MNIST from FASHION_MNIST_DIR when set, else the first complete directory of
  * /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) and ./data/fashion-mnist;
- * else the slice committed with dtrain (`slice: true`; the caller says so).
+ * else the slice committed with dtrain (`slice: true`, with `searched`: the caller says so).
  *
  * @param options.sliceOnly use the committed slice even where the full set exists (tests)
  */

@@ -1,0 +1,62 @@
+'use strict';
+// The README's main job, examples/fashion-mnist.js, run as a user runs it (through the launcher,
+// and alone), on the committed slice so it stays fast.
+const { expect } = require('chai');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { ROOT } = require('./helpers');
+
+const CLI = path.join(ROOT, 'bin', 'dtrain.js');
+const EXAMPLE = path.join(ROOT, 'examples', 'fashion-mnist.js');
+
+function run(args, env) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const FIELDS = ['np', 'epochs', 'steps', 'batch_per_worker', 'test_acc', 'train_loss', 'samples_per_s', 'step_ms', 'comm_wait_ms', 'bytes_sent_per_step'];
+
+describe('examples/fashion-mnist.js', function () {
+  let empty;
+  before(() => (empty = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-nofm-'))));
+  after(() => fs.rmSync(empty, { recursive: true, force: true }));
+
+  it('dtrain run -np 2: says where it looked, trains on the slice, ends with the JSON summary', async function () {
+    const r = await run([CLI, 'run', '-np', '2', EXAMPLE, '--epochs', '2', '--json'], { FASHION_MNIST_DIR: empty });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.include(`Fashion-MNIST not found in ${empty}; training on the 2000-image slice`);
+    expect(r.stdout).to.include('apt-get install dataset-fashion-mnist');
+    const lines = r.stdout.trim().split('\n');
+    const last = lines[lines.length - 1];
+    expect(last.startsWith('[0] {')).to.equal(true);
+    const summary = JSON.parse(last.slice(4));
+    expect(Object.keys(summary)).to.deep.equal(FIELDS);
+    expect(summary).to.include({ np: 2, epochs: 2, steps: 16, batch_per_worker: 128 });
+    expect(summary.test_acc).to.be.above(0.4); // 16 steps on the slice: well above chance (0.1)
+    const epochs = lines.filter((l) => l.startsWith('[0] {"epoch"')).map((l) => JSON.parse(l.slice(4)));
+    expect(epochs.map((m) => m.epoch)).to.deep.equal([1, 2]);
+    expect(lines.some((l) => l.startsWith('[1] {'))).to.equal(false); // only rank 0 reports
+  });
+
+  it('node examples/fashion-mnist.js is a job of one', async function () {
+    const r = await run([EXAMPLE, '--epochs', '1', '--batch-per-worker', '100', '--optimizer', 'lars', '--lr', '1'], { FASHION_MNIST_DIR: empty });
+    expect(r.code, r.stderr).to.equal(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop());
+    expect(summary).to.include({ np: 1, steps: 20, batch_per_worker: 100, bytes_sent_per_step: 0 });
+  });
+
+  it('a bad flag is a clear error with the usage', async function () {
+    const r = await run([EXAMPLE, '--optimizer', 'adam'], { FASHION_MNIST_DIR: empty });
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/--optimizer must be sgd or lars, got 'adam'/);
+    expect(r.stderr).to.include('usage: fashion-mnist.js');
+  });
+});

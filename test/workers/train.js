@@ -1,0 +1,184 @@
+'use strict';
+// Worker for test/63.train: the DistributedOptimizer and the Trainer in real multi-process jobs.
+// Mode and options come as JSON in argv[2]; results are printed as "RESULT {json}" lines.
+const fs = require('node:fs');
+const path = require('node:path');
+const dtrain = require('../..');
+
+const { nn, optim, data } = dtrain;
+const opts = JSON.parse(process.argv[2] || '{}');
+
+function result(obj) {
+  console.log(`RESULT ${JSON.stringify(obj)}`);
+}
+
+function mlp(sizes, seed = 1) {
+  const layers = [];
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    layers.push(new nn.Linear(sizes[i], sizes[i + 1], { seed: seed + i }));
+    if (i + 2 < sizes.length) layers.push(new nn.ReLU());
+  }
+  return new nn.Sequential(...layers);
+}
+
+// The same fake data on every rank, from a seed; each rank picks its rows.
+function dataset(count, features, classes, seed) {
+  let s = seed >>> 0;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return {
+    x: Float32Array.from({ length: count * features }, next),
+    y: Int32Array.from({ length: count }, () => Math.floor(next() * classes)),
+    count,
+    features,
+    classes,
+  };
+}
+
+function rows(ds, start, n) {
+  return { x: ds.x.subarray(start * ds.features, (start + n) * ds.features), y: ds.y.subarray(start, start + n) };
+}
+
+// An optimizer that records the gradients it is asked to apply.
+function recorder(params) {
+  const seen = [];
+  return {
+    params,
+    lr: 0,
+    seen,
+    step() {
+      seen.push(params.map((p) => Buffer.from(p.grad.buffer, p.grad.byteOffset, p.grad.byteLength).toString('base64')));
+      return true;
+    },
+    zeroGrad() {},
+    stateDict() {
+      return { type: 'recorder', step: 0, hyper: {}, state: {} };
+    },
+    loadStateDict() {},
+  };
+}
+
+function paramsDigest(params) {
+  return params.map((p) => Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).toString('base64'));
+}
+
+async function averagedGradients(model, batch, { fusionThreshold, overlap, algorithm }) {
+  const rec = recorder(model.parameters());
+  const dopt = new dtrain.DistributedOptimizer(rec, { fusionThreshold, algorithm });
+  model.lossAndGrad(batch.x, batch.y, batch.y.length, overlap ? { onGrad: (p) => dopt.gradReady(p) } : {});
+  await dopt.step();
+  return { grads: rec.seen[0], buckets: dopt.buckets.length };
+}
+
+const modes = {
+  // Fusion and overlap give bitwise the same average as one all-reduce per tensor.
+  async fusion() {
+    const model = mlp([64, 48, 32, 10], 5);
+    const ds = dataset(64, 64, 10, 7);
+    const batch = rows(ds, dtrain.rank() * 16, 16);
+    const algorithm = opts.algorithm;
+    const fused = await averagedGradients(model, batch, { fusionThreshold: 1 << 30, overlap: false, algorithm });
+    const perTensor = await averagedGradients(model, batch, { fusionThreshold: 0, overlap: false, algorithm });
+    const overlapped = await averagedGradients(model, batch, { fusionThreshold: 4096, overlap: true, algorithm });
+    const plain = await averagedGradients(model, batch, { fusionThreshold: 4096, overlap: false, algorithm });
+    // The reference: the collectives' own all-reduce, one call per tensor.
+    model.lossAndGrad(batch.x, batch.y, 16);
+    const manual = [];
+    for (const p of model.parameters()) {
+      const g = p.grad.slice();
+      await dtrain.allreduce(g, { op: 'avg', ...(algorithm ? { algorithm } : {}) });
+      manual.push(Buffer.from(g.buffer).toString('base64'));
+    }
+    result({ fused: fused.grads, perTensor: perTensor.grads, overlapped: overlapped.grads, plain: plain.grads, manual, buckets: [fused.buckets, perTensor.buckets, overlapped.buckets] });
+  },
+
+  // 50 steps of SGD (momentum, weight decay): np workers x batch b on the same samples as one
+  // worker with batch np * b.
+  async equivalence() {
+    const model = mlp([784, 64, 32, 10], 3);
+    const ds = dataset(50 * 64, 784, 10, 11);
+    const opt = new dtrain.DistributedOptimizer(new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 1e-3 }));
+    const global = opts.globalBatch;
+    const b = global / dtrain.size();
+    for (let step = 0; step < 50; step++) {
+      const batch = rows(ds, step * global + dtrain.rank() * b, b);
+      model.lossAndGrad(batch.x, batch.y, b, { onGrad: (p) => opt.gradReady(p) });
+      await opt.step();
+    }
+    if (dtrain.rank() === 0) {
+      const out = Buffer.concat(model.parameters().map((p) => Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength)));
+      fs.writeFileSync(opts.out, out);
+    }
+    result({ digest: paramsDigest(model.parameters()) });
+  },
+
+  // Ranks whose models differ: every rank gets the same error.
+  async mismatch() {
+    const sizes = opts.variant === 'width' && dtrain.rank() === 1 ? [20, 12, 4] : [20, 10, 4];
+    let model = mlp(sizes, 1);
+    if (opts.variant === 'extra' && dtrain.rank() === 2) model = mlp([20, 10, 4, 4], 1);
+    try {
+      new dtrain.DistributedOptimizer(new optim.SGD(model.parameters(), { lr: 0.1 }));
+      result({ ok: true });
+    } catch (err) {
+      result({ message: err.message, code: err.code, ranks: err.ranks });
+    }
+    // The communicator is still usable afterwards.
+    const x = Float32Array.of(dtrain.rank());
+    await dtrain.allreduce(x);
+    result({ after: x[0] });
+  },
+
+  // The Trainer on the committed slice, optionally checkpointing, resuming, dying or diverging.
+  async trainer() {
+    const set = data.loadFashionMnist({ sliceOnly: true });
+    const model = mlp([784, 128, 64, 10], 21);
+    const inner =
+      opts.optimizer === 'lars'
+        ? new optim.LARS(model.parameters(), { lr: opts.lr ?? 0.5 })
+        : new optim.SGD(model.parameters(), { lr: opts.lr ?? 0.05, momentum: 0.9 });
+    const opt = new dtrain.DistributedOptimizer(inner, { backwardPassesPerStep: opts.passes ?? 1 });
+    const metrics = [];
+    let steps = 0;
+    if (opts.dieAtStep !== undefined && dtrain.rank() === opts.dieRank) {
+      const step = opt.step.bind(opt);
+      opt.step = async () => {
+        if (++steps === opts.dieAtStep) process.kill(process.pid, 'SIGKILL');
+        return step();
+      };
+    }
+    const trainer = new dtrain.Trainer({
+      model,
+      optimizer: opt,
+      data: { train: set.train, test: set.test },
+      epochs: opts.epochs ?? 2,
+      batchPerWorker: opts.batch ?? 50,
+      seed: 4,
+      checkpointDir: opts.checkpointDir,
+      checkpointEverySteps: opts.checkpointEverySteps,
+      resume: opts.resume,
+      schedule: opts.warmup ? optim.schedules.warmup(opts.lr ?? 0.05, { steps: opts.warmup }) : undefined,
+      onMetrics: (m) => metrics.push(m),
+      log: () => {},
+    });
+    try {
+      const summary = await trainer.fit();
+      result({ summary, metrics, digest: paramsDigest(model.parameters()) });
+    } catch (err) {
+      result({ error: err.message, code: err.code });
+      process.exitCode = 3;
+    }
+  },
+};
+
+async function main() {
+  await dtrain.init();
+  await modes[opts.mode]();
+  await dtrain.shutdown();
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : err);
+  process.exit(1);
+});
+
+module.exports = { path };
