@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadBinding } from '../native';
+import { addBenchGemmCommand } from './bench-gemm';
 import { addBenchKernelsCommand } from './bench-kernels';
+import { addBenchTrainCommand } from './bench-train';
 import { positiveInteger, UsageError } from './values';
 
 interface AllreduceBenchOptions {
@@ -38,6 +40,8 @@ interface Measurement {
 export function addBenchCommand(program: Command): void {
   const bench = program.command('bench').description('benchmarks that print JSON lines');
   addBenchKernelsCommand(bench);
+  addBenchGemmCommand(bench);
+  addBenchTrainCommand(bench);
   bench
     .command('allreduce')
     .description('time all-reduce (float32 sum, or --dtype) for sizes from --min-bytes to --max-bytes, x4 steps')
