@@ -11,18 +11,21 @@ const dtrain = require('..');
 const { nn, optim, data } = dtrain;
 
 const USAGE = `usage: fashion-mnist.js [--epochs N] [--batch-per-worker B] [--lr LR] [--momentum M]
-  [--weight-decay WD] [--optimizer sgd|lars] [--algorithm A] [--fusion-threshold BYTES]
+  [--weight-decay WD] [--optimizer sgd|lars] [--schedule cosine|constant|poly|onecycle]
+  [--warmup-epochs E] [--algorithm A] [--fusion-threshold BYTES]
   [--checkpoint DIR] [--resume] [--seed S] [--json] [--no-progress]`;
 
 function options() {
   const { values } = parseArgs({
     options: {
-      epochs: { type: 'string', default: '10' },
+      epochs: { type: 'string', default: '15' },
       'batch-per-worker': { type: 'string', default: '128' },
       lr: { type: 'string', default: '0.05' },
       momentum: { type: 'string', default: '0.9' },
       'weight-decay': { type: 'string' },
       optimizer: { type: 'string', default: 'sgd' },
+      schedule: { type: 'string', default: 'cosine' },
+      'warmup-epochs': { type: 'string', default: '0' },
       algorithm: { type: 'string' },
       'fusion-threshold': { type: 'string' },
       checkpoint: { type: 'string' },
@@ -48,6 +51,9 @@ function options() {
   if (values.optimizer !== 'sgd' && values.optimizer !== 'lars') {
     throw new RangeError(`--optimizer must be sgd or lars, got '${values.optimizer}'\n${USAGE}`);
   }
+  if (!['cosine', 'constant', 'poly', 'onecycle'].includes(values.schedule)) {
+    throw new RangeError(`--schedule must be cosine, constant, poly or onecycle, got '${values.schedule}'\n${USAGE}`);
+  }
   if (values.resume && !values.checkpoint) throw new RangeError(`--resume needs --checkpoint DIR\n${USAGE}`);
   return {
     epochs: num('epochs', true),
@@ -56,6 +62,8 @@ function options() {
     momentum: num('momentum'),
     weightDecay: num('weight-decay'),
     optimizer: values.optimizer,
+    schedule: values.schedule,
+    warmupEpochs: num('warmup-epochs'),
     algorithm: values.algorithm,
     fusionThreshold: num('fusion-threshold', true),
     checkpoint: values.checkpoint,
@@ -115,6 +123,16 @@ async function main() {
     progress: o.progress,
     onMetrics: (m) => o.json && rank0 && console.log(JSON.stringify(m)),
   });
+  // The learning rate per step: the chosen decay over the whole run, after an optional warm-up.
+  const total = o.epochs * trainer.stepsPerEpoch;
+  const warm = Math.round(o.warmupEpochs * trainer.stepsPerEpoch);
+  const decay = {
+    cosine: () => optim.schedules.cosine({ lr: o.lr, totalSteps: total }),
+    constant: () => optim.schedules.constant(o.lr),
+    poly: () => optim.schedules.polynomial({ lr: o.lr, totalSteps: total, power: 2 }),
+    onecycle: () => optim.schedules.oneCycle({ maxLr: o.lr, totalSteps: total }),
+  }[o.schedule]();
+  trainer.schedule = warm > 0 ? optim.schedules.warmup(decay, { steps: warm }) : decay;
   const summary = await trainer.fit();
   say(JSON.stringify(summary));
   await dtrain.shutdown();

@@ -128,6 +128,8 @@ export class Trainer {
   readonly comm: Communicator;
   readonly epochs: number;
   readonly batchPerWorker: number;
+  /** The learning rate per optimizer step (settable until fit()); default the optimizer's own. */
+  schedule: Schedule | undefined;
   private readonly o: TrainerOptions;
   private readonly train: Dataset;
   private readonly test: Dataset | undefined;
@@ -159,6 +161,7 @@ export class Trainer {
     this.batchPerWorker = positiveInt(options.batchPerWorker, 'batchPerWorker', 128);
     positiveInt(options.evalBatch, 'evalBatch', 1000);
     if (options.schedule !== undefined && typeof options.schedule !== 'function') throw new TypeError('Trainer: schedule must be a function of the step');
+    this.schedule = options.schedule;
     if (options.resume && !options.checkpointDir) throw new TypeError('Trainer: resume needs checkpointDir');
     this.params = model.parameters();
     const dopt = this.optimizer;
@@ -193,7 +196,7 @@ export class Trainer {
       let samples = 0;
       const t0 = performance.now();
       for (let s = first; s < steps; s++) {
-        if (this.o.schedule) this.optimizer.lr = this.o.schedule(this.step);
+        if (this.schedule) this.optimizer.lr = this.schedule(this.step);
         let localBad: number | undefined;
         for (let pass = 0; pass < k; pass++) {
           const b = this.loader.fill(indices, s * k + pass);
@@ -238,6 +241,11 @@ export class Trainer {
       this.o.onMetrics?.(m);
     }
     return this.summary();
+  }
+
+  /** Optimizer steps per epoch (the same on every rank). */
+  get stepsPerEpoch(): number {
+    return Math.floor(this.loader.batchesFor(this.sampler.numSamples) / this.optimizer.backwardPassesPerStep);
   }
 
   /** The metrics of every epoch trained by this fit(). */
