@@ -49,7 +49,8 @@ export type Labels = Int32Array | Uint8Array;
 
 export interface NnBinding {
   linearForward(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, batch: number, inFeatures: number, outFeatures: number, relu: boolean): void;
-  linearGradParams(x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null, batch: number, inFeatures: number, outFeatures: number, accumulate: boolean): void;
+  linearGradWeight(x: Float32Array, dy: Float32Array, dw: Float32Array, batch: number, inFeatures: number, outFeatures: number, accumulate: boolean): void;
+  linearGradBias(dy: Float32Array, db: Float32Array, batch: number, outFeatures: number, accumulate: boolean): void;
   linearGradInput(dy: Float32Array, w: Float32Array, dx: Float32Array, mask: Float32Array | null, batch: number, inFeatures: number, outFeatures: number): void;
   softmaxCrossEntropy(logits: Float32Array, labels: Labels, batch: number, classes: number, dlogits: Float32Array | null, scale: number): number;
   countCorrect(logits: Float32Array, labels: Labels, batch: number, classes: number): number;

@@ -127,11 +127,13 @@ export class Sequential {
         continue;
       }
       const { layer } = op;
-      nn.linearGradParams(input, g, layer.weight.grad, layer.bias?.grad ?? null, batch, op.in, op.out, accumulate);
-      if (onGrad) {
-        if (layer.bias) onGrad(layer.bias);
-        onGrad(layer.weight);
+      // The bias first (a cheap column sum), so its bucket can start before the weight product.
+      if (layer.bias) {
+        nn.linearGradBias(g, layer.bias.grad, batch, op.out, accumulate);
+        onGrad?.(layer.bias);
       }
+      nn.linearGradWeight(input, g, layer.weight.grad, batch, op.in, op.out, accumulate);
+      onGrad?.(layer.weight);
       if (i === 0) break;
       // The gradient of the previous op's output; when that op is a Linear with its ReLU fused,
       // the ReLU's backward is fused here too (mask = its output).

@@ -97,14 +97,22 @@ Napi::Value linearForwardJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// (x, dy, dw, db|null, batch, in, out, accumulate)
-Napi::Value linearGradParamsJs(const Napi::CallbackInfo& info) {
-  const LinearShape s = shapeOf(info, 4);
+// (x, dy, dw, batch, in, out, accumulate)
+Napi::Value linearGradWeightJs(const Napi::CallbackInfo& info) {
+  const LinearShape s = shapeOf(info, 3);
   const float* x = f32(info[0], "x", s.batch * s.in);
   const float* dy = f32(info[1], "dy", s.batch * s.out);
   float* dw = f32(info[2], "weight.grad", s.out * s.in);
-  float* db = f32(info[3], "bias.grad", s.out, true);
-  guarded(info.Env(), [&] { linearGradParams(s, x, dy, dw, db, info[7].ToBoolean()); });
+  guarded(info.Env(), [&] { linearGradWeight(s, x, dy, dw, info[6].ToBoolean()); });
+  return info.Env().Undefined();
+}
+
+// (dy, db, batch, out, accumulate)
+Napi::Value linearGradBiasJs(const Napi::CallbackInfo& info) {
+  const size_t batch = count(info[2], "batch"), out = count(info[3], "outFeatures");
+  const float* dy = f32(info[0], "dy", batch * out);
+  float* db = f32(info[1], "bias.grad", out);
+  linearGradBias({batch, 0, out}, dy, db, info[4].ToBoolean());
   return info.Env().Undefined();
 }
 
@@ -250,7 +258,8 @@ Napi::Value fmaPeakJs(const Napi::CallbackInfo& info) {
 void registerNn(Napi::Env env, Napi::Object exports) {
   Napi::Object nn = Napi::Object::New(env);
   nn.Set("linearForward", Napi::Function::New(env, linearForwardJs));
-  nn.Set("linearGradParams", Napi::Function::New(env, linearGradParamsJs));
+  nn.Set("linearGradWeight", Napi::Function::New(env, linearGradWeightJs));
+  nn.Set("linearGradBias", Napi::Function::New(env, linearGradBiasJs));
   nn.Set("linearGradInput", Napi::Function::New(env, linearGradInputJs));
   nn.Set("softmaxCrossEntropy", Napi::Function::New(env, softmaxCrossEntropyJs));
   nn.Set("countCorrect", Napi::Function::New(env, countCorrectJs));

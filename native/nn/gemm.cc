@@ -120,8 +120,9 @@ void sgemm(Isa isa, const GemmArgs& g) {
   // Balance the k blocks so the last one is not a sliver.
   const size_t kBlocks = (g.k + sk.kc - 1) / sk.kc;
   const size_t kcMax = (g.k + kBlocks - 1) / kBlocks;
-  const size_t ncMax = std::min(sk.nc, (g.n + nr - 1) / nr * nr);
-  const size_t mcMax = std::min(sk.mc, (g.m + mr - 1) / mr * mr);
+  // Blocks are whole panels: the packing buffers hold ncMax / nr panels of B and mcMax / mr of A.
+  const size_t ncMax = std::min(std::max(sk.nc / nr, size_t{1}) * nr, (g.n + nr - 1) / nr * nr);
+  const size_t mcMax = std::min(std::max(sk.mc / mr, size_t{1}) * mr, (g.m + mr - 1) / mr * mr);
   // With only a tile or two of rows, each packed panel of B would be read once or twice: the
   // kernel reads a row-major B in place instead (full panels; the last partial one is packed).
   const bool directB = !g.transB && g.m <= 2 * mr;

@@ -160,7 +160,7 @@ double fmaPerNs(long iterations) {
 
 const GemmKernel& avx512GemmKernel() {
   static const GemmKernel k{Isa::kAvx512,
-                            {12, 32, 256, 96, 512, micro<12, 2>},
+                            {12, 32, 256, 192, 1024, micro<12, 2>},
                             {24, 16, 256, 96, 512, micro<24, 1>},
                             packTransposed,
                             16,

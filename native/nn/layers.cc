@@ -19,7 +19,7 @@ void linearForward(const LinearShape& s, const float* x, const float* w, const f
   sgemm(g);
 }
 
-void linearGradParams(const LinearShape& s, const float* x, const float* dy, float* dw, float* db,
+void linearGradWeight(const LinearShape& s, const float* x, const float* dy, float* dw,
                       bool accumulate) {
   GemmArgs g;
   g.m = s.out, g.n = s.in, g.k = s.batch;
@@ -28,7 +28,9 @@ void linearGradParams(const LinearShape& s, const float* x, const float* dy, flo
   g.c = dw, g.ldc = s.in;
   g.accumulate = accumulate;
   sgemm(g);
-  if (!db) return;
+}
+
+void linearGradBias(const LinearShape& s, const float* dy, float* db, bool accumulate) {
   // Row by row, so the inner loop runs over contiguous memory and vectorizes; the sum over the
   // batch is in row order whatever the SIMD width, so every level gives the same bits.
   if (!accumulate) std::memset(db, 0, s.out * sizeof(float));

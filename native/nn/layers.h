@@ -17,9 +17,11 @@ void linearForward(const LinearShape& s, const float* x, const float* w, const f
                    bool relu);
 
 // The parameter gradients from dy[batch, out] (the gradient of the layer's output before any
-// ReLU): dw[out, in] (+)= dy^T x and db[out] (+)= column sums of dy (db may be null).
-void linearGradParams(const LinearShape& s, const float* x, const float* dy, float* dw, float* db,
+// ReLU): dw[out, in] (+)= dy^T x, and db[out] (+)= the column sums of dy. Separate, so the
+// caller can report the bias gradient (and start its all-reduce) before the weight product.
+void linearGradWeight(const LinearShape& s, const float* x, const float* dy, float* dw,
                       bool accumulate);
+void linearGradBias(const LinearShape& s, const float* dy, float* db, bool accumulate);
 
 // dx[batch, in] = dy w, times (mask > 0) elementwise when mask (the previous ReLU's output,
 // batch x in) is given: the gradient of the previous layer's pre-activation.
