@@ -74,6 +74,18 @@ describe('training: DistributedOptimizer and Trainer', function () {
     expect(worst).to.be.above(0); // it is a real comparison of two different computations
   });
 
+  it('broadcastParameters and broadcastOptimizerState copy root 1 to every rank', async function () {
+    const r = await job(3, { mode: 'broadcast', root: 1 });
+    expect(r.code, describeJob(r)).to.equal(0);
+    const root = r.results.find((x) => x.worker === 1);
+    expect(r.results.find((x) => x.worker === 0).before.params).to.not.deep.equal(root.before.params);
+    for (const x of r.results) {
+      expect(x.after.params).to.deep.equal(root.before.params);
+      expect(x.after.state).to.equal(root.before.state);
+      expect(x.lr).to.be.closeTo(0.2, 1e-12);
+    }
+  });
+
   it('ranks with different models get the same error naming the first differing parameter, then carry on', async function () {
     const r = await job(2, { mode: 'mismatch', variant: 'width' });
     expect(r.code, describeJob(r)).to.equal(0);

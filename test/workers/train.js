@@ -111,6 +111,19 @@ const modes = {
     result({ digest: paramsDigest(model.parameters()) });
   },
 
+  // Parameters and optimizer state that differ per rank become root's everywhere.
+  async broadcast() {
+    const model = mlp([12, 8, 3], 10 + dtrain.rank());
+    const opt = new optim.SGD(model.parameters(), { lr: 0.1 * (dtrain.rank() + 1), momentum: 0.9 });
+    for (const p of model.parameters()) p.grad.fill(dtrain.rank() + 1);
+    opt.step();
+    const before = { params: paramsDigest(model.parameters()), state: JSON.stringify(opt.stateDict(), (k, v) => (v instanceof Float32Array ? Array.from(v) : v)) };
+    await dtrain.broadcastParameters(model, opts.root);
+    await dtrain.broadcastOptimizerState(opt, opts.root);
+    const after = { params: paramsDigest(model.parameters()), state: JSON.stringify(opt.stateDict(), (k, v) => (v instanceof Float32Array ? Array.from(v) : v)) };
+    result({ before, after, lr: opt.lr });
+  },
+
   // Ranks whose models differ: every rank gets the same error.
   async mismatch() {
     const sizes = opts.variant === 'width' && dtrain.rank() === 1 ? [20, 12, 4] : [20, 10, 4];
