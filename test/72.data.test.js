@@ -48,7 +48,10 @@ describe('data', function () {
       expect(set.train.classes).to.equal(10);
       let max = 0;
       for (const v of set.train.x) max = Math.max(max, v);
-      expect(max).to.equal(1);
+      expect(max).to.equal(255); // bytes, turned into [0, 1] as batches are filled
+      expect(set.train.scale).to.equal(1 / 255);
+      const b = new data.BatchLoader(set.train, 2).fill(Int32Array.of(7, 3), 0);
+      for (let j = 0; j < 784; j++) expect(b.x[j]).to.equal(Math.fround(set.train.x[7 * 784 + j] * Math.fround(1 / 255)));
       const counts = new Array(10).fill(0);
       for (const l of set.train.y) counts[l]++;
       expect(Math.min(...counts)).to.be.above(150); // every class is there
@@ -137,6 +140,7 @@ describe('data', function () {
       expect(batches[0].xs.buffer).to.equal(batches[2].xs.buffer); // one allocation
       expect(loader.fill(order, 0).x).to.equal(loader.fill(order, 1).x); // views reused
       expect(new data.BatchLoader(ds, 4, { dropLast: true }).batchesFor(10)).to.equal(2);
+      expect(() => loader.fill(Int32Array.of(0, 10), 0)).to.throw(RangeError, /indices\[1\] = 10 is not a row of the data set/);
     });
   });
 });

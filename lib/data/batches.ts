@@ -1,3 +1,5 @@
+import { loadBinding } from '../native';
+import type { NnBinding } from '../nn/binding';
 import type { Dataset } from './dataset';
 
 /** One batch: views of the loader's preallocated arrays, valid until the next batch. */
@@ -22,6 +24,7 @@ export class BatchLoader {
   private readonly xBuf: Float32Array;
   private readonly yBuf: Int32Array;
   private readonly views = new Map<number, { x: Float32Array; y: Int32Array }>();
+  private readonly native: NnBinding = loadBinding().nn;
 
   constructor(dataset: Dataset, batchSize: number, options: { dropLast?: boolean } = {}) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`BatchLoader: batchSize must be a positive integer, got ${String(batchSize)}`);
@@ -42,15 +45,13 @@ export class BatchLoader {
    * same view objects each time a size recurs, so no allocation per step).
    */
   fill(indices: Int32Array, index: number): Batch {
-    const { x: src, y: labels, features } = this.dataset;
+    const { x: src, y: labels, features, count } = this.dataset;
     const start = index * this.batchSize;
     const size = Math.min(this.batchSize, indices.length - start);
     if (size <= 0 || index < 0) throw new RangeError(`BatchLoader: batch ${index} is past the end (${indices.length} samples)`);
-    for (let r = 0; r < size; r++) {
-      const i = indices[start + r];
-      this.xBuf.set(src.subarray(i * features, (i + 1) * features), r * features);
-      this.yBuf[r] = labels[i];
-    }
+    // One native pass gathers the rows (and turns bytes into scaled floats); it checks every index.
+    this.native.gatherRows(src, count, indices, start, size, features, this.dataset.scale ?? 1, this.xBuf);
+    for (let r = 0; r < size; r++) this.yBuf[r] = labels[indices[start + r]];
     let v = this.views.get(size);
     if (!v) {
       v = { x: this.xBuf.subarray(0, size * features), y: this.yBuf.subarray(0, size) };

@@ -1,20 +1,25 @@
 /**
- * An in-memory classification data set: `count` rows of `features` float32 values and a label
- * per row. Batches are filled from it by {@link BatchLoader}.
+ * An in-memory classification data set: `count` rows of `features` values and a label per row.
+ * Rows are float32, or bytes (as images are stored: 4x less memory) that batches turn into
+ * floats times `scale`. Batches are filled from it by {@link BatchLoader}.
  */
 export interface Dataset {
-  x: Float32Array;
+  x: Float32Array | Uint8Array;
   y: Uint8Array | Int32Array;
   count: number;
   features: number;
   classes: number;
+  /** Multiplies every value as a batch is filled (1/255 for pixel bytes); default 1. */
+  scale?: number;
 }
 
 /** Checks a data set's shape (used by the loader and the Trainer). */
 export function checkDataset(d: unknown, who: string): Dataset {
   if (d === null || typeof d !== 'object') throw new TypeError(`${who}: a data set must be { x, y, count, features, classes }`);
   const { x, y, count, features, classes } = d as Dataset;
-  if (!(x instanceof Float32Array)) throw new TypeError(`${who}: x must be a Float32Array`);
+  if (!(x instanceof Float32Array || x instanceof Uint8Array)) throw new TypeError(`${who}: x must be a Float32Array or a Uint8Array`);
+  const scale = (d as Dataset).scale;
+  if (scale !== undefined && !(typeof scale === 'number' && Number.isFinite(scale))) throw new RangeError(`${who}: scale must be a finite number`);
   if (!(y instanceof Uint8Array || y instanceof Int32Array)) throw new TypeError(`${who}: y must be a Uint8Array or an Int32Array`);
   for (const [v, name] of [
     [count, 'count'],

@@ -54,6 +54,7 @@ export interface NnBinding {
   linearGradInput(dy: Float32Array, w: Float32Array, dx: Float32Array, mask: Float32Array | null, batch: number, inFeatures: number, outFeatures: number): void;
   softmaxCrossEntropy(logits: Float32Array, labels: Labels, batch: number, classes: number, dlogits: Float32Array | null, scale: number): number;
   countCorrect(logits: Float32Array, labels: Labels, batch: number, classes: number): number;
+  gatherRows(x: Uint8Array | Float32Array, count: number, indices: Int32Array, start: number, rows: number, features: number, scale: number, dst: Float32Array): void;
   reluForward(x: Float32Array, y: Float32Array, n: number): void;
   reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
   nonFinite(x: Float32Array, n: number): boolean;

@@ -145,6 +145,35 @@ Napi::Value countCorrectJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(countCorrect(z, l.i32, l.u8, batch, classes)));
 }
 
+// (src Uint8Array|Float32Array, srcRows, indices Int32Array, start, rows, features, scale, dst)
+Napi::Value gatherRowsJs(const Napi::CallbackInfo& info) {
+  const size_t srcRows = count(info[1], "count"), start = count(info[3], "start");
+  const size_t rows = count(info[4], "rows"), features = count(info[5], "features");
+  View<int32_t> idx = viewOf<int32_t>(info[2], napi_int32_array, "indices");
+  if (start + rows > idx.length) throw Napi::RangeError::New(info.Env(), "indices is shorter than start + rows");
+  for (size_t r = 0; r < rows; ++r) {
+    const int32_t i = idx.data[start + r];
+    if (i < 0 || static_cast<size_t>(i) >= srcRows) {
+      throw Napi::RangeError::New(info.Env(), "indices[" + std::to_string(start + r) + "] = " +
+                                                  std::to_string(i) + " is not a row of the data set");
+    }
+  }
+  const uint8_t* s8 = nullptr;
+  const float* s32 = nullptr;
+  const size_t need = srcRows * features;
+  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    View<uint8_t> v = viewOf<uint8_t>(info[0], napi_uint8_array, "x");
+    if (v.length < need) throw Napi::RangeError::New(info.Env(), "x is shorter than count x features");
+    s8 = v.data;
+  } else {
+    s32 = f32(info[0], "x", need);
+  }
+  const float scale = info[6].As<Napi::Number>().FloatValue();
+  float* dst = f32(info[7], "batch", rows * features);
+  gatherRows(s8, s32, idx.data + start, rows, features, scale, dst);
+  return info.Env().Undefined();
+}
+
 // (x, y, n)
 Napi::Value reluForwardJs(const Napi::CallbackInfo& info) {
   const size_t n = count(info[2], "n");
@@ -263,6 +292,7 @@ void registerNn(Napi::Env env, Napi::Object exports) {
   nn.Set("linearGradInput", Napi::Function::New(env, linearGradInputJs));
   nn.Set("softmaxCrossEntropy", Napi::Function::New(env, softmaxCrossEntropyJs));
   nn.Set("countCorrect", Napi::Function::New(env, countCorrectJs));
+  nn.Set("gatherRows", Napi::Function::New(env, gatherRowsJs));
   nn.Set("reluForward", Napi::Function::New(env, reluForwardJs));
   nn.Set("reluBackward", Napi::Function::New(env, reluBackwardJs));
   nn.Set("nonFinite", Napi::Function::New(env, nonFiniteJs));

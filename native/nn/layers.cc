@@ -97,6 +97,22 @@ size_t countCorrect(const float* logits, const int32_t* labels32, const uint8_t*
   return correct;
 }
 
+void gatherRows(const uint8_t* src8, const float* src32, const int32_t* indices, size_t rows,
+                size_t features, float scale, float* dst) {
+  for (size_t r = 0; r < rows; ++r, dst += features) {
+    const size_t at = static_cast<size_t>(indices[r]) * features;
+    if (src8) {
+      const uint8_t* s = src8 + at;
+      for (size_t j = 0; j < features; ++j) dst[j] = static_cast<float>(s[j]) * scale;
+    } else if (scale == 1.0f) {
+      std::memcpy(dst, src32 + at, features * sizeof(float));
+    } else {
+      const float* s = src32 + at;
+      for (size_t j = 0; j < features; ++j) dst[j] = s[j] * scale;
+    }
+  }
+}
+
 void reluForward(const float* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : 0.0f;
 }

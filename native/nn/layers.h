@@ -38,6 +38,11 @@ double softmaxCrossEntropy(const float* logits, const int32_t* labels32, const u
 size_t countCorrect(const float* logits, const int32_t* labels32, const uint8_t* labels8,
                     size_t batch, size_t classes);
 
+// A batch from a data set: dst row r = src row indices[r] * scale, for `rows` rows of `features`
+// values (src bytes, as image pixels are stored, or floats).
+void gatherRows(const uint8_t* src8, const float* src32, const int32_t* indices, size_t rows,
+                size_t features, float scale, float* dst);
+
 // y = max(0, x); dx = dy * (y > 0). In place is allowed.
 void reluForward(const float* x, float* y, size_t n);
 void reluBackward(const float* dy, const float* y, float* dx, size_t n);
