@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "sched/schedule.h"
-#include "sim/cost_model.h"
+#include "common/cost_model.h"
 
 namespace dtrain {
 
