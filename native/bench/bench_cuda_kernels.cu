@@ -95,16 +95,13 @@ int main(int argc, char** argv) {
       {"reduce_sum_f16", 6,
        [&] { cuda::reduce(DType::kFloat16, ReduceOp::kSum, h16, h16 + n, n, stream); }},
       {"sgd_f32", 24,
-       [&] {
-         cuda::sgdStep(SgdOptions{1e-4f, 0.9f, 1e-4f, 1.0f, false, false}, &t, 1, stream);
-       }},
+       [&] { cuda::sgdStep(SgdOptions{1e-4f, 0.9f, 1e-4f, 1.0f, false, false}, &t, 1, stream); }},
       {"sgd_f16grad_w16", 22,
-       [&] {
-         cuda::sgdStep(SgdOptions{1e-4f, 0.9f, 1e-4f, 1e-3f, false, true}, &th, 1, stream);
-       }},
+       [&] { cuda::sgdStep(SgdOptions{1e-4f, 0.9f, 1e-4f, 1e-3f, false, true}, &th, 1, stream); }},
       {"lars_f32", 28,
        [&] {
-         cuda::larsStep(LarsOptions{1e-3f, 0.9f, 5e-4f, 0.001f, 1.0f, false}, &t, 1, nullptr, stream);
+         cuda::larsStep(LarsOptions{1e-3f, 0.9f, 5e-4f, 0.001f, 1.0f, false}, &t, 1, nullptr,
+                        stream);
        }},
       {"qsgd_encode_s15", 4 + 4 + 5.0 / 8,
        [&] { cuda::qsgdEncode(buf[0], n, 15, 1, u8, -1, stream); }},

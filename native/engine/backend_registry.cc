@@ -19,8 +19,8 @@ const std::vector<const BackendDef*>& backends() {
 const BackendDef& backendFor(const Transport& transport) {
   for (const BackendDef* b : backends())
     if (b->accepts(transport)) return *b;
-  throw Error(ErrorCode::kBootstrap,
-              std::string("no backend runs collectives over the ") + transport.name() + " transport");
+  throw Error(ErrorCode::kBootstrap, std::string("no backend runs collectives over the ") +
+                                         transport.name() + " transport");
 }
 
 }  // namespace dtrain

@@ -139,8 +139,9 @@ void Communicator::bootstrap() {
         model != config_.costModels.end() ? model->second : choice.def->defaultCost,
         topology_.groupOf, config_.size);
   }
-  backend_ = backendFor(*transport_).create(
-      BackendSetup{*transport_, abort_.get(), topology_.groupOf, config_.rank, config_.size});
+  backend_ = backendFor(*transport_)
+                 .create(BackendSetup{*transport_, abort_.get(), topology_.groupOf, config_.rank,
+                                      config_.size});
 }
 
 void Communicator::loop(Completion ready) {

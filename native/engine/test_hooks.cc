@@ -18,6 +18,8 @@ class StallHook final : public EngineHooks {
 };
 }  // namespace
 
-std::shared_ptr<EngineHooks> stallBeforeAllreduce(int ms) { return std::make_shared<StallHook>(ms); }
+std::shared_ptr<EngineHooks> stallBeforeAllreduce(int ms) {
+  return std::make_shared<StallHook>(ms);
+}
 
 }  // namespace dtrain

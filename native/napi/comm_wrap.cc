@@ -259,9 +259,7 @@ Napi::Value CommWrap::dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Obj
 }
 
 namespace {
-bool validKind(double k) {
-  return k >= 0 && k < kOpKindCount && k == static_cast<int>(k);
-}
+bool validKind(double k) { return k >= 0 && k < kOpKindCount && k == static_cast<int>(k); }
 }  // namespace
 
 // run(buf?, output?): the request's numbers are in the slot (napi/request.h); buf is every

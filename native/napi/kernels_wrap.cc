@@ -315,7 +315,7 @@ Napi::Value ternGradDecodeJs(const Napi::CallbackInfo& info) {
   auto out = f32(info[2], "out");
   need(info.Env(), code.length >= ternGradCodeBytes(out.length), "code is too short");
   ternGradDecode(table(info.Env()), code.data, out.length, info[1].As<Napi::Number>().FloatValue(),
-             out.data, info[3].ToBoolean());
+                 out.data, info[3].ToBoolean());
   return info.Env().Undefined();
 }
 

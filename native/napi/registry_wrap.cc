@@ -108,9 +108,11 @@ Napi::Object registryExports(Napi::Env env) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("abiVersion", kAbiVersion);
   r.Set("constants", constants(env));
-  r.Set("requestFields", strings(env, {std::begin(kRequestFieldNames), std::end(kRequestFieldNames)}));
+  r.Set("requestFields",
+        strings(env, {std::begin(kRequestFieldNames), std::end(kRequestFieldNames)}));
   Napi::Array algorithmList = Napi::Array::New(env);
-  for (const AlgorithmDef* d : algorithms()) algorithmList.Set(algorithmList.Length(), algorithmEntry(env, *d));
+  for (const AlgorithmDef* d : algorithms())
+    algorithmList.Set(algorithmList.Length(), algorithmEntry(env, *d));
   r.Set("algorithms", algorithmList);
   Napi::Object names = Napi::Object::New(env);
   for (OpKind k : kCollectives) names.Set(opKindName(k), strings(env, algorithmNames(k)));
@@ -175,7 +177,8 @@ Napi::Value algorithmId(const Napi::CallbackInfo& info) {
   OpKind kind = OpKind::kAllreduce;
   if (info[1].IsNumber()) {
     const int k = info[1].As<Napi::Number>().Int32Value();
-    if (k < 0 || k >= kOpKindCount) throw Napi::RangeError::New(env, "kind is not a known collective");
+    if (k < 0 || k >= kOpKindCount)
+      throw Napi::RangeError::New(env, "kind is not a known collective");
     kind = static_cast<OpKind>(k);
   }
   const std::string name = info[0].As<Napi::String>();

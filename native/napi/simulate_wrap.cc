@@ -85,10 +85,10 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
 // measureReduce(bytes): seconds per byte this core takes to sum float32 (gamma).
 Napi::Value measureReduceJs(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "bytes must be a number");
-  return Napi::Number::New(info.Env(), guarded(info.Env(), [&] {
-                             return measureReduceSecondsPerByte(
-                                 info[0].As<Napi::Number>().Int64Value());
-                           }));
+  return Napi::Number::New(
+      info.Env(), guarded(info.Env(), [&] {
+        return measureReduceSecondsPerByte(info[0].As<Napi::Number>().Int64Value());
+      }));
 }
 
 }  // namespace dtrain

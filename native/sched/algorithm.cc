@@ -35,9 +35,9 @@ std::string joined(const std::vector<std::string>& names, const char* sep, const
 }
 
 [[noreturn]] void unknown(OpKind kind, const std::string& name) {
-  throw Error(ErrorCode::kInvalidArgument, std::string("unknown ") + opKindProse(kind) +
-                                               " algorithm '" + name + "'; known: " +
-                                               joined(algorithmNames(kind), ", ", ", "));
+  throw Error(ErrorCode::kInvalidArgument,
+              std::string("unknown ") + opKindProse(kind) + " algorithm '" + name +
+                  "'; known: " + joined(algorithmNames(kind), ", ", ", "));
 }
 
 bool powerOfTwo(int p) { return p > 0 && (p & (p - 1)) == 0; }
@@ -47,11 +47,16 @@ bool powerOfTwo(int p) { return p > 0 && (p & (p - 1)) == 0; }
 const CollectiveSupport& AlgorithmDef::support(OpKind kind) const {
   static const CollectiveSupport none;
   switch (kind) {
-    case OpKind::kAllreduce: return allreduce;
-    case OpKind::kReduceScatter: return reduceScatter;
-    case OpKind::kAllgather: return allgather;
-    case OpKind::kBroadcast: return broadcast;
-    case OpKind::kBarrier: break;
+    case OpKind::kAllreduce:
+      return allreduce;
+    case OpKind::kReduceScatter:
+      return reduceScatter;
+    case OpKind::kAllgather:
+      return allgather;
+    case OpKind::kBroadcast:
+      return broadcast;
+    case OpKind::kBarrier:
+      break;
   }
   return none;
 }

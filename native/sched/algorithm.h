@@ -26,9 +26,9 @@ struct AlgorithmDef;
 struct ScheduleArgs {
   int rank = 0;
   int size = 1;
-  size_t count = 0;     // elements (all-gather: per rank)
-  size_t elemSize = 4;  // bytes per element, for algorithms that segment by bytes
-  int root = 0;         // broadcast
+  size_t count = 0;         // elements (all-gather: per rank)
+  size_t elemSize = 4;      // bytes per element, for algorithms that segment by bytes
+  int root = 0;             // broadcast
   size_t segmentBytes = 0;  // pipelined broadcast's segments; 0 = the algorithm's own
   const Topology* topology = nullptr;
   const AlgorithmDef* inner = nullptr;  // for algorithms that take one (hierarchical:<inner>)

@@ -19,7 +19,10 @@ std::vector<AlgorithmChoice> autoCandidates(int size, const Topology& topology) 
 }
 
 AllreduceChooser::AllreduceChooser(CostModel model, Topology topo, int size)
-    : model_(model), topo_(std::move(topo)), size_(size), candidates_(autoCandidates(size, topo_)) {}
+    : model_(model),
+      topo_(std::move(topo)),
+      size_(size),
+      candidates_(autoCandidates(size, topo_)) {}
 
 AlgorithmChoice AllreduceChooser::choose(size_t count, size_t elemSize) {
   const size_t bytes = count * elemSize;

@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <functional>
 
-#include "sched/schedule.h"
 #include "common/cost_model.h"
+#include "sched/schedule.h"
 
 namespace dtrain {
 

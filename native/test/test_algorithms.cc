@@ -200,33 +200,31 @@ std::vector<Case> casesFor(int p, std::mt19937& gen) {
                    false,
                    {}});
   if ((p & (p - 1)) == 0)
-    cases.push_back({"halving reduce-scatter",
-                     DType::kInt32,
-                     ReduceOp::kSum,
-                     1001,
-                     1001,
-                     [p](int r) {
-                       return scheduleOf("halving-doubling", OpKind::kReduceScatter, r, p, 1001);
-                     },
-                     valueAt,
-                     sum,
-                     mine,
-                     false,
-                     {}});
+    cases.push_back(
+        {"halving reduce-scatter",
+         DType::kInt32,
+         ReduceOp::kSum,
+         1001,
+         1001,
+         [p](int r) { return scheduleOf("halving-doubling", OpKind::kReduceScatter, r, p, 1001); },
+         valueAt,
+         sum,
+         mine,
+         false,
+         {}});
   for (size_t n : {size_t{0}, size_t{5}}) {
-    cases.push_back({"recursive-doubling all-gather",
-                     DType::kFloat32,
-                     ReduceOp::kSum,
-                     n,
-                     n * p,
-                     [p, n](int r) {
-                       return scheduleOf("recursive-doubling", OpKind::kAllgather, r, p, n);
-                     },
-                     valueAt,
-                     [n](size_t i) { return valueAt(static_cast<int>(i / n), i % n); },
-                     nullptr,
-                     true,
-                     {}});
+    cases.push_back(
+        {"recursive-doubling all-gather",
+         DType::kFloat32,
+         ReduceOp::kSum,
+         n,
+         n * p,
+         [p, n](int r) { return scheduleOf("recursive-doubling", OpKind::kAllgather, r, p, n); },
+         valueAt,
+         [n](size_t i) { return valueAt(static_cast<int>(i / n), i % n); },
+         nullptr,
+         true,
+         {}});
   }
   return cases;
 }

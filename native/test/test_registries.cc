@@ -36,7 +36,12 @@ std::vector<std::string> names(const std::vector<AlgorithmChoice>& v) {
 int main() {
   // Names, in registry order, as `dtrain info` and the errors list them.
   const std::vector<std::string> allreduce = {
-      "auto", "ring", "halving-doubling", "binary-blocks", "recursive-doubling", "hierarchical",
+      "auto",
+      "ring",
+      "halving-doubling",
+      "binary-blocks",
+      "recursive-doubling",
+      "hierarchical",
       "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling>"};
   CHECK(algorithmNames(OpKind::kAllreduce) == allreduce, "all-reduce names");
   CHECK((algorithmNames(OpKind::kReduceScatter) ==
@@ -49,7 +54,8 @@ int main() {
         "broadcast names");
 
   // Parsing: every name round-trips, through the byte the descriptor carries.
-  for (const char* n : {"ring", "binary-blocks", "hierarchical", "hierarchical:recursive-doubling"}) {
+  for (const char* n :
+       {"ring", "binary-blocks", "hierarchical", "hierarchical:recursive-doubling"}) {
     const AlgorithmChoice c = AlgorithmChoice::decode(parseAlgorithm(n).encode());
     CHECK(c.name() == n, "%s parsed back as %s", n, c.name().c_str());
     CHECK(knownAlgorithm(OpKind::kAllreduce, c), "%s known", n);
@@ -83,8 +89,9 @@ int main() {
         "power of two");
   checkAlgorithm(OpKind::kReduceScatter, parseAlgorithm("halving-doubling", OpKind::kReduceScatter),
                  8);
-  CHECK(errorOf([] { checkAlgorithm(OpKind::kAllgather, parseAlgorithm("binary-blocks"), 4); })
-                .find("allgather: algorithm must be auto, ring or recursive-doubling") == 0,
+  CHECK(errorOf([] {
+          checkAlgorithm(OpKind::kAllgather, parseAlgorithm("binary-blocks"), 4);
+        }).find("allgather: algorithm must be auto, ring or recursive-doubling") == 0,
         "all-gather by an all-reduce-only algorithm");
   CHECK(!knownAlgorithm(OpKind::kAllreduce, AlgorithmChoice::decode(15)), "id 15 is unknown");
   CHECK(!knownAlgorithm(OpKind::kAllreduce, {1, 1}), "ring takes no inner algorithm");
@@ -92,10 +99,10 @@ int main() {
   CHECK(defaultAlgorithm(OpKind::kBroadcast)->name == std::string("binomial-tree"), "default");
 
   // auto's candidates: hierarchical (with ring inside) only where groups of several ranks exist.
-  CHECK((names(autoCandidates(6, {})) == std::vector<std::string>{"ring", "halving-doubling",
-                                                                  "binary-blocks",
-                                                                  "recursive-doubling"}),
-        "flat job");
+  CHECK(
+      (names(autoCandidates(6, {})) ==
+       std::vector<std::string>{"ring", "halving-doubling", "binary-blocks", "recursive-doubling"}),
+      "flat job");
   CHECK(names(autoCandidates(6, {0, 0, 0, 1, 1, 1})).back() == "hierarchical:ring", "two hosts");
   CHECK(names(autoCandidates(3, {0, 1, 2})).size() == 4, "one rank per host");
 
@@ -133,8 +140,9 @@ int main() {
   } catch (const Error& e) {
     refusal = e.what();
   }
-  CHECK(refusal == "the shm transport needs every rank on one host, but rank 0 is on 'a' and "
-                   "rank 2 on 'b'; set DTRAIN_TRANSPORT=tcp",
+  CHECK(refusal ==
+            "the shm transport needs every rank on one host, but rank 0 is on 'a' and "
+            "rank 2 on 'b'; set DTRAIN_TRANSPORT=tcp",
         "shm across hosts: %s", refusal.c_str());
   CHECK(errorOf([] { chooseTransport("carrier-pigeon", {"a"}); }) ==
             "unknown transport 'carrier-pigeon'; use auto, shm, tcp",

@@ -29,9 +29,10 @@ int main() {
   // Named like every algorithm, for all-reduce only.
   CHECK(contains(algorithmNames(OpKind::kAllreduce), "toy-gather"), "all-reduce names");
   CHECK(!contains(algorithmNames(OpKind::kAllgather), "toy-gather"), "no all-gather");
-  CHECK(contains(algorithmNames(OpKind::kAllreduce),
-                 "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|toy-gather>"),
-        "usable inside hierarchical");
+  CHECK(
+      contains(algorithmNames(OpKind::kAllreduce),
+               "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|toy-gather>"),
+      "usable inside hierarchical");
   const AlgorithmChoice toy = parseAlgorithm("toy-gather");
   CHECK(AlgorithmChoice::decode(toy.encode()).name() == "toy-gather", "round trip");
   checkAlgorithm(OpKind::kAllreduce, toy, 7);
@@ -47,8 +48,8 @@ int main() {
   const CostModel m{5e-6, 1e-10, 5e-11};
   for (int p : {2, 3, 8, 33}) {
     const size_t bytes = 1 << 20;
-    const SimResult r = simulate(
-        [&](int rank) { return allreduceSchedule(toy, rank, p, bytes / 4, {}); }, p, 4, m);
+    const SimResult r =
+        simulate([&](int rank) { return allreduceSchedule(toy, rank, p, bytes / 4, {}); }, p, 4, m);
     const double f = *toy.def()->closedForm(p, bytes, m);
     CHECK(std::fabs(r.predictedS - f) <= 0.01 * f, "p=%d simulated %g, closed form %g", p,
           r.predictedS, f);

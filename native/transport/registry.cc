@@ -55,8 +55,10 @@ TransportChoice chooseTransport(const std::string& name, const std::vector<std::
     for (const TransportDef* t : transports()) {
       if (t->autoCandidate && whyNot(t, hosts).empty()) return {t, hostSummary(hosts)};
     }
-    throw Error(ErrorCode::kBootstrap, "transport auto: no registered transport can connect "
-                                       "these ranks (" + hostSummary(hosts) + ")");
+    throw Error(ErrorCode::kBootstrap,
+                "transport auto: no registered transport can connect "
+                "these ranks (" +
+                    hostSummary(hosts) + ")");
   }
   const TransportDef* t = findTransport(name);
   if (!t) {

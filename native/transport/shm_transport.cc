@@ -2,18 +2,18 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "common/backoff.h"
 #include "common/error.h"

@@ -68,9 +68,8 @@ Isa resolve() {
                 f.source + "=" + f.name + " is not one of scalar, avx2, avx512");
   }
   if (!isaSupported(isa)) {
-    throw Error(ErrorCode::kInvalidArgument, f.source + "=" + f.name +
-                                                 ", but this CPU supports at most " +
-                                                 isaName(bestIsa()));
+    throw Error(ErrorCode::kInvalidArgument,
+                f.source + "=" + f.name + ", but this CPU supports at most " + isaName(bestIsa()));
   }
   return isa;
 }

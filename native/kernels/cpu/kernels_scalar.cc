@@ -268,7 +268,7 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
 }
 
 void ternGradEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
-                uint8_t* nonzero, uint8_t* signs) {
+                    uint8_t* nonzero, uint8_t* signs) {
   std::memset(nonzero, 0, (n + 7) / 8);
   std::memset(signs, 0, (n + 7) / 8);
   const float inv16 = invScale * 65536.0f;
@@ -280,7 +280,7 @@ void ternGradEncode(const float* x, size_t n, float invScale, uint32_t seed, uin
 }
 
 void ternGradDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
-                bool accumulate) {
+                    bool accumulate) {
   for (size_t i = 0; i < n; ++i) {
     float val = getBit(nonzero, i) ? scale : 0.0f;
     if (getBit(signs, i)) val = -val;

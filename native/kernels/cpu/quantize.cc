@@ -33,7 +33,8 @@ void qsgdDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, uint32_t
                accumulate);
 }
 
-float ternGradEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed, uint8_t* code) {
+float ternGradEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed,
+                     uint8_t* code) {
   const float scale = k.maxAbs(x, n);
   const size_t plane = bitPlaneBytes(n);
   if (!(scale > 0) || !std::isfinite(scale)) {
@@ -45,7 +46,7 @@ float ternGradEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t
 }
 
 void ternGradDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
-                bool accumulate) {
+                    bool accumulate) {
   k.ternGradDecode(code, code + bitPlaneBytes(n), n, scale, out, accumulate);
 }
 

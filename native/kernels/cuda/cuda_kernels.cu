@@ -457,7 +457,7 @@ __global__ void qsgdDecodeKernel(const uint8_t* code, size_t n, size_t planeByte
 }
 
 __global__ void ternGradEncodeKernel(const float* x, size_t n, float invScale, uint32_t seed,
-                                 uint8_t* code, size_t planeBytes) {
+                                     uint8_t* code, size_t planeBytes) {
   const float inv16 = __fmul_rn(invScale, 65536.0f);
   const size_t warps = size_t{gridDim.x} * blockDim.x / 32;
   const size_t warp = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 32;
@@ -475,7 +475,7 @@ __global__ void ternGradEncodeKernel(const float* x, size_t n, float invScale, u
 }
 
 __global__ void ternGradDecodeKernel(const uint8_t* code, size_t n, size_t planeBytes, float scale,
-                                 float* out, bool accumulate) {
+                                     float* out, bool accumulate) {
   DTRAIN_GRID_LOOP(i, n) {
     float val = bitAt(code, i) ? scale : 0.0f;
     if (bitAt(code + planeBytes, i)) val = -val;
@@ -740,7 +740,7 @@ float ternGradEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cud
     check(cudaMemsetAsync(code, 0, 2 * planeBytes, s), "memset");
   } else if (n) {
     ternGradEncodeKernel<<<warpBlocksFor(n), kThreads, 0, s>>>(x, n, 1.0f / scale, seed, code,
-                                                           planeBytes);
+                                                               planeBytes);
   }
   check(cudaGetLastError(), "ternGradEncode");
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
@@ -748,10 +748,10 @@ float ternGradEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cud
 }
 
 void ternGradDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
-                cudaStream_t s) {
+                    cudaStream_t s) {
   if (n)
     ternGradDecodeKernel<<<blocksFor(n), kThreads, 0, s>>>(code, n, (n + 7) / 8, scale, out,
-                                                       accumulate);
+                                                           accumulate);
   check(cudaGetLastError(), "ternGradDecode");
 }
 

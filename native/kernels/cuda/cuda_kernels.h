@@ -63,7 +63,7 @@ void qsgdDecode(const uint8_t* code, size_t n, uint32_t levels, float norm, floa
                 bool accumulate, cudaStream_t s);
 float ternGradEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cudaStream_t s);
 void ternGradDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
-                cudaStream_t s);
+                    cudaStream_t s);
 float signEncode(const float* g, float* residual, size_t n, uint8_t* code, cudaStream_t s);
 void signDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
                 cudaStream_t s);

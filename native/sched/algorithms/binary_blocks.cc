@@ -56,14 +56,16 @@ Schedule allreduce(const ScheduleArgs& a) {
     Round down;
     for (int t = 0; t < (1 << d); ++t) {
       const int from = blockStart[b - 1] + (me << d) + t;
-      down.steps.push_back({StepKind::kRecv, from, {}, spanOf(fine, lo + t * wu, lo + (t + 1) * wu)});
+      down.steps.push_back(
+          {StepKind::kRecv, from, {}, spanOf(fine, lo + t * wu, lo + (t + 1) * wu)});
     }
     s.rounds.push_back(std::move(down));
   }
   if (b + 1 < nblocks) {
     const int d = blockLog[b] - blockLog[b + 1];
     Round r;
-    r.steps.push_back({StepKind::kSend, blockStart[b + 1] + (me >> d), spanOf(fine, lo, lo + w), {}});
+    r.steps.push_back(
+        {StepKind::kSend, blockStart[b + 1] + (me >> d), spanOf(fine, lo, lo + w), {}});
     s.rounds.push_back(std::move(r));
   }
   doublingAllgather(s, block, me, fine);

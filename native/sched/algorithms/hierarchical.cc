@@ -42,7 +42,8 @@ Schedule allreduce(const ScheduleArgs& a) {
   }
   // ... the leaders all-reduce among themselves ...
   if (me == 0 && leaders.size() > 1) {
-    const int li = static_cast<int>(std::find(leaders.begin(), leaders.end(), rank) - leaders.begin());
+    const int li =
+        static_cast<int>(std::find(leaders.begin(), leaders.end(), rank) - leaders.begin());
     ScheduleArgs in = a;
     in.rank = li;
     in.size = static_cast<int>(leaders.size());
@@ -56,7 +57,8 @@ Schedule allreduce(const ScheduleArgs& a) {
   if (k > 1) {
     Round scatter;
     if (me == 0)
-      for (int j = 1; j < k; ++j) scatter.steps.push_back({StepKind::kSend, mine[j], chunks[j], {}});
+      for (int j = 1; j < k; ++j)
+        scatter.steps.push_back({StepKind::kSend, mine[j], chunks[j], {}});
     else
       scatter.steps.push_back({StepKind::kRecv, mine[0], {}, chunks[me]});
     s.rounds.push_back(std::move(scatter));

@@ -62,8 +62,10 @@ Schedule allgather(const ScheduleArgs& a) {
   const Chunk all{BufferId::kData, 0, count * size};
   if (f.partner >= 0) {
     Round r;
-    if (f.virtualRank < 0) r.steps.push_back({StepKind::kSend, f.partner, block(rank), {}});
-    else r.steps.push_back({StepKind::kRecv, f.partner, {}, block(f.partner)});
+    if (f.virtualRank < 0)
+      r.steps.push_back({StepKind::kSend, f.partner, block(rank), {}});
+    else
+      r.steps.push_back({StepKind::kRecv, f.partner, {}, block(f.partner)});
     s.rounds.push_back(std::move(r));
   }
   if (f.virtualRank >= 0) {

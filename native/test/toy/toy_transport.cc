@@ -42,8 +42,7 @@ class ToyStoreTransport final : public Transport {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  void run(std::vector<Transfer>& transfers, const Deadline& deadline,
-           AbortWatch* abort) override {
+  void run(std::vector<Transfer>& transfers, const Deadline& deadline, AbortWatch* abort) override {
     // Sends never wait, so posting them all first cannot deadlock two ranks receiving.
     for (Transfer& t : transfers) {
       if (t.kind != Transfer::kSend || t.done == t.bytes) continue;
@@ -62,8 +61,10 @@ class ToyStoreTransport final : public Transport {
                                             std::to_string(t.bytes));
       }
       const auto* bytes = reinterpret_cast<const uint8_t*>(value.data());
-      if (t.sink) t.sink(bytes, 0, t.bytes);
-      else if (t.bytes) std::memcpy(t.data, bytes, t.bytes);
+      if (t.sink)
+        t.sink(bytes, 0, t.bytes);
+      else if (t.bytes)
+        std::memcpy(t.data, bytes, t.bytes);
       ++received_[t.peer];
       t.done = t.bytes;
     }
