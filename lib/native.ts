@@ -264,16 +264,11 @@ function requestObjects(
   Addon: new (config: NativeCommConfig) => AddonCommunicator,
   at: Record<RequestNumber, number>,
 ): new (config: NativeCommConfig) => NativeCommunicator {
-  return class implements NativeCommunicator {
-    private readonly addon: AddonCommunicator;
-    private readonly slot: Float64Array;
-    constructor(config: NativeCommConfig) {
-      this.addon = new Addon(config);
-      this.slot = this.addon.requestSlot;
-    }
-    ready(): Promise<void> {
-      return this.addon.ready();
-    }
+  const addonRun = Addon.prototype.run as AddonCommunicator['run'];
+  return class extends (Addon as new (config: NativeCommConfig) => Omit<AddonCommunicator, 'run'>) {
+    // Read once: the accessor is a call into the addon.
+    private readonly slot = this.requestSlot;
+
     // Field by field rather than in a loop: this runs before every collective.
     run(r: CollectiveRequest): Promise<void> | undefined {
       const s = this.slot;
@@ -284,31 +279,7 @@ function requestObjects(
       s[at.timeoutSec] = r.timeoutSec;
       s[at.dtype] = r.dtype ?? -1;
       s[at.sync] = r.sync ? 1 : 0;
-      return this.addon.run(r.buf, r.output);
-    }
-    shutdown(): Promise<void> {
-      return this.addon.shutdown();
-    }
-    get rank(): number {
-      return this.addon.rank;
-    }
-    get size(): number {
-      return this.addon.size;
-    }
-    get localRank(): number {
-      return this.addon.localRank;
-    }
-    get localSize(): number {
-      return this.addon.localSize;
-    }
-    get transport(): string {
-      return this.addon.transport;
-    }
-    get transportReason(): string {
-      return this.addon.transportReason;
-    }
-    get autoCandidates(): string[] {
-      return this.addon.autoCandidates;
+      return addonRun.call(this, r.buf, r.output);
     }
   };
 }
