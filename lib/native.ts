@@ -298,7 +298,10 @@ export function explainLoadFailure(err: unknown, root: string, platform = proces
     if (arch !== 'x64') {
       return `prebuilt binaries are for linux-x64 and this CPU is ${arch}: ${fromSource}. (${why.split('\n')[0]})`;
     }
-    return `it is not built: there is no ${root}/build/Release/dtrain.node and no prebuilt binary in ${root}/prebuilds/linux-x64; reinstall the package, or ${fromSource}`;
+    return (
+      `it is not built: there is no ${root}/build/Release/dtrain.node and no prebuilt binary in ${root}/prebuilds/linux-x64; ` +
+      `reinstall the package, or ${fromSource}, or set DTRAIN_PREBUILD to a folder that holds one`
+    );
   }
   if (/wrong ELF class|invalid ELF header|ELF file's (OS ABI|machine)|cannot execute binary/i.test(why)) {
     return `the binary is for another platform or CPU than this ${platform}-${arch}: ${fromSource}. (${why})`;
