@@ -3,7 +3,7 @@
     {
       "target_name": "dtrain",
       "sources": [
-        "<!@(node -p \"require('./native/sources.json').core.concat(require('./native/sources.json').napi).join(' ')\")"
+        "<!@(node -p \"const s = require('./native/sources.json'); s.core.concat(s.bench, s.napi).join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -11,7 +11,7 @@ function arg(name, dflt) {
 }
 
 async function main() {
-  await dtrain.init();
+  const comm = await dtrain.init();
   const minBytes = Number(arg('--min-bytes', 4096));
   const maxBytes = Number(arg('--max-bytes', 64 << 20));
   const mode = arg('--mode', 'async');
@@ -30,7 +30,7 @@ async function main() {
   for (let bytes = minBytes; bytes <= maxBytes; bytes *= 4) {
     const n = bytes / es;
     const view = buf.subarray(0, n);
-    // Same iteration counts as the MPI peer (shared/peers/mpi_allreduce.c).
+    // Same iteration counts as the MPI peer benchmark (`--mpi`), so the two compare.
     const iters = bytes < 1 << 20 ? 200 : bytes < 16 << 20 ? 30 : 8;
     view.fill(held(rank + 1));
     for (let i = 0; i < 3; i++) await once(view);
@@ -56,7 +56,7 @@ async function main() {
       console.log(
         JSON.stringify({
           impl: 'dtrain',
-          transport: process.env.DTRAIN_TRANSPORT || 'shm',
+          transport: comm.transport,
           mode,
           dtype,
           np: p,

@@ -3,10 +3,10 @@
 // transport in use and (rank 0) writes it where `auto` and `dtrain simulate --transport` read
 // it: $DTRAIN_CALIBRATION, else ~/.dtrain/calibration.json (other transports' entries kept).
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const dtrain = require('..');
 const { loadBinding } = require('../dist/native');
+const { calibrationFile } = require('../dist/comm/config');
 
 function mean(fn, iters) {
   for (let i = 0; i < Math.min(iters, 50); i++) fn();
@@ -16,9 +16,9 @@ function mean(fn, iters) {
 }
 
 async function main() {
-  await dtrain.init();
+  const comm = await dtrain.init();
   const p = dtrain.size();
-  const transport = process.env.DTRAIN_TRANSPORT || 'shm';
+  const transport = comm.transport;
   const slowest = (x) => dtrain.allreduceSync(Float64Array.of(x), { op: 'max' })[0];
 
   // gamma: this core's float32 sum, out of cache.
@@ -42,7 +42,7 @@ async function main() {
   const beta = Math.max((t - (2 * (p - 1) + 1) * alpha - n * f * gamma) / (2 * n * f), 1e-13);
 
   if (dtrain.rank() === 0) {
-    const file = process.env.DTRAIN_CALIBRATION || path.join(os.homedir(), '.dtrain', 'calibration.json');
+    const file = calibrationFile();
     let all = {};
     try {
       all = JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -2,7 +2,9 @@
 # Runs the all-reduce benchmarks side by side with the peers and stores the JSON lines in
 # bench/results/, from which `node bench/benchmarks-report.js` writes docs/benchmarks.md.
 # Needs: npm run build; OpenMPI (apt-get install -y openmpi-bin libopenmpi-dev) and
-# PyTorch (apt-get install -y python3-torch) for the peers; the peers' sources in ../shared/peers.
+# PyTorch (apt-get install -y python3-torch) for the peers; PEERS: the folder holding the peer
+# benchmarks' sources (mpi_allreduce.c, gloo_allreduce.py), which are kept outside this
+# repository (default ../shared/peers, beside the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${PEERS:-../shared/peers}

@@ -4,14 +4,14 @@
 const dtrain = require('..');
 
 async function main() {
-  await dtrain.init();
+  const comm = await dtrain.init();
   const rank = dtrain.rank();
   const size = dtrain.size();
   const itersArg = process.argv.indexOf('--iters');
   const scale = itersArg > 0 ? Number(process.argv[itersArg + 1]) : 1;
   const sizes = [4 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20];
   if (rank === 0) {
-    console.log(`all-reduce (sum, float32) on ${size} worker(s), transport ${process.env.DTRAIN_TRANSPORT || 'shm'}`);
+    console.log(`all-reduce (sum, float32) on ${size} worker(s), transport ${comm.transport}`);
   }
   for (const bytes of sizes) {
     const n = bytes / 4;

@@ -29,6 +29,7 @@ export {
   shutdown,
 } from './comm/world';
 export { Communicator } from './comm/communicator';
+export { DtrainError } from './common/errors';
 export type {
   AllgatherOptions,
   AllreduceOptions,
@@ -37,7 +38,6 @@ export type {
   CallOptions,
   CommArray,
   DType,
-  DtrainError,
   InitOptions,
   ReduceOp,
 } from './comm/types';

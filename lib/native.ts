@@ -1,10 +1,27 @@
 /**
  * The one place that loads the native addon and types its exports; nothing else in the
- * package touches `node-gyp-build` or sees an untyped binding.
+ * package touches `node-gyp-build` or sees an untyped binding. The addon exports its registries
+ * and constants (native/napi/registry_wrap.cc), and the rest of the TypeScript layer derives its
+ * maps from them, so no enum is copied by hand.
  */
 import * as path from 'path';
+import { DtrainError } from './common/errors';
+import { isaFromEnv } from './comm/config';
 import type { KernelsBinding } from './kernels/binding';
 import type { NnBinding } from './nn/binding';
+
+/** The shape of the binding this TypeScript expects; the addon reports its own at load. */
+export const ABI_VERSION = 2;
+
+/** A transport's cost model, or a calibrated one (lib/comm/config.ts). */
+export interface CostModel {
+  /** Seconds per message. */
+  alpha: number;
+  /** Seconds per byte sent. */
+  beta: number;
+  /** Seconds per byte reduced. */
+  gamma: number;
+}
 
 /** Configuration the native communicator is created with (see lib/comm/config.ts). */
 export interface NativeCommConfig {
@@ -13,43 +30,79 @@ export interface NativeCommConfig {
   store: string;
   token: string;
   jobId: string;
-  transport: 'shm' | 'tcp';
+  /** A registered transport's name, or `auto`. */
+  transport: string;
   tcpAddr: string;
   shmChannelBytes: number;
+  /** Polls before a waiting rank sleeps; -1 adapts. */
+  shmSpin: number;
   localSizeOverride: number;
   timeoutSec: number;
   bootstrapTimeoutSec: number;
   generation: number;
+  /** `auto`'s cost model by transport name; a transport not listed uses its default. */
+  costModels: Record<string, CostModel>;
+  /** Tests only: stall this long before every all-reduce's data phase. 0: never. */
+  testStallMs: number;
 }
 
 /** Arrays the collectives accept; a Uint16Array holds float16 or bfloat16 bits (option `dtype`). */
 export type CommArray = Float32Array | Float64Array | Int32Array | Uint16Array;
 
 /**
- * The native `Communicator`; every collective's last argument chooses sync (true) or async, and
- * the one before it is the element type's DType value (0 float32, 1 float64, 2 int32, 3 float16,
- * 4 bfloat16), or -1 for the array's own.
+ * One collective call. `kind` and the numbers are the values in {@link Registry.constants};
+ * `algorithm` is an `algorithmId`; `dtype` -1 means the array's own.
  */
-export interface NativeCommunicator {
-  ready(): Promise<void>;
-  allreduce(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
-  allreduce(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: true): void;
-  broadcast(buf: CommArray, root: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
-  broadcast(buf: CommArray, root: number, timeoutSec: number, dtype: number, sync: true): void;
-  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
-  allgather(input: CommArray, output: CommArray, algorithm: number, timeoutSec: number, dtype: number, sync: true): void;
-  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: false): Promise<void>;
-  reduceScatter(buf: CommArray, op: number, algorithm: number, timeoutSec: number, dtype: number, sync: true): void;
-  barrier(timeoutSec: number, sync: false): Promise<void>;
-  barrier(timeoutSec: number, sync: true): void;
-  shutdown(): Promise<void>;
+export interface CollectiveRequest {
+  kind: number;
+  /** The buffer (all-gather: the input). Absent for a barrier. */
+  buf?: CommArray;
+  /** All-gather's output: size() * buf.length elements of buf's type. */
+  output?: CommArray;
+  op?: number;
+  algorithm?: number;
+  root?: number;
+  /** 0: the communicator's default. */
+  timeoutSec: number;
+  dtype?: number;
+  /** Block the calling thread (true) or return a Promise. */
+  sync: boolean;
+}
+
+/** The request's numeric fields: what the addon's request slot holds (native/napi/request.h). */
+type RequestNumber = Exclude<keyof CollectiveRequest, 'buf' | 'output'>;
+
+/** What a native communicator tells about itself once ready. */
+interface CommunicatorFacts {
   readonly rank: number;
   readonly size: number;
   readonly localRank: number;
   readonly localSize: number;
   readonly transport: string;
+  /** Why `auto` chose the transport; empty when it was named. */
+  readonly transportReason: string;
+  /** The all-reduce algorithms `auto` considers for this job, in the order it tries them. */
+  readonly autoCandidates: string[];
   /** Bytes sent by this rank's transport for collectives so far (data and descriptors). */
   readonly bytesSent: number;
+}
+
+/** The native `Communicator`, as the addon exports it. */
+interface AddonCommunicator extends CommunicatorFacts {
+  ready(): Promise<void>;
+  /** Runs the collective whose fields are in `requestSlot`. */
+  run(buf?: CommArray, output?: CommArray): Promise<void> | undefined;
+  /** One float64 per entry of `registry.requestFields`, read by `run`. */
+  readonly requestSlot: Float64Array;
+  shutdown(): Promise<void>;
+}
+
+/** A native communicator with the request-object API the TypeScript layer uses. */
+export interface NativeCommunicator extends CommunicatorFacts {
+  ready(): Promise<void>;
+  /** Runs one collective: a Promise when `request.sync` is false, else blocks and returns nothing. */
+  run(request: CollectiveRequest): Promise<void> | undefined;
+  shutdown(): Promise<void>;
 }
 
 /** Whether an optional runtime library is usable, and if not, why. */
@@ -59,46 +112,93 @@ export interface LibraryStatus {
   reason?: string;
 }
 
-/** What the addon knows about this machine. */
+/** The collectives that take an algorithm, as the binding names them. */
+export type AlgorithmCollective = 'allreduce' | 'reduceScatter' | 'allgather' | 'broadcast';
+
+/** What the addon knows about this machine, for `dtrain info`. */
 export interface NativeInfo {
   simd: string;
   transports: string[];
+  /** The names all-reduce accepts. */
   algorithms: string[];
+  /** The names each collective accepts. */
+  collectives: Record<AlgorithmCollective, string[]>;
+  /** What `auto` chooses among: all-reduce algorithms it simulates, transports it may pick. */
+  auto: { allreduce: string[]; transport: string[] };
+  backends: string[];
   cuda: LibraryStatus;
   nccl: LibraryStatus;
   mpi: LibraryStatus;
 }
 
-/** Parameters of the alpha-beta-gamma model, in seconds, seconds per byte, seconds per byte. */
-export interface CostModel {
-  alpha: number;
-  beta: number;
-  gamma: number;
+/** One entry of the algorithm registry (native/sched/algorithm_list.def). */
+export interface AlgorithmEntry {
+  name: string;
+  summary: string;
+  collectives: AlgorithmCollective[];
+  /** Collectives it runs only on a power-of-two number of ranks. */
+  powerOfTwoOnly: AlgorithmCollective[];
+  /** Written `name:<inner>`, with another all-reduce algorithm inside. */
+  takesInner: boolean;
+  /** Whether `auto` simulates it as an all-reduce candidate. */
+  auto: boolean;
+  closedForm: boolean;
 }
 
-/** What `simulate` predicts for one all-reduce (the JSON `dtrain simulate --json` prints). */
+/** One entry of the transport registry (native/transport/transport_list.def). */
+export interface TransportEntry {
+  name: string;
+  summary: string;
+  /** Whether `auto` may pick it. */
+  auto: boolean;
+  defaultCostModel: CostModel;
+}
+
+/** The registries and constants the addon exports. */
+export interface Registry {
+  abiVersion: number;
+  constants: {
+    dtypes: Record<string, number>;
+    reduceOps: Record<string, number>;
+    opKinds: Record<string, number>;
+    errorCodes: string[];
+  };
+  /** The request slot's fields, in order (native/napi/request.h). */
+  requestFields: string[];
+  algorithms: AlgorithmEntry[];
+  algorithmNames: Record<AlgorithmCollective, string[]>;
+  transports: TransportEntry[];
+  backends: Array<{ name: string; summary: string }>;
+}
+
+/** What `simulate` predicts for one all-reduce. */
 export interface SimulationResult {
-  algo: string;
+  algorithm: string;
   np: number;
   bytes: number;
   steps: number;
-  max_bytes_sent_per_rank: number;
-  idle_ranks: number;
-  predicted_s: number;
-  formula_s: number | null;
-  model: CostModel;
+  maxBytesSentPerRank: number;
+  idleRanks: number;
+  predictedS: number;
+  /** The closed form, or null where there is none (or the model has two kinds of link). */
+  formulaS: number | null;
+  model: CostModel & { alphaIntra?: number; betaIntra?: number };
   hosts?: number;
 }
 
 /** The addon's exports. */
-export interface Binding {
-  Communicator: new (config: NativeCommConfig) => NativeCommunicator;
+interface AddonExports {
+  Communicator: new (config: NativeCommConfig) => AddonCommunicator;
+  registry: Registry;
   nativeInfo(): NativeInfo;
-  algorithmId(name: string): number;
+  /** The encoded choice for an algorithm name; `kind` defaults to all-reduce. Throws a RangeError. */
+  algorithmId(name: string, kind?: number): number;
+  /** [offset, count] of chunk `index` when `count` elements split into `parts` (every schedule's split). */
+  chunkOf(count: number, parts: number, index: number): [number, number];
+  setErrorClass(cls: typeof DtrainError): void;
   simulate(
     options: { algorithm: string; np: number; bytes: number; hosts?: number; alphaIntra?: number; betaIntra?: number } & Partial<CostModel>,
   ): SimulationResult;
-  costModel(transport: string): CostModel;
   measureReduce(bytes: number): number;
   /** The CPU kernels (lib/kernels/). */
   kernels: KernelsBinding;
@@ -106,26 +206,119 @@ export interface Binding {
   nn: NnBinding;
 }
 
+/** The addon's exports as the rest of the package sees them. */
+export interface Binding extends Omit<AddonExports, 'Communicator'> {
+  Communicator: new (config: NativeCommConfig) => NativeCommunicator;
+}
+
 let binding: Binding | undefined;
 
 /**
- * Loads the addon: a prebuilt binary from `prebuilds/` when one matches this platform, else
- * the one built from source in `build/Release`. Throws one error that says what to do.
+ * Loads the addon once: a build from source in `build/Release` if there is one, else the
+ * prebuilt binary for this platform from `prebuilds/`. On failure throws one error that says
+ * which of the usual causes it is (an unsupported platform or CPU, no build, a build for another
+ * Node.js or system, a build of another dtrain version) and what to do about it. Applies the
+ * environment's DTRAIN_ISA before any kernel runs.
  */
 export function loadBinding(): Binding {
   if (binding) return binding;
   const root = path.join(__dirname, '..');
+  let loaded: AddonExports;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const load = require('node-gyp-build') as (dir: string) => unknown;
-    binding = load(root) as Binding;
+    loaded = load(root) as AddonExports;
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(`dtrain: could not load the native addon: ${explainLoadFailure(err, root)}`);
+  }
+  const abi = loaded.registry?.abiVersion;
+  if (abi !== ABI_VERSION) {
     throw new Error(
-      `dtrain: could not load the native addon (${why}). Looked in ${root}/prebuilds and ` +
-        `${root}/build/Release. Prebuilt binaries exist for linux-x64; elsewhere build from ` +
-        'source with `npm run build:native` (needs python3, make and a C++17 compiler).',
+      `dtrain: the native addon in ${root} was built from another version of dtrain (binding version ` +
+        `${abi ?? 'unknown'}, this code expects ${ABI_VERSION}); rebuild it with \`npm run build:native\` ` +
+        '(or reinstall the package)',
     );
   }
+  loaded.setErrorClass(DtrainError);
+  // Before any kernel runs: the level is decided once per process.
+  const isa = isaFromEnv();
+  if (isa !== undefined) loaded.kernels.forceIsa(isa, 'DTRAIN_ISA');
+  binding = { ...loaded, Communicator: requestObjects(loaded.Communicator, slotIndex(loaded.registry.requestFields)) };
   return binding;
+}
+
+const REQUEST_NUMBERS: readonly RequestNumber[] = ['kind', 'op', 'algorithm', 'root', 'timeoutSec', 'dtype', 'sync'];
+
+/** Where each numeric field of a request goes in the slot, from the addon's own list. */
+function slotIndex(fields: string[]): Record<RequestNumber, number> {
+  if (fields.length !== REQUEST_NUMBERS.length || !REQUEST_NUMBERS.every((f) => fields.includes(f))) {
+    throw new Error(
+      `dtrain: the native addon's request fields (${fields.join(', ')}) are not this code's; rebuild it with \`npm run build:native\``,
+    );
+  }
+  const index = {} as Record<RequestNumber, number>;
+  for (const f of REQUEST_NUMBERS) index[f] = fields.indexOf(f);
+  return index;
+}
+
+/**
+ * The addon's Communicator with `run(request)`: the request's numbers are written into the
+ * communicator's slot and the arrays passed along, which costs no property reads in C++.
+ */
+function requestObjects(
+  Addon: new (config: NativeCommConfig) => AddonCommunicator,
+  at: Record<RequestNumber, number>,
+): new (config: NativeCommConfig) => NativeCommunicator {
+  const addonRun = Addon.prototype.run as AddonCommunicator['run'];
+  return class extends (Addon as new (config: NativeCommConfig) => Omit<AddonCommunicator, 'run'>) {
+    // Read once: the accessor is a call into the addon.
+    private readonly slot = this.requestSlot;
+
+    // Field by field rather than in a loop: this runs before every collective.
+    run(r: CollectiveRequest): Promise<void> | undefined {
+      const s = this.slot;
+      s[at.kind] = r.kind;
+      s[at.op] = r.op ?? 0;
+      s[at.algorithm] = r.algorithm ?? 0;
+      s[at.root] = r.root ?? 0;
+      s[at.timeoutSec] = r.timeoutSec;
+      s[at.dtype] = r.dtype ?? -1;
+      s[at.sync] = r.sync ? 1 : 0;
+      return addonRun.call(this, r.buf, r.output);
+    }
+  };
+}
+
+/**
+ * Why loading failed, with the fix: the causes sharp's loader tells apart, for this package.
+ * Exported for tests, which feed it the errors each cause produces.
+ */
+export function explainLoadFailure(err: unknown, root: string, platform = process.platform, arch = process.arch): string {
+  const why = err instanceof Error ? err.message.trim() : String(err);
+  const fromSource = 'build it from source with `npm rebuild dtrain` (needs python3, make and a C++17 compiler)';
+  if (platform !== 'linux') {
+    return `dtrain runs on Linux only (shared memory, futexes and the launcher are Linux's); this is ${platform}-${arch}`;
+  }
+  if (/No native build was found/.test(why)) {
+    if (arch !== 'x64') {
+      return `prebuilt binaries are for linux-x64 and this CPU is ${arch}: ${fromSource}. (${why.split('\n')[0]})`;
+    }
+    return (
+      `it is not built: there is no ${root}/build/Release/dtrain.node and no prebuilt binary in ${root}/prebuilds/linux-x64; ` +
+      `reinstall the package, or ${fromSource}, or set DTRAIN_PREBUILD to a folder that holds one`
+    );
+  }
+  if (/wrong ELF class|invalid ELF header|ELF file's (OS ABI|machine)|cannot execute binary/i.test(why)) {
+    return `the binary is for another platform or CPU than this ${platform}-${arch}: ${fromSource}. (${why})`;
+  }
+  if (/GLIBC_|GLIBCXX_|CXXABI_/.test(why)) {
+    return `the binary needs a newer C or C++ runtime (glibc, libstdc++) than this system has: ${fromSource}. (${why})`;
+  }
+  if (/undefined symbol|NODE_MODULE_VERSION|was compiled against a different Node\.js/.test(why)) {
+    return `the binary does not match this Node.js ${process.version} (N-API ${process.versions.napi}): ${fromSource}, or reinstall the package. (${why})`;
+  }
+  if (/cannot open shared object file/.test(why)) {
+    return `a library it links against is missing on this system: install it, or ${fromSource}. (${why})`;
+  }
+  return `${why}. Looked in ${root}/build/Release and ${root}/prebuilds; ${fromSource}`;
 }

@@ -7,15 +7,16 @@ const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'dtrain.js');
 
 /**
- * Runs `dtrain run -np N [launcherArgs] script [scriptArgs]` and resolves with
+ * Runs `dtrain run -np N [launcherArgs] script [scriptArgs]` (with `cli`, another copy of the
+ * package's bin/dtrain.js if given) and resolves with
  * { code, signal, stdout, stderr, results } where results are the JSON objects that workers
  * printed on lines starting with "RESULT ", each tagged `worker` with the rank the launcher prefixed.
  */
-function runJob({ np, script, args = [], launcherArgs = [], env = {}, timeoutMs = 90000 }) {
+function runJob({ np, script, args = [], launcherArgs = [], env = {}, timeoutMs = 90000, cli = CLI }) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [CLI, 'run', '-np', String(np), ...launcherArgs, path.join(__dirname, 'workers', script), ...args],
+      [cli, 'run', '-np', String(np), ...launcherArgs, path.join(__dirname, 'workers', script), ...args],
       { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';

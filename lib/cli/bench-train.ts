@@ -16,6 +16,7 @@ interface TrainBenchOptions {
   algorithm?: string;
   torch: boolean;
   python?: string;
+  torchBlasThreads: string;
   plot?: string;
   json?: boolean;
 }
@@ -45,9 +46,9 @@ function positive(value: string): number {
 }
 
 /** Runs a command and returns the JSON objects it printed on lines matching `pattern`. */
-function jsonLines(cmd: string, args: string[], pattern: RegExp): Promise<TrainLine[]> {
+function jsonLines(cmd: string, args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<TrainLine[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     let text = '';
     child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     child.on('error', reject);
@@ -92,6 +93,11 @@ export function addBenchTrainCommand(bench: Command): void {
     .option('--algorithm <name>', "dtrain's all-reduce algorithm")
     .option('--no-torch', 'skip the PyTorch DDP peer')
     .option('--python <path>', 'python with torch (default /usr/bin/python3)')
+    .option(
+      '--torch-blas-threads <N|default>',
+      "OPENBLAS_NUM_THREADS for the peer: 1 (default: one thread per worker, as dtrain) or 'default' (OpenBLAS's own choice, all cores per worker)",
+      '1',
+    )
     .option('--plot <file.svg>', 'draw samples/s per batch size as grouped bars')
     .option('--json', 'JSON lines only')
     .action(async (o: TrainBenchOptions) => {
@@ -114,7 +120,12 @@ export function addBenchTrainCommand(bench: Command): void {
           if (o.fusionThreshold !== undefined) args.push('--fusion-threshold', String(o.fusionThreshold));
           if (o.algorithm) args.push('--algorithm', o.algorithm);
           for (const l of await jsonLines(process.execPath, args, /^\[0\] (\{.*\})$/)) show(l);
-          if (py) for (const l of await jsonLines(py, [peerScript, String(np), String(batch), String(o.steps), String(o.warmup)], /^(\{.*\})$/)) show(l);
+          if (py) {
+            const env = { ...process.env };
+            if (o.torchBlasThreads !== 'default') Object.assign(env, { OPENBLAS_NUM_THREADS: o.torchBlasThreads, OMP_NUM_THREADS: o.torchBlasThreads });
+            const peerArgs = [peerScript, String(np), String(batch), String(o.steps), String(o.warmup)];
+            for (const l of await jsonLines(py, peerArgs, /^(\{.*\})$/, env)) show({ ...l, blas_threads: o.torchBlasThreads });
+          }
         }
       }
       const find = (impl: string, np: number, batch: number) => lines.find((l) => l.impl.startsWith(impl) && l.np === np && l.batch_per_worker === batch);

@@ -2,15 +2,16 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { costModelFor } from '../comm/config';
 import { loadBinding } from '../native';
 import { addBenchGemmCommand } from './bench-gemm';
 import { addBenchKernelsCommand } from './bench-kernels';
 import { addBenchTrainCommand } from './bench-train';
-import { positiveInteger, UsageError } from './values';
+import { positiveInteger, transportName, UsageError } from './values';
 
 interface AllreduceBenchOptions {
   np: number;
-  transport?: 'shm' | 'tcp';
+  transport?: string;
   mode: 'async' | 'sync';
   minBytes: number;
   maxBytes: number;
@@ -33,9 +34,10 @@ interface Measurement {
 
 /**
  * Adds `dtrain bench allreduce`: runs the all-reduce benchmark through the launcher and prints
- * JSON lines; with `--mpi PEER` it also runs OpenMPI's MPI_Allreduce (the peer benchmark in
- * shared/peers/mpi_allreduce.c, compiled with mpicc) on the same sizes, in the same run, and
- * prints the ratio of dtrain's time to MPI's per size.
+ * JSON lines; with `--mpi PEER` it also runs an MPI_Allreduce benchmark binary under mpirun (given
+ * `maxBytes minBytes`, it prints a JSON line per size with `bytes`, `time_us` and `busbw_GBs`, as
+ * ours does; the project's peer benchmarks are kept outside this repository) on the same sizes,
+ * in the same run, and prints the ratio of dtrain's time to MPI's per size.
  */
 export function addBenchCommand(program: Command): void {
   const bench = program.command('bench').description('benchmarks that print JSON lines');
@@ -46,7 +48,7 @@ export function addBenchCommand(program: Command): void {
     .command('allreduce')
     .description('time all-reduce (float32 sum, or --dtype) for sizes from --min-bytes to --max-bytes, x4 steps')
     .requiredOption('-n, --np <N>', 'number of workers', positiveInteger, 2)
-    .addOption(new Option('--transport <kind>', 'transport').choices(['shm', 'tcp']))
+    .option('--transport <kind>', 'transport: auto, shm, tcp, ... (dtrain info lists them)', transportName)
     .addOption(new Option('--mode <mode>', 'async (Promise) or sync calls').choices(['async', 'sync']).default('async'))
     .option('--min-bytes <bytes>', 'smallest size', positiveInteger, 4096)
     .option('--max-bytes <bytes>', 'largest size', positiveInteger, 64 << 20)
@@ -99,12 +101,12 @@ export function addBenchCommand(program: Command): void {
       }
       if (options.predict) {
         const binding = loadBinding();
-        const model = binding.costModel(options.transport ?? process.env.DTRAIN_TRANSPORT ?? 'shm');
+        const model = costModelFor(String(ours[0]?.transport ?? 'shm'));
         const algorithm = options.algorithm && options.algorithm !== 'auto' ? options.algorithm : 'ring';
         for (const m of ours) {
           const sim = binding.simulate({ algorithm, np: options.np, bytes: m.bytes, ...model });
           // The engine exchanges a descriptor (one alpha) before every collective.
-          const predicted = sim.predicted_s + model.alpha;
+          const predicted = sim.predictedS + model.alpha;
           console.log(
             JSON.stringify({
               compare: 'measured/predicted',

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
+import { packageInfo } from '../common/package-info';
 
 /** What `dtrain info` prints. The native part's fields are merged in at the top level. */
 export interface Info {
@@ -34,10 +33,7 @@ export function addInfoCommand(program: Command): void {
  * @param loadNative - returns the addon's capability object; replaceable in tests
  */
 export function collectInfo(loadNative: () => object = defaultLoadNative): Info {
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
-    name: string;
-    version: string;
-  };
+  const pkg = packageInfo();
   const base = {
     name: pkg.name,
     version: pkg.version,
@@ -52,20 +48,12 @@ export function collectInfo(loadNative: () => object = defaultLoadNative): Info 
 }
 
 function defaultLoadNative(): object {
-  // Loaded lazily so that every other subcommand works without a built addon. The module may
-  // expose nativeInfo() directly or only through loadBinding(); either way loading the addon
-  // itself happens inside the call, so its failure is caught by the caller.
-  const native = require('../native') as {
-    nativeInfo?: () => object;
-    loadBinding?: () => { nativeInfo(): object };
-  };
-  if (typeof native.nativeInfo === 'function') return native.nativeInfo();
-  if (typeof native.loadBinding === 'function') {
-    const binding = native.loadBinding() as { nativeInfo(): object; kernels?: { info(): object } };
-    // The kernels' SIMD level (DTRAIN_ISA or the CPU's best) next to the CPU's own.
-    return { ...binding.nativeInfo(), ...(binding.kernels ? { kernels: binding.kernels.info() } : {}) };
-  }
-  throw new Error('lib/native exports neither nativeInfo() nor loadBinding()');
+  // Loaded lazily so that every other subcommand works without a built addon; loading happens
+  // inside the call, so its failure is caught by the caller and described.
+  const { loadBinding } = require('../native') as typeof import('../native');
+  const binding = loadBinding();
+  // The kernels' SIMD level (DTRAIN_ISA or the CPU's best) next to the CPU's own.
+  return { ...binding.nativeInfo(), kernels: binding.kernels.info() };
 }
 
 function errorMessage(err: unknown): string {

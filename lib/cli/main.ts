@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { packageInfo } from '../common/package-info';
 import { normalizeArgv } from './argv';
 import { addBenchCommand } from './bench';
 import { addInfoCommand } from './info';
@@ -19,7 +18,7 @@ const USAGE_EXIT_CODE = 2;
 export function buildProgram(): Command {
   const program = new Command('dtrain')
     .description('distributed data-parallel training for Node.js')
-    .version(packageVersion())
+    .version(packageInfo().version)
     .enablePositionalOptions()
     .exitOverride()
     // Commander's own messages start "error:"; name the tool, as the launcher's messages do.
@@ -54,11 +53,4 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
     // Commander has already printed the message; help and --version exit 0.
     process.exitCode = err.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
   }
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
 }

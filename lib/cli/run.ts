@@ -1,15 +1,16 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { graceFromEnv, localSizeFromEnv } from '../comm/config';
 import { runJob } from '../launcher/job';
-import { nonNegativeSeconds, parseSeconds, positiveInteger, positiveSeconds } from './values';
+import { nonNegativeSeconds, positiveInteger, positiveSeconds, transportName, UsageError } from './values';
 
 /** Grace period after a worker failure when neither --grace nor DTRAIN_GRACE is given. */
 const DEFAULT_GRACE_SECONDS = 5;
 
 interface RunOptions {
   np: number;
-  transport?: 'shm' | 'tcp';
+  transport?: string;
   timeout?: number;
   grace?: number;
 }
@@ -29,9 +30,7 @@ export function addRunCommand(program: Command): void {
       'number of workers (mpirun-style -np N also works)',
       positiveInteger,
     )
-    .addOption(
-      new Option('--transport <kind>', 'exported as DTRAIN_TRANSPORT').choices(['shm', 'tcp']),
-    )
+    .option('--transport <kind>', 'exported as DTRAIN_TRANSPORT: auto, shm, tcp (dtrain info lists them)', transportName)
     .option(
       '--timeout <seconds>',
       'exported as DTRAIN_TIMEOUT: seconds before a collective gives up',
@@ -50,7 +49,14 @@ export function addRunCommand(program: Command): void {
     .action(async (script: string, args: string[], options: RunOptions, command: Command) => {
       const path = resolve(script);
       if (!isFile(path)) command.error(`dtrain: script not found: ${script}`, { exitCode: 2 });
-      const graceSeconds = options.grace ?? graceFromEnv(command);
+      let graceSeconds: number;
+      let groupSize: number | undefined;
+      try {
+        graceSeconds = options.grace ?? graceFromEnv() ?? DEFAULT_GRACE_SECONDS;
+        groupSize = localSizeFromEnv();
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
       // A closed stdout (e.g. piped into `head`) must not crash the launcher and orphan the job.
       process.stdout.on('error', () => {});
       process.exitCode = await runJob({
@@ -60,20 +66,9 @@ export function addRunCommand(program: Command): void {
         transport: options.transport,
         timeoutSeconds: options.timeout,
         graceSeconds,
+        groupSize,
       });
     });
-}
-
-function graceFromEnv(command: Command): number {
-  const raw = process.env.DTRAIN_GRACE;
-  if (raw === undefined || raw === '') return DEFAULT_GRACE_SECONDS;
-  const seconds = parseSeconds(raw);
-  if (seconds === null) {
-    command.error(`dtrain: DTRAIN_GRACE must be a number of seconds, got ${JSON.stringify(raw)}`, {
-      exitCode: 2,
-    });
-  }
-  return seconds;
 }
 
 function isFile(path: string): boolean {

@@ -1,6 +1,7 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
-import { loadBinding, type CostModel } from '../native';
-import { positiveInteger } from './values';
+import { InvalidArgumentError, type Command } from 'commander';
+import { costModelFor } from '../comm/config';
+import { loadBinding, type CostModel, type SimulationResult } from '../native';
+import { positiveInteger, transportName } from './values';
 
 interface SimulateOptions {
   algo: string;
@@ -41,7 +42,7 @@ export function addSimulateCommand(program: Command): void {
   program
     .command('simulate')
     .description('predict an all-reduce at any scale by running its schedules against the alpha-beta-gamma model')
-    .requiredOption('--algo <name>', 'ring, halving-doubling, binary-blocks, recursive-doubling, hierarchical[:inner]')
+    .requiredOption('--algo <name>', 'an all-reduce algorithm (dtrain info lists them): ring, halving-doubling, hierarchical[:inner], ...')
     .requiredOption('-n, --np <P>', 'number of ranks', positiveInteger)
     .requiredOption('--bytes <B>', 'message size (e.g. 4096, 1MiB, 256MiB)', parseBytes)
     .option('--alpha <s>', 'latency per message, seconds', nonNegativeNumber)
@@ -50,11 +51,12 @@ export function addSimulateCommand(program: Command): void {
     .option('--hosts <H>', 'ranks form H hosts of consecutive ranks (for hierarchical)', positiveInteger)
     .option('--intra-alpha <s>', 'latency between ranks of one host (with --hosts)', nonNegativeNumber)
     .option('--intra-beta <s>', 'seconds per byte between ranks of one host (with --hosts)', nonNegativeNumber)
-    .addOption(new Option('--transport <kind>', 'start from this transport\'s calibrated model').choices(['shm', 'tcp']))
+    .option('--transport <kind>', "start from this transport's calibrated model (shm, tcp, ...)", transportName)
     .option('--json', 'print one JSON object')
     .action((options: SimulateOptions, command: Command) => {
       const binding = loadBinding();
-      const base: Partial<CostModel> = options.transport ? binding.costModel(options.transport) : {};
+      const base: Partial<CostModel> =
+        options.transport && options.transport !== 'auto' ? costModelFor(options.transport) : {};
       if (options.hosts !== undefined && options.hosts > options.np) {
         command.error('dtrain: --hosts cannot exceed --np', { exitCode: 2 });
       }
@@ -75,17 +77,39 @@ export function addSimulateCommand(program: Command): void {
         command.error(`dtrain: ${(err as Error).message}`, { exitCode: 2 });
       }
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(result)}\n`);
+        process.stdout.write(`${JSON.stringify(simulateJson(result))}\n`);
         return;
       }
-      const f = result.formula_s === null ? 'no closed form' : `formula ${fmt(result.formula_s)}`;
+      const f = result.formulaS === null ? 'no closed form' : `formula ${fmt(result.formulaS)}`;
       process.stdout.write(
-        `${result.algo}, ${result.np} ranks, ${result.bytes} bytes: predicted ${fmt(result.predicted_s)} (${f}); ` +
-          `${result.steps} steps, at most ${result.max_bytes_sent_per_rank} bytes sent per rank, ` +
-          `${result.idle_ranks} idle ranks; alpha ${result.model.alpha} s, beta ${result.model.beta} s/B, ` +
+        `${result.algorithm}, ${result.np} ranks, ${result.bytes} bytes: predicted ${fmt(result.predictedS)} (${f}); ` +
+          `${result.steps} steps, at most ${result.maxBytesSentPerRank} bytes sent per rank, ` +
+          `${result.idleRanks} idle ranks; alpha ${result.model.alpha} s, beta ${result.model.beta} s/B, ` +
           `gamma ${result.model.gamma} s/B\n`,
       );
     });
+}
+
+/**
+ * The `--json` line: the fields the README documents, in snake_case as in every other JSON line
+ * dtrain prints (bench lines are read by scripts and plots).
+ */
+export function simulateJson(r: SimulationResult): Record<string, unknown> {
+  const model: Record<string, number> = { alpha: r.model.alpha, beta: r.model.beta, gamma: r.model.gamma };
+  if (r.model.alphaIntra !== undefined) model.alpha_intra = r.model.alphaIntra;
+  if (r.model.betaIntra !== undefined) model.beta_intra = r.model.betaIntra;
+  return {
+    algo: r.algorithm,
+    np: r.np,
+    bytes: r.bytes,
+    steps: r.steps,
+    max_bytes_sent_per_rank: r.maxBytesSentPerRank,
+    idle_ranks: r.idleRanks,
+    predicted_s: r.predictedS,
+    formula_s: r.formulaS,
+    model,
+    ...(r.hosts !== undefined ? { hosts: r.hosts } : {}),
+  };
 }
 
 function fmt(seconds: number): string {

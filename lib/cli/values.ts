@@ -1,4 +1,6 @@
 import { InvalidArgumentError } from 'commander';
+import { checkTransport } from '../comm/config';
+import { parseSeconds } from '../common/seconds';
 
 /** A bad command line found inside an action: printed as one line, exit code 2, no stack. */
 export class UsageError extends Error {}
@@ -27,10 +29,15 @@ export function nonNegativeSeconds(value: string): number {
   return seconds;
 }
 
-/** Parses a plain decimal number of seconds; `null` for anything else (hex, exponents, NaN). */
-export function parseSeconds(value: string): number | null {
-  if (!/^(\d+\.?\d*|\.\d+)$/.test(value.trim())) return null;
-  const seconds = Number(value);
-  // setTimeout cannot wait longer than 2^31-1 ms; a larger grace would fire immediately.
-  return seconds * 1000 <= 2 ** 31 - 1 ? seconds : null;
+/**
+ * Commander argument parser for a transport: `auto` or a registered one. The names come from the
+ * addon's registry, loaded only when the option is given, so commands that need no addon work
+ * without one.
+ */
+export function transportName(value: string): string {
+  try {
+    return checkTransport(value, 'the transport');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

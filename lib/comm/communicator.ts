@@ -1,9 +1,11 @@
 /**
  * A communicator: the ranks of a job and the collectives among them. Checks every argument in
- * JS (a TypeError or RangeError naming it, before anything is sent) and forwards to the
- * native engine, which runs collectives on its own thread in call order.
+ * JS (a TypeError or RangeError naming it, before anything is sent) and hands the native engine
+ * one request per call; the engine runs collectives on its own thread in call order.
  */
-import { loadBinding, type NativeCommunicator, type NativeCommConfig } from '../native';
+import { DTYPE_NAMES, isOneOf, nativeIds, REDUCE_OP_NAMES, type DType, type OpKind } from '../common/constants';
+import { checkOptions } from '../common/args';
+import { loadBinding, type CollectiveRequest, type NativeCommunicator, type NativeCommConfig } from '../native';
 import { checkSeconds } from './config';
 import type {
   AllgatherOptions,
@@ -11,15 +13,8 @@ import type {
   BroadcastOptions,
   CallOptions,
   CommArray,
-  DType,
-  ReduceOp,
   ReduceScatterOptions,
 } from './types';
-
-const REDUCE_OPS: Record<ReduceOp, number> = { sum: 0, avg: 1, min: 2, max: 3 };
-
-/** The native DType values (native/common/dtype.h). */
-const DTYPES: Record<DType, number> = { float32: 0, float64: 1, int32: 2, float16: 3, bfloat16: 4 };
 
 function checkArray(buf: unknown, fn: string, name = 'buf'): CommArray {
   if (
@@ -50,14 +45,15 @@ function arrayDType(buf: CommArray): DType | undefined {
  * The native DType value for `buf` and the `dtype` option. A Uint16Array needs `float16` or
  * `bfloat16`: named, or `halfDefault` where the bits are only copied (broadcast, allgather).
  */
-function dtypeOf(buf: CommArray, o: Record<string, unknown>, fn: string, halfDefault?: DType): number {
+function dtypeOf(buf: CommArray, o: { dtype?: unknown }, fn: string, halfDefault?: DType): number {
+  const ids = nativeIds().dtype;
   const named = o.dtype;
-  if (named !== undefined && (typeof named !== 'string' || !Object.hasOwn(DTYPES, named))) {
-    throw new RangeError(`${fn}: dtype must be one of ${Object.keys(DTYPES).join(', ')}, got ${String(named)}`);
+  if (named !== undefined && !isOneOf(named, DTYPE_NAMES)) {
+    throw new RangeError(`${fn}: dtype must be one of ${DTYPE_NAMES.join(', ')}, got ${String(named)}`);
   }
   const own = arrayDType(buf);
   if (own === undefined) {
-    const half = (named as DType | undefined) ?? halfDefault;
+    const half = named ?? halfDefault;
     if (half !== 'float16' && half !== 'bfloat16') {
       throw new TypeError(
         half === undefined
@@ -65,12 +61,12 @@ function dtypeOf(buf: CommArray, o: Record<string, unknown>, fn: string, halfDef
           : `${fn}: dtype ${half} does not fit a Uint16Array; use float16 or bfloat16`,
       );
     }
-    return DTYPES[half];
+    return ids[half];
   }
   if (named !== undefined && named !== own) {
     throw new TypeError(`${fn}: dtype ${String(named)} does not match buf, a ${buf.constructor.name}`);
   }
-  return DTYPES[own];
+  return ids[own];
 }
 
 /** The options each collective takes; anything else is a typo worth an error. */
@@ -79,21 +75,11 @@ const KNOWN_OPTIONS = {
   reduceScatter: ['op', 'algorithm', 'dtype', 'timeout'],
   allgather: ['algorithm', 'dtype', 'timeout'],
   broadcast: ['dtype', 'timeout'],
-  other: ['timeout'],
+  barrier: ['timeout'],
 } as const;
 
-function checkOptions(opts: unknown, fn: string, known: readonly string[] = KNOWN_OPTIONS.other): Record<string, unknown> {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object') {
-    throw new TypeError(`${fn}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
-  }
-  for (const key of Object.keys(opts)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`${fn}: unknown option '${key}'; the options are ${known.join(', ')}`);
-    }
-  }
-  return opts as Record<string, unknown>;
-}
+/** The options any collective may take, checked by {@link Communicator}'s request builder. */
+type AnyOptions = AllreduceOptions & AllgatherOptions & BroadcastOptions & CallOptions;
 
 /** A group of ranks that run collectives together. Create one with {@link init}. */
 export class Communicator {
@@ -106,13 +92,19 @@ export class Communicator {
     this.defaultAlgorithm = defaultAlgorithm;
   }
 
-  /** Connects to every peer; resolves once the transport is up. */
+  /**
+   * Connects to every peer; resolves once the transport is up. When the transport was `auto`,
+   * rank 0 logs which one it chose and why.
+   */
   static async create(config: NativeCommConfig, defaultAlgorithm = 'auto'): Promise<Communicator> {
     const binding = loadBinding();
     const algo = binding.algorithmId(defaultAlgorithm);
     const native = new binding.Communicator(config);
     const comm = new Communicator(native, algo);
     await native.ready();
+    if (config.transport === 'auto' && native.rank === 0 && native.size > 1) {
+      process.stderr.write(`dtrain: transport auto chose ${native.transport}: ${native.transportReason}\n`);
+    }
     return comm;
   }
 
@@ -132,9 +124,13 @@ export class Communicator {
   get localSize(): number {
     return this.native.localSize;
   }
-  /** The transport in use: `shm`, `tcp`, or `self` for a single worker. */
+  /** The transport in use: `shm`, `tcp` (or another registered one), or `self` for a single worker. */
   get transport(): string {
     return this.native.transport;
+  }
+  /** The all-reduce algorithms `auto` chooses among for this job, in the order it tries them. */
+  get autoCandidates(): string[] {
+    return this.native.autoCandidates;
   }
 
   /**
@@ -146,126 +142,113 @@ export class Communicator {
     return this.native.bytesSent;
   }
 
-  private allreduceArgs(buf: unknown, opts: unknown, fn: string): [CommArray, number, number, number, number] {
-    const b = checkArray(buf, fn);
-    const o = checkOptions(opts, fn, KNOWN_OPTIONS.allreduce);
-    return [
-      b,
-      this.opOf(o, fn),
-      this.algorithmOf(o, fn, this.defaultAlgorithm),
-      this.timeoutOf(o, fn),
-      dtypeOf(b, o, fn),
-    ];
-  }
-
-  private opOf(o: Record<string, unknown>, fn: string): number {
-    const op = o.op ?? 'sum';
-    if (typeof op !== 'string' || !(op in REDUCE_OPS)) {
-      throw new RangeError(`${fn}: op must be one of sum, avg, min, max, got ${String(op)}`);
+  /**
+   * Checks a call's arguments and builds its request: the buffer, then each option the
+   * collective takes. Throws the TypeError or RangeError the caller sees.
+   */
+  private request(kind: OpKind, fn: string, buf: unknown, opts: unknown, root?: unknown): CollectiveRequest {
+    const b = kind === 'barrier' ? undefined : checkArray(buf, fn);
+    const r = kind === 'broadcast' ? this.checkRoot(root, fn) : 0;
+    const o = checkOptions(opts as AnyOptions | undefined, KNOWN_OPTIONS[kind], fn);
+    const ids = nativeIds();
+    let op = 0;
+    if (kind === 'allreduce' || kind === 'reduceScatter') {
+      const name = o.op ?? 'sum';
+      if (!isOneOf(name, REDUCE_OP_NAMES)) {
+        throw new RangeError(`${fn}: op must be one of ${REDUCE_OP_NAMES.join(', ')}, got ${String(name)}`);
+      }
+      op = ids.reduceOp[name];
     }
-    return REDUCE_OPS[op as ReduceOp];
+    const algorithm = b !== undefined && kind !== 'broadcast' ? this.algorithmOf(o.algorithm, kind, fn) : 0;
+    const timeoutSec = o.timeout === undefined ? 0 : checkSeconds(o.timeout, `${fn}: timeout`);
+    const dtype =
+      b === undefined ? -1 : dtypeOf(b, o, fn, kind === 'broadcast' || kind === 'allgather' ? 'float16' : undefined);
+    // Every field set at once: one object shape for every call.
+    return { kind: ids.opKind[kind], buf: b, output: undefined, op, algorithm, root: r, timeoutSec, dtype, sync: false };
   }
 
-  private algorithmOf(o: Record<string, unknown>, fn: string, dflt: number): number {
-    if (o.algorithm === undefined) return dflt;
-    if (typeof o.algorithm !== 'string') {
-      throw new TypeError(`${fn}: algorithm must be a string, got ${typeof o.algorithm}`);
+  private algorithmOf(name: unknown, kind: OpKind, fn: string): number {
+    if (name === undefined) return kind === 'allreduce' ? this.defaultAlgorithm : 0;
+    if (typeof name !== 'string') {
+      throw new TypeError(`${fn}: algorithm must be a string, got ${typeof name}`);
     }
     try {
-      return loadBinding().algorithmId(o.algorithm);
+      return loadBinding().algorithmId(name, nativeIds().opKind[kind]);
     } catch (err) {
       throw new RangeError(`${fn}: ${(err as Error).message}`);
     }
-  }
-
-  private timeoutOf(o: Record<string, unknown>, fn: string): number {
-    return o.timeout === undefined ? 0 : checkSeconds(o.timeout, `${fn}: timeout`);
   }
 
   private checkRoot(root: unknown, fn: string): number {
     if (typeof root !== 'number') {
       throw new TypeError(`${fn}: root must be an integer rank, got ${typeof root}`);
     }
-    if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= this.size) {
+    if (!Number.isInteger(root) || root < 0 || root >= this.size) {
       throw new RangeError(`${fn}: root must be an integer rank in [0, ${this.size}), got ${String(root)}`);
     }
     return root;
   }
 
+  /** Runs a checked request, blocking or through a Promise. */
+  private run(req: CollectiveRequest, sync: true): void;
+  private run(req: CollectiveRequest, sync: false): Promise<void>;
+  private run(req: CollectiveRequest, sync: boolean): Promise<void> | void {
+    req.sync = sync;
+    return this.native.run(req);
+  }
+
   /** Reduces `buf` across all ranks in place and resolves to `buf`. */
   async allreduce<T extends CommArray>(buf: T, opts?: AllreduceOptions): Promise<T> {
-    const [b, op, algo, timeout, dtype] = this.allreduceArgs(buf, opts, 'allreduce');
-    await this.native.allreduce(b, op, algo, timeout, dtype, false);
+    await this.run(this.request('allreduce', 'allreduce', buf, opts), false);
     return buf;
   }
 
   /** Like {@link allreduce}, but blocks the calling thread until done. */
   allreduceSync<T extends CommArray>(buf: T, opts?: AllreduceOptions): T {
-    const [b, op, algo, timeout, dtype] = this.allreduceArgs(buf, opts, 'allreduceSync');
-    this.native.allreduce(b, op, algo, timeout, dtype, true);
+    this.run(this.request('allreduce', 'allreduceSync', buf, opts), true);
     return buf;
-  }
-
-  private broadcastArgs(buf: unknown, root: unknown, opts: unknown, fn: string): [CommArray, number, number, number] {
-    const b = checkArray(buf, fn);
-    const r = this.checkRoot(root, fn);
-    const o = checkOptions(opts, fn, KNOWN_OPTIONS.broadcast);
-    return [b, r, this.timeoutOf(o, fn), dtypeOf(b, o, fn, 'float16')];
   }
 
   /** Copies `root`'s `buf` into every rank's `buf`; resolves to `buf`. */
   async broadcast<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): Promise<T> {
-    const [b, r, t, dtype] = this.broadcastArgs(buf, root, opts, 'broadcast');
-    await this.native.broadcast(b, r, t, dtype, false);
+    await this.run(this.request('broadcast', 'broadcast', buf, opts, root), false);
     return buf;
   }
 
   /** Like {@link broadcast}, but blocks the calling thread until done. */
   broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): T {
-    const [b, r, t, dtype] = this.broadcastArgs(buf, root, opts, 'broadcastSync');
-    this.native.broadcast(b, r, t, dtype, true);
+    this.run(this.request('broadcast', 'broadcastSync', buf, opts, root), true);
     return buf;
   }
 
-  private allgatherArgs<T extends CommArray>(buf: T, opts: unknown, fn: string): [CommArray, T, number, number, number] {
-    const b = checkArray(buf, fn);
-    const o = checkOptions(opts, fn, KNOWN_OPTIONS.allgather);
-    const algo = this.algorithmOf(o, fn, 0);
-    const dtype = dtypeOf(b, o, fn, 'float16');
-    const out = new (b.constructor as new (n: number) => T)(b.length * this.size);
-    return [b, out, algo, this.timeoutOf(o, fn), dtype];
+  private allgatherRequest<T extends CommArray>(buf: T, opts: unknown, fn: string): [CollectiveRequest, T] {
+    const req = this.request('allgather', fn, buf, opts);
+    const out = new (buf.constructor as new (n: number) => T)(buf.length * this.size);
+    req.output = out;
+    return [req, out];
   }
 
   /** Resolves to a new array of size() * buf.length elements: every rank's `buf`, in rank order. */
   async allgather<T extends CommArray>(buf: T, opts?: AllgatherOptions): Promise<T> {
-    const [b, out, algo, t, dtype] = this.allgatherArgs(buf, opts, 'allgather');
-    await this.native.allgather(b, out, algo, t, dtype, false);
+    const [req, out] = this.allgatherRequest(buf, opts, 'allgather');
+    await this.run(req, false);
     return out;
   }
 
   /** Like {@link allgather}, but blocks the calling thread until done. */
   allgatherSync<T extends CommArray>(buf: T, opts?: AllgatherOptions): T {
-    const [b, out, algo, t, dtype] = this.allgatherArgs(buf, opts, 'allgatherSync');
-    this.native.allgather(b, out, algo, t, dtype, true);
+    const [req, out] = this.allgatherRequest(buf, opts, 'allgatherSync');
+    this.run(req, true);
     return out;
   }
 
-  private reduceScatterArgs<T extends CommArray>(
-    buf: T,
-    opts: unknown,
-    fn: string,
-  ): [T, number, number, number, number, number, number] {
-    const b = checkArray(buf, fn) as T;
-    const o = checkOptions(opts, fn, KNOWN_OPTIONS.reduceScatter);
-    const op = this.opOf(o, fn);
-    const algo = this.algorithmOf(o, fn, 0);
-    const dtype = dtypeOf(b, o, fn);
-    // The same split as the native schedules: the first length % size chunks are one longer.
-    const q = Math.floor(b.length / this.size);
-    const rem = b.length % this.size;
-    const start = this.rank * q + Math.min(this.rank, rem);
-    const end = start + q + (this.rank < rem ? 1 : 0);
-    return [b.slice() as T, op, algo, this.timeoutOf(o, fn), dtype, start, end];
+  /** The request on a copy of `buf`, and the [start, end) of this rank's share of the result. */
+  private reduceScatterRequest<T extends CommArray>(buf: T, opts: unknown, fn: string): [CollectiveRequest, T, number, number] {
+    const req = this.request('reduceScatter', fn, buf, opts);
+    const work = buf.slice() as T;
+    req.buf = work;
+    const [start, count] = loadBinding().chunkOf(buf.length, this.size, this.rank);
+    return [req, work, start, start + count];
   }
 
   /**
@@ -275,26 +258,26 @@ export class Communicator {
    * left unchanged.
    */
   async reduceScatter<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): Promise<T> {
-    const [work, op, algo, t, dtype, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatter');
-    await this.native.reduceScatter(work, op, algo, t, dtype, false);
+    const [req, work, start, end] = this.reduceScatterRequest(buf, opts, 'reduceScatter');
+    await this.run(req, false);
     return work.slice(start, end) as T;
   }
 
   /** Like {@link reduceScatter}, but blocks the calling thread until done. */
   reduceScatterSync<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): T {
-    const [work, op, algo, t, dtype, start, end] = this.reduceScatterArgs(buf, opts, 'reduceScatterSync');
-    this.native.reduceScatter(work, op, algo, t, dtype, true);
+    const [req, work, start, end] = this.reduceScatterRequest(buf, opts, 'reduceScatterSync');
+    this.run(req, true);
     return work.slice(start, end) as T;
   }
 
   /** Resolves once every rank has called barrier(). */
   async barrier(opts?: CallOptions): Promise<void> {
-    await this.native.barrier(this.timeoutOf(checkOptions(opts, 'barrier'), 'barrier'), false);
+    await this.run(this.request('barrier', 'barrier', undefined, opts), false);
   }
 
   /** Blocks until every rank has called barrier. */
   barrierSync(opts?: CallOptions): void {
-    this.native.barrier(this.timeoutOf(checkOptions(opts, 'barrierSync'), 'barrierSync'), true);
+    this.run(this.request('barrier', 'barrierSync', undefined, opts), true);
   }
 
   /**

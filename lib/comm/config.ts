@@ -1,28 +1,109 @@
 /**
- * Reads a worker's setup from the environment the launcher gives it (the table in README.md, "Environment variables"),
- * with the options passed to init() taking precedence.
+ * The one place that reads dtrain's environment. Every variable is in {@link ENVIRONMENT} (the
+ * README's "Environment variables" table is checked against it by test/55.config.test.js), is read
+ * here and nowhere else, and reaches the native code only as configuration passed down
+ * (NativeCommConfig, the kernels' forced ISA). Options given in code take precedence.
  */
-import type { NativeCommConfig } from '../native';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { DtrainError } from '../common/errors';
+import { parseSeconds } from '../common/seconds';
+import { loadBinding, type CostModel, type NativeCommConfig } from '../native';
 import type { InitOptions } from './types';
 
-function intFromEnv(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) {
-    throw new RangeError(`${name} must be an integer >= ${min}, got '${raw}'`);
+/** One environment variable: its README row's default and meaning, and who reads it. */
+export interface EnvVariable {
+  name: string;
+  /** The README's "default" column. */
+  default: string;
+  /** The README's "meaning" column, in short. */
+  meaning: string;
+  /** `worker`: read by init() in every worker; `launcher`: by `dtrain run`; `loader`: when the addon loads; `cli`: by a command. */
+  readBy: 'worker' | 'launcher' | 'loader' | 'cli';
+}
+
+/** Every DTRAIN_* variable dtrain reads, in the README's order. */
+export const ENVIRONMENT: readonly EnvVariable[] = [
+  { name: 'DTRAIN_RANK', default: 'set by the launcher', meaning: "this worker's rank; unset = a job of one", readBy: 'worker' },
+  { name: 'DTRAIN_SIZE', default: 'set by the launcher', meaning: 'the number of workers', readBy: 'worker' },
+  { name: 'DTRAIN_LOCAL_RANK', default: 'set by the launcher', meaning: 'place on this host, for scripts', readBy: 'launcher' },
+  { name: 'DTRAIN_LOCAL_SIZE', default: 'set by the launcher', meaning: 'exported as k before dtrain run: groups of k ranks act as hosts', readBy: 'launcher' },
+  { name: 'DTRAIN_GROUP_SIZE', default: 'unset', meaning: 'groups of k consecutive ranks act as hosts (the launcher sets it from DTRAIN_LOCAL_SIZE)', readBy: 'worker' },
+  { name: 'DTRAIN_STORE', default: 'set by the launcher', meaning: 'host:port of the rendezvous store', readBy: 'worker' },
+  { name: 'DTRAIN_TOKEN', default: 'set by the launcher', meaning: 'the per-job secret', readBy: 'worker' },
+  { name: 'DTRAIN_JOB_ID', default: 'set by the launcher', meaning: "names this job's shared-memory segments", readBy: 'worker' },
+  { name: 'DTRAIN_TRANSPORT', default: '`shm`', meaning: 'auto, shm or tcp', readBy: 'worker' },
+  { name: 'DTRAIN_TIMEOUT', default: '`30`', meaning: 'seconds before a collective fails', readBy: 'worker' },
+  { name: 'DTRAIN_INIT_TIMEOUT', default: '`60`', meaning: 'seconds init() waits for every worker', readBy: 'worker' },
+  { name: 'DTRAIN_ALLREDUCE_ALGO', default: '`auto`', meaning: 'default all-reduce algorithm', readBy: 'worker' },
+  { name: 'DTRAIN_ALPHA', default: 'calibrated or built in', meaning: "auto's seconds per message", readBy: 'worker' },
+  { name: 'DTRAIN_BETA', default: 'calibrated or built in', meaning: "auto's seconds per byte sent", readBy: 'worker' },
+  { name: 'DTRAIN_GAMMA', default: 'calibrated or built in', meaning: "auto's seconds per byte reduced", readBy: 'worker' },
+  { name: 'DTRAIN_CALIBRATION', default: '`~/.dtrain/calibration.json`', meaning: 'the calibration file', readBy: 'worker' },
+  { name: 'DTRAIN_TCP_ADDR', default: '`127.0.0.1`', meaning: 'address the TCP transport listens on', readBy: 'worker' },
+  { name: 'DTRAIN_SHM_CHANNEL_BYTES', default: '`1048576`', meaning: 'size of each shared-memory ring', readBy: 'worker' },
+  { name: 'DTRAIN_SHM_SPIN', default: 'adaptive', meaning: 'polls before a waiting rank sleeps', readBy: 'worker' },
+  { name: 'DTRAIN_GRACE', default: '`5`', meaning: 'launcher: seconds survivors get after a failure', readBy: 'launcher' },
+  { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
+  { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
+  { name: 'DTRAIN_TTY_FD', default: 'set by the launcher', meaning: "rank 0's descriptor of the launcher's terminal, for the Trainer's progress bar", readBy: 'worker' },
+  { name: 'DTRAIN_ISA', default: 'the best the CPU has', meaning: "force the CPU kernels' SIMD level", readBy: 'loader' },
+  { name: 'DTRAIN_PREBUILD', default: 'unset', meaning: 'a folder to load the addon from (read by node-gyp-build)', readBy: 'loader' },
+];
+
+type Env = NodeJS.ProcessEnv;
+
+function raw(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function intFromEnv(env: Env, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const r = raw(env, name);
+  if (r === undefined) return undefined;
+  const v = Number(r);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${name} must be an integer >= ${min}, got '${r}'`
+        : `${name} must be an integer from ${min} to ${max}, got '${r}'`,
+    );
   }
   return v;
 }
 
-function secondsFromEnv(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const v = Number(raw);
+function secondsFromEnv(env: Env, name: string, dflt: number): number {
+  const r = raw(env, name);
+  if (r === undefined) return dflt;
+  const v = Number(r);
   if (!Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`${name} must be a positive number of seconds, got '${raw}'`);
+    throw new RangeError(`${name} must be a positive number of seconds, got '${r}'`);
   }
   return v;
+}
+
+function nonNegativeFromEnv(env: Env, name: string): number | undefined {
+  const r = raw(env, name);
+  if (r === undefined) return undefined;
+  const v = Number(r);
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a number >= 0, got '${r}'`);
+  return v;
+}
+
+/** DTRAIN_FUSION_THRESHOLD in bytes, or undefined when unset. */
+export function fusionThresholdFromEnv(env: Env = process.env): number | undefined {
+  return intFromEnv(env, 'DTRAIN_FUSION_THRESHOLD', 0);
+}
+
+/** DTRAIN_TTY_FD: the launcher's terminal handed to rank 0, or undefined. */
+export function ttyFdFromEnv(env: Env = process.env): number | undefined {
+  return intFromEnv(env, 'DTRAIN_TTY_FD', 3);
+}
+
+/** FASHION_MNIST_DIR (the data set's own convention, not a DTRAIN_ variable), or undefined. */
+export function fashionMnistDirFromEnv(env: Env = process.env): string | undefined {
+  return raw(env, 'FASHION_MNIST_DIR');
 }
 
 /** Checks a timeout given in code; `what` names it in the error. */
@@ -36,21 +117,111 @@ export function checkSeconds(v: unknown, what: string): number {
   return v;
 }
 
+/** The transports a job may name: `auto` and every registered one. */
+export function transportNames(): string[] {
+  return ['auto', ...loadBinding().registry.transports.map((t) => t.name)];
+}
+
+/** Checks a transport name (from code or DTRAIN_TRANSPORT); `what` names it in the error. */
+export function checkTransport(name: unknown, what: string): string {
+  const known = transportNames();
+  if (typeof name !== 'string' || !known.includes(name)) {
+    const list = known.map((n) => `'${n}'`);
+    throw new RangeError(`${what} must be ${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}, got '${String(name)}'`);
+  }
+  return name;
+}
+
+/** Where `dtrain bench allreduce --calibrate` writes and `auto` reads the measured models. */
+export function calibrationFile(env: Env = process.env): string {
+  return raw(env, 'DTRAIN_CALIBRATION') ?? join(env.HOME || homedir(), '.dtrain', 'calibration.json');
+}
+
+/** The calibration file's entries by transport; {} when there is none (never calibrated). */
+function readCalibration(file: string): Record<string, Partial<CostModel>> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    const all = JSON.parse(text) as unknown;
+    return all !== null && typeof all === 'object' ? (all as Record<string, Partial<CostModel>>) : {};
+  } catch (err) {
+    throw new RangeError(
+      `the calibration file ${file} is not JSON (${(err as Error).message}); delete it or run \`dtrain bench allreduce --calibrate\` again`,
+    );
+  }
+}
+
+/**
+ * `auto`'s cost model for a transport: the transport's default, then the calibration file's
+ * entry for it, then DTRAIN_ALPHA, DTRAIN_BETA and DTRAIN_GAMMA.
+ */
+export function costModelFor(transport: string, env: Env = process.env): CostModel {
+  const entry = loadBinding().registry.transports.find((t) => t.name === transport);
+  const m: CostModel = { ...(entry?.defaultCostModel ?? { alpha: 5e-6, beta: 1e-10, gamma: 5e-11 }) };
+  const calibrated = readCalibration(calibrationFile(env))[transport] ?? {};
+  for (const k of ['alpha', 'beta', 'gamma'] as const) {
+    const v = calibrated[k];
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) m[k] = v;
+  }
+  m.alpha = nonNegativeFromEnv(env, 'DTRAIN_ALPHA') ?? m.alpha;
+  m.beta = nonNegativeFromEnv(env, 'DTRAIN_BETA') ?? m.beta;
+  m.gamma = nonNegativeFromEnv(env, 'DTRAIN_GAMMA') ?? m.gamma;
+  return m;
+}
+
+/** DTRAIN_ALLREDUCE_ALGO, checked: the algorithm allreduce() uses when a call names none. */
+export function defaultAllreduceAlgorithm(env: Env = process.env): string {
+  const name = raw(env, 'DTRAIN_ALLREDUCE_ALGO') ?? 'auto';
+  try {
+    loadBinding().algorithmId(name);
+  } catch (err) {
+    throw new RangeError(`DTRAIN_ALLREDUCE_ALGO: ${(err as Error).message}`);
+  }
+  return name;
+}
+
+/** DTRAIN_ISA: the kernels' SIMD level to force (checked when a kernel first runs), if set. */
+export function isaFromEnv(env: Env = process.env): string | undefined {
+  return raw(env, 'DTRAIN_ISA');
+}
+
+/** DTRAIN_GRACE: seconds the launcher gives survivors after a failure, or undefined if unset. */
+export function graceFromEnv(env: Env = process.env): number | undefined {
+  const r = raw(env, 'DTRAIN_GRACE');
+  if (r === undefined) return undefined;
+  const seconds = parseSeconds(r);
+  if (seconds === null) throw new RangeError(`DTRAIN_GRACE must be a number of seconds, got ${JSON.stringify(r)}`);
+  return seconds;
+}
+
+/** DTRAIN_LOCAL_SIZE as the user exported it to the launcher: groups of that many ranks act as hosts. */
+export function localSizeFromEnv(env: Env = process.env): number | undefined {
+  return intFromEnv(env, 'DTRAIN_LOCAL_SIZE', 1);
+}
+
+/** What the launcher's environment says about this worker, before init() options apply. */
+export interface WorkerSetup {
+  config: NativeCommConfig;
+  /** DTRAIN_ALLREDUCE_ALGO, checked. */
+  defaultAlgorithm: string;
+}
+
 /** Builds the native configuration; throws a RangeError naming the bad variable or option. */
-export function configFromEnv(
-  options: InitOptions,
-  generation: number,
-  env: NodeJS.ProcessEnv = process.env,
-): NativeCommConfig {
+export function configFromEnv(options: InitOptions, generation: number, env: Env = process.env): WorkerSetup {
   const rank = intFromEnv(env, 'DTRAIN_RANK', 0);
   const size = intFromEnv(env, 'DTRAIN_SIZE', 1);
   if ((rank === undefined) !== (size === undefined)) {
     throw new RangeError('DTRAIN_RANK and DTRAIN_SIZE must be set together (dtrain run sets both)');
   }
   if (rank === undefined && (env.OMPI_COMM_WORLD_SIZE || env.PMI_SIZE)) {
-    throw new Error(
+    throw new DtrainError(
       'dtrain: this process was started by mpirun, but the MPI bootstrap is not available in ' +
         'this version; start the job with `dtrain run -np N script.js` instead',
+      'ERR_DTRAIN_BOOTSTRAP',
     );
   }
   const r = rank ?? 0;
@@ -59,33 +230,43 @@ export function configFromEnv(
   const store = env.DTRAIN_STORE ?? '';
   const token = env.DTRAIN_TOKEN ?? '';
   if (s > 1 && (!store || !token)) {
-    throw new Error(
+    throw new DtrainError(
       'dtrain: DTRAIN_STORE and DTRAIN_TOKEN are not set, so this worker cannot find its peers; ' +
         'start workers with `dtrain run -np N script.js`',
+      'ERR_DTRAIN_BOOTSTRAP',
     );
   }
-  const transport = options.transport ?? env.DTRAIN_TRANSPORT ?? 'shm';
-  if (transport !== 'shm' && transport !== 'tcp') {
-    throw new RangeError(`transport must be 'shm' or 'tcp', got '${transport}'`);
-  }
+  const transport =
+    options.transport !== undefined
+      ? checkTransport(options.transport, 'transport')
+      : checkTransport(raw(env, 'DTRAIN_TRANSPORT') ?? 'shm', 'DTRAIN_TRANSPORT');
+  const costModels: Record<string, CostModel> = {};
+  for (const t of loadBinding().registry.transports) costModels[t.name] = costModelFor(t.name, env);
   return {
-    rank: r,
-    size: s,
-    store,
-    token,
-    jobId: env.DTRAIN_JOB_ID ?? `pid${process.pid}`,
-    transport,
-    tcpAddr: env.DTRAIN_TCP_ADDR ?? '127.0.0.1',
-    shmChannelBytes: intFromEnv(env, 'DTRAIN_SHM_CHANNEL_BYTES', 4096) ?? 1 << 20,
-    localSizeOverride: intFromEnv(env, 'DTRAIN_LOCAL_SIZE', 1) ?? 0,
-    timeoutSec:
-      options.timeout !== undefined
-        ? checkSeconds(options.timeout, 'timeout')
-        : secondsFromEnv(env, 'DTRAIN_TIMEOUT', 30),
-    bootstrapTimeoutSec:
-      options.initTimeout !== undefined
-        ? checkSeconds(options.initTimeout, 'initTimeout')
-        : secondsFromEnv(env, 'DTRAIN_INIT_TIMEOUT', 60),
-    generation,
+    config: {
+      rank: r,
+      size: s,
+      store,
+      token,
+      jobId: env.DTRAIN_JOB_ID ?? `pid${process.pid}`,
+      transport,
+      tcpAddr: env.DTRAIN_TCP_ADDR ?? '127.0.0.1',
+      shmChannelBytes: intFromEnv(env, 'DTRAIN_SHM_CHANNEL_BYTES', 4096) ?? 1 << 20,
+      shmSpin: intFromEnv(env, 'DTRAIN_SHM_SPIN', 0, 10_000_000) ?? -1,
+      // Without one, ranks are grouped by host name (DTRAIN_LOCAL_SIZE only describes the host).
+      localSizeOverride: intFromEnv(env, 'DTRAIN_GROUP_SIZE', 1) ?? 0,
+      timeoutSec:
+        options.timeout !== undefined
+          ? checkSeconds(options.timeout, 'timeout')
+          : secondsFromEnv(env, 'DTRAIN_TIMEOUT', 30),
+      bootstrapTimeoutSec:
+        options.initTimeout !== undefined
+          ? checkSeconds(options.initTimeout, 'initTimeout')
+          : secondsFromEnv(env, 'DTRAIN_INIT_TIMEOUT', 60),
+      generation,
+      costModels,
+      testStallMs: intFromEnv(env, 'DTRAIN_TEST_STALL_MS', 0) ?? 0,
+    },
+    defaultAlgorithm: defaultAllreduceAlgorithm(env),
   };
 }

@@ -1,21 +1,8 @@
+import type { DType, ReduceOp } from '../common/constants';
 import type { CommArray } from '../native';
 
 /** Arrays the collectives accept: reduction happens in the array's own element type. */
-export type { CommArray };
-
-/**
- * Element types. A Float32Array, Float64Array or Int32Array is its own type (`dtype` may repeat
- * it); a Uint16Array holds the bits of `float16` or `bfloat16` values, and reductions on one need
- * `dtype` to say which. Half-precision sums add in float32 and round once per step.
- */
-export type DType = 'float32' | 'float64' | 'int32' | 'float16' | 'bfloat16';
-
-/**
- * Reduction operators. `avg` divides the sum by size() (integers truncate toward zero); for
- * float16 and bfloat16 each rank's values are divided by size() before they are summed (as
- * PyTorch DDP's float16 compression hook does), so a mean that fits the format never overflows.
- */
-export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
+export type { CommArray, DType, ReduceOp };
 
 /** Options of {@link allreduce}. */
 export interface AllreduceOptions {
@@ -77,22 +64,14 @@ export interface CallOptions {
 
 /** Options of {@link init}; each overrides the matching environment variable. */
 export interface InitOptions {
-  /** `shm` (same host, default) or `tcp`. Env: DTRAIN_TRANSPORT. */
-  transport?: 'shm' | 'tcp';
+  /**
+   * `shm` (same host, default), `tcp`, or `auto` (shm when every rank is on one host, else tcp;
+   * the choice is logged by rank 0). `dtrain info` lists the registered transports. Env:
+   * DTRAIN_TRANSPORT.
+   */
+  transport?: 'auto' | 'shm' | 'tcp' | (string & {});
   /** Default per-collective timeout in seconds. Env: DTRAIN_TIMEOUT (default 30). */
   timeout?: number;
   /** Seconds to wait for every worker to join. Env: DTRAIN_INIT_TIMEOUT (default 60). */
   initTimeout?: number;
-}
-
-/**
- * Errors raised by collectives carry a `code` and the ranks they are about:
- * ERR_DTRAIN_PEER_LOST (`rank` = the lost rank), ERR_DTRAIN_TIMEOUT (`ranks` = those awaited),
- * ERR_DTRAIN_MISMATCH (`ranks` = those that disagree with the majority), ERR_DTRAIN_BROKEN,
- * ERR_DTRAIN_BOOTSTRAP, ERR_DTRAIN_CLOSED.
- */
-export interface DtrainError extends Error {
-  code: string;
-  rank?: number;
-  ranks?: number[];
 }

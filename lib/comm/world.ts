@@ -48,8 +48,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     if (options === null || typeof options !== 'object') {
       throw new TypeError('init: options must be an object');
     }
-    const config = configFromEnv(options, generation++);
-    pending = Communicator.create(config, process.env.DTRAIN_ALLREDUCE_ALGO || 'auto');
+    const { config, defaultAlgorithm } = configFromEnv(options, generation++);
+    pending = Communicator.create(config, defaultAlgorithm);
   }
   try {
     world = await pending;

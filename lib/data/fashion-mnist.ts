@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { fashionMnistDirFromEnv } from '../comm/config';
 import type { Dataset } from './dataset';
 import { readIdx } from './idx';
 
@@ -29,7 +30,8 @@ export const SLICE_DIR = path.join(__dirname, '..', '..', 'data', 'fashion-mnist
  * explicit choice is not second-guessed), else Debian's package and ./data/fashion-mnist.
  */
 export function fashionMnistDirs(): string[] {
-  if (process.env.FASHION_MNIST_DIR) return [process.env.FASHION_MNIST_DIR];
+  const explicit = fashionMnistDirFromEnv();
+  if (explicit) return [explicit];
   return ['/usr/share/datasets/fashion-mnist', path.resolve('data', 'fashion-mnist')];
 }
 

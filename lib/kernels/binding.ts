@@ -14,7 +14,7 @@ export interface KernelsInfo {
   best: Isa;
   /** Every level this CPU supports. */
   supported: Isa[];
-  /** DTRAIN_ISA, if set. */
+  /** The forced level's name (DTRAIN_ISA), if one was forced. */
   forced: string | null;
   error?: string;
 }
@@ -36,8 +36,18 @@ export interface NativeBenchResult {
   GBs: number;
 }
 
+/** The kernels' option defaults, as the C++ option structs define them (kernels/params.h). */
+export interface KernelDefaults {
+  sgd: { momentum: number; weightDecay: number; gradScale: number; nesterov: boolean; checkFinite: boolean };
+  lars: { momentum: number; weightDecay: number; eta: number; gradScale: number; checkFinite: boolean };
+  dgc: { momentum: number; density: number; sampleRatio: number; maxRounds: number };
+}
+
 export interface KernelsBinding {
   info(): KernelsInfo;
+  /** Forces the SIMD level before the first kernel runs; `source` names it in errors. */
+  forceIsa(name: string, source: string): void;
+  defaults: KernelDefaults;
   castToHalf(src: Float32Array, out: Uint16Array, scale: number, bf16: boolean): void;
   castFromHalf(src: Uint16Array, out: Float32Array, scale: number, bf16: boolean): boolean;
   reduce(dtype: number, op: number, dst: ArrayBufferView, src: ArrayBufferView): void;
@@ -85,8 +95,8 @@ export interface KernelsBinding {
   topk(x: Float32Array, k: number, indices: Uint32Array, values: Float32Array): void;
   qsgdEncode(x: Float32Array, levels: number, seed: number, code: Uint8Array, norm: number): number;
   qsgdDecode(code: Uint8Array, levels: number, norm: number, out: Float32Array, accumulate: boolean): void;
-  ternEncode(x: Float32Array, seed: number, code: Uint8Array): number;
-  ternDecode(code: Uint8Array, scale: number, out: Float32Array, accumulate: boolean): void;
+  ternGradEncode(x: Float32Array, seed: number, code: Uint8Array): number;
+  ternGradDecode(code: Uint8Array, scale: number, out: Float32Array, accumulate: boolean): void;
   signEncode(grad: Float32Array, residual: Float32Array, code: Uint8Array): number;
   signDecode(code: Uint8Array, scale: number, out: Float32Array, accumulate: boolean): void;
   bench(kernel: string, isa: Isa | null, bytes: number, minSeconds: number): NativeBenchResult;

@@ -1,5 +1,5 @@
 import { loadBinding } from '../native';
-import { expectArray, finiteNumber, options, outputArray } from './args';
+import { checkOptions, expectArray, finiteNumber, outputArray } from '../common/args';
 
 /** Options of {@link castToHalf} and {@link castToBFloat16}. */
 export interface CastToHalfOptions {
@@ -24,9 +24,11 @@ export interface CastFromHalfResult {
   nonFinite: boolean;
 }
 
+const CAST_OPTIONS = ['scale', 'out'] as const;
+
 function toHalf(src: Float32Array, opts: CastToHalfOptions | undefined, bf16: boolean): Uint16Array {
   expectArray(src, Float32Array, 'src');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, CAST_OPTIONS);
   const scale = finiteNumber(o.scale, 'scale', 1);
   const out = outputArray(o.out, Uint16Array, src.length, 'src');
   loadBinding().kernels.castToHalf(src, out, scale, bf16);
@@ -35,7 +37,7 @@ function toHalf(src: Float32Array, opts: CastToHalfOptions | undefined, bf16: bo
 
 function fromHalf(src: Uint16Array, opts: CastFromHalfOptions | undefined, bf16: boolean): CastFromHalfResult {
   expectArray(src, Uint16Array, 'src');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, CAST_OPTIONS);
   const scale = finiteNumber(o.scale, 'scale', 1);
   const out = outputArray(o.out, Float32Array, src.length, 'src');
   const nonFinite = loadBinding().kernels.castFromHalf(src, out, scale, bf16);

@@ -18,6 +18,7 @@ export { castToHalf, castToBFloat16, castFromHalf, castFromBFloat16 } from './ca
 export type { CastToHalfOptions, CastFromHalfOptions, CastFromHalfResult } from './casts';
 export { reduce } from './reduce';
 export type { KernelDType, ReduceOptions } from './reduce';
+export type { DType } from '../common/constants';
 export { sgdStep, larsStep } from './optim';
 export type { OptimizerTensor, StepOptions, SgdStepOptions, LarsStepOptions, LarsStepResult } from './optim';
 export { topk, dgcStep, dgcDecode } from './sparse';

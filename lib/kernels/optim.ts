@@ -1,6 +1,6 @@
 import { loadBinding } from '../native';
 import type { NativeTensorSlot } from './binding';
-import { expectArray, finiteNumber, options, sameLength } from './args';
+import { checkOptions, expectArray, finiteNumber, sameLength } from '../common/args';
 
 /** One parameter tensor of a fused optimizer step. */
 export interface OptimizerTensor {
@@ -85,16 +85,18 @@ function slots(tensors: OptimizerTensor[]): { slots: NativeTensorSlot[]; gradHal
  *   mismatches or non-finite hyperparameters
  */
 export function sgdStep(tensors: OptimizerTensor[], opts: SgdStepOptions): boolean {
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, ['lr', 'momentum', 'weightDecay', 'gradScale', 'checkFinite', 'nesterov']);
   const { slots: s, gradHalf } = slots(tensors);
-  return loadBinding().kernels.sgdStep(s, {
+  const k = loadBinding().kernels;
+  const d = k.defaults.sgd;
+  return k.sgdStep(s, {
     lr: finiteNumber(o.lr, 'lr'),
-    momentum: finiteNumber(o.momentum, 'momentum', 0.9),
-    weightDecay: finiteNumber(o.weightDecay, 'weightDecay', 0),
-    gradScale: finiteNumber(o.gradScale, 'gradScale', 1),
-    nesterov: !!o.nesterov,
+    momentum: finiteNumber(o.momentum, 'momentum', d.momentum),
+    weightDecay: finiteNumber(o.weightDecay, 'weightDecay', d.weightDecay),
+    gradScale: finiteNumber(o.gradScale, 'gradScale', d.gradScale),
+    nesterov: o.nesterov ?? d.nesterov,
     gradHalf,
-    checkFinite: o.checkFinite ?? true,
+    checkFinite: o.checkFinite ?? d.checkFinite,
   });
 }
 
@@ -107,19 +109,21 @@ export function sgdStep(tensors: OptimizerTensor[], opts: SgdStepOptions): boole
  * @throws as {@link sgdStep}
  */
 export function larsStep(tensors: OptimizerTensor[], opts: LarsStepOptions): LarsStepResult {
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, ['lr', 'momentum', 'weightDecay', 'gradScale', 'checkFinite', 'eta']);
   const { slots: s, gradHalf } = slots(tensors);
   const trust = new Float32Array(s.length);
-  const applied = loadBinding().kernels.larsStep(
+  const k = loadBinding().kernels;
+  const d = k.defaults.lars;
+  const applied = k.larsStep(
     s,
     {
       lr: finiteNumber(o.lr, 'lr'),
-      momentum: finiteNumber(o.momentum, 'momentum', 0.9),
-      weightDecay: finiteNumber(o.weightDecay, 'weightDecay', 5e-4),
-      eta: finiteNumber(o.eta, 'eta', 0.001),
-      gradScale: finiteNumber(o.gradScale, 'gradScale', 1),
+      momentum: finiteNumber(o.momentum, 'momentum', d.momentum),
+      weightDecay: finiteNumber(o.weightDecay, 'weightDecay', d.weightDecay),
+      eta: finiteNumber(o.eta, 'eta', d.eta),
+      gradScale: finiteNumber(o.gradScale, 'gradScale', d.gradScale),
       gradHalf,
-      checkFinite: o.checkFinite ?? true,
+      checkFinite: o.checkFinite ?? d.checkFinite,
     },
     trust,
   );

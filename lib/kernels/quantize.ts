@@ -1,5 +1,7 @@
 import { loadBinding } from '../native';
-import { expectArray, finiteNumber, integer, MAX_LENGTH, options, randomSeed, sameLength } from './args';
+import { checkOptions, expectArray, finiteNumber, integer, MAX_LENGTH, randomSeed, sameLength } from '../common/args';
+
+const DECODE_OPTIONS = ['out', 'length', 'accumulate'] as const;
 
 /*
  * Codes are bit-planes: bit i of a plane is bit (i % 8) of byte (i >> 3); each plane is
@@ -61,7 +63,7 @@ function checkedInput(x: Float32Array, name: string): void {
  */
 export function qsgdEncode(x: Float32Array, opts: QsgdEncodeOptions): QsgdCode {
   checkedInput(x, 'x');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, ['levels', 'seed', 'norm', 'out']);
   const levels = integer(o.levels, 'levels', 1, 1 << 24);
   const norm = o.norm === undefined ? -1 : finiteNumber(o.norm, 'norm');
   if (o.norm !== undefined && norm < 0) throw new RangeError(`norm must be >= 0, got ${norm}`);
@@ -96,7 +98,7 @@ function decodeOut(o: Partial<DecodeOptions>): Float32Array {
  */
 export function qsgdDecode(q: QsgdCode, opts: DecodeOptions): Float32Array {
   expectArray(q.code, Uint8Array, 'code');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, DECODE_OPTIONS);
   const out = decodeOut(o);
   const levels = integer(q.levels, 'levels', 1, 1 << 24);
   if (q.code.length < qsgdCodeBytes(out.length, levels)) throw new RangeError('code is too short for out');
@@ -118,19 +120,19 @@ export interface TernCode {
  */
 export function ternGradEncode(x: Float32Array, opts?: { seed?: number; out?: Uint8Array }): TernCode {
   checkedInput(x, 'x');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, ['seed', 'out']);
   const code = codeOut(o.out, 2 * planeBytes(x.length));
-  const scale = loadBinding().kernels.ternEncode(x, integer(o.seed, 'seed', 0, 0xffffffff, randomSeed()), code);
+  const scale = loadBinding().kernels.ternGradEncode(x, integer(o.seed, 'seed', 0, 0xffffffff, randomSeed()), code);
   return { code, scale };
 }
 
 /** Decodes a TernGrad code: `out[i] (+)= nonzero ? ±scale : 0`. */
 export function ternGradDecode(t: TernCode, opts: DecodeOptions): Float32Array {
   expectArray(t.code, Uint8Array, 'code');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, DECODE_OPTIONS);
   const out = decodeOut(o);
   if (t.code.length < 2 * planeBytes(out.length)) throw new RangeError('code is too short for out');
-  loadBinding().kernels.ternDecode(t.code, finiteNumber(t.scale, 'scale'), out, !!o.accumulate);
+  loadBinding().kernels.ternGradDecode(t.code, finiteNumber(t.scale, 'scale'), out, !!o.accumulate);
   return out;
 }
 
@@ -152,7 +154,7 @@ export function signEncode(grad: Float32Array, residual: Float32Array, opts?: { 
   checkedInput(grad, 'grad');
   expectArray(residual, Float32Array, 'residual');
   sameLength(residual.length, grad.length, 'residual', 'grad');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, ['out']);
   const code = codeOut(o.out, planeBytes(grad.length));
   const scale = loadBinding().kernels.signEncode(grad, residual, code);
   return { code, scale };
@@ -161,7 +163,7 @@ export function signEncode(grad: Float32Array, residual: Float32Array, opts?: { 
 /** Decodes a 1-bit code: `out[i] (+)= sign ? -scale : scale`. */
 export function signDecode(s: SignCode, opts: DecodeOptions): Float32Array {
   expectArray(s.code, Uint8Array, 'code');
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, DECODE_OPTIONS);
   const out = decodeOut(o);
   if (s.code.length < planeBytes(out.length)) throw new RangeError('code is too short for out');
   loadBinding().kernels.signDecode(s.code, finiteNumber(s.scale, 'scale'), out, !!o.accumulate);

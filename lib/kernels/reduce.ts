@@ -1,19 +1,23 @@
+import { checkOptions } from '../common/args';
+import { nativeIds, type DType } from '../common/constants';
 import { loadBinding } from '../native';
-import { options } from './args';
 
-/** Element types {@link reduce} takes; float16/bfloat16 are raw bits in a Uint16Array. */
-export type KernelDType = 'float32' | 'float64' | 'int32' | 'float16' | 'bfloat16';
+/**
+ * The element types {@link reduce} takes: the collectives' {@link DType}.
+ * @deprecated Use `DType`; this name remains for code written against earlier versions.
+ */
+export type KernelDType = DType;
 
 /** Options of {@link reduce}. */
 export interface ReduceOptions {
   /** `sum` (default), `min` or `max`. */
   op?: 'sum' | 'min' | 'max';
   /** Required for a Uint16Array (`float16` or `bfloat16`); otherwise the array's type. */
-  dtype?: KernelDType;
+  dtype?: DType;
 }
 
-const DTYPE_ID: Record<KernelDType, number> = { float32: 0, float64: 1, int32: 2, float16: 3, bfloat16: 4 };
-const OP_ID = { sum: 0, min: 2, max: 3 } as const;
+/** The operators an element-wise reduce has (an average is a sum and a division). */
+const OPS = ['sum', 'min', 'max'] as const;
 
 /**
  * Element-wise `dst[i] = dst[i] op src[i]`, the reduction the collectives run on arriving data,
@@ -31,10 +35,10 @@ export function reduce<T extends Float32Array | Float64Array | Int32Array | Uint
   src: T,
   opts?: ReduceOptions,
 ): T {
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, ['op', 'dtype']);
   const op = o.op ?? 'sum';
-  if (!(op in OP_ID)) throw new RangeError(`op must be sum, min or max, got ${String(op)}`);
-  let dtype: KernelDType;
+  if (!(OPS as readonly string[]).includes(op)) throw new RangeError(`op must be sum, min or max, got ${String(op)}`);
+  let dtype: DType;
   if (dst instanceof Float32Array) dtype = 'float32';
   else if (dst instanceof Float64Array) dtype = 'float64';
   else if (dst instanceof Int32Array) dtype = 'int32';
@@ -53,6 +57,7 @@ export function reduce<T extends Float32Array | Float64Array | Int32Array | Uint
     throw new TypeError(`src must be a ${dst.constructor.name} like dst`);
   }
   if (src.length !== dst.length) throw new RangeError(`src has length ${src.length}; dst has ${dst.length}`);
-  loadBinding().kernels.reduce(DTYPE_ID[dtype], OP_ID[op], dst, src);
+  const ids = nativeIds();
+  loadBinding().kernels.reduce(ids.dtype[dtype], ids.reduceOp[op], dst, src);
   return dst;
 }

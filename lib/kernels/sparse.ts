@@ -1,5 +1,5 @@
 import { loadBinding } from '../native';
-import { expectArray, finiteNumber, integer, MAX_LENGTH, options, randomSeed, sameLength } from './args';
+import { checkOptions, expectArray, finiteNumber, integer, MAX_LENGTH, randomSeed, sameLength } from '../common/args';
 
 /** Result of {@link topk}: indices ascending, and the values there. */
 export interface TopkResult {
@@ -71,7 +71,7 @@ export interface DgcResult {
  * @throws TypeError for wrong array types; RangeError for length mismatches or bad options
  */
 export function dgcStep(state: DgcState, grad: Float32Array, opts?: DgcOptions): DgcResult {
-  const o = options(opts, 'options');
+  const o = checkOptions(opts, ['momentum', 'density', 'sampleRatio', 'seed', 'maxRounds', 'half']);
   if (state === null || typeof state !== 'object') throw new TypeError('state must be an object');
   expectArray(state.u, Float32Array, 'state.u');
   expectArray(state.v, Float32Array, 'state.v');
@@ -79,9 +79,10 @@ export function dgcStep(state: DgcState, grad: Float32Array, opts?: DgcOptions):
   if (grad.length > MAX_LENGTH) throw new RangeError('grad is longer than 2^32 - 1 elements');
   sameLength(state.u.length, grad.length, 'state.u', 'grad');
   sameLength(state.v.length, grad.length, 'state.v', 'grad');
-  const density = finiteNumber(o.density, 'density', 0.001);
+  const d = loadBinding().kernels.defaults.dgc;
+  const density = finiteNumber(o.density, 'density', d.density);
   if (!(density > 0 && density <= 1)) throw new RangeError(`density must be in (0, 1], got ${density}`);
-  const sampleRatio = finiteNumber(o.sampleRatio, 'sampleRatio', 0.01);
+  const sampleRatio = finiteNumber(o.sampleRatio, 'sampleRatio', d.sampleRatio);
   if (!(sampleRatio > 0 && sampleRatio <= 1)) throw new RangeError(`sampleRatio must be in (0, 1], got ${sampleRatio}`);
   const n = grad.length;
   // The native side holds density as float32; count as it does.
@@ -90,11 +91,11 @@ export function dgcStep(state: DgcState, grad: Float32Array, opts?: DgcOptions):
   const half = !!o.half;
   const values = half ? new Uint16Array(k) : new Float32Array(k);
   const r = loadBinding().kernels.dgcStep(state.u, state.v, grad, indices, values, half, {
-    momentum: finiteNumber(o.momentum, 'momentum', 0.9),
+    momentum: finiteNumber(o.momentum, 'momentum', d.momentum),
     density,
     sampleRatio,
     seed: integer(o.seed, 'seed', 0, 0xffffffff, randomSeed()),
-    maxRounds: integer(o.maxRounds, 'maxRounds', 0, 1000, 10),
+    maxRounds: integer(o.maxRounds, 'maxRounds', 0, 1000, d.maxRounds),
   });
   return {
     indices: indices.subarray(0, r.count),

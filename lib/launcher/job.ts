@@ -15,6 +15,8 @@ export interface JobOptions {
   transport?: string;
   /** `DTRAIN_TIMEOUT` (seconds) to export, if the user chose one. */
   timeoutSeconds?: number;
+  /** Groups of this many consecutive ranks act as hosts (the user's DTRAIN_LOCAL_SIZE). */
+  groupSize?: number;
   /** After the first worker failure, seconds the others get to exit on their own. */
   graceSeconds: number;
   /** Environment the workers inherit; default `process.env`. */
@@ -44,6 +46,7 @@ export async function runJob(options: JobOptions): Promise<number> {
         jobId,
         transport: options.transport,
         timeoutSeconds: options.timeoutSeconds,
+        groupSize: options.groupSize,
       });
       if (terminal && rank === 0) env.DTRAIN_TTY_FD = '3';
       return { rank, command: process.execPath, args: [options.script, ...options.args], env, terminal: terminal && rank === 0 };

@@ -10,17 +10,19 @@ export interface WorkerEnvOptions {
   transport?: string;
   /** Seconds; only exported when given, for the same reason. */
   timeoutSeconds?: number;
+  /** The user's DTRAIN_LOCAL_SIZE: groups of this many consecutive ranks act as hosts. */
+  groupSize?: number;
 }
 
 /**
  * Builds a worker's environment: everything in `base` plus the `DTRAIN_*` variables for its rank.
  * All workers run on this host, so the local rank and size equal the global ones, unless the
  * user exported DTRAIN_LOCAL_SIZE to pretend that consecutive groups of ranks are hosts (for
- * testing hierarchical algorithms on one machine).
+ * testing hierarchical algorithms on one machine): then those describe the pretend hosts, and
+ * DTRAIN_GROUP_SIZE tells the workers to group themselves so instead of by host name.
  */
 export function workerEnv(base: NodeJS.ProcessEnv, options: WorkerEnvOptions): NodeJS.ProcessEnv {
-  const preset = Number(base.DTRAIN_LOCAL_SIZE);
-  const localSize = Number.isInteger(preset) && preset > 0 ? preset : options.size;
+  const localSize = options.groupSize ?? options.size;
   const env: NodeJS.ProcessEnv = {
     ...base,
     DTRAIN_RANK: String(options.rank),
@@ -31,6 +33,7 @@ export function workerEnv(base: NodeJS.ProcessEnv, options: WorkerEnvOptions): N
     DTRAIN_TOKEN: options.token,
     DTRAIN_JOB_ID: options.jobId,
   };
+  if (options.groupSize !== undefined) env.DTRAIN_GROUP_SIZE = String(options.groupSize);
   if (options.transport !== undefined) env.DTRAIN_TRANSPORT = options.transport;
   if (options.timeoutSeconds !== undefined) env.DTRAIN_TIMEOUT = String(options.timeoutSeconds);
   return env;

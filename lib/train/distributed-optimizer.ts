@@ -1,4 +1,5 @@
 import type { Communicator } from '../comm/communicator';
+import { fusionThresholdFromEnv } from '../comm/config';
 import { getCommunicator } from '../comm/world';
 import { checkParameters, type Parameter } from '../common/parameter';
 import { makeCompressor, type Compressor, type GradientBucket } from '../compress/compressor';
@@ -56,15 +57,7 @@ interface Slot {
 }
 
 function fusionThresholdOf(v: unknown): number {
-  if (v === undefined) {
-    const env = process.env.DTRAIN_FUSION_THRESHOLD;
-    if (env === undefined || env === '') return DEFAULT_FUSION_THRESHOLD;
-    const n = Number(env);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new RangeError(`DTRAIN_FUSION_THRESHOLD must be a number of bytes >= 0, got '${env}'`);
-    }
-    return n;
-  }
+  if (v === undefined) return fusionThresholdFromEnv() ?? DEFAULT_FUSION_THRESHOLD;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
     throw new RangeError(`DistributedOptimizer: fusionThreshold must be a number of bytes >= 0, got ${String(v)}`);
   }

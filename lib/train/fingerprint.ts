@@ -1,6 +1,6 @@
 import type { Communicator } from '../comm/communicator';
 import type { Parameter } from '../common/parameter';
-import { codedError } from './errors';
+import { DtrainError } from '../common/errors';
 
 // FNV-1a over a parameter's name and length, as a signed 32-bit integer (what int32 carries).
 function hashParam(p: Parameter): number {
@@ -82,10 +82,10 @@ export function checkSameParameters(params: readonly Parameter[], comm: Communic
     .join('; ');
   const counts = rows.map((r) => r[0]);
   const countNote = counts.every((c) => c === counts[0]) ? '' : ` (parameter counts per rank: ${counts.join(', ')})`;
-  throw codedError(
+  throw new DtrainError(
     `${who}: the ranks' models differ at parameter #${at}: ${described}${countNote}. ` +
       'Every rank must build the same model: the same parameter names and sizes in the same order.',
     'ERR_DTRAIN_MISMATCH',
-    { ranks: ordered.slice(1).flatMap(([, r]) => r).sort((a, b) => a - b) },
+    ordered.slice(1).flatMap(([, r]) => r).sort((a, b) => a - b),
   );
 }

@@ -1,5 +1,6 @@
 import * as tty from 'tty';
 import { SingleBar } from 'cli-progress';
+import { ttyFdFromEnv } from '../comm/config';
 
 /**
  * The terminal a progress bar may draw on, if any: this process's stdout when it is a TTY, or
@@ -9,8 +10,8 @@ import { SingleBar } from 'cli-progress';
  */
 export function progressTerminal(): NodeJS.WriteStream | undefined {
   if (process.stdout.isTTY) return process.stdout;
-  const fd = Number(process.env.DTRAIN_TTY_FD);
-  if (Number.isInteger(fd) && fd > 2 && tty.isatty(fd)) return new tty.WriteStream(fd);
+  const fd = ttyFdFromEnv();
+  if (fd !== undefined && tty.isatty(fd)) return new tty.WriteStream(fd);
   return undefined;
 }
 

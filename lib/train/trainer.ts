@@ -12,7 +12,7 @@ import type { Schedule } from '../optim/schedules';
 import { broadcastOptimizerState, broadcastParameters } from './broadcast';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { DistributedOptimizer } from './distributed-optimizer';
-import { codedError } from './errors';
+import { DtrainError } from '../common/errors';
 import { EpochProgress, progressTerminal } from './progress';
 
 /** What the Trainer needs of a model: parameters and a fused loss-and-gradient pass. */
@@ -211,7 +211,7 @@ export class Trainer {
         const applied = await this.optimizer.step();
         if (!applied || localBad !== undefined) {
           bar?.stop();
-          throw codedError(
+          throw new DtrainError(
             `Trainer: the ${applied ? `loss was ${localBad}` : 'averaged gradient holds inf or NaN'} at epoch ${this.epoch + 1}, ` +
               `step ${s + 1} of ${steps} (global step ${this.step + 1}); training stopped. Lower the learning rate, ` +
               'check the inputs, or enable loss scaling.',

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "kernels/cpu/isa.h"
-#include "nn/gemm_bench.h"
+#include "bench/gemm_bench.h"
 
 using namespace dtrain;
 

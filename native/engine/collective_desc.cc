@@ -6,17 +6,6 @@
 
 namespace dtrain {
 
-const char* opKindName(OpKind k) {
-  switch (k) {
-    case OpKind::kAllreduce: return "allreduce";
-    case OpKind::kBroadcast: return "broadcast";
-    case OpKind::kAllgather: return "allgather";
-    case OpKind::kBarrier: return "barrier";
-    case OpKind::kReduceScatter: return "reduceScatter";
-  }
-  return "?";
-}
-
 bool CollectiveDesc::sameCall(const CollectiveDesc& o) const {
   return magic == o.magic && kind == o.kind && dtype == o.dtype && op == o.op &&
          algorithm == o.algorithm && root == o.root && count == o.count && seq == o.seq;

@@ -8,17 +8,9 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "sched/collective.h"
 
 namespace dtrain {
-
-enum class OpKind : uint8_t {
-  kAllreduce = 0,
-  kBroadcast = 1,
-  kAllgather = 2,
-  kBarrier = 3,
-  kReduceScatter = 4,
-};
-const char* opKindName(OpKind k);
 
 // Fixed size, so that the exchange itself completes whatever the ranks disagree about.
 struct alignas(8) CollectiveDesc {

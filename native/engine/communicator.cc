@@ -2,32 +2,13 @@
 
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
-#include <cstring>
-
-#include "kernels/cpu/reduce.h"
-#include "sched/allreduce_algorithms.h"
-#include "sched/broadcast.h"
-#include "sched/ring.h"
 #include "transport/rendezvous.h"
 #include "transport/self_transport.h"
-#include "transport/shm_transport.h"
 #include "transport/store_client.h"
-#include "transport/tcp_transport.h"
 
 namespace dtrain {
 
-namespace {
-// Broadcast forwards in segments of this many bytes so a tree level can pass on data it is
-// still receiving.
-constexpr size_t kBroadcastSegmentBytes = 256 << 10;
-}  // namespace
-
 Communicator::Communicator(CommConfig config, Completion ready) : config_(std::move(config)) {
-  // Fault injection for tests: this rank stalls before every all-reduce's data phase, as a
-  // stopped or descheduled process would, after its peers have seen it join the call.
-  if (const char* v = std::getenv("DTRAIN_TEST_STALL_MS")) testStallMs_ = std::atoi(v);
   thread_ = std::thread([this, ready = std::move(ready)] { loop(ready); });
 }
 
@@ -41,6 +22,10 @@ Communicator::~Communicator() {
 }
 
 std::string Communicator::transportName() const { return transportName_; }
+
+std::vector<AlgorithmChoice> Communicator::autoCandidates() const {
+  return chooser_ ? chooser_->candidates() : std::vector<AlgorithmChoice>{};
+}
 
 void Communicator::submit(OpRequest op) {
   {
@@ -66,7 +51,7 @@ Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
   }
   // The engine thread takes over from where this thread got to. The op goes first, so nothing
   // overtakes it (nor uses the executor, which holds its staged data, before it resumes).
-  auto handOver = [&](std::shared_ptr<Prepared> pr) {
+  auto handOver = [&](std::shared_ptr<PreparedOp> pr) {
     op.prepared = std::move(pr);
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_front(std::move(op));
@@ -79,7 +64,7 @@ Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
     return soft.at < hard.at ? soft : hard;
   };
   try {
-    std::shared_ptr<Prepared> pr = prepare(op);
+    std::shared_ptr<PreparedOp> pr = prepare(op);
     if (config_.size > 1) {
       const Deadline soft = soonest(pr->deadline, budgetSec);
       try {
@@ -134,48 +119,29 @@ void Communicator::shutdown(Completion done) {
 void Communicator::bootstrap() {
   if (config_.size == 1) {
     transport_ = std::make_unique<SelfTransport>();
-    return;
-  }
-  Deadline deadline = Deadline::after(config_.bootstrapTimeoutSec);
-  store_ = std::make_unique<StoreClient>(config_.store, config_.token, deadline);
-  Rendezvous rv{store_.get(), "c" + std::to_string(config_.generation) + "/", config_.rank,
-                config_.size, deadline};
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  std::vector<std::string> hosts = rv.allGather("host", host);
-  if (config_.localSizeOverride > 0) {
-    localSize_ = config_.localSizeOverride;
-    localRank_ = config_.rank % localSize_;
-    for (int r = 0; r < config_.size; ++r) topology_.push_back(r / localSize_);
   } else {
-    localRank_ = 0;
-    localSize_ = 0;
-    // Group ids by host name, numbered in order of first appearance.
-    std::vector<std::string> seen;
-    for (int r = 0; r < config_.size; ++r) {
-      size_t g = 0;
-      while (g < seen.size() && seen[g] != hosts[r]) ++g;
-      if (g == seen.size()) seen.push_back(hosts[r]);
-      topology_.push_back(static_cast<int>(g));
-    }
-    for (int r = 0; r < config_.size; ++r) {
-      if (hosts[r] != hosts[config_.rank]) continue;
-      if (r < config_.rank) ++localRank_;
-      ++localSize_;
-    }
+    Deadline deadline = Deadline::after(config_.bootstrapTimeoutSec);
+    store_ = std::make_unique<StoreClient>(config_.net.storeAddress, config_.net.token, deadline);
+    Rendezvous rv{store_.get(), "c" + std::to_string(config_.generation) + "/", config_.rank,
+                  config_.size, deadline};
+    // Host names are gathered once: the topology, the transports and `auto` all read them.
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    const std::vector<std::string> hosts = rv.allGather("host", host);
+    topology_ = topologyOf(hosts, config_.rank, config_.localSizeOverride);
+    abort_ = std::make_unique<AbortWatch>(config_.net.storeAddress, config_.net.token,
+                                          rv.prefix + "abort", deadline);
+    const TransportChoice choice = chooseTransport(config_.transport, hosts);
+    transport_ = choice.def->create(TransportSetup{rv, config_.net, hosts});
+    transportReason_ = choice.why;
+    auto model = config_.costModels.find(choice.def->name);
+    chooser_ = std::make_unique<AllreduceChooser>(
+        model != config_.costModels.end() ? model->second : choice.def->defaultCost,
+        topology_.groupOf, config_.size);
   }
-  abort_ =
-      std::make_unique<AbortWatch>(config_.store, config_.token, rv.prefix + "abort", deadline);
-  if (config_.transport == "shm") {
-    transport_ = std::make_unique<ShmTransport>(rv, config_.jobId, config_.shmChannelBytes);
-  } else if (config_.transport == "tcp") {
-    transport_ = std::make_unique<TcpTransport>(rv, config_.token, config_.tcpAddr);
-  } else {
-    throw Error(ErrorCode::kInvalidArgument,
-                "unknown transport '" + config_.transport + "'; use shm or tcp");
-  }
-  chooser_ =
-      std::make_unique<AllreduceChooser>(costModelFor(config_.transport), topology_, config_.size);
+  backend_ = backendFor(*transport_)
+                 .create(BackendSetup{*transport_, abort_.get(), topology_.groupOf, config_.rank,
+                                      config_.size});
 }
 
 void Communicator::loop(Completion ready) {
@@ -238,7 +204,7 @@ void Communicator::loop(Completion ready) {
   if (done) done(st);
 }
 
-std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& op) {
+std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
   if (broken_) {
     throw Error(ErrorCode::kBroken,
                 std::string("the communicator is unusable after an earlier failure (") +
@@ -246,7 +212,7 @@ std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& o
                 broken_->ranks());
   }
   const int p = config_.size, me = config_.rank;
-  auto pr = std::make_shared<Prepared>();
+  auto pr = std::make_shared<PreparedOp>();
   pr->deadline = Deadline::after(op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec);
   CollectiveDesc& desc = pr->desc;
   desc.kind = static_cast<uint8_t>(op.kind);
@@ -255,9 +221,9 @@ std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& o
   // `auto` is resolved before the exchange, so ranks that would resolve it differently (a
   // different calibration, say) fail with a mismatch instead of running different schedules.
   pr->algo = AlgorithmChoice::decode(op.algorithm);
-  if (op.kind == OpKind::kAllreduce && pr->algo.algo == Algorithm::kAuto) {
-    pr->algo =
-        p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype)) : AlgorithmChoice{Algorithm::kRing};
+  if (op.kind == OpKind::kAllreduce && pr->algo.isAuto()) {
+    pr->algo = p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype))
+                     : AlgorithmChoice::of(defaultAlgorithm(OpKind::kAllreduce));
   }
   desc.algorithm = pr->algo.encode();
   desc.root = op.root;
@@ -283,10 +249,11 @@ std::shared_ptr<Communicator::Prepared> Communicator::prepare(const OpRequest& o
 }
 
 uint64_t Communicator::bytesSent() const {
-  return executor_.bytesSent() + descriptorBytes_.load(std::memory_order_relaxed);
+  const uint64_t data = backend_ ? backend_->bytesSent() : 0;
+  return data + descriptorBytes_.load(std::memory_order_relaxed);
 }
 
-void Communicator::exchange(Prepared& pr, const Deadline& until) {
+void Communicator::exchange(PreparedOp& pr, const Deadline& until) {
   try {
     transport_->run(pr.transfers, until, abort_.get());
     uint64_t sent = 0;
@@ -309,56 +276,9 @@ void Communicator::exchange(Prepared& pr, const Deadline& until) {
   if (!mismatch.empty()) throw Error(ErrorCode::kMismatch, mismatch, odd);
 }
 
-bool Communicator::runData(OpRequest& op, Prepared& pr, const Deadline& soft) {
-  const int p = config_.size, me = config_.rank;
-  const size_t es = dtypeSize(op.dtype);
-  Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
-  // Half-precision averages divide each rank's input first, as PyTorch DDP's float16 compression
-  // hook does: float16 tops out at 65504, and a sum of p gradients can overflow where their mean
-  // would not. Everything else divides the sum once at the end.
-  const bool avg = op.op == ReduceOp::kAvg && p > 1 &&
-                   (op.kind == OpKind::kAllreduce || op.kind == OpKind::kReduceScatter);
-  const bool preScale = avg && (op.dtype == DType::kFloat16 || op.dtype == DType::kBFloat16);
-  if (!pr.dataStarted) {
-    pr.dataStarted = true;
-    if (testStallMs_ > 0 && op.kind == OpKind::kAllreduce) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(testStallMs_));
-    }
-    if (preScale) scaleForAverage(op.dtype, op.data, op.count, p);
-    switch (op.kind) {
-      case OpKind::kAllreduce:
-        pr.schedule = allreduceSchedule(pr.algo, me, p, op.count, topology_);
-        break;
-      case OpKind::kReduceScatter:
-        pr.schedule = pr.algo.algo == Algorithm::kHalvingDoubling
-                          ? halvingReduceScatterSchedule(me, p, op.count)
-                          : ringReduceScatter(me, p, op.count);
-        break;
-      case OpKind::kBroadcast:
-        pr.schedule = binomialBroadcast(me, p, op.count, op.root, kBroadcastSegmentBytes / es);
-        break;
-      case OpKind::kAllgather:
-        pr.schedule = pr.algo.algo == Algorithm::kRecursiveDoubling
-                          ? recursiveDoublingAllgather(me, p, op.count)
-                          : ringAllgather(me, p, op.count);
-        break;
-      case OpKind::kBarrier:
-        break;  // the descriptor exchange is itself a barrier: everyone hears from everyone
-    }
-  }
-  if (!executor_.resume(pr.schedule, *transport_, bufs, op.dtype, op.op, pr.deadline, soft,
-                        abort_.get(), &pr.exec)) {
-    return false;
-  }
-  if (avg && !preScale) {
-    if (op.kind == OpKind::kAllreduce) {
-      scaleForAverage(op.dtype, op.data, op.count, p);
-    } else {
-      Chunk c = splitEven(op.count, p)[me];
-      scaleForAverage(op.dtype, static_cast<uint8_t*>(op.data) + c.offset * es, c.count, p);
-    }
-  }
-  return true;
+bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) {
+  if (!pr.dataStarted && config_.hooks) config_.hooks->beforeDataPhase(op.kind);
+  return backend_->run(op, pr, soft);
 }
 
 void Communicator::fail(const Error& e) {
@@ -374,8 +294,7 @@ void Communicator::fail(const Error& e) {
 
 void Communicator::execute(OpRequest& op) {
   try {
-    std::shared_ptr<Prepared> pr =
-        op.prepared ? std::static_pointer_cast<Prepared>(op.prepared) : prepare(op);
+    std::shared_ptr<PreparedOp> pr = op.prepared ? op.prepared : prepare(op);
     if (config_.size > 1 && !pr->exchanged) exchange(*pr, pr->deadline);
     pr->exchanged = true;
     runData(op, *pr, pr->deadline);

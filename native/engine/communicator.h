@@ -6,18 +6,22 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/cost_model.h"
 #include "common/dtype.h"
 #include "common/error.h"
-#include "engine/collective_desc.h"
-#include "engine/executor.h"
-#include "sched/algorithm.h"
+#include "engine/backend.h"
+#include "engine/op_request.h"
+#include "engine/prepared_op.h"
+#include "engine/test_hooks.h"
+#include "engine/topology.h"
 #include "sim/choose.h"
+#include "transport/registry.h"
 #include "transport/transport.h"
 
 namespace dtrain {
@@ -25,44 +29,23 @@ namespace dtrain {
 class StoreClient;
 class AbortWatch;
 
+// Everything a communicator is configured with. lib/comm/config.ts reads the environment once
+// and the binding passes it down; nothing below reads the environment.
 struct CommConfig {
   int rank = 0;
   int size = 1;
-  std::string store;  // host:port; empty only when size == 1
-  std::string token;
-  std::string jobId;
-  std::string transport = "shm";  // shm | tcp
-  std::string tcpAddr = "127.0.0.1";
-  size_t shmChannelBytes = 1 << 20;
-  int localSizeOverride = 0;  // DTRAIN_LOCAL_SIZE for tests: groups of consecutive ranks
+  std::string transport = "shm";  // a registered transport, or auto
+  // What the transports are created with; its store address (host:port) and token are the
+  // rendezvous store's, empty only when size == 1.
+  TransportOptions net;
+  int localSizeOverride = 0;  // DTRAIN_GROUP_SIZE: groups of consecutive ranks act as hosts
   double timeoutSec = 30.0;   // default per-collective timeout
   double bootstrapTimeoutSec = 60.0;
   int generation = 0;  // distinguishes communicators created one after another
-};
-
-// The outcome handed to a completion callback: ok, or the error to report.
-struct Status {
-  bool ok = true;
-  ErrorCode code = ErrorCode::kSystem;
-  std::string message;
-  std::vector<int> ranks;
-  static Status fromError(const Error& e) { return {false, e.code(), e.what(), e.ranks()}; }
-};
-
-using Completion = std::function<void(const Status&)>;
-
-struct OpRequest {
-  OpKind kind = OpKind::kBarrier;
-  DType dtype = DType::kFloat32;
-  ReduceOp op = ReduceOp::kSum;
-  uint8_t algorithm = 0;  // AlgorithmChoice::encode(); all-gather: ring or recursive doubling
-  int root = 0;
-  size_t count = 0;                // elements in `data` (all-gather: in `input`, per rank)
-  void* data = nullptr;            // in/out buffer (all-gather: the output, size*count)
-  const void* input = nullptr;     // all-gather's input
-  double timeoutSec = 0;           // 0 = the communicator's default
-  Completion done;                 // called on the engine thread
-  std::shared_ptr<void> prepared;  // set when the op was started inline and handed over
+  // `auto`'s cost model per transport (calibrated, or from the environment); a transport not
+  // listed uses its registry default.
+  std::map<std::string, CostModel> costModels;
+  std::shared_ptr<EngineHooks> hooks;  // tests only
 };
 
 class Communicator {
@@ -90,49 +73,39 @@ class Communicator {
   int rank() const { return config_.rank; }
   int size() const { return config_.size; }
   // Valid once `ready` reported success.
-  int localRank() const { return localRank_; }
-  int localSize() const { return localSize_; }
+  int localRank() const { return topology_.localRank; }
+  int localSize() const { return topology_.localSize; }
   // Each rank's group (host) id, for hierarchical algorithms.
-  const Topology& topology() const { return topology_; }
+  const Topology& topology() const { return topology_.groupOf; }
   std::string transportName() const;
   // Bytes this rank's transport has sent for collectives: data and descriptors.
   uint64_t bytesSent() const;
+  // Why `auto` chose the transport in use (empty when it was named); valid once ready.
+  const std::string& transportReason() const { return transportReason_; }
+  // The all-reduce algorithms `auto` considers for this job; valid once ready.
+  std::vector<AlgorithmChoice> autoCandidates() const;
 
  private:
   void loop(Completion ready);
   void bootstrap();
-  // A collective in progress, as the JS thread hands it to the engine thread: its descriptor
-  // exchange, then its data phase, each resumable where the other thread left it.
-  struct Prepared {
-    CollectiveDesc desc;
-    AlgorithmChoice algo;
-    Deadline deadline;
-    std::vector<CollectiveDesc> all;  // every rank's descriptor
-    std::vector<Transfer> transfers;  // the exchange, resumable
-    bool exchanged = false;
-    bool dataStarted = false;  // the schedule is built and any pre-scaling done
-    Schedule schedule;
-    ExecState exec;
-  };
-  std::shared_ptr<Prepared> prepare(const OpRequest& op);
-  void exchange(Prepared& pr, const Deadline& until);
+  std::shared_ptr<PreparedOp> prepare(const OpRequest& op);
+  void exchange(PreparedOp& pr, const Deadline& until);
   // Runs the data phase (from where it got to); false when `soft` passed first, true when done.
-  bool runData(OpRequest& op, Prepared& pr, const Deadline& soft);
+  bool runData(OpRequest& op, PreparedOp& pr, const Deadline& soft);
   void fail(const Error& e);  // marks the communicator broken when the failure calls for it
   void execute(OpRequest& op);
   Status executeCatching(OpRequest& op);
 
   CommConfig config_;
-  int testStallMs_ = 0;  // DTRAIN_TEST_STALL_MS
-  int localRank_ = 0, localSize_ = 1;
-  Topology topology_;
+  JobTopology topology_;
   std::unique_ptr<AllreduceChooser> chooser_;
   std::unique_ptr<StoreClient> store_;
   std::unique_ptr<AbortWatch> abort_;
   std::unique_ptr<Transport> transport_;
-  // Set once before `ready`, so the JS thread can read it while the engine tears down.
+  std::unique_ptr<Backend> backend_;
+  // Set once before `ready`, so the JS thread can read them while the engine tears down.
   std::string transportName_ = "none";
-  Executor executor_;
+  std::string transportReason_;
   std::atomic<uint64_t> descriptorBytes_{0};
   uint64_t seq_ = 0;
   std::unique_ptr<Error> broken_;  // the failure that made this communicator unusable

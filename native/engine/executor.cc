@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "kernels/cpu/reduce.h"
 
 namespace dtrain {
 
@@ -64,8 +63,9 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
             break;
           case StepKind::kRecvReduce: {
             uint8_t* dst = resolve(b, st.dst, es);
-            Sink sink = [dst, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
-              reduceInto(dtype, op, dst + offset, src, n / es);
+            const Reducer& red = reducer_;
+            Sink sink = [&red, dst, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
+              red.reduce(dtype, op, dst + offset, src, n / es);
             };
             transfers.push_back({Transfer::kRecv, st.peer, scratch_.data() + stagingOff,
                                  st.dst.count * es, es, std::move(sink)});
@@ -91,7 +91,7 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
     }
     for (const Step& st : round.steps) {
       if (st.kind == StepKind::kReduce) {
-        reduceInto(dtype, op, resolve(b, st.dst, es), resolve(b, st.src, es), st.src.count);
+        reducer_.reduce(dtype, op, resolve(b, st.dst, es), resolve(b, st.src, es), st.src.count);
       }
     }
     state->inRound = false;

@@ -1,4 +1,5 @@
-// Runs a schedule (native/sched) over a transport: each round becomes one Transport::run call.
+// Runs a schedule (native/sched) over a transport: each round becomes one Transport::run call,
+// and received data that is reduced goes to the executor's reducer as it arrives.
 #pragma once
 
 #include <atomic>
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "engine/reducer.h"
 #include "sched/schedule.h"
 #include "transport/transport.h"
 
@@ -27,6 +29,8 @@ struct ExecState {
 
 class Executor {
  public:
+  explicit Executor(const Reducer& reducer = cpuReducer()) : reducer_(reducer) {}
+
   // Runs every round of `s`. `op` is used by kRecvReduce steps. Throws what the transport throws.
   void run(const Schedule& s, Transport& t, const Buffers& bufs, DType dtype, ReduceOp op,
            const Deadline& deadline, AbortWatch* abort);
@@ -43,6 +47,7 @@ class Executor {
 
  private:
   std::atomic<uint64_t> bytesSent_{0};
+  const Reducer& reducer_;
   std::vector<uint8_t> scratch_;   // staging for received data that is reduced, reused
   std::vector<uint8_t> snapshot_;  // BufferId::kScratch
   ExecState own_;                  // run()'s state

@@ -2,9 +2,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include "napi/errors.h"
+#include "napi/request.h"
+#include "sched/algorithm.h"
 
 namespace dtrain {
 
@@ -42,18 +45,11 @@ DType dtypeOf(const Napi::Env& env, const Napi::TypedArray& ta, double named, co
   return t;
 }
 
-Napi::TypedArray typedArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+Napi::TypedArray arrayArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (!info[i].IsTypedArray()) {
     throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a TypedArray");
   }
   return info[i].As<Napi::TypedArray>();
-}
-
-double numberArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
-  }
-  return info[i].As<Napi::Number>().DoubleValue();
 }
 
 uint8_t* dataOf(const Napi::TypedArray& ta) {
@@ -68,6 +64,26 @@ std::string stringField(const Napi::Object& o, const char* key, const std::strin
 double numberField(const Napi::Object& o, const char* key, double dflt) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+}
+
+// { transport: { alpha, beta, gamma } } as configured (calibration file, environment).
+std::map<std::string, CostModel> costModelsField(const Napi::Object& o) {
+  std::map<std::string, CostModel> out;
+  Napi::Value v = o.Get("costModels");
+  if (!v.IsObject()) return out;
+  Napi::Object models = v.As<Napi::Object>();
+  Napi::Array names = models.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    const std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    Napi::Value m = models.Get(name);
+    if (!m.IsObject()) continue;
+    CostModel c;
+    c.alpha = numberField(m.As<Napi::Object>(), "alpha", c.alpha);
+    c.beta = numberField(m.As<Napi::Object>(), "beta", c.beta);
+    c.gamma = numberField(m.As<Napi::Object>(), "gamma", c.gamma);
+    out[name] = c;
+  }
+  return out;
 }
 
 }  // namespace
@@ -88,11 +104,7 @@ Napi::Function CommWrap::define(Napi::Env env) {
   return DefineClass(env, "Communicator",
                      {
                          InstanceMethod<&CommWrap::ready>("ready"),
-                         InstanceMethod<&CommWrap::allreduce>("allreduce"),
-                         InstanceMethod<&CommWrap::broadcast>("broadcast"),
-                         InstanceMethod<&CommWrap::allgather>("allgather"),
-                         InstanceMethod<&CommWrap::reduceScatter>("reduceScatter"),
-                         InstanceMethod<&CommWrap::barrier>("barrier"),
+                         InstanceMethod<&CommWrap::run>("run"),
                          InstanceMethod<&CommWrap::shutdown>("shutdown"),
                          InstanceAccessor<&CommWrap::getRank>("rank"),
                          InstanceAccessor<&CommWrap::getSize>("size"),
@@ -100,6 +112,9 @@ Napi::Function CommWrap::define(Napi::Env env) {
                          InstanceAccessor<&CommWrap::getLocalSize>("localSize"),
                          InstanceAccessor<&CommWrap::getTransport>("transport"),
                          InstanceAccessor<&CommWrap::getBytesSent>("bytesSent"),
+                         InstanceAccessor<&CommWrap::getTransportReason>("transportReason"),
+                         InstanceAccessor<&CommWrap::getAutoCandidates>("autoCandidates"),
+                         InstanceAccessor<&CommWrap::getRequestSlot>("requestSlot"),
                      });
 }
 
@@ -110,12 +125,16 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   CommConfig cfg;
   cfg.rank = static_cast<int>(numberField(o, "rank", 0));
   cfg.size = static_cast<int>(numberField(o, "size", 1));
-  cfg.store = stringField(o, "store", "");
-  cfg.token = stringField(o, "token", "");
-  cfg.jobId = stringField(o, "jobId", "job");
+  cfg.net.storeAddress = stringField(o, "store", "");
+  cfg.net.token = stringField(o, "token", "");
+  cfg.net.jobId = stringField(o, "jobId", "job");
   cfg.transport = stringField(o, "transport", "shm");
-  cfg.tcpAddr = stringField(o, "tcpAddr", "127.0.0.1");
-  cfg.shmChannelBytes = static_cast<size_t>(numberField(o, "shmChannelBytes", 1 << 20));
+  cfg.net.tcpAddr = stringField(o, "tcpAddr", "127.0.0.1");
+  cfg.net.shmChannelBytes = static_cast<size_t>(numberField(o, "shmChannelBytes", 1 << 20));
+  cfg.net.shmSpin = static_cast<int>(numberField(o, "shmSpin", -1));
+  cfg.costModels = costModelsField(o);
+  const double stallMs = numberField(o, "testStallMs", 0);
+  if (stallMs > 0) cfg.hooks = stallBeforeAllreduce(static_cast<int>(stallMs));
   cfg.localSizeOverride = static_cast<int>(numberField(o, "localSizeOverride", 0));
   cfg.timeoutSec = numberField(o, "timeoutSec", 30);
   cfg.bootstrapTimeoutSec = numberField(o, "bootstrapTimeoutSec", 60);
@@ -123,9 +142,12 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   if (cfg.size < 1 || cfg.rank < 0 || cfg.rank >= cfg.size) {
     throw Napi::RangeError::New(env, "rank must be in [0, size) and size >= 1");
   }
-  if (cfg.size > 1 && cfg.store.empty()) {
+  if (cfg.size > 1 && cfg.net.storeAddress.empty()) {
     throw Napi::Error::New(env, "a communicator of several ranks needs a rendezvous store");
   }
+  Napi::Float64Array slot = Napi::Float64Array::New(env, static_cast<size_t>(RequestField::kCount));
+  requestSlot_ = Napi::Persistent(slot);
+  request_ = slot.Data();
   auto* hold = new std::shared_ptr<SettlerLife>(life_);
   settler_ = Settler::New(
       env, "dtrain-communicator", 0, 1, this,
@@ -183,10 +205,8 @@ constexpr double kInlineBudgetSec = 50e-6;
 constexpr double kInlineDataBudgetSec = 1e-3;
 }  // namespace
 
-Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
+Napi::Value CommWrap::dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Object keep1,
                                Napi::Object keep2) {
-  Napi::Env env = info.Env();
-  bool sync = info[info.Length() - 1].ToBoolean();
   if (sync) {
     // The JS thread runs or waits for the op; its own stack keeps the buffers alive.
     Status inlineStatus;
@@ -239,100 +259,65 @@ Napi::Value CommWrap::dispatch(const Napi::CallbackInfo& info, OpRequest op, Nap
   return promise;
 }
 
-// The arguments allreduce and reduceScatter share: (buf, op, algorithm, timeoutSec, dtype, sync).
-OpRequest CommWrap::reductionRequest(const Napi::CallbackInfo& info, OpKind kind) {
-  Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
+namespace {
+bool validKind(double k) { return k >= 0 && k < kOpKindCount && k == static_cast<int>(k); }
+}  // namespace
+
+// run(buf?, output?): the request's numbers are in the slot (napi/request.h); buf is every
+// collective's buffer but a barrier's (all-gather: the input), output all-gather's.
+Napi::Value CommWrap::run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto field = [this](RequestField f) { return request_[static_cast<size_t>(f)]; };
+  const double kind = field(RequestField::kKind);
+  if (!validKind(kind)) throw Napi::RangeError::New(env, "kind is not a known collective");
   OpRequest op;
-  op.kind = kind;
-  op.dtype = dtypeOf(info.Env(), buf, numberArg(info, 4, "dtype"), "buf");
-  int redop = static_cast<int>(numberArg(info, 1, "op"));
-  if (!validReduceOp(redop)) throw Napi::RangeError::New(info.Env(), "op is not a known reduction");
-  op.op = static_cast<ReduceOp>(redop);
-  double algo = numberArg(info, 2, "algorithm");
-  AlgorithmChoice c = AlgorithmChoice::decode(static_cast<uint8_t>(algo));
-  if (algo < 0 || algo > 255 || c.algo > Algorithm::kHierarchical ||
-      c.inner > Algorithm::kRecursiveDoubling) {
-    throw Napi::RangeError::New(info.Env(), "algorithm is not a known algorithm id");
-  }
-  op.algorithm = c.encode();
-  op.timeoutSec = numberArg(info, 3, "timeoutSec");
+  op.kind = static_cast<OpKind>(kind);
+  op.timeoutSec = field(RequestField::kTimeoutSec);
+  const bool sync = field(RequestField::kSync) != 0;
+  if (op.kind == OpKind::kBarrier) return dispatch(env, std::move(op), sync, {}, {});
+
+  const char* bufName = op.kind == OpKind::kAllgather ? "input" : "buf";
+  Napi::TypedArray buf = arrayArg(info, 0, bufName);
+  op.dtype = dtypeOf(env, buf, field(RequestField::kDType), bufName);
   op.count = buf.ElementLength();
-  op.data = dataOf(buf);
-  return op;
-}
-
-// allreduce(buf, op, algorithm, timeoutSec, dtype, sync)
-Napi::Value CommWrap::allreduce(const Napi::CallbackInfo& info) {
-  OpRequest op = reductionRequest(info, OpKind::kAllreduce);
-  return dispatch(info, std::move(op), info[0].As<Napi::Object>(), Napi::Object());
-}
-
-// broadcast(buf, root, timeoutSec, dtype, sync)
-Napi::Value CommWrap::broadcast(const Napi::CallbackInfo& info) {
-  Napi::TypedArray buf = typedArrayArg(info, 0, "buf");
-  OpRequest op;
-  op.kind = OpKind::kBroadcast;
-  op.dtype = dtypeOf(info.Env(), buf, numberArg(info, 3, "dtype"), "buf");
-  op.root = static_cast<int>(numberArg(info, 1, "root"));
-  if (op.root < 0 || op.root >= comm_->size()) {
-    throw Napi::RangeError::New(info.Env(), "root must be a rank in [0, size)");
+  if (op.kind == OpKind::kAllreduce || op.kind == OpKind::kReduceScatter) {
+    const double redop = field(RequestField::kOp);
+    if (redop != static_cast<int>(redop) || !validReduceOp(static_cast<int>(redop))) {
+      throw Napi::RangeError::New(env, "op is not a known reduction");
+    }
+    op.op = static_cast<ReduceOp>(static_cast<int>(redop));
   }
-  op.timeoutSec = numberArg(info, 2, "timeoutSec");
-  op.count = buf.ElementLength();
-  op.data = dataOf(buf);
-  return dispatch(info, std::move(op), buf, Napi::Object());
-}
-
-// reduceScatter(buf, op, algorithm, timeoutSec, dtype, sync): in place; this rank's chunk of
-// splitEven(buf.length, size) ends up reduced.
-Napi::Value CommWrap::reduceScatter(const Napi::CallbackInfo& info) {
-  OpRequest op = reductionRequest(info, OpKind::kReduceScatter);
-  AlgorithmChoice c = AlgorithmChoice::decode(op.algorithm);
-  const int p = comm_->size();
-  if (c.algo == Algorithm::kHalvingDoubling && (p & (p - 1)) != 0) {
-    throw Napi::RangeError::New(
-        info.Env(), "reduceScatter: halving-doubling needs a power-of-two size(); use ring");
+  if (op.kind != OpKind::kBroadcast) {
+    const double algo = field(RequestField::kAlgorithm);
+    if (algo < 0 || algo > 255 || algo != static_cast<int>(algo)) {
+      throw Napi::RangeError::New(env, "algorithm is not a known algorithm id");
+    }
+    const AlgorithmChoice c = AlgorithmChoice::decode(static_cast<uint8_t>(algo));
+    guarded(env, [&] { checkAlgorithm(op.kind, c, comm_->size()); });
+    op.algorithm = c.encode();
+  } else {
+    op.root = static_cast<int>(field(RequestField::kRoot));
+    if (op.root < 0 || op.root >= comm_->size()) {
+      throw Napi::RangeError::New(env, "root must be a rank in [0, size)");
+    }
   }
-  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing &&
-      c.algo != Algorithm::kHalvingDoubling) {
-    throw Napi::RangeError::New(info.Env(),
-                                "reduceScatter: algorithm must be auto, ring or halving-doubling");
+  if (op.kind != OpKind::kAllgather) {
+    op.data = dataOf(buf);
+    return dispatch(env, std::move(op), sync, buf, {});
   }
-  return dispatch(info, std::move(op), info[0].As<Napi::Object>(), Napi::Object());
-}
-
-// allgather(input, output, algorithm, timeoutSec, dtype, sync): output holds size * input.length.
-Napi::Value CommWrap::allgather(const Napi::CallbackInfo& info) {
-  Napi::TypedArray in = typedArrayArg(info, 0, "input");
-  Napi::TypedArray out = typedArrayArg(info, 1, "output");
-  OpRequest op;
-  op.kind = OpKind::kAllgather;
-  op.dtype = dtypeOf(info.Env(), in, numberArg(info, 4, "dtype"), "input");
-  if (out.TypedArrayType() != in.TypedArrayType() ||
-      out.ElementLength() != in.ElementLength() * static_cast<size_t>(comm_->size())) {
-    throw Napi::RangeError::New(info.Env(),
+  Napi::TypedArray out = arrayArg(info, 1, "output");
+  if (out.TypedArrayType() != buf.TypedArrayType() ||
+      out.ElementLength() != buf.ElementLength() * static_cast<size_t>(comm_->size())) {
+    throw Napi::RangeError::New(env,
                                 "output must have input's type and size() * input.length elements");
   }
-  op.algorithm = static_cast<uint8_t>(numberArg(info, 2, "algorithm"));
-  AlgorithmChoice c = AlgorithmChoice::decode(op.algorithm);
-  if (c.algo != Algorithm::kAuto && c.algo != Algorithm::kRing &&
-      c.algo != Algorithm::kRecursiveDoubling) {
-    throw Napi::RangeError::New(info.Env(),
-                                "allgather: algorithm must be auto, ring or recursive-doubling");
-  }
-  op.timeoutSec = numberArg(info, 3, "timeoutSec");
-  op.count = in.ElementLength();
-  op.input = dataOf(in);
+  op.input = dataOf(buf);
   op.data = dataOf(out);
-  return dispatch(info, std::move(op), in, out);
+  return dispatch(env, std::move(op), sync, buf, out);
 }
 
-// barrier(timeoutSec, sync)
-Napi::Value CommWrap::barrier(const Napi::CallbackInfo& info) {
-  OpRequest op;
-  op.kind = OpKind::kBarrier;
-  op.timeoutSec = numberArg(info, 0, "timeoutSec");
-  return dispatch(info, std::move(op), Napi::Object(), Napi::Object());
+Napi::Value CommWrap::getRequestSlot(const Napi::CallbackInfo& info) {
+  return requestSlot_.Value();
 }
 
 Napi::Value CommWrap::shutdown(const Napi::CallbackInfo& info) {
@@ -362,6 +347,15 @@ Napi::Value CommWrap::getTransport(const Napi::CallbackInfo& info) {
 }
 Napi::Value CommWrap::getBytesSent(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(comm_->bytesSent()));
+}
+Napi::Value CommWrap::getTransportReason(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), comm_->transportReason());
+}
+Napi::Value CommWrap::getAutoCandidates(const Napi::CallbackInfo& info) {
+  const std::vector<AlgorithmChoice> candidates = comm_->autoCandidates();
+  Napi::Array a = Napi::Array::New(info.Env(), candidates.size());
+  for (size_t i = 0; i < candidates.size(); ++i) a.Set(i, candidates[i].name());
+  return a;
 }
 
 }  // namespace dtrain

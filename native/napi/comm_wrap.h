@@ -34,11 +34,9 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
 
  private:
   Napi::Value ready(const Napi::CallbackInfo& info);
-  Napi::Value allreduce(const Napi::CallbackInfo& info);
-  Napi::Value broadcast(const Napi::CallbackInfo& info);
-  Napi::Value allgather(const Napi::CallbackInfo& info);
-  Napi::Value reduceScatter(const Napi::CallbackInfo& info);
-  Napi::Value barrier(const Napi::CallbackInfo& info);
+  // run(buf?, output?): every collective, its fields read from the request slot (napi/request.h).
+  Napi::Value run(const Napi::CallbackInfo& info);
+  Napi::Value getRequestSlot(const Napi::CallbackInfo& info);
   Napi::Value shutdown(const Napi::CallbackInfo& info);
   Napi::Value getRank(const Napi::CallbackInfo& info);
   Napi::Value getSize(const Napi::CallbackInfo& info);
@@ -46,12 +44,13 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Napi::Value getLocalSize(const Napi::CallbackInfo& info);
   Napi::Value getTransport(const Napi::CallbackInfo& info);
   Napi::Value getBytesSent(const Napi::CallbackInfo& info);
+  Napi::Value getTransportReason(const Napi::CallbackInfo& info);
+  Napi::Value getAutoCandidates(const Napi::CallbackInfo& info);
 
-  // Builds the request from the arguments; `sync` is the last argument of every collective.
-  Napi::Value dispatch(const Napi::CallbackInfo& info, OpRequest op, Napi::Object keep1,
+  // Runs or queues a checked request: blocking when `sync`, else through a Promise.
+  Napi::Value dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Object keep1,
                        Napi::Object keep2);
   Pending* track(Napi::Env env);
-  OpRequest reductionRequest(const Napi::CallbackInfo& info, OpKind kind);
   // Hands a finished call to the JS thread (from any thread).
   void post(Pending* p);
 
@@ -65,6 +64,8 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Settler settler_;
   int inFlight_ = 0;
   Napi::Reference<Napi::Promise> readyPromise_;
+  Napi::Reference<Napi::Float64Array> requestSlot_;
+  const double* request_ = nullptr;  // requestSlot_'s memory
 };
 
 }  // namespace dtrain

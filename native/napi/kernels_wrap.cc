@@ -1,15 +1,15 @@
 #include "napi/kernels_wrap.h"
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "bench/kernel_bench.h"
 #include "common/error.h"
-#include "kernels/cpu/kernel_bench.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/optim.h"
 #include "kernels/cpu/quantize.h"
 #include "kernels/cpu/sparsify.h"
+#include "napi/errors.h"
 
 namespace dtrain {
 namespace {
@@ -58,24 +58,9 @@ double num(const Napi::Object& o, const char* key) {
 
 bool flag(const Napi::Object& o, const char* key) { return o.Get(key).ToBoolean(); }
 
+// The table at the process's level; a forced level this CPU lacks throws here, at first use.
 const CpuKernelTable& table(const Napi::Env& env) {
-  try {
-    return cpuKernels();
-  } catch (const Error& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
-
-// Core errors as JS errors: bad arguments the TS layer could not see (an index out of range in
-// a decoder) become RangeErrors.
-template <typename F>
-auto guarded(const Napi::Env& env, F f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kInvalidArgument) throw Napi::RangeError::New(env, e.what());
-    throw Napi::Error::New(env, e.what());
-  }
+  return guarded(env, []() -> const CpuKernelTable& { return cpuKernels(); });
 }
 
 Napi::Value kernelsInfo(const Napi::CallbackInfo& info) {
@@ -88,8 +73,8 @@ Napi::Value kernelsInfo(const Napi::CallbackInfo& info) {
   }
   o.Set("supported", levels);
   o.Set("best", isaName(bestIsa()));
-  const char* forced = std::getenv("DTRAIN_ISA");
-  o.Set("forced", forced && *forced ? Napi::Value(Napi::String::New(env, forced)) : env.Null());
+  const std::string& forced = forcedIsa();
+  o.Set("forced", forced.empty() ? env.Null() : Napi::Value(Napi::String::New(env, forced)));
   try {
     o.Set("isa", isaName(activeIsa()));
   } catch (const Error& e) {
@@ -97,6 +82,15 @@ Napi::Value kernelsInfo(const Napi::CallbackInfo& info) {
     o.Set("error", e.what());
   }
   return o;
+}
+
+// (name, source): lib/comm/config.ts's DTRAIN_ISA, before any kernel runs.
+Napi::Value forceIsaJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString() || !info[1].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "forceIsa(name, source): two strings");
+  }
+  forceIsa(info[0].As<Napi::String>(), info[1].As<Napi::String>());
+  return info.Env().Undefined();
 }
 
 // (src Float32Array, dst Uint16Array, scale, bf16)
@@ -126,7 +120,7 @@ Napi::Value castFromHalf(const Napi::CallbackInfo& info) {
 Napi::Value reduce(const Napi::CallbackInfo& info) {
   const int dtype = info[0].As<Napi::Number>().Int32Value();
   const int op = info[1].As<Napi::Number>().Int32Value();
-  need(info.Env(), dtype >= 0 && dtype <= 4 && op >= 0 && op <= 3, "bad dtype or op");
+  need(info.Env(), validDType(dtype) && validReduceOp(op), "bad dtype or op");
   Napi::TypedArray d = info[2].As<Napi::TypedArray>(), s = info[3].As<Napi::TypedArray>();
   const size_t es = dtypeSize(static_cast<DType>(dtype));
   need(info.Env(),
@@ -306,22 +300,22 @@ Napi::Value qsgdDecodeJs(const Napi::CallbackInfo& info) {
 }
 
 // (x, seed, code) -> scale
-Napi::Value ternEncodeJs(const Napi::CallbackInfo& info) {
+Napi::Value ternGradEncodeJs(const Napi::CallbackInfo& info) {
   auto x = f32(info[0], "x");
   const uint32_t seed = info[1].As<Napi::Number>().Uint32Value();
   auto code = u8(info[2], "code");
-  need(info.Env(), code.length >= ternCodeBytes(x.length), "code is too short");
+  need(info.Env(), code.length >= ternGradCodeBytes(x.length), "code is too short");
   return Napi::Number::New(info.Env(),
-                           ternEncode(table(info.Env()), x.data, x.length, seed, code.data));
+                           ternGradEncode(table(info.Env()), x.data, x.length, seed, code.data));
 }
 
 // (code, scale, out, accumulate)
-Napi::Value ternDecodeJs(const Napi::CallbackInfo& info) {
+Napi::Value ternGradDecodeJs(const Napi::CallbackInfo& info) {
   auto code = u8(info[0], "code");
   auto out = f32(info[2], "out");
-  need(info.Env(), code.length >= ternCodeBytes(out.length), "code is too short");
-  ternDecode(table(info.Env()), code.data, out.length, info[1].As<Napi::Number>().FloatValue(),
-             out.data, info[3].ToBoolean());
+  need(info.Env(), code.length >= ternGradCodeBytes(out.length), "code is too short");
+  ternGradDecode(table(info.Env()), code.data, out.length, info[1].As<Napi::Number>().FloatValue(),
+                 out.data, info[3].ToBoolean());
   return info.Env().Undefined();
 }
 
@@ -367,7 +361,7 @@ Napi::Value benchJs(const Napi::CallbackInfo& info) {
     return guarded(env, [&] { return benchResult(env, benchProbe(name, bytes, minSeconds)); });
   }
   Isa isa;
-  if (!parseIsa(info[1].As<Napi::String>().Utf8Value().c_str(), &isa)) {
+  if (!info[1].IsString() || !parseIsa(info[1].As<Napi::String>().Utf8Value().c_str(), &isa)) {
     throw Napi::RangeError::New(env, "unknown isa");
   }
   return guarded(env, [&] { return benchResult(env, benchKernel(name, isa, bytes, minSeconds)); });
@@ -379,11 +373,40 @@ Napi::Value benchNames(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// The option structs' defaults (kernels/params.h), so lib/kernels/ defines none of its own.
+Napi::Object defaults(Napi::Env env) {
+  const SgdOptions sgd;
+  const LarsOptions lars;
+  const DgcOptions dgc;
+  Napi::Object s = Napi::Object::New(env), l = Napi::Object::New(env), d = Napi::Object::New(env);
+  s.Set("momentum", sgd.momentum);
+  s.Set("weightDecay", sgd.weightDecay);
+  s.Set("gradScale", sgd.gradScale);
+  s.Set("nesterov", sgd.nesterov);
+  s.Set("checkFinite", sgd.checkFinite);
+  l.Set("momentum", lars.momentum);
+  l.Set("weightDecay", lars.weightDecay);
+  l.Set("eta", lars.eta);
+  l.Set("gradScale", lars.gradScale);
+  l.Set("checkFinite", lars.checkFinite);
+  d.Set("momentum", dgc.momentum);
+  d.Set("density", dgc.density);
+  d.Set("sampleRatio", dgc.sampleRatio);
+  d.Set("maxRounds", dgc.maxRounds);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sgd", s);
+  o.Set("lars", l);
+  o.Set("dgc", d);
+  return o;
+}
+
 }  // namespace
 
 void registerKernels(Napi::Env env, Napi::Object exports) {
   Napi::Object k = Napi::Object::New(env);
   k.Set("info", Napi::Function::New(env, kernelsInfo));
+  k.Set("forceIsa", Napi::Function::New(env, forceIsaJs));
+  k.Set("defaults", defaults(env));
   k.Set("castToHalf", Napi::Function::New(env, castToHalf));
   k.Set("castFromHalf", Napi::Function::New(env, castFromHalf));
   k.Set("reduce", Napi::Function::New(env, reduce));
@@ -394,8 +417,8 @@ void registerKernels(Napi::Env env, Napi::Object exports) {
   k.Set("topk", Napi::Function::New(env, topkJs));
   k.Set("qsgdEncode", Napi::Function::New(env, qsgdEncodeJs));
   k.Set("qsgdDecode", Napi::Function::New(env, qsgdDecodeJs));
-  k.Set("ternEncode", Napi::Function::New(env, ternEncodeJs));
-  k.Set("ternDecode", Napi::Function::New(env, ternDecodeJs));
+  k.Set("ternGradEncode", Napi::Function::New(env, ternGradEncodeJs));
+  k.Set("ternGradDecode", Napi::Function::New(env, ternGradDecodeJs));
   k.Set("signEncode", Napi::Function::New(env, signEncodeJs));
   k.Set("signDecode", Napi::Function::New(env, signDecodeJs));
   k.Set("bench", Napi::Function::New(env, benchJs));

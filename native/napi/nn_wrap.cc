@@ -6,7 +6,7 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/kernel_table.h"
 #include "nn/gemm.h"
-#include "nn/gemm_bench.h"
+#include "bench/gemm_bench.h"
 #include "nn/layers.h"
 
 namespace dtrain {

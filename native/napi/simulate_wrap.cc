@@ -1,10 +1,11 @@
-// simulate({ algorithm, np, bytes, alpha?, beta?, gamma?, hosts? }) for `dtrain simulate`.
+// simulate({ algorithm, np, bytes, alpha?, beta?, gamma?, hosts? }) for `dtrain simulate`, and
+// measureReduce for `dtrain bench allreduce --calibrate`.
 #include <napi.h>
 
-#include "common/error.h"
+#include "napi/errors.h"
+#include "napi/wraps.h"
 #include "sched/algorithm.h"
 #include "sim/calibrate.h"
-#include "sim/formulas.h"
 #include "sim/simulator.h"
 
 namespace dtrain {
@@ -21,13 +22,9 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
   };
   Napi::Value algoName = o.Get("algorithm");
   if (!algoName.IsString()) throw Napi::TypeError::New(env, "simulate: algorithm must be a string");
-  AlgorithmChoice choice;
-  try {
-    choice = parseAlgorithm(algoName.As<Napi::String>());
-  } catch (const Error& e) {
-    throw Napi::RangeError::New(env, e.what());
-  }
-  if (choice.algo == Algorithm::kAuto) {
+  const AlgorithmChoice choice =
+      guarded(env, [&] { return parseAlgorithm(algoName.As<Napi::String>()); });
+  if (choice.isAuto()) {
     throw Napi::RangeError::New(env, "simulate: name an algorithm; auto is what the simulator decides between");
   }
   const double np = num("np", 0), bytes = num("bytes", -1), hosts = num("hosts", 0);
@@ -52,53 +49,46 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
   }
   // float32 elements: bytes / 4 (the simulator counts bytes again from them).
   const size_t count = static_cast<size_t>(bytes) / 4;
-  SimResult res;
-  try {
-    res = simulate([&](int r) { return allreduceSchedule(choice, r, p, count, topo); }, p, 4, m,
-                   topo);
-  } catch (const Error& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  const SimResult res = guarded(env, [&] {
+    return simulate([&](int r) { return allreduceSchedule(choice, r, p, count, topo); }, p, 4, m,
+                    topo);
+  });
   Napi::Object out = Napi::Object::New(env);
-  out.Set("algo", choice.name());
+  out.Set("algorithm", choice.name());
   out.Set("np", p);
   out.Set("bytes", bytes);
   out.Set("steps", res.steps);
-  out.Set("max_bytes_sent_per_rank", static_cast<double>(res.maxBytesSentPerRank));
-  out.Set("idle_ranks", res.idleRanks);
-  out.Set("predicted_s", res.predictedS);
+  out.Set("maxBytesSentPerRank", static_cast<double>(res.maxBytesSentPerRank));
+  out.Set("idleRanks", res.idleRanks);
+  out.Set("predictedS", res.predictedS);
   // The closed forms assume one kind of link.
   const bool uniform = topo.empty() || (m.alphaIntra < 0 && m.betaIntra < 0);
-  std::optional<double> f =
-      uniform ? formulaSeconds(choice.algo, p, static_cast<double>(count * 4), m) : std::nullopt;
-  out.Set("formula_s", f ? Napi::Value(Napi::Number::New(env, *f)) : env.Null());
+  const AlgorithmDef* def = choice.def();
+  std::optional<double> f;
+  if (uniform && (p == 1 || count == 0)) {
+    f = 0.0;  // nothing moves, whatever the algorithm
+  } else if (uniform && def->closedForm) {
+    f = def->closedForm(p, static_cast<double>(count * 4), m);
+  }
+  out.Set("formulaS", f ? Napi::Value(Napi::Number::New(env, *f)) : env.Null());
   Napi::Object model = Napi::Object::New(env);
   model.Set("alpha", m.alpha);
   model.Set("beta", m.beta);
   model.Set("gamma", m.gamma);
-  if (m.alphaIntra >= 0) model.Set("alpha_intra", m.alphaIntra);
-  if (m.betaIntra >= 0) model.Set("beta_intra", m.betaIntra);
+  if (m.alphaIntra >= 0) model.Set("alphaIntra", m.alphaIntra);
+  if (m.betaIntra >= 0) model.Set("betaIntra", m.betaIntra);
   out.Set("model", model);
   if (hosts >= 1) out.Set("hosts", hosts);
   return out;
 }
 
-// The cost model `auto` uses for a transport (defaults, calibration file, environment).
-Napi::Value costModelJs(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "transport must be a string");
-  CostModel m = costModelFor(info[0].As<Napi::String>());
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("alpha", m.alpha);
-  o.Set("beta", m.beta);
-  o.Set("gamma", m.gamma);
-  return o;
-}
-
 // measureReduce(bytes): seconds per byte this core takes to sum float32 (gamma).
 Napi::Value measureReduceJs(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "bytes must be a number");
-  return Napi::Number::New(info.Env(),
-                           measureReduceSecondsPerByte(info[0].As<Napi::Number>().Int64Value()));
+  return Napi::Number::New(
+      info.Env(), guarded(info.Env(), [&] {
+        return measureReduceSecondsPerByte(info[0].As<Napi::Number>().Int64Value());
+      }));
 }
 
 }  // namespace dtrain

@@ -2,16 +2,53 @@
 
 namespace dtrain {
 
+namespace {
+int mod(int a, int p) { return ((a % p) + p) % p; }
+}  // namespace
+
 int floorPow2(int p) {
   int q = 1;
   while (q * 2 <= p) q *= 2;
   return q;
 }
 
-int log2Exact(int p) {
-  int k = 0;
-  while ((1 << k) < p) ++k;
-  return k;
+Group allRanks(int n) {
+  Group g(n);
+  for (int i = 0; i < n; ++i) g[i] = i;
+  return g;
+}
+
+void remapPeers(Schedule& s, const Group& g) {
+  for (Round& r : s.rounds)
+    for (Step& st : r.steps)
+      if (st.peer >= 0) st.peer = g[st.peer];
+}
+
+namespace {
+// n - 1 rounds around the ring over splitEven(count, n): in round k a member sends chunk
+// (me - k + shift) to the right and receives chunk (me - k + shift - 1) from the left, by `recv`.
+void ringPass(Schedule& s, const Group& g, int me, size_t count, int shift, StepKind recv) {
+  const int n = static_cast<int>(g.size());
+  if (n == 1 || count == 0) return;
+  const int right = g[mod(me + 1, n)], left = g[mod(me - 1, n)];
+  const std::vector<Chunk> chunks = splitEven(count, n);
+  for (int k = 0; k < n - 1; ++k) {
+    Round r;
+    r.steps.push_back({StepKind::kSend, right, chunks[mod(me - k + shift, n)], {}});
+    r.steps.push_back({recv, left, {}, chunks[mod(me - k + shift - 1, n)]});
+    s.rounds.push_back(std::move(r));
+  }
+}
+}  // namespace
+
+void ringReduceScatter(Schedule& s, const Group& g, int me, size_t count) {
+  // After round k, chunk (me - k - 2) holds the partial sum of k + 2 members; member j
+  // finishes chunk j.
+  ringPass(s, g, me, count, -1, StepKind::kRecvReduce);
+}
+
+void ringAllgatherInPlace(Schedule& s, const Group& g, int me, size_t count) {
+  ringPass(s, g, me, count, 0, StepKind::kRecv);
 }
 
 void halvingReduceScatter(Schedule& s, const Group& g, int me, const std::vector<Chunk>& fine) {
@@ -32,7 +69,7 @@ void halvingReduceScatter(Schedule& s, const Group& g, int me, const std::vector
   }
 }
 
-void doublingAllGather(Schedule& s, const Group& g, int me, const std::vector<Chunk>& fine) {
+void doublingAllgather(Schedule& s, const Group& g, int me, const std::vector<Chunk>& fine) {
   const int n = static_cast<int>(g.size());
   const size_t w = fine.size() / n;
   size_t lo = me * w, hi = lo + w;

@@ -10,14 +10,6 @@ size_t Schedule::elementsSent() const {
   return n;
 }
 
-size_t Schedule::elementsReceived() const {
-  size_t n = 0;
-  for (const Round& r : rounds)
-    for (const Step& s : r.steps)
-      if (s.kind == StepKind::kRecv || s.kind == StepKind::kRecvReduce) n += s.dst.count;
-  return n;
-}
-
 void appendRounds(Schedule& s, Schedule&& more) {
   for (Round& r : more.rounds) s.rounds.push_back(std::move(r));
   if (more.scratchElems > s.scratchElems) s.scratchElems = more.scratchElems;

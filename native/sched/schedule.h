@@ -50,7 +50,6 @@ struct Schedule {
   size_t scratchElems = 0;
 
   size_t elementsSent() const;
-  size_t elementsReceived() const;
 };
 
 // Appends `more`'s rounds after `s`'s (a later phase of the same collective).

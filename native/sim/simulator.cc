@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <vector>
 #include <unordered_map>
 #include <vector>
 

@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <functional>
 
+#include "common/cost_model.h"
 #include "sched/schedule.h"
-#include "sim/cost_model.h"
 
 namespace dtrain {
 

@@ -8,9 +8,21 @@
 
 #include "check.h"
 #include "engine/executor.h"
+#include "sched/algorithm.h"
 #include "transport/mem_transport.h"
 
 namespace dtrain_test {
+
+// One rank's schedule of `kind` by the registered algorithm `name` ("ring", "hierarchical:ring").
+inline dtrain::Schedule scheduleOf(const char* name, dtrain::OpKind kind, int rank, int size,
+                                   size_t count, const dtrain::Topology& topo = {}) {
+  dtrain::ScheduleArgs a;
+  a.rank = rank;
+  a.size = size;
+  a.count = count;
+  a.topology = &topo;
+  return dtrain::scheduleFor(kind, dtrain::parseAlgorithm(name, kind), a);
+}
 
 // Calls fn(rank, transport) on `p` threads sharing one MemHub; an exception fails the test.
 template <typename Fn>

@@ -14,22 +14,21 @@
 #include "harness.h"
 #include "kernels/cpu/reduce.h"
 #include "sched/algorithm.h"
-#include "sched/allreduce_algorithms.h"
-#include "sched/ring.h"
 
 using namespace dtrain;
 using dtrain_test::onEveryRank;
+using dtrain_test::scheduleOf;
 
 namespace {
 
 const std::vector<AlgorithmChoice> kAlgorithms = {
-    {Algorithm::kRing},
-    {Algorithm::kHalvingDoubling},
-    {Algorithm::kBinaryBlocks},
-    {Algorithm::kRecursiveDoubling},
-    {Algorithm::kHierarchical, Algorithm::kRing},
-    {Algorithm::kHierarchical, Algorithm::kBinaryBlocks},
-    {Algorithm::kHierarchical, Algorithm::kHalvingDoubling},
+    parseAlgorithm("ring"),
+    parseAlgorithm("halving-doubling"),
+    parseAlgorithm("binary-blocks"),
+    parseAlgorithm("recursive-doubling"),
+    parseAlgorithm("hierarchical:ring"),
+    parseAlgorithm("hierarchical:binary-blocks"),
+    parseAlgorithm("hierarchical:halving-doubling"),
 };
 
 double valueAt(int rank, size_t i) { return static_cast<double>((rank * 31 + i * 7) % 97) - 48; }
@@ -194,36 +193,38 @@ std::vector<Case> casesFor(int p, std::mt19937& gen) {
                    ReduceOp::kSum,
                    1001,
                    1001,
-                   [p](int r) { return ringReduceScatter(r, p, 1001); },
+                   [p](int r) { return scheduleOf("ring", OpKind::kReduceScatter, r, p, 1001); },
                    valueAt,
                    sum,
                    mine,
                    false,
                    {}});
   if ((p & (p - 1)) == 0)
-    cases.push_back({"halving reduce-scatter",
-                     DType::kInt32,
-                     ReduceOp::kSum,
-                     1001,
-                     1001,
-                     [p](int r) { return halvingReduceScatterSchedule(r, p, 1001); },
-                     valueAt,
-                     sum,
-                     mine,
-                     false,
-                     {}});
+    cases.push_back(
+        {"halving reduce-scatter",
+         DType::kInt32,
+         ReduceOp::kSum,
+         1001,
+         1001,
+         [p](int r) { return scheduleOf("halving-doubling", OpKind::kReduceScatter, r, p, 1001); },
+         valueAt,
+         sum,
+         mine,
+         false,
+         {}});
   for (size_t n : {size_t{0}, size_t{5}}) {
-    cases.push_back({"recursive-doubling all-gather",
-                     DType::kFloat32,
-                     ReduceOp::kSum,
-                     n,
-                     n * p,
-                     [p, n](int r) { return recursiveDoublingAllgather(r, p, n); },
-                     valueAt,
-                     [n](size_t i) { return valueAt(static_cast<int>(i / n), i % n); },
-                     nullptr,
-                     true,
-                     {}});
+    cases.push_back(
+        {"recursive-doubling all-gather",
+         DType::kFloat32,
+         ReduceOp::kSum,
+         n,
+         n * p,
+         [p, n](int r) { return scheduleOf("recursive-doubling", OpKind::kAllgather, r, p, n); },
+         valueAt,
+         [n](size_t i) { return valueAt(static_cast<int>(i / n), i % n); },
+         nullptr,
+         true,
+         {}});
   }
   return cases;
 }
@@ -265,8 +266,8 @@ int main() {
             if (st.kind == StepKind::kRecvReduce) return true;
         return false;
       };
-      idleHd += !reduces(halvingDoublingAllreduce(r, p, 1024));
-      idleBb += !reduces(binaryBlocksAllreduce(r, p, 1024));
+      idleHd += !reduces(scheduleOf("halving-doubling", OpKind::kAllreduce, r, p, 1024));
+      idleBb += !reduces(scheduleOf("binary-blocks", OpKind::kAllreduce, r, p, 1024));
     }
     int pp = 1;
     while (pp * 2 <= p) pp *= 2;

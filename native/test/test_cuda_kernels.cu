@@ -186,7 +186,7 @@ void testOptimizers() {
     std::vector<std::vector<uint16_t>> g16;
     std::vector<std::unique_ptr<Dev<float>>> dw, ds, dg;
     std::vector<std::unique_ptr<Dev<uint16_t>>> dg16, dw16;
-    std::vector<cuda::DeviceTensor> dt;
+    std::vector<TensorSlot> dt;
     std::vector<TensorSlot> slots;
     std::vector<std::vector<uint16_t>> w16(4);
     for (int t = 0; t < 4; ++t) {
@@ -209,30 +209,28 @@ void testOptimizers() {
       slots.push_back({w[t].data(), half ? static_cast<const void*>(g16[t].data()) : g[t].data(),
                        st[t].data(), w16[t].data(), sizes[t], t == 1});
     }
-    cuda::SgdParams sp{0.05f, 0.9f, 1e-4f, half ? 1.0f / 512 : 1.0f, true, bool(half)};
-    cuda::sgdStep(sp, dt.data(), 4, true, stream);
     SgdOptions so;
-    so.lr = sp.lr;
-    so.momentum = sp.momentum;
-    so.weightDecay = sp.weightDecay;
-    so.gradScale = sp.gradScale;
+    so.lr = 0.05f;
+    so.momentum = 0.9f;
+    so.weightDecay = 1e-4f;
+    so.gradScale = half ? 1.0f / 512 : 1.0f;
     so.nesterov = true;
     so.gradHalf = half;
+    cuda::sgdStep(so, dt.data(), 4, stream);
     sgdStep(R, so, slots.data(), 4);
     for (int t = 0; t < 4; ++t) {
       CHECK(same(dw[t]->get(), w[t]) && same(ds[t]->get(), st[t]) && same(dw16[t]->get(), w16[t]),
             "sgd tensor %d half=%d", t, half);
     }
-    cuda::LarsParams lp{0.1f, 0.9f, 5e-4f, 0.001f, sp.gradScale, bool(half)};
-    Dev<float> trust(4);
-    cuda::larsStep(lp, dt.data(), 4, true, trust.p, stream);
     LarsOptions lo;
-    lo.lr = lp.lr;
-    lo.momentum = lp.momentum;
-    lo.weightDecay = lp.weightDecay;
-    lo.eta = lp.eta;
-    lo.gradScale = lp.gradScale;
+    lo.lr = 0.1f;
+    lo.momentum = 0.9f;
+    lo.weightDecay = 5e-4f;
+    lo.eta = 0.001f;
+    lo.gradScale = so.gradScale;
     lo.gradHalf = half;
+    Dev<float> trust(4);
+    cuda::larsStep(lo, dt.data(), 4, trust.p, stream);
     std::vector<float> rt(4);
     larsStep(R, lo, slots.data(), 4, rt.data());
     auto gt = trust.get();
@@ -252,8 +250,8 @@ void testOptimizers() {
       g[2][7] = INFINITY;
       dg[2]->put(g[2]);
     }
-    cuda::sgdStep(sp, dt.data(), 4, true, stream);
-    cuda::larsStep(lp, dt.data(), 4, true, nullptr, stream);
+    cuda::sgdStep(so, dt.data(), 4, stream);
+    cuda::larsStep(lo, dt.data(), 4, nullptr, stream);
     CHECK(same(dw[2]->get(), before), "a step ran over an inf gradient");
   }
 }
@@ -285,9 +283,7 @@ void testSparse() {
           dgcStep(R, u.data(), v.data(), g.data(), n, o, idx.data(), val.data(), nullptr);
       Dev<uint32_t> didx(k);
       Dev<float> dval(k);
-      cuda::DgcParams p;
-      p.seed = step;
-      const size_t c = cuda::dgcStep(du.p, dv.p, dg.p, n, p, didx.p, dval.p, nullptr, stream);
+      const size_t c = cuda::dgcStep(du.p, dv.p, dg.p, n, o, didx.p, dval.p, nullptr, stream);
       idx.resize(r.count);
       val.resize(r.count);
       auto gi = didx.get();
@@ -331,15 +327,15 @@ void testQuantizers() {
       qsgdDecode(R, code.data(), n, s, norm, ref.data(), false);
       CHECK(same(out.get(), ref), "qsgd decode n=%zu s=%u", n, s);
     }
-    Dev<uint8_t> dt(ternCodeBytes(n));
-    std::vector<uint8_t> tc(ternCodeBytes(n));
-    const float gs = cuda::ternEncode(dx.p, n, 5, dt.p, stream);
-    const float rs = ternEncode(R, x.data(), n, 5, tc.data());
+    Dev<uint8_t> dt(ternGradCodeBytes(n));
+    std::vector<uint8_t> tc(ternGradCodeBytes(n));
+    const float gs = cuda::ternGradEncode(dx.p, n, 5, dt.p, stream);
+    const float rs = ternGradEncode(R, x.data(), n, 5, tc.data());
     CHECK(gs == rs && same(dt.get(), tc), "terngrad n=%zu", n);
     Dev<float> out(n);
     std::vector<float> ref(n);
-    cuda::ternDecode(dt.p, n, rs, out.p, false, stream);
-    ternDecode(R, tc.data(), n, rs, ref.data(), false);
+    cuda::ternGradDecode(dt.p, n, rs, out.p, false, stream);
+    ternGradDecode(R, tc.data(), n, rs, ref.data(), false);
     CHECK(same(out.get(), ref), "terngrad decode n=%zu", n);
     auto e = randomFloats(n, false);
     const auto e0 = e;

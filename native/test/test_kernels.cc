@@ -1,5 +1,7 @@
-// The CPU kernels at the level DTRAIN_ISA selects (ctest runs this once per level), against the
-// scalar reference and against numpy. Exits 77 (ctest: skipped) when the CPU lacks the level.
+// The CPU kernels at one level, against the scalar reference and against numpy:
+//   test_kernels [--isa scalar|avx2|avx512] [--quick]
+// (ctest runs it once per level; --quick skips the exhaustive comparison with numpy). Exits 77
+// (ctest: skipped) when the CPU lacks the level.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -591,19 +593,19 @@ void testQuantizers() {
           qsgdDecode(*T, code.data(), n, 15, norm, da.data() + off, acc);
           qsgdDecode(*R, code.data(), n, 15, norm, db.data() + off, acc);
           CHECK(sameBits(da.data(), db.data(), n + 16), "qsgd decode n=%zu off=%zu", n, off);
-          ternDecode(*T, code.data(), n, 0.5f, da.data() + off, acc);
-          ternDecode(*R, code.data(), n, 0.5f, db.data() + off, acc);
+          ternGradDecode(*T, code.data(), n, 0.5f, da.data() + off, acc);
+          ternGradDecode(*R, code.data(), n, 0.5f, db.data() + off, acc);
           CHECK(sameBits(da.data(), db.data(), n + 16), "terngrad decode n=%zu off=%zu", n, off);
         }
       }
     }
-    std::vector<uint8_t> ta(ternCodeBytes(n) + 1, 0x55), tb = ta;
-    const float sa = ternEncode(*T, x.data(), n, 7, ta.data());
-    const float sb = ternEncode(*R, x.data(), n, 7, tb.data());
+    std::vector<uint8_t> ta(ternGradCodeBytes(n) + 1, 0x55), tb = ta;
+    const float sa = ternGradEncode(*T, x.data(), n, 7, ta.data());
+    const float sb = ternGradEncode(*R, x.data(), n, 7, tb.data());
     CHECK(sa == sb && ta == tb, "terngrad code n=%zu", n);
     std::vector<float> da(n), db(n);
-    ternDecode(*T, ta.data(), n, sa, da.data(), false);
-    ternDecode(*R, ta.data(), n, sa, db.data(), false);
+    ternGradDecode(*T, ta.data(), n, sa, da.data(), false);
+    ternGradDecode(*R, ta.data(), n, sa, db.data(), false);
     CHECK(sameBits(da.data(), db.data(), n), "terngrad decode n=%zu", n);
     auto g = randomFloats(n, false), e = randomFloats(n, false);
     auto e2 = e;
@@ -622,7 +624,7 @@ void testQuantizers() {
   qsgdEncode(*T, z.data(), 100, 15, 1, code.data());
   qsgdDecode(*T, code.data(), 100, 15, 0.f, out.data(), false);
   CHECK(std::all_of(out.begin(), out.end(), [](float f) { return f == 0; }), "qsgd of zeros");
-  CHECK(ternEncode(*T, z.data(), 100, 1, code.data()) == 0, "terngrad scale of zeros");
+  CHECK(ternGradEncode(*T, z.data(), 100, 1, code.data()) == 0, "terngrad scale of zeros");
 }
 
 // Unbiased: the mean of many independent draws approaches x. Each decoded element is x_i plus
@@ -634,15 +636,15 @@ void testUnbiased() {
   const int draws = 4000;
   auto x = randomFloats(n, false);
   std::vector<double> sq(n, 0), st(n, 0);
-  std::vector<uint8_t> code(qsgdCodeBytes(n, 4)), tcode(ternCodeBytes(n));
+  std::vector<uint8_t> code(qsgdCodeBytes(n, 4)), tcode(ternGradCodeBytes(n));
   std::vector<float> out(n);
   float norm = 0, scale = 0;
   for (int d = 0; d < draws; ++d) {
     norm = qsgdEncode(*T, x.data(), n, 4, 1000 + d * 7919, code.data());
     qsgdDecode(*T, code.data(), n, 4, norm, out.data(), false);
     for (size_t i = 0; i < n; ++i) sq[i] += out[i];
-    scale = ternEncode(*T, x.data(), n, 5000 + d * 104729, tcode.data());
-    ternDecode(*T, tcode.data(), n, scale, out.data(), false);
+    scale = ternGradEncode(*T, x.data(), n, 5000 + d * 104729, tcode.data());
+    ternGradDecode(*T, tcode.data(), n, scale, out.data(), false);
     for (size_t i = 0; i < n; ++i) st[i] += out[i];
   }
   const double qBound = 5 * (norm / 4) / (2 * std::sqrt(double(draws)));
@@ -681,7 +683,19 @@ void testErrorFeedback() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--isa" && i + 1 < argc) {
+      forceIsa(argv[++i], "--isa");
+    } else if (arg == "--quick") {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "usage: test_kernels [--isa scalar|avx2|avx512] [--quick]\n");
+      return 2;
+    }
+  }
   try {
     T = &cpuKernels();
   } catch (const Error& e) {
@@ -701,6 +715,6 @@ int main() {
   testQuantizers();
   testUnbiased();
   testErrorFeedback();
-  if (!std::getenv("DTRAIN_TEST_QUICK")) testHalfAgainstNumpy();
+  if (!quick) testHalfAgainstNumpy();
   return TEST_MAIN_RESULT();
 }

@@ -7,31 +7,28 @@
 #include <thread>
 #include <vector>
 
-#include "check.h"
-#include "engine/executor.h"
-#include "sched/broadcast.h"
-#include "sched/ring.h"
-#include "transport/mem_transport.h"
+#include "harness.h"
 
 using namespace dtrain;
+using dtrain_test::onEveryRank;
 
 namespace {
 
-template <typename Fn>
-void onEveryRank(int p, Fn fn) {
-  auto hub = std::make_shared<MemHub>(p);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < p; ++r) {
-    threads.emplace_back([&, r] {
-      MemTransport t(hub, r);
-      try {
-        fn(r, t);
-      } catch (const std::exception& e) {
-        CHECK(false, "rank %d threw: %s", r, e.what());
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
+Schedule ringAllreduce(int r, int p, size_t n) {
+  return dtrain_test::scheduleOf("ring", OpKind::kAllreduce, r, p, n);
+}
+Schedule ringAllgather(int r, int p, size_t n) {
+  return dtrain_test::scheduleOf("ring", OpKind::kAllgather, r, p, n);
+}
+Schedule binomialBroadcast(int r, int p, size_t n, int root, size_t segmentElems) {
+  ScheduleArgs a;
+  a.rank = r;
+  a.size = p;
+  a.count = n;
+  a.root = root;
+  a.elemSize = 4;
+  a.segmentBytes = segmentElems * 4;
+  return scheduleFor(OpKind::kBroadcast, parseAlgorithm("binomial-tree", OpKind::kBroadcast), a);
 }
 
 float valueAt(int rank, size_t i) { return static_cast<float>((rank * 31 + i * 7) % 97) - 48; }

@@ -2,23 +2,23 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "common/backoff.h"
 #include "common/error.h"
 #include "transport/peer_liveness.h"
-
+#include "transport/registry.h"
 
 namespace dtrain {
 
@@ -64,7 +64,8 @@ struct ShmSegment {
 };
 static_assert(sizeof(ShmSegment) <= 256, "segment header must fit its slot");
 
-ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes)
+ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes,
+                           int spins)
     : rank_(rv.rank),
       size_(rv.size),
       // Each rank has two threads that may wait (JS and engine), but only one polls at a time.
@@ -74,18 +75,6 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
       mapBytes_(rv.size, 0),
       sendHead_(rv.size, 0),
       recvTail_(rv.size, 0) {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  std::vector<std::string> hosts = rv.allGather("shm-host", host);
-  for (int r = 0; r < size_; ++r) {
-    if (hosts[r] != hosts[0]) {
-      throw Error(ErrorCode::kBootstrap,
-                  "the shm transport needs every rank on one host, but rank 0 is on '" + hosts[0] +
-                      "' and rank " + std::to_string(r) + " on '" + hosts[r] +
-                      "'; set DTRAIN_TRANSPORT=tcp");
-    }
-  }
-
   std::string safeJob;
   for (char c : jobId) safeJob += (isalnum(static_cast<unsigned char>(c)) ? c : '_');
   std::string prefix = rv.prefix;
@@ -144,15 +133,11 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
     throw;
   }
   shm_unlink(myName.c_str());
-  // DTRAIN_SHM_SPIN fixes the number of polls; else it adapts between the default and a
+  // A fixed number of polls (DTRAIN_SHM_SPIN), or one that adapts between the default and a
   // ceiling that is high only when every rank can have a core.
-  if (const char* v = std::getenv("DTRAIN_SHM_SPIN")) {
-    char* end = nullptr;
-    long n = std::strtol(v, &end, 10);
-    if (end != v && *end == '\0' && n >= 0 && n <= 10000000) {
-      spins_ = static_cast<int>(n);
-      fixedSpins_ = true;
-    }
+  if (spins >= 0) {
+    spins_ = spins;
+    fixedSpins_ = true;
   }
   // Ranks in other PID namespaces (containers sharing /dev/shm) are not visible by pid: then
   // a lost peer is found by the timeout and the abort reports of ranks that can see it.
@@ -295,5 +280,35 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
     bell.waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
+
+namespace {
+
+std::unique_ptr<Transport> createShm(const TransportSetup& s) {
+  return std::make_unique<ShmTransport>(s.rendezvous, s.options.jobId, s.options.shmChannelBytes,
+                                        s.options.shmSpin);
+}
+
+std::string shmUnavailable(const std::vector<std::string>& hosts) {
+  for (size_t r = 0; r < hosts.size(); ++r) {
+    if (hosts[r] != hosts[0]) {
+      return "the shm transport needs every rank on one host, but rank 0 is on '" + hosts[0] +
+             "' and rank " + std::to_string(r) + " on '" + hosts[r] + "'";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+// Defaults: `dtrain bench allreduce --calibrate` on the development machine (2-core AMD EPYC,
+// 2 ranks), rounded; see docs/algorithms.md.
+extern const TransportDef kShmTransport = {
+    "shm",
+    "shared-memory rings between the ranks of one host",
+    createShm,
+    shmUnavailable,
+    /*defaultCost=*/{1e-6, 1.0e-10, 1.2e-10},
+    /*autoCandidate=*/true,
+};
 
 }  // namespace dtrain

@@ -19,9 +19,11 @@ struct ShmSegment;
 
 class ShmTransport : public Transport {
  public:
-  // Collective over all ranks: creates this rank's segment, maps every peer's, and unlinks
-  // its own name once all have mapped it (so nothing is left in /dev/shm after a crash).
-  ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes);
+  // Collective over all ranks, which must share one host (see kShmTransport's `unavailable`):
+  // creates this rank's segment, maps every peer's, and unlinks its own name once all have
+  // mapped it (so nothing is left in /dev/shm after a crash). spins >= 0 fixes the polls a
+  // waiting rank makes before yielding; -1 adapts them.
+  ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes, int spins);
   ~ShmTransport() override;
 
   const char* name() const override { return "shm"; }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "transport/registry.h"
 #include "transport/socket_util.h"
 
 namespace dtrain {
@@ -225,5 +226,21 @@ void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
     }
   }
 }
+
+namespace {
+std::unique_ptr<Transport> createTcp(const TransportSetup& s) {
+  return std::make_unique<TcpTransport>(s.rendezvous, s.options.token, s.options.tcpAddr);
+}
+}  // namespace
+
+// Defaults: as for shm (transport/shm_transport.cc), over loopback.
+extern const TransportDef kTcpTransport = {
+    "tcp",
+    "a full mesh of TCP connections, for ranks on any hosts",
+    createTcp,
+    /*unavailable=*/nullptr,
+    /*defaultCost=*/{2e-5, 4.4e-10, 1.2e-10},
+    /*autoCandidate=*/true,
+};
 
 }  // namespace dtrain

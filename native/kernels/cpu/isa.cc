@@ -1,6 +1,5 @@
 #include "kernels/cpu/isa.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -52,26 +51,37 @@ Isa bestIsa() {
 
 namespace {
 
-Isa readIsaFromEnv() {
-  const char* forced = std::getenv("DTRAIN_ISA");
-  if (!forced || !*forced) return bestIsa();
+struct Forced {
+  std::string name, source;
+};
+Forced& forced() {
+  static Forced f;
+  return f;
+}
+
+Isa resolve() {
+  const Forced& f = forced();
+  if (f.name.empty()) return bestIsa();
   Isa isa;
-  if (!parseIsa(forced, &isa)) {
+  if (!parseIsa(f.name.c_str(), &isa)) {
     throw Error(ErrorCode::kInvalidArgument,
-                std::string("DTRAIN_ISA=") + forced + " is not one of scalar, avx2, avx512");
+                f.source + "=" + f.name + " is not one of scalar, avx2, avx512");
   }
   if (!isaSupported(isa)) {
-    throw Error(ErrorCode::kInvalidArgument, std::string("DTRAIN_ISA=") + forced +
-                                                 ", but this CPU supports at most " +
-                                                 isaName(bestIsa()));
+    throw Error(ErrorCode::kInvalidArgument,
+                f.source + "=" + f.name + ", but this CPU supports at most " + isaName(bestIsa()));
   }
   return isa;
 }
 
 }  // namespace
 
+void forceIsa(const std::string& name, const std::string& source) { forced() = {name, source}; }
+
+const std::string& forcedIsa() { return forced().name; }
+
 Isa activeIsa() {
-  static const Isa isa = readIsaFromEnv();
+  static const Isa isa = resolve();
   return isa;
 }
 

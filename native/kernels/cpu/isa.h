@@ -1,8 +1,10 @@
-// Which CPU instruction set the kernels use: the best one the CPU has, unless DTRAIN_ISA forces
-// a lower one (tests and benchmarks run every level on one machine this way).
+// Which CPU instruction set the kernels use: the best one the CPU has, unless the process forces
+// a lower one (DTRAIN_ISA through lib/comm/config.ts, or a test's --isa), which is how tests and
+// benchmarks run every level on one machine.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace dtrain {
 
@@ -20,9 +22,15 @@ bool isaSupported(Isa isa);
 
 Isa bestIsa();
 
-// DTRAIN_ISA if set, else bestIsa(); read once. Throws dtrain::Error (kInvalidArgument) when
-// DTRAIN_ISA names an unknown level or one this CPU lacks: silently running another level would
-// make a forced test run prove nothing.
+// Forces the level by name before the first kernel runs (later calls change nothing once a
+// kernel has run); `source` names where the name came from, for errors ("DTRAIN_ISA").
+void forceIsa(const std::string& name, const std::string& source);
+// The forced name, or empty.
+const std::string& forcedIsa();
+
+// The forced level if any, else bestIsa(); decided once. Throws dtrain::Error
+// (kInvalidArgument) when the forced name is an unknown level or one this CPU lacks: silently
+// running another level would make a forced test run prove nothing.
 Isa activeIsa();
 
 }  // namespace dtrain

@@ -76,10 +76,10 @@ struct CpuKernelTable {
                      int planeCount, size_t n, float unit, float* out, bool accumulate);
   // TernGrad: nonzero bit = ternKeep16(|x[i]|, invScale * 2^16, randomDraw16(seed, base + i)),
   // sign bit = x[i] < 0.
-  void (*ternEncode)(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
-                     uint8_t* nonzero, uint8_t* signs);
-  void (*ternDecode)(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale,
-                     float* out, bool accumulate);
+  void (*ternGradEncode)(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
+                         uint8_t* nonzero, uint8_t* signs);
+  void (*ternGradDecode)(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale,
+                         float* out, bool accumulate);
   // 1-bit with error feedback: sum of |g[i] + e[i]| (float32 lanes, double across blocks).
   double (*errorAbsSum)(const float* g, const float* e, size_t n);
   // x = g + e; sign bit = x < 0; e = x - (sign ? -scale : scale).

@@ -267,8 +267,8 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
   }
 }
 
-void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
-                uint8_t* nonzero, uint8_t* signs) {
+void ternGradEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
+                    uint8_t* nonzero, uint8_t* signs) {
   std::memset(nonzero, 0, (n + 7) / 8);
   std::memset(signs, 0, (n + 7) / 8);
   const float inv16 = invScale * 65536.0f;
@@ -279,8 +279,8 @@ void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_
   }
 }
 
-void ternDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
-                bool accumulate) {
+void ternGradDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
+                    bool accumulate) {
   for (size_t i = 0; i < n; ++i) {
     float val = getBit(nonzero, i) ? scale : 0.0f;
     if (getBit(signs, i)) val = -val;
@@ -332,8 +332,8 @@ const CpuKernelTable& scalarKernelTable() {
       scalar::selectAbove,
       scalar::qsgdEncode,
       scalar::qsgdDecode,
-      scalar::ternEncode,
-      scalar::ternDecode,
+      scalar::ternGradEncode,
+      scalar::ternGradDecode,
       scalar::errorAbsSum,
       scalar::signEncode,
       scalar::signDecode,

@@ -8,30 +8,9 @@
 #include <cstdint>
 
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/params.h"
 
 namespace dtrain {
-
-struct TensorSlot {
-  float* weights;
-  const void* grad;     // float32, or float16 bits when the options say gradHalf
-  float* state;         // momentum buffer (SGD) / velocity (LARS), zero at the first step
-  uint16_t* weights16;  // optional: receives half(weights) after the update
-  size_t n;
-  bool exclude;  // SGD: no weight decay. LARS: no weight decay and no adaptation (bias, BN)
-};
-
-struct SgdOptions {
-  float lr = 0.01f, momentum = 0.9f, weightDecay = 0, gradScale = 1;
-  bool nesterov = false;
-  bool gradHalf = false;
-  bool checkFinite = true;  // read the gradients first and skip the step if any is inf/NaN
-};
-
-struct LarsOptions {
-  float lr = 0.1f, momentum = 0.9f, weightDecay = 5e-4f, eta = 0.001f, gradScale = 1;
-  bool gradHalf = false;
-  bool checkFinite = true;
-};
 
 // Returns false, touching nothing, when checkFinite found an inf/NaN gradient.
 bool sgdStep(const CpuKernelTable& k, const SgdOptions& o, const TensorSlot* tensors, size_t count);

@@ -33,20 +33,21 @@ void qsgdDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, uint32_t
                accumulate);
 }
 
-float ternEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed, uint8_t* code) {
+float ternGradEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed,
+                     uint8_t* code) {
   const float scale = k.maxAbs(x, n);
   const size_t plane = bitPlaneBytes(n);
   if (!(scale > 0) || !std::isfinite(scale)) {
     std::memset(code, 0, 2 * plane);
     return scale;
   }
-  k.ternEncode(x, n, 1.0f / scale, seed, 0, code, code + plane);
+  k.ternGradEncode(x, n, 1.0f / scale, seed, 0, code, code + plane);
   return scale;
 }
 
-void ternDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
-                bool accumulate) {
-  k.ternDecode(code, code + bitPlaneBytes(n), n, scale, out, accumulate);
+void ternGradDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
+                    bool accumulate) {
+  k.ternGradDecode(code, code + bitPlaneBytes(n), n, scale, out, accumulate);
 }
 
 float signEncode(const CpuKernelTable& k, const float* grad, float* residual, size_t n,

@@ -31,10 +31,11 @@ void qsgdDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, uint32_t
 
 // TernGrad (Wen et al. 2017): scale = max |x_i|; x~_i = scale * sgn(x_i) * b_i with
 // b_i ~ Bernoulli(|x_i| / scale). Code: a nonzero plane then a sign plane. Returns the scale.
-inline size_t ternCodeBytes(size_t n) { return 2 * bitPlaneBytes(n); }
-float ternEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed, uint8_t* code);
-void ternDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
-                bool accumulate);
+inline size_t ternGradCodeBytes(size_t n) { return 2 * bitPlaneBytes(n); }
+float ternGradEncode(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed,
+                     uint8_t* code);
+void ternGradDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
+                    bool accumulate);
 
 // 1-bit sign compression with error feedback (Seide et al. 2014): x = g + e;
 // scale = mean |x|; sent: scale and the sign plane of x; e = x - (x < 0 ? -scale : scale).

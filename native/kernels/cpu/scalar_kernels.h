@@ -28,10 +28,10 @@ void qsgdEncode(const float* x, size_t n, float levelScale, uint32_t s, uint32_t
                 uint32_t base, uint8_t* signs, uint8_t* planes, size_t planeStride, int planeCount);
 void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride, int planeCount,
                 size_t n, float unit, float* out, bool accumulate);
-void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
-                uint8_t* nonzero, uint8_t* signs);
-void ternDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
-                bool accumulate);
+void ternGradEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
+                    uint8_t* nonzero, uint8_t* signs);
+void ternGradDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
+                    bool accumulate);
 double errorAbsSum(const float* g, const float* e, size_t n);
 void signEncode(const float* g, float* e, size_t n, float scale, uint8_t* signs);
 void signDecode(const uint8_t* signs, size_t n, float scale, float* out, bool accumulate);

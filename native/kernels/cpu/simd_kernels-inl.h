@@ -665,8 +665,8 @@ void qsgdDecode(const uint8_t* signs, const uint8_t* planes, size_t planeStride,
 }
 
 // ternKeep16 per lane.
-void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
-                uint8_t* nonzero, uint8_t* signs) {
+void ternGradEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_t base,
+                    uint8_t* nonzero, uint8_t* signs) {
   const typename V::F inv16 = V::set1(invScale * 65536.0f), one16 = V::set1(65536.0f),
                       zero = V::zero();
   typename V::I ctr = V::counter(seed, base / 2);
@@ -687,13 +687,13 @@ void ternEncode(const float* x, size_t n, float invScale, uint32_t seed, uint32_
     const size_t tailBytes = (n - i + 7) / 8;
     std::memset(nonzero + i / 8, 0, tailBytes);
     std::memset(signs + i / 8, 0, tailBytes);
-    scalar::ternEncode(x + i, n - i, invScale, seed, base + static_cast<uint32_t>(i),
-                       nonzero + i / 8, signs + i / 8);
+    scalar::ternGradEncode(x + i, n - i, invScale, seed, base + static_cast<uint32_t>(i),
+                           nonzero + i / 8, signs + i / 8);
   }
 }
 
-void ternDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
-                bool accumulate) {
+void ternGradDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float scale, float* out,
+                    bool accumulate) {
   alignas(64) float table[32] = {};
   for (int c = 0; c < 4; ++c) {
     const float val = (c & 1) ? scale : 0.0f;
@@ -701,8 +701,8 @@ void ternDecode(const uint8_t* nonzero, const uint8_t* signs, size_t n, float sc
   }
   const uint8_t* p[2] = {nonzero, signs};
   tableDecode<2>(p, n, table, out, accumulate, [&](size_t first, size_t count) {
-    scalar::ternDecode(nonzero + first / 8, signs + first / 8, count, scale, out + first,
-                       accumulate);
+    scalar::ternGradDecode(nonzero + first / 8, signs + first / 8, count, scale, out + first,
+                           accumulate);
   });
 }
 
@@ -761,10 +761,11 @@ void signDecode(const uint8_t* signs, size_t n, float scale, float* out, bool ac
   scalar::signDecode(signs + i / 8, n - i, scale, out + i, accumulate);
 }
 
-#define DTRAIN_SIMD_TABLE(level)                                                          \
-  {                                                                                       \
-    level, castToHalf, castToBFloat16, castFromHalf, castFromBFloat16, nonFiniteFloat,    \
-        nonFiniteHalf, reduce, sumSquares, sumSquaresHalf, maxAbs, sgdUpdate, larsUpdate, \
-        dgcAccumulateSelect, selectAbove, qsgdEncode, qsgdDecode, ternEncode, ternDecode, \
-        errorAbsSum, signEncode, signDecode,                                              \
+#define DTRAIN_SIMD_TABLE(level)                                                            \
+  {                                                                                         \
+      level,          castToHalf,    castToBFloat16, castFromHalf,        castFromBFloat16, \
+      nonFiniteFloat, nonFiniteHalf, reduce,         sumSquares,          sumSquaresHalf,   \
+      maxAbs,         sgdUpdate,     larsUpdate,     dgcAccumulateSelect, selectAbove,      \
+      qsgdEncode,     qsgdDecode,    ternGradEncode, ternGradDecode,      errorAbsSum,      \
+      signEncode,     signDecode,                                                           \
   }

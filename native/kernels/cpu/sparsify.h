@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/params.h"
 
 namespace dtrain {
 
@@ -15,14 +16,6 @@ namespace dtrain {
 // sorting by (|x| descending, index ascending) and taking the first k.
 void topkAbs(const CpuKernelTable& t, const float* x, size_t n, size_t k, uint32_t* idx,
              float* val);
-
-struct DgcOptions {
-  float momentum = 0.9f;
-  float density = 0.001f;     // target fraction of elements sent
-  float sampleRatio = 0.01f;  // fraction of elements sampled to estimate the threshold
-  uint32_t seed = 0;          // which positions are sampled
-  int maxRounds = 10;         // threshold adaptations before settling for an exact top-k
-};
 
 // Elements DGC targets for n elements at this density: ceil(n * density), at least 1 (n > 0).
 size_t dgcTargetCount(size_t n, float density);

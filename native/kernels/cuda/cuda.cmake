@@ -22,6 +22,6 @@ set_target_properties(test_cuda_kernels PROPERTIES CUDA_ARCHITECTURES "${DTRAIN_
 add_test(NAME test_cuda_kernels COMMAND test_cuda_kernels)
 set_tests_properties(test_cuda_kernels PROPERTIES SKIP_RETURN_CODE 77)
 
-add_executable(bench_cuda_kernels native/test/bench_cuda_kernels.cu)
+add_executable(bench_cuda_kernels native/bench/bench_cuda_kernels.cu)
 target_link_libraries(bench_cuda_kernels PRIVATE dtrain_cuda)
 set_target_properties(bench_cuda_kernels PROPERTIES CUDA_ARCHITECTURES "${DTRAIN_CUDA_ARCHITECTURES}")

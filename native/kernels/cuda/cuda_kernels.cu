@@ -137,10 +137,10 @@ struct ChunkRef {
 };
 
 struct TensorList {
-  Scratch<DeviceTensor> tensors;
+  Scratch<TensorSlot> tensors;
   Scratch<ChunkRef> chunks;
   unsigned chunkCount = 0;
-  TensorList(const DeviceTensor* t, int count, cudaStream_t s) : tensors(count, s), chunks(0, s) {
+  TensorList(const TensorSlot* t, int count, cudaStream_t s) : tensors(count, s), chunks(0, s) {
     std::vector<ChunkRef> refs;
     for (int i = 0; i < count; ++i) {
       for (size_t c = 0; c < t[i].n; c += kChunk) refs.push_back({i, c});
@@ -150,7 +150,7 @@ struct TensorList {
     std::swap(chunks.p, c.p);
     // Pageable copies are staged by the driver before cudaMemcpyAsync returns, so the host
     // vectors may go out of scope.
-    check(cudaMemcpyAsync(tensors.p, t, sizeof(DeviceTensor) * count, cudaMemcpyHostToDevice, s),
+    check(cudaMemcpyAsync(tensors.p, t, sizeof(TensorSlot) * count, cudaMemcpyHostToDevice, s),
           "copy tensors");
     if (!refs.empty()) {
       check(cudaMemcpyAsync(chunks.p, refs.data(), sizeof(ChunkRef) * refs.size(),
@@ -160,15 +160,15 @@ struct TensorList {
   }
 };
 
-__device__ __forceinline__ float gradAt(const DeviceTensor& t, bool half, size_t i) {
+__device__ __forceinline__ float gradAt(const TensorSlot& t, bool half, size_t i) {
   return half ? halfBitsToFloat(static_cast<const uint16_t*>(t.grad)[i])
               : static_cast<const float*>(t.grad)[i];
 }
 
-__global__ void checkFiniteKernel(const DeviceTensor* ts, const ChunkRef* chunks, bool half,
+__global__ void checkFiniteKernel(const TensorSlot* ts, const ChunkRef* chunks, bool half,
                                   int* noop) {
   const ChunkRef c = chunks[blockIdx.x];
-  const DeviceTensor t = ts[c.tensor];
+  const TensorSlot t = ts[c.tensor];
   const size_t end = min(t.n, c.start + kChunk);
   bool bad = false;
   for (size_t i = c.start + threadIdx.x; i < end; i += blockDim.x) {
@@ -180,11 +180,11 @@ __global__ void checkFiniteKernel(const DeviceTensor* ts, const ChunkRef* chunks
   if (bad) atomicExch(noop, 1);
 }
 
-__global__ void sgdKernel(SgdParams p, const DeviceTensor* ts, const ChunkRef* chunks,
+__global__ void sgdKernel(SgdOptions p, const TensorSlot* ts, const ChunkRef* chunks,
                           const int* noop) {
   if (noop && *noop) return;
   const ChunkRef c = chunks[blockIdx.x];
-  const DeviceTensor t = ts[c.tensor];
+  const TensorSlot t = ts[c.tensor];
   const float wd = t.exclude ? 0.0f : p.weightDecay;
   const size_t end = min(t.n, c.start + kChunk);
   for (size_t i = c.start + threadIdx.x; i < end; i += blockDim.x) {
@@ -214,10 +214,10 @@ __device__ double blockSum(double v) {
 }
 
 // norms[2t] += sum w^2, norms[2t+1] += sum g^2 (g as stored, unscaled); flags non-finite g.
-__global__ void larsNormsKernel(LarsParams p, const DeviceTensor* ts, const ChunkRef* chunks,
+__global__ void larsNormsKernel(LarsOptions p, const TensorSlot* ts, const ChunkRef* chunks,
                                 double* norms, int* noop) {
   const ChunkRef c = chunks[blockIdx.x];
-  const DeviceTensor t = ts[c.tensor];
+  const TensorSlot t = ts[c.tensor];
   const size_t end = min(t.n, c.start + kChunk);
   double ws = 0, gs = 0;
   bool bad = false;
@@ -237,11 +237,11 @@ __global__ void larsNormsKernel(LarsParams p, const DeviceTensor* ts, const Chun
   }
 }
 
-__global__ void larsUpdateKernel(LarsParams p, const DeviceTensor* ts, const ChunkRef* chunks,
+__global__ void larsUpdateKernel(LarsOptions p, const TensorSlot* ts, const ChunkRef* chunks,
                                  const double* norms, const int* noop, float* trustOut) {
   if (noop && *noop) return;
   const ChunkRef c = chunks[blockIdx.x];
-  const DeviceTensor t = ts[c.tensor];
+  const TensorSlot t = ts[c.tensor];
   double trust = 1.0;
   if (!t.exclude) {
     const double wn = sqrt(norms[2 * c.tensor]);
@@ -456,8 +456,8 @@ __global__ void qsgdDecodeKernel(const uint8_t* code, size_t n, size_t planeByte
   }
 }
 
-__global__ void ternEncodeKernel(const float* x, size_t n, float invScale, uint32_t seed,
-                                 uint8_t* code, size_t planeBytes) {
+__global__ void ternGradEncodeKernel(const float* x, size_t n, float invScale, uint32_t seed,
+                                     uint8_t* code, size_t planeBytes) {
   const float inv16 = __fmul_rn(invScale, 65536.0f);
   const size_t warps = size_t{gridDim.x} * blockDim.x / 32;
   const size_t warp = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 32;
@@ -474,8 +474,8 @@ __global__ void ternEncodeKernel(const float* x, size_t n, float invScale, uint3
   }
 }
 
-__global__ void ternDecodeKernel(const uint8_t* code, size_t n, size_t planeBytes, float scale,
-                                 float* out, bool accumulate) {
+__global__ void ternGradDecodeKernel(const uint8_t* code, size_t n, size_t planeBytes, float scale,
+                                     float* out, bool accumulate) {
   DTRAIN_GRID_LOOP(i, n) {
     float val = bitAt(code, i) ? scale : 0.0f;
     if (bitAt(code + planeBytes, i)) val = -val;
@@ -579,21 +579,20 @@ void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n, cuda
   check(cudaGetLastError(), "reduce");
 }
 
-void sgdStep(const SgdParams& p, const DeviceTensor* tensors, int count, bool checkFinite,
-             cudaStream_t s) {
+void sgdStep(const SgdOptions& p, const TensorSlot* tensors, int count, cudaStream_t s) {
   TensorList list(tensors, count, s);
   if (!list.chunkCount) return;
   Scratch<int> noop(1, s);
   check(cudaMemsetAsync(noop.p, 0, sizeof(int), s), "memset");
-  if (checkFinite)
+  if (p.checkFinite)
     checkFiniteKernel<<<list.chunkCount, kThreads, 0, s>>>(list.tensors.p, list.chunks.p,
                                                            p.gradHalf, noop.p);
   sgdKernel<<<list.chunkCount, kThreads, 0, s>>>(p, list.tensors.p, list.chunks.p, noop.p);
   check(cudaGetLastError(), "sgdStep");
 }
 
-void larsStep(const LarsParams& p, const DeviceTensor* tensors, int count, bool checkFinite,
-              float* trust, cudaStream_t s) {
+void larsStep(const LarsOptions& p, const TensorSlot* tensors, int count, float* trust,
+              cudaStream_t s) {
   TensorList list(tensors, count, s);
   if (!list.chunkCount) return;
   Scratch<double> norms(2 * count, s);
@@ -601,7 +600,7 @@ void larsStep(const LarsParams& p, const DeviceTensor* tensors, int count, bool 
   check(cudaMemsetAsync(norms.p, 0, sizeof(double) * 2 * count, s), "memset");
   check(cudaMemsetAsync(noop.p, 0, sizeof(int), s), "memset");
   larsNormsKernel<<<list.chunkCount, kThreads, 0, s>>>(p, list.tensors.p, list.chunks.p, norms.p,
-                                                       checkFinite ? noop.p : nullptr);
+                                                       p.checkFinite ? noop.p : nullptr);
   larsUpdateKernel<<<list.chunkCount, kThreads, 0, s>>>(p, list.tensors.p, list.chunks.p, norms.p,
                                                         noop.p, trust);
   check(cudaGetLastError(), "larsStep");
@@ -616,14 +615,9 @@ void topkAbs(const float* x, size_t n, size_t k, uint32_t* idx, float* val, cuda
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
 }
 
-size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcParams& p, uint32_t* idx,
+size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcOptions& o, uint32_t* idx,
                float* val32, uint16_t* val16, cudaStream_t s) {
-  DgcOptions o;
-  o.momentum = p.momentum;
-  o.density = p.density;
-  o.sampleRatio = p.sampleRatio;
-  o.seed = p.seed;
-  o.maxRounds = p.maxRounds;
+  const DgcOptions& p = o;
   const size_t k = dgcTargetCount(n, o.density);
   if (k == 0) return 0;
   size_t count = 0;
@@ -734,7 +728,7 @@ void qsgdDecode(const uint8_t* code, size_t n, uint32_t levels, float norm, floa
   check(cudaGetLastError(), "qsgdDecode");
 }
 
-float ternEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cudaStream_t s) {
+float ternGradEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cudaStream_t s) {
   const size_t planeBytes = (n + 7) / 8;
   Scratch<unsigned> mx(1, s);
   check(cudaMemsetAsync(mx.p, 0, sizeof(unsigned), s), "memset");
@@ -745,20 +739,20 @@ float ternEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cudaStr
   if (!(scale > 0) || !std::isfinite(scale)) {
     check(cudaMemsetAsync(code, 0, 2 * planeBytes, s), "memset");
   } else if (n) {
-    ternEncodeKernel<<<warpBlocksFor(n), kThreads, 0, s>>>(x, n, 1.0f / scale, seed, code,
-                                                           planeBytes);
+    ternGradEncodeKernel<<<warpBlocksFor(n), kThreads, 0, s>>>(x, n, 1.0f / scale, seed, code,
+                                                               planeBytes);
   }
-  check(cudaGetLastError(), "ternEncode");
+  check(cudaGetLastError(), "ternGradEncode");
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   return scale;
 }
 
-void ternDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
-                cudaStream_t s) {
+void ternGradDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
+                    cudaStream_t s) {
   if (n)
-    ternDecodeKernel<<<blocksFor(n), kThreads, 0, s>>>(code, n, (n + 7) / 8, scale, out,
-                                                       accumulate);
-  check(cudaGetLastError(), "ternDecode");
+    ternGradDecodeKernel<<<blocksFor(n), kThreads, 0, s>>>(code, n, (n + 7) / 8, scale, out,
+                                                           accumulate);
+  check(cudaGetLastError(), "ternGradDecode");
 }
 
 float signEncode(const float* g, float* residual, size_t n, uint8_t* code, cudaStream_t s) {

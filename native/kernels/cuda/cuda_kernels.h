@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "common/dtype.h"
+#include "kernels/params.h"
 
 namespace dtrain {
 namespace cuda {
@@ -28,48 +29,26 @@ void castFromBFloat16(const uint16_t* src, float* dst, size_t n, float scale, in
                       cudaStream_t s);
 void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n, cudaStream_t s);
 
-// One tensor of a multi-tensor step; every pointer is device memory.
-struct DeviceTensor {
-  float* weights;
-  const void* grad;  // float32 or float16 bits
-  float* state;
-  uint16_t* weights16;  // may be null
-  size_t n;
-  int exclude;
-};
-
-struct SgdParams {
-  float lr, momentum, weightDecay, gradScale;
-  bool nesterov, gradHalf;
-};
-struct LarsParams {
-  float lr, momentum, weightDecay, eta, gradScale;
-  bool gradHalf;
-};
+// The multi-tensor steps take the CPU's parameter structs (kernels/params.h), with every
+// pointer of a TensorSlot in device memory.
 
 // Multi-tensor SGD: one launch over every tensor's chunks (host array of `count` tensors).
-// If checkFinite, a first launch sets a device flag on any inf/NaN gradient and the update
+// If o.checkFinite, a first launch sets a device flag on any inf/NaN gradient and the update
 // launch does nothing when it is set (the noop flag stays on the GPU). Returns after queuing.
-void sgdStep(const SgdParams& p, const DeviceTensor* tensors, int count, bool checkFinite,
-             cudaStream_t s);
+void sgdStep(const SgdOptions& o, const TensorSlot* tensors, int count, cudaStream_t s);
 // Multi-tensor LARS: a norms launch (double atomics per tensor), then the update launch, which
-// computes each tensor's trust ratio from the norms and skips everything on inf/NaN. trust, if
-// not null, is a device array receiving each ratio.
-void larsStep(const LarsParams& p, const DeviceTensor* tensors, int count, bool checkFinite,
-              float* trust, cudaStream_t s);
+// computes each tensor's trust ratio from the norms and skips everything on inf/NaN
+// (o.checkFinite). trust, if not null, is a device array receiving each ratio.
+void larsStep(const LarsOptions& o, const TensorSlot* tensors, int count, float* trust,
+              cudaStream_t s);
 
 // Exact top-k by magnitude (ties to the lower index, NaN lowest), indices ascending; device
 // outputs. Synchronizes the stream.
 void topkAbs(const float* x, size_t n, size_t k, uint32_t* idx, float* val, cudaStream_t s);
 
-struct DgcParams {
-  float momentum = 0.9f, density = 0.001f, sampleRatio = 0.01f;
-  uint32_t seed = 0;
-  int maxRounds = 10;
-};
 // One DGC step as the CPU's dgcStep (sparsify.h); idx/val32/val16 are device arrays of at least
 // the target count. Synchronizes the stream; returns the number of pairs.
-size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcParams& p, uint32_t* idx,
+size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcOptions& o, uint32_t* idx,
                float* val32, uint16_t* val16, cudaStream_t s);
 // dense[idx[i]] += val[i] (indices must be < n; atomics, so the order of equal indices is not
 // fixed: float sums may differ in the last bit from the CPU's sequential order).
@@ -82,9 +61,9 @@ float qsgdEncode(const float* x, size_t n, uint32_t levels, uint32_t seed, uint8
                  float norm, cudaStream_t s);
 void qsgdDecode(const uint8_t* code, size_t n, uint32_t levels, float norm, float* out,
                 bool accumulate, cudaStream_t s);
-float ternEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cudaStream_t s);
-void ternDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
-                cudaStream_t s);
+float ternGradEncode(const float* x, size_t n, uint32_t seed, uint8_t* code, cudaStream_t s);
+void ternGradDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
+                    cudaStream_t s);
 float signEncode(const float* g, float* residual, size_t n, uint8_t* code, cudaStream_t s);
 void signDecode(const uint8_t* code, size_t n, float scale, float* out, bool accumulate,
                 cudaStream_t s);

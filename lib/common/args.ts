@@ -1,4 +1,7 @@
-/** Argument checks shared by the kernel wrappers: errors name the argument, as elsewhere. */
+/**
+ * Argument checks shared by every module: errors name the argument and what was expected, and
+ * options objects reject keys they do not know (a typo is worth an error, not a silent default).
+ */
 
 type TypedArrayCtor =
   | Float32ArrayConstructor
@@ -50,11 +53,22 @@ export function outputArray<C extends TypedArrayCtor>(out: unknown, ctor: C, len
   return out;
 }
 
-/** Options objects may be omitted; anything else must be an object. */
-export function options<T extends object>(value: T | undefined, name: string): Partial<T> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object') {
-    throw new TypeError(`${name} must be an object, got ${describe(value)}`);
+const NO_OPTIONS = Object.freeze({});
+
+/**
+ * An options object (undefined: `{}`). Throws a TypeError for anything that is not an object,
+ * or that has a key outside `known`; the message starts with `fn: ` when a function is named.
+ */
+export function checkOptions<T extends object>(value: T | undefined, known: readonly string[], fn?: string): Partial<T> {
+  if (value === undefined) return NO_OPTIONS;
+  const prefix = (): string => (fn === undefined ? '' : `${fn}: `);
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) {
+    throw new TypeError(`${prefix()}options must be an object, got ${describe(value)}`);
+  }
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && !known.includes(key)) {
+      throw new TypeError(`${prefix()}unknown option '${key}'; the options are ${known.join(', ')}`);
+    }
   }
   return value;
 }
@@ -67,7 +81,8 @@ export function randomSeed(): number {
 /** Element indices are uint32 in the native kernels. */
 export const MAX_LENGTH = 0xffffffff;
 
-function describe(v: unknown): string {
+/** A value's kind for an error message: null, a typed array's class, or its typeof. */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (ArrayBuffer.isView(v)) return v.constructor.name;
   return typeof v;

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "kernels/cpu/kernel_bench.h"
+#include "bench/kernel_bench.h"
 
 using namespace dtrain;
 

@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
   int* flag;
   cuda::check(cudaMalloc(&flag, 4), "flag");
   cuda::castToHalf(buf[0], h16, n, 1.0f, stream);
-  cuda::DeviceTensor t{buf[0], buf[1], buf[2], nullptr, n, 0};
-  cuda::DeviceTensor th{buf[0], h16, buf[2], reinterpret_cast<uint16_t*>(buf[4]), n, 0};
+  TensorSlot t{buf[0], buf[1], buf[2], nullptr, n, false};
+  TensorSlot th{buf[0], h16, buf[2], reinterpret_cast<uint16_t*>(buf[4]), n, false};
   std::vector<uint32_t*> idx(1);
   cuda::check(cudaMalloc(&idx[0], (n / 1000 + 2) * 4), "idx");
   struct Case {
@@ -95,28 +95,25 @@ int main(int argc, char** argv) {
       {"reduce_sum_f16", 6,
        [&] { cuda::reduce(DType::kFloat16, ReduceOp::kSum, h16, h16 + n, n, stream); }},
       {"sgd_f32", 24,
-       [&] {
-         cuda::sgdStep({1e-4f, 0.9f, 1e-4f, 1.0f, false, false}, &t, 1, true, stream);
-       }},
+       [&] { cuda::sgdStep(SgdOptions{1e-4f, 0.9f, 1e-4f, 1.0f, false, false}, &t, 1, stream); }},
       {"sgd_f16grad_w16", 22,
-       [&] {
-         cuda::sgdStep({1e-4f, 0.9f, 1e-4f, 1e-3f, false, true}, &th, 1, true, stream);
-       }},
+       [&] { cuda::sgdStep(SgdOptions{1e-4f, 0.9f, 1e-4f, 1e-3f, false, true}, &th, 1, stream); }},
       {"lars_f32", 28,
        [&] {
-         cuda::larsStep({1e-3f, 0.9f, 5e-4f, 0.001f, 1.0f, false}, &t, 1, true, nullptr, stream);
+         cuda::larsStep(LarsOptions{1e-3f, 0.9f, 5e-4f, 0.001f, 1.0f, false}, &t, 1, nullptr,
+                        stream);
        }},
       {"qsgd_encode_s15", 4 + 4 + 5.0 / 8,
        [&] { cuda::qsgdEncode(buf[0], n, 15, 1, u8, -1, stream); }},
       {"qsgd_decode_s15", 4 + 5.0 / 8,
        [&] { cuda::qsgdDecode(u8, n, 15, 1.0f, buf[2], false, stream); }},
-      {"terngrad_encode", 8.25, [&] { cuda::ternEncode(buf[0], n, 1, u8, stream); }},
-      {"terngrad_decode", 4.25, [&] { cuda::ternDecode(u8, n, 1.0f, buf[2], false, stream); }},
+      {"terngrad_encode", 8.25, [&] { cuda::ternGradEncode(buf[0], n, 1, u8, stream); }},
+      {"terngrad_decode", 4.25, [&] { cuda::ternGradDecode(u8, n, 1.0f, buf[2], false, stream); }},
       {"onebit_encode", 20.125, [&] { cuda::signEncode(buf[0], buf[4], n, u8, stream); }},
       {"onebit_decode", 4.125, [&] { cuda::signDecode(u8, n, 1.0f, buf[2], false, stream); }},
       {"dgc_sparsify", 20,
        [&] {
-         cuda::dgcStep(buf[2], buf[4], buf[0], n, cuda::DgcParams(), idx[0],
+         cuda::dgcStep(buf[2], buf[4], buf[0], n, DgcOptions(), idx[0],
                        reinterpret_cast<float*>(u8), nullptr, stream);
        }},
       {"topk", 4,

@@ -1,4 +1,4 @@
-#include "nn/gemm_bench.h"
+#include "bench/gemm_bench.h"
 
 #include <algorithm>
 #include <chrono>

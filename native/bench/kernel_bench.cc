@@ -1,4 +1,4 @@
-#include "kernels/cpu/kernel_bench.h"
+#include "bench/kernel_bench.h"
 
 #include <chrono>
 #include <cstdint>
@@ -189,13 +189,13 @@ KernelBenchResult benchKernel(const std::string& name, Isa isa, size_t bytes, do
       perElement = 4 + 5.0 / 8;
     }
   } else if (name == "terngrad_encode" || name == "terngrad_decode") {
-    const float scale = ternEncode(k, as<float>(a), n, 1, b.get());
+    const float scale = ternGradEncode(k, as<float>(a), n, 1, b.get());
     if (name == "terngrad_encode") {
       uint32_t seed = 0;
-      call = [&, seed]() mutable { ternEncode(k, as<float>(a), n, ++seed, b.get()); };
+      call = [&, seed]() mutable { ternGradEncode(k, as<float>(a), n, ++seed, b.get()); };
       perElement = 4 + 4 + 2.0 / 8;
     } else {
-      call = [&, scale] { ternDecode(k, b.get(), n, scale, as<float>(c), false); };
+      call = [&, scale] { ternGradDecode(k, b.get(), n, scale, as<float>(c), false); };
       perElement = 4 + 2.0 / 8;
     }
   } else if (name == "onebit_encode" || name == "onebit_decode") {

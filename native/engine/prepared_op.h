@@ -1,0 +1,27 @@
+// A collective in progress: its descriptor exchange, then its data phase, each resumable where
+// one thread left it (the JS thread hands a call that waits too long to the engine thread).
+#pragma once
+
+#include <vector>
+
+#include "common/clock.h"
+#include "engine/collective_desc.h"
+#include "engine/executor.h"
+#include "sched/plan.h"
+#include "transport/transport.h"
+
+namespace dtrain {
+
+struct PreparedOp {
+  CollectiveDesc desc;
+  AlgorithmChoice algo;  // all-reduce's auto resolved before the exchange
+  Deadline deadline;
+  std::vector<CollectiveDesc> all;  // every rank's descriptor
+  std::vector<Transfer> transfers;  // the exchange, resumable
+  bool exchanged = false;
+  bool dataStarted = false;  // the plan is made and its scaling before the schedule done
+  Plan plan;
+  ExecState exec;
+};
+
+}  // namespace dtrain

@@ -1,0 +1,18 @@
+// The binding's free functions, by file; addon.cc puts them on the module's exports.
+#pragma once
+
+#include <napi.h>
+
+namespace dtrain {
+
+// simulate_wrap.cc
+Napi::Value simulateJs(const Napi::CallbackInfo& info);
+Napi::Value measureReduceJs(const Napi::CallbackInfo& info);
+
+// registry_wrap.cc: the registries and constants, as lib/native.ts types them.
+Napi::Object registryExports(Napi::Env env);
+Napi::Value nativeInfo(const Napi::CallbackInfo& info);
+Napi::Value algorithmId(const Napi::CallbackInfo& info);
+Napi::Value chunkOf(const Napi::CallbackInfo& info);
+
+}  // namespace dtrain
