@@ -2,7 +2,7 @@
 // 0.9, as the PyTorch DDP peer) for --steps timed steps after --warmup steps, and prints one JSON
 // line from rank 0: samples/s over all ranks between two barriers, step time, communication
 // wait. Usage: dtrain run -np N bench/train-worker.js --batch B [--steps S] [--warmup W]
-//   [--fusion-threshold BYTES] [--algorithm A] [--no-overlap]
+//   [--fusion-threshold BYTES] [--algorithm A] [--no-overlap] [--background true|false]
 'use strict';
 const { parseArgs } = require('node:util');
 const dtrain = require('..');
@@ -18,6 +18,7 @@ async function main() {
       'fusion-threshold': { type: 'string' },
       algorithm: { type: 'string' },
       'no-overlap': { type: 'boolean', default: false },
+      background: { type: 'string' },
     },
   });
   const batch = Number(values.batch);
@@ -35,6 +36,7 @@ async function main() {
   const opt = new dtrain.DistributedOptimizer(new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }), {
     fusionThreshold: values['fusion-threshold'] === undefined ? undefined : Number(values['fusion-threshold']),
     algorithm: values.algorithm,
+    background: values.background === undefined ? undefined : values.background === 'true',
   });
   const sampler = new data.DistributedSampler(set.train.count, { rank: dtrain.rank(), size: dtrain.size(), seed: 1 });
   const loader = new data.BatchLoader(set.train, batch, { dropLast: true });
@@ -74,6 +76,7 @@ async function main() {
         buckets: opt.buckets.length,
         fusion_threshold: opt.fusionThreshold,
         overlap: !values['no-overlap'],
+        background: opt.background,
         isa: dtrain.kernels.info().isa,
       }),
     );

@@ -20,13 +20,14 @@ describe('training: DistributedOptimizer and Trainer', function () {
   before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-train-'))));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  for (const [np, algorithm] of [
-    [2, undefined],
-    [3, 'recursive-doubling'],
-    [4, 'halving-doubling'],
+  for (const [np, algorithm, background] of [
+    [2, undefined, true],
+    [2, undefined, false],
+    [3, 'recursive-doubling', true],
+    [4, 'halving-doubling', false],
   ]) {
-    it(`np=${np}${algorithm ? ` ${algorithm}` : ''}: fused buckets, one bucket per tensor, overlap on and off all equal per-tensor all-reduce bitwise`, async function () {
-      const r = await job(np, { mode: 'fusion', algorithm });
+    it(`np=${np}${algorithm ? ` ${algorithm}` : ''}, reduced on the ${background ? 'engine' : 'calling'} thread: fused buckets, one bucket per tensor, overlap on and off all equal per-tensor all-reduce bitwise`, async function () {
+      const r = await job(np, { mode: 'fusion', algorithm, background });
       expect(r.code, describeJob(r)).to.equal(0);
       expect(r.results).to.have.length(np);
       const [first] = r.results;

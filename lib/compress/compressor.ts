@@ -33,6 +33,12 @@ export interface Compressor {
    * `algorithm` is the DistributedOptimizer's all-reduce algorithm option, if any.
    */
   reduce(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): Promise<void>;
+  /**
+   * The same, blocking the calling thread (the collectives' `*Sync` calls): used where the
+   * reduction runs on the calling thread (see the DistributedOptimizer's `background` option)
+   * and by synchronous callers such as tfjs's applyGradients.
+   */
+  reduceSync(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): void;
   /** State to checkpoint (plain data and Float32Arrays), or undefined if none. */
   stateDict?(): Record<string, unknown> | undefined;
   loadStateDict?(state: Record<string, unknown>): void;
@@ -43,6 +49,10 @@ export class NoCompression implements Compressor {
   readonly name = 'none';
   async reduce(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): Promise<void> {
     await comm.allreduce(bucket.data, algorithm === undefined ? { op: 'avg' } : { op: 'avg', algorithm });
+  }
+
+  reduceSync(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): void {
+    comm.allreduceSync(bucket.data, algorithm === undefined ? { op: 'avg' } : { op: 'avg', algorithm });
   }
 }
 
@@ -64,8 +74,8 @@ export function makeCompressor(c: string | Compressor | undefined): Compressor {
     if (!make) throw new RangeError(`compression must be one of ${compressorNames().join(', ')} (or a Compressor), got '${c}'`);
     return make();
   }
-  if (c === null || typeof c !== 'object' || typeof (c as Compressor).reduce !== 'function') {
-    throw new TypeError('compression must be a name or an object with reduce(bucket, comm, algorithm)');
+  if (c === null || typeof c !== 'object' || typeof (c as Compressor).reduce !== 'function' || typeof (c as Compressor).reduceSync !== 'function') {
+    throw new TypeError('compression must be a name or an object with reduce(bucket, comm, algorithm) and reduceSync(bucket, comm, algorithm)');
   }
   return c;
 }

@@ -1,5 +1,6 @@
 import type { Communicator } from '../comm/communicator';
 import { fusionThresholdFromEnv } from '../comm/config';
+import { availableParallelism } from 'node:os';
 import { getCommunicator } from '../comm/world';
 import { checkParameters, type Parameter } from '../common/parameter';
 import { makeCompressor, type Compressor, type GradientBucket } from '../compress/compressor';
@@ -29,13 +30,24 @@ export interface DistributedOptimizerOptions {
   compression?: string | Compressor;
   /** All-reduce algorithm for the buckets (see docs/algorithms.md); default the communicator's. */
   algorithm?: string;
+  /**
+   * Run bucket all-reduces on the communicator's engine thread, overlapping the rest of
+   * backward (true), or on the calling thread as each bucket is ready (false). Default: true
+   * when this host has at least two cores per local worker (the compute thread and the engine
+   * thread each get one); else false, since an engine thread competing with the other workers'
+   * compute for the same cores costs more than overlap saves (measured in docs/training.md).
+   */
+  background?: boolean;
   /** The communicator; default the one `dtrain.init()` created. */
   communicator?: Communicator;
 }
 
 /** How long the last steps waited on communication that overlap did not hide. */
 export interface CommStats {
-  /** Milliseconds the last step() spent waiting for its buckets. */
+  /**
+   * Milliseconds the last step spent waiting on its buckets' communication: awaiting them in
+   * step(), or blocked in them on the calling thread (with `background` false).
+   */
   lastWaitMs: number;
   /** Sum over all steps. */
   totalWaitMs: number;
@@ -50,6 +62,8 @@ interface Bucket extends GradientBucket {
   launched: boolean;
   promise: Promise<void> | undefined;
 }
+
+const DONE: Promise<void> = Promise.resolve();
 
 interface Slot {
   bucket: Bucket;
@@ -94,11 +108,14 @@ export class DistributedOptimizer {
   readonly compressor: Compressor;
   readonly algorithm: string | undefined;
   readonly comm: Communicator;
+  /** Whether bucket all-reduces run on the engine thread (see the `background` option). */
+  readonly background: boolean;
   /** The buckets, in launch order: which parameters each holds and its size. */
   readonly buckets: readonly Bucket[];
   readonly stats: CommStats = { lastWaitMs: 0, totalWaitMs: 0, steps: 0 };
   private readonly slots = new Map<Parameter, Slot>();
   private next = 0; // first bucket not yet launched
+  private syncWaitMs = 0; // time this step's buckets blocked the calling thread
 
   constructor(optimizer: Optimizer, options: DistributedOptimizerOptions = {}) {
     const who = 'DistributedOptimizer';
@@ -106,7 +123,7 @@ export class DistributedOptimizer {
       throw new TypeError(`${who}: wrap an optimizer with params and step() (optim.SGD, optim.LARS, ...)`);
     }
     if (options === null || typeof options !== 'object') throw new TypeError(`${who}: options must be an object`);
-    rejectUnknown(options, ['fusionThreshold', 'backwardPassesPerStep', 'op', 'compression', 'algorithm', 'communicator'], who);
+    rejectUnknown(options, ['fusionThreshold', 'backwardPassesPerStep', 'op', 'compression', 'algorithm', 'background', 'communicator'], who);
     this.optimizer = optimizer;
     this.params = checkParameters(optimizer.params as Parameter[], who);
     this.fusionThreshold = fusionThresholdOf(options.fusionThreshold);
@@ -122,6 +139,8 @@ export class DistributedOptimizer {
     }
     this.algorithm = options.algorithm;
     this.comm = options.communicator ?? getCommunicator(who);
+    if (options.background !== undefined && typeof options.background !== 'boolean') throw new TypeError(`${who}: background must be a boolean`);
+    this.background = options.background ?? availableParallelism() >= 2 * this.comm.localSize;
     checkSameParameters(this.params, this.comm, who);
     this.buckets = this.makeBuckets();
   }
@@ -199,12 +218,28 @@ export class DistributedOptimizer {
 
   private launch(b: Bucket): void {
     if (b.fused) b.params.forEach((p, i) => b.data.set(p.grad, b.offsets[i]));
+    b.launched = true;
+    if (this.comm.size === 1) {
+      b.promise = DONE; // the mean over one rank is the gradient itself
+      return;
+    }
+    if (!this.background) {
+      const t0 = performance.now();
+      try {
+        this.compressor.reduceSync(b, this.comm, this.algorithm);
+        b.promise = DONE;
+      } catch (err) {
+        b.promise = Promise.reject(err);
+        b.promise.catch(() => undefined);
+      }
+      this.syncWaitMs += performance.now() - t0;
+      return;
+    }
     const p = this.compressor.reduce(b, this.comm, this.algorithm);
     // Handled here so a failure while backward still runs is not reported as unhandled; step()
     // awaits the same promise and throws its error.
     p.catch(() => undefined);
     b.promise = p;
-    b.launched = true;
   }
 
   /**
@@ -224,7 +259,8 @@ export class DistributedOptimizer {
         failure ??= err;
       }
     }
-    const waited = performance.now() - t0;
+    const waited = performance.now() - t0 + this.syncWaitMs;
+    this.syncWaitMs = 0;
     this.stats.lastWaitMs = waited;
     this.stats.totalWaitMs += waited;
     this.reset();

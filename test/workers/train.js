@@ -63,7 +63,7 @@ function paramsDigest(params) {
 
 async function averagedGradients(model, batch, { fusionThreshold, overlap, algorithm }) {
   const rec = recorder(model.parameters());
-  const dopt = new dtrain.DistributedOptimizer(rec, { fusionThreshold, algorithm });
+  const dopt = new dtrain.DistributedOptimizer(rec, { fusionThreshold, algorithm, background: opts.background });
   model.lossAndGrad(batch.x, batch.y, batch.y.length, overlap ? { onGrad: (p) => dopt.gradReady(p) } : {});
   await dopt.step();
   return { grads: rec.seen[0], buckets: dopt.buckets.length };
