@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { graceFromEnv, localSizeFromEnv } from '../comm/config';
+import { bindToFromEnv, graceFromEnv, localSizeFromEnv } from '../comm/config';
+import { cpuPlan, findTaskset, type BindTo } from '../launcher/cpu-affinity';
 import { runJob } from '../launcher/job';
 import { nonNegativeSeconds, positiveInteger, positiveSeconds, transportName, UsageError } from './values';
 
@@ -13,6 +14,7 @@ interface RunOptions {
   transport?: string;
   timeout?: number;
   grace?: number;
+  bindTo?: BindTo;
 }
 
 /**
@@ -42,6 +44,12 @@ export function addRunCommand(program: Command): void {
         `(default: DTRAIN_GRACE or ${DEFAULT_GRACE_SECONDS})`,
       nonNegativeSeconds,
     )
+    .option(
+      '--bind-to <what>',
+      'core: each worker on a CPU of its own (needs taskset); none: the scheduler places them; ' +
+        'auto (default, or DTRAIN_BIND_TO): core when there is a CPU per worker',
+      bindTo,
+    )
     .argument('<script>', 'worker script, run with this Node.js binary')
     .argument('[args...]', 'arguments for the script, passed through untouched')
     // Everything after the script belongs to the script, even options dtrain also knows.
@@ -51,9 +59,12 @@ export function addRunCommand(program: Command): void {
       if (!isFile(path)) command.error(`dtrain: script not found: ${script}`, { exitCode: 2 });
       let graceSeconds: number;
       let groupSize: number | undefined;
+      let cpus: number[] | undefined;
+      const taskset = findTaskset();
       try {
         graceSeconds = options.grace ?? graceFromEnv() ?? DEFAULT_GRACE_SECONDS;
         groupSize = localSizeFromEnv();
+        cpus = cpuPlan(options.np, options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
@@ -67,8 +78,15 @@ export function addRunCommand(program: Command): void {
         timeoutSeconds: options.timeout,
         graceSeconds,
         groupSize,
+        cpus,
+        taskset,
       });
     });
+}
+
+function bindTo(v: string): BindTo {
+  if (v !== 'auto' && v !== 'core' && v !== 'none') throw new UsageError(`--bind-to must be auto, core or none, got '${v}'`);
+  return v;
 }
 
 function isFile(path: string): boolean {

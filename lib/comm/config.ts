@@ -45,6 +45,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_SHM_CHANNEL_BYTES', default: '`1048576`', meaning: 'size of each shared-memory ring', readBy: 'worker' },
   { name: 'DTRAIN_SHM_SPIN', default: 'adaptive', meaning: 'polls before a waiting rank sleeps', readBy: 'worker' },
   { name: 'DTRAIN_GRACE', default: '`5`', meaning: 'launcher: seconds survivors get after a failure', readBy: 'launcher' },
+  { name: 'DTRAIN_BIND_TO', default: '`auto`', meaning: 'launcher: bind each worker to a CPU (core, none, auto)', readBy: 'launcher' },
   { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
   { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
   { name: 'DTRAIN_TTY_FD', default: 'set by the launcher', meaning: "rank 0's descriptor of the launcher's terminal, for the Trainer's progress bar", readBy: 'worker' },
@@ -88,6 +89,14 @@ function nonNegativeFromEnv(env: Env, name: string): number | undefined {
   if (r === undefined) return undefined;
   const v = Number(r);
   if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a number >= 0, got '${r}'`);
+  return v;
+}
+
+/** DTRAIN_BIND_TO (`auto`, `core` or `none`), or undefined when unset. */
+export function bindToFromEnv(env: Env = process.env): 'auto' | 'core' | 'none' | undefined {
+  const v = raw(env, 'DTRAIN_BIND_TO');
+  if (v === undefined) return undefined;
+  if (v !== 'auto' && v !== 'core' && v !== 'none') throw new RangeError(`DTRAIN_BIND_TO must be auto, core or none, got '${v}'`);
   return v;
 }
 

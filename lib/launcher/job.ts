@@ -21,6 +21,10 @@ export interface JobOptions {
   graceSeconds: number;
   /** Environment the workers inherit; default `process.env`. */
   baseEnv?: NodeJS.ProcessEnv;
+  /** The CPU of each rank (from cpuPlan), or undefined to leave placement to the scheduler. */
+  cpus?: number[];
+  /** taskset's path, when `cpus` is given. */
+  taskset?: string;
 }
 
 /**
@@ -49,7 +53,8 @@ export async function runJob(options: JobOptions): Promise<number> {
         groupSize: options.groupSize,
       });
       if (terminal && rank === 0) env.DTRAIN_TTY_FD = '3';
-      return { rank, command: process.execPath, args: [options.script, ...options.args], env, terminal: terminal && rank === 0 };
+      const bind: [number, string] | undefined = options.cpus && options.taskset ? [options.cpus[rank], options.taskset] : undefined;
+      return { rank, command: process.execPath, args: [options.script, ...options.args], env, terminal: terminal && rank === 0, bind };
     });
     const group = new WorkerGroup({
       graceMs: options.graceSeconds * 1000,
