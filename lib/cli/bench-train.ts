@@ -179,7 +179,7 @@ export function addBenchTrainCommand(bench: Command): void {
         const npMax = Math.max(...o.np);
         const svg = barChartSvg({
           title: 'Training the reference MLP (784-512-256-10) on Fashion-MNIST: samples/s',
-          subtitle: `${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), dtrain kernels ${info.isa}; dashed: GEMM bound for ${npMax} workers (OpenBLAS, 1 thread each)`,
+          subtitle: `${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), dtrain kernels ${info.isa}; PyTorch with OpenBLAS, ${o.torchBlasThreads === 'default' ? "OpenBLAS's own thread count" : `${o.torchBlasThreads} thread(s)`} per worker; dashed: GEMM bound for ${npMax} workers`,
           yLabel: 'samples/s (all workers)',
           groups: o.batches.map((b) => `batch ${b} per worker`),
           series,

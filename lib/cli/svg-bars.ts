@@ -26,6 +26,7 @@ function niceMax(v: number): number {
 }
 
 function short(v: number): string {
+  if (v === 0) return '0';
   return v >= 10000 ? `${(v / 1000).toFixed(v >= 100000 ? 0 : 1)}k` : v >= 100 ? v.toFixed(0) : v.toPrecision(3);
 }
 

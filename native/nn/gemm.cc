@@ -33,6 +33,15 @@ struct PackBuffers {
 };
 
 thread_local PackBuffers tlsPack;
+thread_local PackBuffers tlsSwap;  // the transposed result of a swapped product (.a only)
+
+// The fraction of a tiling's multiply-adds that land in C (the rest is the tiles' padding).
+double tileUse(size_t m, size_t n, const GemmKernel& kern) {
+  const GemmShapeKernel& sk = n <= static_cast<size_t>(kern.narrow.nr) ? kern.narrow : kern.wide;
+  const double rows = static_cast<double>((m + sk.mr - 1) / sk.mr * sk.mr);
+  const double cols = static_cast<double>((n + sk.nr - 1) / sk.nr * sk.nr);
+  return static_cast<double>(m) * static_cast<double>(n) / (rows * cols);
+}
 
 // op(A)[i0:i0+mc, p0:p0+kc] into panels of mr rows: panel q holds, for each k, the mr values
 // of rows q*mr.. (zero past mc).
@@ -102,6 +111,30 @@ void sgemm(Isa isa, const GemmArgs& g) {
   check(g);
   if (g.m == 0 || g.n == 0) return;
   const GemmKernel& kern = gemmKernel(isa);
+  // A narrow product (the classifier layer: n = 10) wastes most of every tile; its transpose
+  // C^T = op(B)^T op(A)^T tiles far better. Computed into a small buffer, then transposed into
+  // C with the epilogue.
+  if (g.k > 0 && g.m * g.n <= (size_t{1} << 16) && tileUse(g.n, g.m, kern) > 1.3 * tileUse(g.m, g.n, kern)) {
+    GemmArgs t;
+    t.m = g.n, t.n = g.m, t.k = g.k;
+    t.a = g.b, t.lda = g.ldb, t.transA = !g.transB;
+    t.b = g.a, t.ldb = g.lda, t.transB = !g.transA;
+    float* ct = PackBuffers::grow(tlsSwap.a, tlsSwap.aCap, g.m * g.n);
+    t.c = ct, t.ldc = g.m;
+    sgemm(isa, t);
+    for (size_t i = 0; i < g.m; ++i) {
+      float* crow = g.c + i * g.ldc;
+      for (size_t j = 0; j < g.n; ++j) {
+        float x = ct[j * g.m + i];
+        if (g.accumulate) x += crow[j];
+        if (g.bias) x += g.bias[j];
+        if (g.relu) x = x > 0 ? x : 0.0f;
+        if (g.mask && !(g.mask[i * g.ldmask + j] > 0)) x = 0;
+        crow[j] = x;
+      }
+    }
+    return;
+  }
   if (g.k == 0) {
     // An empty sum: C is 0 (or unchanged), then the epilogue.
     for (size_t i = 0; i < g.m; ++i) {
@@ -123,9 +156,10 @@ void sgemm(Isa isa, const GemmArgs& g) {
   // Blocks are whole panels: the packing buffers hold ncMax / nr panels of B and mcMax / mr of A.
   const size_t ncMax = std::min(std::max(sk.nc / nr, size_t{1}) * nr, (g.n + nr - 1) / nr * nr);
   const size_t mcMax = std::min(std::max(sk.mc / mr, size_t{1}) * mr, (g.m + mr - 1) / mr * mr);
-  // With only a tile or two of rows, each packed panel of B would be read once or twice: the
-  // kernel reads a row-major B in place instead (full panels; the last partial one is packed).
-  const bool directB = !g.transB && g.m <= 2 * mr;
+  // With only a tile or two of rows, each packed panel of B would be read once or twice, and
+  // with a short k it is a few rows that stay in cache anyway: the kernel reads a row-major B in
+  // place instead (full panels; the last partial one is packed).
+  const bool directB = !g.transB && (g.m <= 2 * mr || g.k <= 32);
   float* pa = PackBuffers::grow(tlsPack.a, tlsPack.aCap, mcMax * kcMax);
   float* pb = PackBuffers::grow(tlsPack.b, tlsPack.bCap, ncMax * kcMax);
 

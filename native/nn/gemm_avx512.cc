@@ -71,6 +71,15 @@ void micro(size_t kc, const float* a, size_t aStep, const float* b, size_t bStep
   }
   // Every index below is a constant after unrolling, so the accumulators stay in registers
   // (a loop with a run-time bound over c would make the compiler keep c in memory).
+  if (t.m == MR && t.n == 16 * NV && !t.load && !t.bias && !t.relu && !t.mask) {
+    // The common full tile with nothing to add: plain stores (short-k products are store-bound).
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(t.c + r * t.ldc + 16 * v, c[r][v]);
+    }
+    return;
+  }
   __mmask16 m[NV];
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) m[v] = lanes(t.n - 16 * v);
