@@ -20,7 +20,7 @@ function options() {
     options: {
       epochs: { type: 'string', default: '15' },
       'batch-per-worker': { type: 'string', default: '128' },
-      lr: { type: 'string', default: '0.05' },
+      lr: { type: 'string' },
       momentum: { type: 'string', default: '0.9' },
       'weight-decay': { type: 'string' },
       optimizer: { type: 'string', default: 'sgd' },
@@ -78,6 +78,12 @@ async function main() {
   const o = options();
   await dtrain.init();
   const rank0 = dtrain.rank() === 0;
+  // The linear scaling rule (Goyal et al. 2017): 0.1 per 256 samples of global batch for SGD;
+  // 10 for LARS, whose trust ratio (eta |w| / |g|, eta 0.001) scales each layer's step down.
+  const globalBatch = o.batch * dtrain.size();
+  if (o.lr === undefined) {
+    o.lr = optim.schedules.linearScaling({ baseLr: o.optimizer === 'lars' ? 10 : 0.1, batchSize: globalBatch, referenceBatch: 256 });
+  }
   const say = (line) => rank0 && console.log(line);
 
   const set = data.loadFashionMnist();
@@ -107,7 +113,8 @@ async function main() {
     algorithm: o.algorithm,
   });
   say(
-    `${dtrain.size()} worker(s), batch ${o.batch} per worker, ${o.optimizer} lr ${o.lr} momentum ${o.momentum}, ` +
+    `${dtrain.size()} worker(s), batch ${o.batch} per worker (${globalBatch} in all), ${o.optimizer} lr ${+o.lr.toPrecision(4)} ` +
+      `(${o.schedule}) momentum ${o.momentum}, ` +
       `${opt.buckets.length} gradient bucket(s), kernels at ${dtrain.kernels.info().isa}`,
   );
 
