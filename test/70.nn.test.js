@@ -9,21 +9,10 @@ const { spawnSync } = require('node:child_process');
 const { nn } = require('..');
 const { loadBinding } = require('../dist/native');
 const { torchPython } = require('./torch');
-
-function mlp(sizes, seed = 1) {
-  const layers = [];
-  for (let i = 0; i + 1 < sizes.length; i++) {
-    layers.push(new nn.Linear(sizes[i], sizes[i + 1], { seed: seed + i }));
-    if (i + 2 < sizes.length) layers.push(new nn.ReLU());
-  }
-  return new nn.Sequential(...layers);
-}
+const { mlp, dataset } = require('./mlp');
 
 function randomInputs(batch, features, classes, seed) {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const x = new Float32Array(batch * features).map(() => next());
-  const y = new Int32Array(batch).map(() => Math.floor(next() * classes));
+  const { x, y } = dataset(batch, features, classes, seed);
   return { x, y };
 }
 

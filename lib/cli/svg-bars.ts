@@ -13,11 +13,9 @@ export interface BarChart {
   marks?: { name: string; values: (number | null)[] };
 }
 
-const COLORS = ['#1f77b4', '#6baed6', '#d62728', '#ff9896', '#2ca02c', '#98df8a', '#9467bd'];
+import { esc, svgOpen } from './svg-lines';
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+const COLORS = ['#1f77b4', '#6baed6', '#d62728', '#ff9896', '#2ca02c', '#98df8a', '#9467bd'];
 
 function niceMax(v: number): number {
   const p = Math.pow(10, Math.floor(Math.log10(v)));
@@ -45,10 +43,7 @@ export function barChartSvg(c: BarChart): string {
   const groupW = plotW / c.groups.length;
   const barW = Math.min(40, (groupW * 0.8) / c.series.length);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(c.title)}</text>`);
-  if (c.subtitle) out.push(`<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">${esc(c.subtitle)}</text>`);
+  out.push(...svgOpen(W, H, c.title, c.subtitle));
   for (let i = 0; i <= 5; i++) {
     const v = (ymax * i) / 5;
     out.push(`<line x1="${left}" x2="${W - right}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e5e5"/>`);

@@ -12,8 +12,20 @@ export interface LineChart {
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
-function esc(s: string): string {
+/** Text made safe for SVG. */
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** The opening of a chart: the svg element, a white background, the title and subtitle. */
+export function svgOpen(W: number, H: number, title: string, subtitle?: string): string[] {
+  const o = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+  if (subtitle) o.push(`<text x="${W / 2}" y="42" text-anchor="middle" font-size="11" fill="#555">${esc(subtitle)}</text>`);
+  return o;
 }
 
 export function lineChartSvg(c: LineChart): string {
@@ -32,10 +44,7 @@ export function lineChartSvg(c: LineChart): string {
   const X = (x: number) => left + ((x - x0) / (x1 - x0 || 1)) * pw;
   const Y = (y: number) => top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
   const o: string[] = [];
-  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  o.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(c.title)}</text>`);
-  if (c.subtitle) o.push(`<text x="${W / 2}" y="42" text-anchor="middle" font-size="11" fill="#555">${esc(c.subtitle)}</text>`);
+  o.push(...svgOpen(W, H, c.title, c.subtitle));
   for (let i = 0; i <= 5; i++) {
     const y = y0 + ((y1 - y0) * i) / 5;
     o.push(`<line x1="${left}" x2="${left + pw}" y1="${Y(y).toFixed(1)}" y2="${Y(y).toFixed(1)}" stroke="#e5e5e5"/>`);

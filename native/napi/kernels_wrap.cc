@@ -10,27 +10,14 @@
 #include "kernels/cpu/quantize.h"
 #include "kernels/cpu/sparsify.h"
 #include "napi/errors.h"
+#include "napi/typed_view.h"
 
 namespace dtrain {
 namespace {
 
-// A TypedArray's memory and length in elements.
-template <typename T>
-struct View {
-  T* data = nullptr;
-  size_t length = 0;
-};
-
 template <typename T>
 View<T> view(const Napi::Value& v, napi_typedarray_type type, const char* name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throw Napi::TypeError::New(v.Env(), std::string(name) + " has the wrong array type");
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  View<T> out;
-  out.data = reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  out.length = ta.ElementLength();
-  return out;
+  return typedView<T>(v, type, name);
 }
 
 View<float> f32(const Napi::Value& v, const char* name) {

@@ -7,27 +7,16 @@
 #include "kernels/cpu/kernel_table.h"
 #include "nn/gemm.h"
 #include "bench/gemm_bench.h"
+#include "napi/errors.h"
+#include "napi/typed_view.h"
 #include "nn/layers.h"
 
 namespace dtrain {
 namespace {
 
 template <typename T>
-struct View {
-  T* data = nullptr;
-  size_t length = 0;
-};
-
-template <typename T>
 View<T> viewOf(const Napi::Value& v, napi_typedarray_type type, const char* name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throw Napi::TypeError::New(v.Env(), std::string(name) + " has the wrong array type");
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  View<T> out;
-  out.data = reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  out.length = ta.ElementLength();
-  return out;
+  return typedView<T>(v, type, name);
 }
 
 // A Float32Array of at least `need` elements (or null when optional and the value is null).
@@ -74,16 +63,6 @@ size_t count(const Napi::Value& v, const char* name) {
 LinearShape shapeOf(const Napi::CallbackInfo& info, size_t at) {
   return {count(info[at], "batch"), count(info[at + 1], "inFeatures"),
           count(info[at + 2], "outFeatures")};
-}
-
-template <typename F>
-auto guarded(const Napi::Env& env, F f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kInvalidArgument) throw Napi::RangeError::New(env, e.what());
-    throw Napi::Error::New(env, e.what());
-  }
 }
 
 // (x, w, b|null, y, batch, in, out, relu)

@@ -43,6 +43,15 @@ double tileUse(size_t m, size_t n, const GemmKernel& kern) {
   return static_cast<double>(m) * static_cast<double>(n) / (rows * cols);
 }
 
+// kc runs of `count` contiguous floats, `ld` apart, into a panel `width` wide (zero past count):
+// the packing of an operand whose panel rows are already contiguous.
+void packRows(const float* src, size_t ld, size_t count, size_t kc, int width, float* out) {
+  for (size_t k = 0; k < kc; ++k, src += ld, out += width) {
+    std::memcpy(out, src, count * sizeof(float));
+    for (size_t c = count; c < static_cast<size_t>(width); ++c) out[c] = 0;
+  }
+}
+
 // op(A)[i0:i0+mc, p0:p0+kc] into panels of mr rows: panel q holds, for each k, the mr values
 // of rows q*mr.. (zero past mc).
 void packA(const GemmArgs& g, const GemmKernel& kern, size_t i0, size_t mc, size_t p0, size_t kc,
@@ -51,12 +60,7 @@ void packA(const GemmArgs& g, const GemmKernel& kern, size_t i0, size_t mc, size
     const size_t rows = std::min<size_t>(mr, mc - q);
     if (g.transA) {
       // A is k x m: the mr values of one k are contiguous.
-      const float* src = g.a + p0 * g.lda + i0 + q;
-      float* o = out;
-      for (size_t k = 0; k < kc; ++k, src += g.lda, o += mr) {
-        std::memcpy(o, src, rows * sizeof(float));
-        for (size_t r = rows; r < static_cast<size_t>(mr); ++r) o[r] = 0;
-      }
+      packRows(g.a + p0 * g.lda + i0 + q, g.lda, rows, kc, mr, out);
     } else {
       kern.packTransposed(g.a + (i0 + q) * g.lda + p0, g.lda, rows, kc, mr, out);
     }
@@ -70,12 +74,7 @@ void packB(const GemmArgs& g, const GemmKernel& kern, size_t p0, size_t kc, size
   for (size_t q = q0; q < nc; q += nr, out += kc * nr) {
     const size_t cols = std::min<size_t>(nr, nc - q);
     if (!g.transB) {
-      const float* src = g.b + p0 * g.ldb + j0 + q;
-      float* o = out;
-      for (size_t k = 0; k < kc; ++k, src += g.ldb, o += nr) {
-        std::memcpy(o, src, cols * sizeof(float));
-        for (size_t c = cols; c < static_cast<size_t>(nr); ++c) o[c] = 0;
-      }
+      packRows(g.b + p0 * g.ldb + j0 + q, g.ldb, cols, kc, nr, out);
     } else {
       kern.packTransposed(g.b + (j0 + q) * g.ldb + p0, g.ldb, cols, kc, nr, out);
     }

@@ -2,36 +2,14 @@
 // Worker for test/63.train: the DistributedOptimizer and the Trainer in real multi-process jobs.
 // Mode and options come as JSON in argv[2]; results are printed as "RESULT {json}" lines.
 const fs = require('node:fs');
-const path = require('node:path');
 const dtrain = require('../..');
 
-const { nn, optim, data } = dtrain;
+const { optim, data } = dtrain;
+const { mlp, dataset } = require('../mlp');
 const opts = JSON.parse(process.argv[2] || '{}');
 
 function result(obj) {
   console.log(`RESULT ${JSON.stringify(obj)}`);
-}
-
-function mlp(sizes, seed = 1) {
-  const layers = [];
-  for (let i = 0; i + 1 < sizes.length; i++) {
-    layers.push(new nn.Linear(sizes[i], sizes[i + 1], { seed: seed + i }));
-    if (i + 2 < sizes.length) layers.push(new nn.ReLU());
-  }
-  return new nn.Sequential(...layers);
-}
-
-// The same fake data on every rank, from a seed; each rank picks its rows.
-function dataset(count, features, classes, seed) {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  return {
-    x: Float32Array.from({ length: count * features }, next),
-    y: Int32Array.from({ length: count }, () => Math.floor(next() * classes)),
-    count,
-    features,
-    classes,
-  };
 }
 
 function rows(ds, start, n) {
@@ -194,4 +172,3 @@ main().catch((err) => {
   process.exit(1);
 });
 
-module.exports = { path };
