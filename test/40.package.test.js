@@ -85,5 +85,26 @@ describe('prebuilt package', function () {
     const info2 = spawnSync(path.join(app, 'node_modules', '.bin', 'dtrain'), ['info'], { cwd: app, env, encoding: 'utf8' });
     expect(info2.status, info2.stderr).to.equal(0);
     expect(JSON.parse(info2.stdout).native.loaded).to.equal(true);
+
+    // The README's main job and the training benchmarks, from the installed package (the
+    // committed Fashion-MNIST slice ships in it).
+    const dtrain = path.join(app, 'node_modules', '.bin', 'dtrain');
+    const slice = { ...env, FASHION_MNIST_DIR: path.join(work, 'no-such-dir') };
+    const example = path.join(app, 'node_modules', 'dtrain', 'examples', 'fashion-mnist.js');
+    const train = spawnSync(dtrain, ['run', '-np', '2', example, '--epochs', '1'], { cwd: app, env: slice, encoding: 'utf8', timeout: 120000 });
+    expect(train.status, `${train.stdout}\n${train.stderr}`).to.equal(0);
+    expect(train.stdout).to.include('training on the 2000-image slice');
+    expect(JSON.parse(train.stdout.trim().split('\n').pop().slice(4))).to.include({ np: 2, steps: 8 });
+    const gemm = spawnSync(dtrain, ['bench', 'gemm', '--batches', '32', '--min-time', '0.01', '--no-numpy', '--json'], { cwd: app, env, encoding: 'utf8' });
+    expect(gemm.status, gemm.stderr).to.equal(0);
+    expect(gemm.stdout).to.include('"kind":"mlp_step"');
+    const bench = spawnSync(dtrain, ['bench', 'train', '--np', '2', '--batches', '32', '--steps', '5', '--warmup', '1', '--no-torch', '--json'], {
+      cwd: app,
+      env: slice,
+      encoding: 'utf8',
+      timeout: 120000,
+    });
+    expect(bench.status, bench.stderr).to.equal(0);
+    expect(bench.stdout).to.include('"kind":"train"');
   });
 });
