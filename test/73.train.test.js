@@ -150,6 +150,15 @@ describe('training: DistributedOptimizer and Trainer', function () {
     expect(resumed.results[0].digest).to.deep.equal(straight.results[0].digest);
   });
 
+  it('with the all-reduces on the engine thread, a killed worker still fails the survivors naming it', async function () {
+    const killed = await job(2, { mode: 'trainer', epochs: 1, dieAtStep: 5, dieRank: 0, background: true });
+    expect(killed.code).to.not.equal(0);
+    const survivor = killed.results.find((x) => x.worker === 1);
+    expect(survivor, describeJob(killed)).to.not.equal(undefined);
+    expect(survivor.code).to.equal('ERR_DTRAIN_PEER_LOST');
+    expect(survivor.error).to.match(/rank 0/);
+  });
+
   it('a corrupt, truncated or mismatched checkpoint is a clear error and nothing is loaded', async function () {
     const ck = path.join(dir, 'ck-bad');
     const ok = await job(1, { mode: 'trainer', epochs: 1, checkpointDir: ck });

@@ -127,7 +127,7 @@ const modes = {
       opts.optimizer === 'lars'
         ? new optim.LARS(model.parameters(), { lr: opts.lr ?? 0.5 })
         : new optim.SGD(model.parameters(), { lr: opts.lr ?? 0.05, momentum: 0.9 });
-    const opt = new dtrain.DistributedOptimizer(inner, { backwardPassesPerStep: opts.passes ?? 1 });
+    const opt = new dtrain.DistributedOptimizer(inner, { backwardPassesPerStep: opts.passes ?? 1, background: opts.background });
     const metrics = [];
     let steps = 0;
     if (opts.dieAtStep !== undefined && dtrain.rank() === opts.dieRank) {
