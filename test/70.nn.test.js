@@ -41,7 +41,111 @@ function forward64(model, x, batch) {
   return a;
 }
 
+// Loss and gradients of a Linear/ReLU sequence in float64, by the chain rule written out
+// directly (independent of the native code): [loss, Map(param -> Float64Array gradient)].
+function lossAndGrad64(layers, x, y, batch) {
+  const flat = (ls) => ls.flatMap((l) => (l instanceof nn.Sequential ? flat(l.layers) : [l]));
+  const seq = flat(layers);
+  const acts = [Float64Array.from(x)];
+  let width = seq.find((l) => l instanceof nn.Linear).inFeatures;
+  const widths = [width];
+  for (const l of seq) {
+    const a = acts[acts.length - 1];
+    if (l instanceof nn.ReLU) {
+      acts.push(a.map((v) => Math.max(0, v)));
+    } else {
+      const out = new Float64Array(batch * l.outFeatures);
+      for (let i = 0; i < batch; i++) {
+        for (let j = 0; j < l.outFeatures; j++) {
+          let s = l.bias ? l.bias.data[j] : 0;
+          for (let k = 0; k < width; k++) s += a[i * width + k] * l.weight.data[j * width + k];
+          out[i * l.outFeatures + j] = s;
+        }
+      }
+      acts.push(out);
+      width = l.outFeatures;
+    }
+    widths.push(width);
+  }
+  const z = acts[acts.length - 1];
+  const classes = width;
+  let loss = 0;
+  let g = new Float64Array(batch * classes);
+  for (let i = 0; i < batch; i++) {
+    let mx = -Infinity;
+    for (let j = 0; j < classes; j++) mx = Math.max(mx, z[i * classes + j]);
+    let sum = 0;
+    for (let j = 0; j < classes; j++) sum += Math.exp(z[i * classes + j] - mx);
+    loss += Math.log(sum) + mx - z[i * classes + y[i]];
+    for (let j = 0; j < classes; j++) g[i * classes + j] = (Math.exp(z[i * classes + j] - mx) / sum - (j === y[i] ? 1 : 0)) / batch;
+  }
+  const grads = new Map();
+  for (let li = seq.length - 1; li >= 0; li--) {
+    const l = seq[li];
+    const a = acts[li];
+    if (l instanceof nn.ReLU) {
+      g = g.map((v, i) => (acts[li + 1][i] > 0 ? v : 0));
+      continue;
+    }
+    const inW = widths[li];
+    const dw = new Float64Array(l.outFeatures * inW);
+    const db = new Float64Array(l.outFeatures);
+    const dx = new Float64Array(batch * inW);
+    for (let i = 0; i < batch; i++) {
+      for (let j = 0; j < l.outFeatures; j++) {
+        const gij = g[i * l.outFeatures + j];
+        db[j] += gij;
+        for (let k = 0; k < inW; k++) {
+          dw[j * inW + k] += gij * a[i * inW + k];
+          dx[i * inW + k] += gij * l.weight.data[j * inW + k];
+        }
+      }
+    }
+    grads.set(l.weight, dw);
+    if (l.bias) grads.set(l.bias, db);
+    g = dx;
+  }
+  return [loss / batch, grads];
+}
+
 describe('nn: the reference model', function () {
+  it('loss and gradients match a float64 chain rule for every arrangement of Linear and ReLU', function () {
+    const L = (i, o, seed, bias = true) => new nn.Linear(i, o, { seed, bias });
+    const R = () => new nn.ReLU();
+    const models = {
+      'L R L': () => [L(13, 9, 1), R(), L(9, 4, 2)],
+      'L R L R (ends in ReLU)': () => [L(13, 9, 1), R(), L(9, 4, 2), R()],
+      'L R': () => [L(13, 4, 3), R()],
+      'L R R L (two ReLUs)': () => [L(13, 9, 4), R(), R(), L(9, 4, 5)],
+      'L L (no ReLU), no bias': () => [L(13, 9, 6, false), L(9, 4, 7)],
+      'nested': () => [new nn.Sequential(L(13, 9, 8), R()), L(9, 4, 9), R()],
+    };
+    const batch = 7;
+    const { x, y } = randomInputs(batch, 13, 4, 21);
+    for (const [name, make] of Object.entries(models)) {
+      const layers = make();
+      const model = new nn.Sequential(...layers);
+      const [want, grads] = lossAndGrad64(layers, x, y, batch);
+      const got = model.lossAndGrad(x, y, batch);
+      expect(got, `${name}: loss`).to.be.closeTo(want, 1e-6 * Math.abs(want));
+      for (const p of model.parameters()) {
+        const g64 = grads.get(p);
+        const scale = Math.max(1e-12, ...Array.from(g64, Math.abs));
+        p.grad.forEach((v, i) => expect(Math.abs(v - g64[i]) / scale, `${name}: ${p.name}[${i}]`).to.be.below(1e-5));
+      }
+    }
+  });
+
+  it('a layer belongs to one Sequential: reusing it (which would rename its parameters) is an error', function () {
+    const l = new nn.Linear(3, 2);
+    new nn.Sequential(l);
+    expect(() => new nn.Sequential(new nn.ReLU(), l)).to.throw(TypeError, /already part of a Sequential/);
+    const m = new nn.Linear(3, 3);
+    expect(() => new nn.Sequential(m, new nn.ReLU(), m)).to.throw(TypeError, /already part of a Sequential/);
+    const relu = new nn.ReLU();
+    expect(() => new nn.Sequential(new nn.Linear(3, 3), relu, new nn.Linear(3, 3), relu)).to.not.throw();
+  });
+
   it('names parameters as torch state_dict and initialises U(-1/sqrt(in), 1/sqrt(in))', function () {
     const model = mlp([784, 512, 256, 10]);
     const params = model.parameters();

@@ -66,6 +66,17 @@ export class Sequential {
         throw new TypeError(`nn.Sequential: layer ${i} is not an nn.Linear, nn.ReLU or nn.Sequential`);
       }
     });
+    // A layer's parameters get their names from their place in one model; sharing a layer
+    // between two models would rename the first model's parameters under it.
+    const mine = new Set<object>();
+    for (const l of layers) {
+      if (l instanceof ReLU) continue; // no parameters: sharing one is harmless
+      if (OWNED.has(l) || mine.has(l)) {
+        throw new TypeError('nn.Sequential: a layer is already part of a Sequential (this one or another); create a new one');
+      }
+      mine.add(l);
+    }
+    for (const l of mine) OWNED.add(l);
     this.layers = layers;
     this.setPrefix('');
     this.ops = compile(flatten(layers));
@@ -118,6 +129,9 @@ export class Sequential {
     let g = this.grads[0];
     const loss = nn.softmaxCrossEntropy(logits, labels, batch, this.outFeatures, g, lossScale);
     let spare = this.grads[1];
+    // g is the gradient of the logits; a ReLU fused into the last Linear sees it first.
+    const lastOp = this.ops[last];
+    if (lastOp.kind === 'linear' && lastOp.relu) nn.reluBackward(g, this.acts[last], g, batch * lastOp.out);
     for (let i = last; i >= 0; i--) {
       const op = this.ops[i];
       const input = i === 0 ? x : this.acts[i - 1];
@@ -233,6 +247,9 @@ function firstNonFiniteRow(x: Float32Array, features: number): number {
   for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return Math.floor(i / features);
   return -1;
 }
+
+// Linear layers and Sequentials already placed in a Sequential.
+const OWNED = new WeakSet<object>();
 
 function flatten(layers: readonly Layer[]): (Linear | ReLU)[] {
   return layers.flatMap((l) => (l instanceof Sequential ? flatten(l.layers) : [l]));
