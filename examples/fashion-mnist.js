@@ -54,6 +54,14 @@ function options() {
   if (!['cosine', 'constant', 'poly', 'onecycle'].includes(values.schedule)) {
     throw new RangeError(`--schedule must be cosine, constant, poly or onecycle, got '${values.schedule}'\n${USAGE}`);
   }
+  for (const name of ['epochs', 'batch-per-worker']) {
+    const v = Number(values[name]);
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`--${name} must be a positive integer, got '${values[name]}'\n${USAGE}`);
+  }
+  const warm = Number(values['warmup-epochs']);
+  if (!(warm >= 0 && warm < Number(values.epochs))) {
+    throw new RangeError(`--warmup-epochs must be >= 0 and less than --epochs (${values.epochs}), got '${values['warmup-epochs']}'\n${USAGE}`);
+  }
   if (values.resume && !values.checkpoint) throw new RangeError(`--resume needs --checkpoint DIR\n${USAGE}`);
   return {
     epochs: num('epochs', true),

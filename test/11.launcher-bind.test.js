@@ -8,12 +8,15 @@ describe('launcher: --bind-to', function () {
   const cpus = allowedCpus();
   const canBind = findTaskset() !== undefined && cpus.length >= 2;
 
-  it('auto binds rank r to the r-th allowed CPU when there is a CPU per worker', async function () {
+  it('auto binds rank r to its block of the allowed CPUs when there is one per worker, and says how many', async function () {
     if (!canBind) this.skip();
     const r = await runJob({ np: 2, script: 'affinity.js' });
     expect(r.code, describeJob(r)).to.equal(0);
     const byRank = r.results.sort((a, b) => a.rank - b.rank).map((x) => x.cpus);
-    expect(byRank).to.deep.equal([String(cpus[0]), String(cpus[1])]);
+    const half = Math.floor(cpus.length / 2);
+    const list = (c) => (c.length === 1 ? String(c[0]) : `${c[0]}-${c[c.length - 1]}`);
+    expect(byRank).to.deep.equal([list(cpus.slice(0, half)), list(cpus.slice(half, 2 * half))]);
+    for (const x of r.results) expect(x.workerCpus).to.equal(String(half));
   });
 
   it('none leaves the whole mask; auto with more workers than CPUs does not bind', async function () {
@@ -38,7 +41,8 @@ describe('launcher: --bind-to', function () {
   });
 
   it('the plan: core, none, auto', function () {
-    expect(cpuPlan(2, 'auto', [4, 6], '/usr/bin/taskset')).to.deep.equal([4, 6]);
+    expect(cpuPlan(2, 'auto', [4, 6], '/usr/bin/taskset')).to.deep.equal([[4], [6]]);
+    expect(cpuPlan(2, 'auto', [0, 1, 2, 3, 4], '/usr/bin/taskset')).to.deep.equal([[0, 1], [2, 3]]);
     expect(cpuPlan(3, 'auto', [4, 6], '/usr/bin/taskset')).to.equal(undefined);
     expect(cpuPlan(2, 'none', [4, 6], '/usr/bin/taskset')).to.equal(undefined);
     expect(cpuPlan(2, 'auto', [4, 6], null)).to.equal(undefined);

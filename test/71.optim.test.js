@@ -140,6 +140,11 @@ describe('optim', function () {
       expect(() => new optim.SGD([p, param('w', [1])], { lr: 0.1 })).to.throw(TypeError, /two parameters are named 'w'/);
       const opt = new optim.SGD([p], { lr: 0.1 });
       expect(() => (opt.lr = NaN)).to.throw(RangeError);
+      opt.momentum = NaN;
+      expect(() => opt.step()).to.throw(RangeError, /momentum must be a finite number >= 0, got NaN/);
+      opt.momentum = 0;
+      expect(() => opt.step({ gradScale: 0 })).to.throw(RangeError, /gradScale must be > 0/);
+      expect(() => opt.step({ gradScale: -1 })).to.throw(RangeError, /gradScale/);
       p.grad.fill(3);
       opt.zeroGrad();
       expect(Array.from(p.grad)).to.deep.equal([0, 0]);

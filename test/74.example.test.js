@@ -58,5 +58,10 @@ describe('examples/fashion-mnist.js', function () {
     expect(r.code).to.equal(1);
     expect(r.stderr).to.match(/--optimizer must be sgd or lars, got 'adam'/);
     expect(r.stderr).to.include('usage: fashion-mnist.js');
+    const warm = await run([EXAMPLE, '--epochs', '1', '--warmup-epochs', '2'], { FASHION_MNIST_DIR: empty });
+    expect(warm.code).to.equal(1);
+    expect(warm.stderr).to.match(/--warmup-epochs must be >= 0 and less than --epochs \(1\), got '2'/);
+    const batch = await run([EXAMPLE, '--batch-per-worker=-5'], { FASHION_MNIST_DIR: empty });
+    expect(batch.stderr).to.match(/--batch-per-worker must be a positive integer, got '-5'/);
   });
 });

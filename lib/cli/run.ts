@@ -59,7 +59,7 @@ export function addRunCommand(program: Command): void {
       if (!isFile(path)) command.error(`dtrain: script not found: ${script}`, { exitCode: 2 });
       let graceSeconds: number;
       let groupSize: number | undefined;
-      let cpus: number[] | undefined;
+      let cpus: number[][] | undefined;
       const taskset = findTaskset();
       try {
         graceSeconds = options.grace ?? graceFromEnv() ?? DEFAULT_GRACE_SECONDS;

@@ -48,6 +48,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_BIND_TO', default: '`auto`', meaning: 'launcher: bind each worker to a CPU (core, none, auto)', readBy: 'launcher' },
   { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
   { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
+  { name: 'DTRAIN_WORKER_CPUS', default: 'set by the launcher', meaning: 'how many CPUs the launcher bound this worker to', readBy: 'worker' },
   { name: 'DTRAIN_TTY_FD', default: 'set by the launcher', meaning: "rank 0's descriptor of the launcher's terminal, for the Trainer's progress bar", readBy: 'worker' },
   { name: 'DTRAIN_ISA', default: 'the best the CPU has', meaning: "force the CPU kernels' SIMD level", readBy: 'loader' },
   { name: 'DTRAIN_PREBUILD', default: 'unset', meaning: 'a folder to load the addon from (read by node-gyp-build)', readBy: 'loader' },
@@ -103,6 +104,11 @@ export function bindToFromEnv(env: Env = process.env): 'auto' | 'core' | 'none' 
 /** DTRAIN_FUSION_THRESHOLD in bytes, or undefined when unset. */
 export function fusionThresholdFromEnv(env: Env = process.env): number | undefined {
   return intFromEnv(env, 'DTRAIN_FUSION_THRESHOLD', 0);
+}
+
+/** DTRAIN_WORKER_CPUS: the CPUs the launcher bound this worker to, or undefined (not bound). */
+export function workerCpusFromEnv(env: Env = process.env): number | undefined {
+  return intFromEnv(env, 'DTRAIN_WORKER_CPUS', 1);
 }
 
 /** DTRAIN_TTY_FD: the launcher's terminal handed to rank 0, or undefined. */

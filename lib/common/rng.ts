@@ -6,7 +6,7 @@
 export class Rng {
   private s: Uint32Array;
 
-  /** Seeds the four state words from one 32-bit seed through splitmix32. */
+  /** Seeds the four state words from one seed (taken modulo 2^32) through splitmix32. */
   constructor(seed: number) {
     if (!Number.isInteger(seed)) throw new TypeError(`seed must be an integer, got ${String(seed)}`);
     this.s = new Uint32Array(4);
@@ -79,7 +79,4 @@ export function mixSeed(...parts: number[]): number {
   return h >>> 0;
 }
 
-/** A random 32-bit seed, for callers that give none. */
-export function randomSeed(): number {
-  return Math.floor(Math.random() * 0x100000000) >>> 0;
-}
+export { randomSeed } from './args';

@@ -1,6 +1,6 @@
 import { loadBinding } from '../native';
 import type { NnBinding } from '../nn/binding';
-import type { Dataset } from './dataset';
+import { checkDataset, type Dataset } from './dataset';
 
 /** One batch: views of the loader's preallocated arrays, valid until the next batch. */
 export interface Batch {
@@ -28,7 +28,7 @@ export class BatchLoader {
 
   constructor(dataset: Dataset, batchSize: number, options: { dropLast?: boolean } = {}) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`BatchLoader: batchSize must be a positive integer, got ${String(batchSize)}`);
-    this.dataset = dataset;
+    this.dataset = checkDataset(dataset, 'BatchLoader');
     this.batchSize = batchSize;
     this.dropLast = !!options.dropLast;
     this.xBuf = new Float32Array(batchSize * dataset.features);

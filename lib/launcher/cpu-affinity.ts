@@ -39,14 +39,15 @@ export function findTaskset(env: NodeJS.ProcessEnv = process.env): string | unde
 }
 
 /**
- * The CPU each rank is bound to, or undefined for no binding. Binding each worker to a core of
- * its own (as mpirun does by default for small jobs) keeps the scheduler from stacking two
- * workers on one core around their waits, which makes a shared-memory all-reduce between them
- * several times slower in the runs where it happens (docs/training.md).
+ * The CPUs each rank is bound to (a block of floor(cpus / np) consecutive allowed CPUs, as
+ * mpirun's `--map-by slot:PE=n`), or undefined for no binding. Binding keeps the scheduler from
+ * stacking two workers on one core around their waits, which makes a shared-memory all-reduce
+ * between them several times slower in the runs where it happens (docs/training.md); a block of
+ * more than one CPU leaves each worker room for its engine thread.
  *
  * @throws Error with a usage message when `core` is asked for and cannot be honoured
  */
-export function cpuPlan(np: number, mode: BindTo, cpus = allowedCpus(), taskset: string | null = findTaskset() ?? null): number[] | undefined {
+export function cpuPlan(np: number, mode: BindTo, cpus = allowedCpus(), taskset: string | null = findTaskset() ?? null): number[][] | undefined {
   if (mode === 'none') return undefined;
   const fits = np <= cpus.length;
   if (mode === 'core') {
@@ -54,5 +55,6 @@ export function cpuPlan(np: number, mode: BindTo, cpus = allowedCpus(), taskset:
     if (!taskset) throw new Error('--bind-to core needs taskset (util-linux) on PATH; use --bind-to none');
   }
   if (!fits || !taskset) return undefined;
-  return Array.from({ length: np }, (_, r) => cpus[r]);
+  const block = Math.floor(cpus.length / np);
+  return Array.from({ length: np }, (_, r) => cpus.slice(r * block, (r + 1) * block));
 }

@@ -21,8 +21,8 @@ export interface JobOptions {
   graceSeconds: number;
   /** Environment the workers inherit; default `process.env`. */
   baseEnv?: NodeJS.ProcessEnv;
-  /** The CPU of each rank (from cpuPlan), or undefined to leave placement to the scheduler. */
-  cpus?: number[];
+  /** The CPUs of each rank (from cpuPlan), or undefined to leave placement to the scheduler. */
+  cpus?: number[][];
   /** taskset's path, when `cpus` is given. */
   taskset?: string;
 }
@@ -53,7 +53,9 @@ export async function runJob(options: JobOptions): Promise<number> {
         groupSize: options.groupSize,
       });
       if (terminal && rank === 0) env.DTRAIN_TTY_FD = '3';
-      const bind: [number, string] | undefined = options.cpus && options.taskset ? [options.cpus[rank], options.taskset] : undefined;
+      const bind: [number[], string] | undefined = options.cpus && options.taskset ? [options.cpus[rank], options.taskset] : undefined;
+      // Bound workers see only their own CPUs; say how many, for the DistributedOptimizer's choice.
+      if (bind) env.DTRAIN_WORKER_CPUS = String(bind[0].length);
       return { rank, command: process.execPath, args: [options.script, ...options.args], env, terminal: terminal && rank === 0, bind };
     });
     const group = new WorkerGroup({

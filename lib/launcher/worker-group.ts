@@ -16,8 +16,8 @@ export interface WorkerSpec {
   env: NodeJS.ProcessEnv;
   /** Also hand the worker the launcher's stdout as fd 3 (a terminal, for a progress bar). */
   terminal?: boolean;
-  /** Start it bound to this CPU, through `taskset` (the path): [cpu, taskset]. */
-  bind?: [number, string];
+  /** Start it bound to these CPUs, through `taskset` (the path): [cpus, taskset]. */
+  bind?: [number[], string];
 }
 
 /** Timing and output routing for a {@link WorkerGroup}. */
@@ -101,7 +101,7 @@ export class WorkerGroup {
   private spawn(spec: WorkerSpec): Worker {
     // taskset execs the worker in place: same pid, so signals and exit status are the worker's.
     const [command, args] = spec.bind
-      ? [spec.bind[1], ['-c', String(spec.bind[0]), spec.command, ...spec.args]]
+      ? [spec.bind[1], ['-c', spec.bind[0].join(','), spec.command, ...spec.args]]
       : [spec.command, spec.args];
     const child = spawn(command, args, {
       env: spec.env,

@@ -1,7 +1,8 @@
 import type { Parameter } from '../common/parameter';
 import type { NativeTensorSlot } from '../kernels/binding';
 import { loadBinding } from '../native';
-import { BaseOptimizer, gradScaleOf, numberOption, rejectUnknown, type OptimizerStepOptions } from './optimizer';
+import { checkOptions } from '../common/args';
+import { BaseOptimizer, checkHyper, gradScaleOf, numberOption, type OptimizerStepOptions } from './optimizer';
 
 /** Which parameters LARS leaves out of weight decay and of the adaptation (trust ratio 1). */
 export type LarsExclude = ((param: Parameter) => boolean) | RegExp | string;
@@ -44,7 +45,7 @@ export class LARS extends BaseOptimizer {
 
   constructor(params: Parameter[], options: LARSOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('LARS: options must be an object with lr');
-    rejectUnknown(options, ['lr', 'momentum', 'weightDecay', 'eta', 'exclude'], 'LARS');
+    checkOptions(options, ['lr', 'momentum', 'weightDecay', 'eta', 'exclude'], 'LARS');
     super(params, options.lr, 'LARS');
     const o = options as unknown as Record<string, unknown>;
     this.momentum = numberOption(o, 'momentum', 0.9, 'LARS');
@@ -68,6 +69,7 @@ export class LARS extends BaseOptimizer {
     o.momentum = this.momentum;
     o.weightDecay = this.weightDecay;
     o.eta = this.eta;
+    checkHyper({ momentum: this.momentum, weightDecay: this.weightDecay, eta: this.eta }, 'LARS');
     o.gradScale = gradScaleOf(options, 'LARS');
     const applied = this.native.larsStep(this.slots, o, this.trustRatios);
     if (applied) this.steps++;

@@ -1,3 +1,4 @@
+import { checkOptions } from '../common/args';
 import { checkParameters, type Parameter } from '../common/parameter';
 
 /** Options of {@link Optimizer.step}. */
@@ -130,15 +131,20 @@ export function numberOption(o: Record<string, unknown>, key: string, dflt: numb
   return v;
 }
 
-/** Rejects keys outside `known` (a misspelt option silently ignored gives wrong numbers). */
-export function rejectUnknown(o: object, known: readonly string[], who: string): void {
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) throw new TypeError(`${who}: unknown option '${key}' (known: ${known.join(', ')})`);
-  }
-}
-
 export function gradScaleOf(options: OptimizerStepOptions | undefined, who: string): number {
   if (options === undefined) return 1;
-  rejectUnknown(options, ['gradScale'], `${who}.step`);
-  return numberOption(options as Record<string, unknown>, 'gradScale', 1, `${who}.step`, -Infinity);
+  checkOptions(options, ['gradScale'], `${who}.step`);
+  const v = numberOption(options as Record<string, unknown>, 'gradScale', 1, `${who}.step`);
+  if (v === 0) throw new RangeError(`${who}.step: gradScale must be > 0, got 0`);
+  return v;
+}
+
+/**
+ * The hyperparameters as the kernel gets them, checked at every step: they are plain settable
+ * fields, and a NaN momentum would otherwise turn every weight into NaN without a word.
+ */
+export function checkHyper(values: Record<string, number>, who: string): void {
+  for (const [key, v] of Object.entries(values)) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`${who}.step: ${key} must be a finite number >= 0, got ${String(v)}`);
+  }
 }

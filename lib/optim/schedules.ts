@@ -37,6 +37,7 @@ export function constant(lr: number): Schedule {
  * global batch of `batchSize` (referenceBatch defaults to 256, as in the paper).
  */
 export function linearScaling(options: { baseLr: number; batchSize: number; referenceBatch?: number }): number {
+  if (options === null || typeof options !== 'object') throw new TypeError('schedules.linearScaling: options { baseLr, batchSize } are required');
   const baseLr = positive(options.baseLr, 'baseLr', 'linearScaling');
   const batch = stepsArg(options.batchSize, 'batchSize', 'linearScaling');
   const ref = stepsArg(options.referenceBatch ?? 256, 'referenceBatch', 'linearScaling');

@@ -1,7 +1,8 @@
 import type { Parameter } from '../common/parameter';
 import type { NativeTensorSlot } from '../kernels/binding';
 import { loadBinding } from '../native';
-import { BaseOptimizer, gradScaleOf, numberOption, rejectUnknown, type OptimizerStepOptions } from './optimizer';
+import { checkOptions } from '../common/args';
+import { BaseOptimizer, checkHyper, gradScaleOf, numberOption, type OptimizerStepOptions } from './optimizer';
 
 /** Options of {@link SGD}; the defaults are torch.optim.SGD's. */
 export interface SGDOptions {
@@ -31,7 +32,7 @@ export class SGD extends BaseOptimizer {
 
   constructor(params: Parameter[], options: SGDOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('SGD: options must be an object with lr');
-    rejectUnknown(options, ['lr', 'momentum', 'nesterov', 'weightDecay'], 'SGD');
+    checkOptions(options, ['lr', 'momentum', 'nesterov', 'weightDecay'], 'SGD');
     super(params, options.lr, 'SGD');
     const o = options as unknown as Record<string, unknown>;
     this.momentum = numberOption(o, 'momentum', 0, 'SGD');
@@ -50,6 +51,7 @@ export class SGD extends BaseOptimizer {
     o.momentum = this.momentum;
     o.weightDecay = this.weightDecay;
     o.nesterov = this.nesterov;
+    checkHyper({ momentum: this.momentum, weightDecay: this.weightDecay }, 'SGD');
     o.gradScale = gradScaleOf(options, 'SGD');
     const applied = this.native.sgdStep(this.slots, o);
     if (applied) this.steps++;

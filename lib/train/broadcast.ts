@@ -38,7 +38,8 @@ function split(sd: OptimizerStateDict): { meta: string; tensors: Float32Array[] 
   return { meta: JSON.stringify({ type: sd.type, step: sd.step, hyper: sd.hyper, layout }), tensors };
 }
 
-async function broadcastString(s: string | undefined, root: number, comm: Communicator): Promise<string> {
+/** Root's string on every rank (a length, then UTF-16 code units as int32). */
+export async function broadcastString(s: string | undefined, root: number, comm: Communicator): Promise<string> {
   const len = Int32Array.of(s?.length ?? 0);
   await comm.broadcast(len, root);
   const codes = new Int32Array(len[0]);

@@ -1,11 +1,11 @@
 import type { Communicator } from '../comm/communicator';
-import { fusionThresholdFromEnv } from '../comm/config';
+import { fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
 import { getCommunicator } from '../comm/world';
 import { checkParameters, type Parameter } from '../common/parameter';
 import { makeCompressor, type Compressor, type GradientBucket } from '../compress/compressor';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
-import { rejectUnknown } from '../optim/optimizer';
+import { checkOptions } from '../common/args';
 import { checkSameParameters } from './fingerprint';
 
 /**
@@ -33,9 +33,10 @@ export interface DistributedOptimizerOptions {
   /**
    * Run bucket all-reduces on the communicator's engine thread, overlapping the rest of
    * backward (true), or on the calling thread as each bucket is ready (false). Default: true
-   * when this host has at least two cores per local worker (the compute thread and the engine
-   * thread each get one); else false, since an engine thread competing with the other workers'
-   * compute for the same cores costs more than overlap saves (measured in docs/training.md).
+   * when this worker has at least two CPUs (those `dtrain run` bound it to, else the host's
+   * divided among its local workers), so the compute thread and the engine thread each get one;
+   * else false, since an engine thread competing with compute for the same cores costs more
+   * than overlap saves (measured in docs/training.md).
    */
   background?: boolean;
   /** The communicator; default the one `dtrain.init()` created. */
@@ -72,9 +73,8 @@ interface Slot {
 
 function fusionThresholdOf(v: unknown): number {
   if (v === undefined) return fusionThresholdFromEnv() ?? DEFAULT_FUSION_THRESHOLD;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new RangeError(`DistributedOptimizer: fusionThreshold must be a number of bytes >= 0, got ${String(v)}`);
-  }
+  if (typeof v !== 'number') throw new TypeError(`DistributedOptimizer: fusionThreshold must be a number of bytes, got ${typeof v} ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || v < 0) throw new RangeError(`DistributedOptimizer: fusionThreshold must be an integer number of bytes >= 0, got ${v}`);
   return v;
 }
 
@@ -119,11 +119,14 @@ export class DistributedOptimizer {
 
   constructor(optimizer: Optimizer, options: DistributedOptimizerOptions = {}) {
     const who = 'DistributedOptimizer';
+    if (optimizer instanceof DistributedOptimizer) {
+      throw new TypeError(`${who}: the optimizer is already a DistributedOptimizer; wrap the inner optimizer once`);
+    }
     if (!optimizer || typeof optimizer.step !== 'function' || !Array.isArray(optimizer.params)) {
       throw new TypeError(`${who}: wrap an optimizer with params and step() (optim.SGD, optim.LARS, ...)`);
     }
     if (options === null || typeof options !== 'object') throw new TypeError(`${who}: options must be an object`);
-    rejectUnknown(options, ['fusionThreshold', 'backwardPassesPerStep', 'op', 'compression', 'algorithm', 'background', 'communicator'], who);
+    checkOptions(options, ['fusionThreshold', 'backwardPassesPerStep', 'op', 'compression', 'algorithm', 'background', 'communicator'], who);
     this.optimizer = optimizer;
     this.params = checkParameters(optimizer.params as Parameter[], who);
     this.fusionThreshold = fusionThresholdOf(options.fusionThreshold);
@@ -140,7 +143,9 @@ export class DistributedOptimizer {
     this.algorithm = options.algorithm;
     this.comm = options.communicator ?? getCommunicator(who);
     if (options.background !== undefined && typeof options.background !== 'boolean') throw new TypeError(`${who}: background must be a boolean`);
-    this.background = options.background ?? availableParallelism() >= 2 * this.comm.localSize;
+    // A worker bound by the launcher has its own CPUs; unbound ones share the host's.
+    const cpusPerWorker = workerCpusFromEnv() ?? Math.floor(availableParallelism() / this.comm.localSize);
+    this.background = options.background ?? cpusPerWorker >= 2;
     checkSameParameters(this.params, this.comm, who);
     this.buckets = this.makeBuckets();
   }
@@ -205,7 +210,15 @@ export class DistributedOptimizer {
       const name = param && typeof param === 'object' ? `'${String(param.name)}'` : String(param);
       throw new TypeError(`gradReady: ${name} is not a parameter of this DistributedOptimizer`);
     }
-    if (++slot.passes !== this.backwardPassesPerStep) return;
+    if (++slot.passes > this.backwardPassesPerStep) {
+      // Horovod refuses this too: the extra gradient would be added on top of an average that is
+      // already (or is being) reduced, and the ranks would drift apart.
+      throw new Error(
+        `gradReady: '${param.name}' was reported ${slot.passes} times since the last step(), with ` +
+          `backwardPassesPerStep ${this.backwardPassesPerStep}; call step() after every ${this.backwardPassesPerStep} backward pass(es)`,
+      );
+    }
+    if (slot.passes !== this.backwardPassesPerStep) return;
     const b = slot.bucket;
     if (++b.ready === b.params.length) this.launchReady();
   }

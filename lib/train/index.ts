@@ -3,4 +3,4 @@ export type { DistributedOptimizerOptions, CommStats } from './distributed-optim
 export { broadcastParameters, broadcastOptimizerState } from './broadcast';
 export { Trainer } from './trainer';
 export type { TrainerOptions, TrainableModel, EpochMetrics, TrainSummary } from './trainer';
-export { saveCheckpoint, loadCheckpoint, serializeCheckpoint, deserializeCheckpoint, CHECKPOINT_FILE } from './checkpoint';
+export { saveCheckpoint, loadCheckpoint, saveCheckpointFile, loadCheckpointFile, serializeCheckpoint, deserializeCheckpoint, CHECKPOINT_FILE } from './checkpoint';

@@ -21,7 +21,7 @@ export interface ProgressValues {
   samplesPerS: number;
 }
 
-/** One epoch's progress bar (cli-progress): steps, loss, accuracy so far, samples/s, ETA. */
+/** One epoch's progress bar (cli-progress): steps, rank 0's mean loss so far, samples/s, ETA. */
 export class EpochProgress {
   private readonly bar: SingleBar;
 

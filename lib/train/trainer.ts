@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import type { Communicator } from '../comm/communicator';
 import { getCommunicator } from '../comm/world';
 import type { Parameter } from '../common/parameter';
@@ -7,10 +8,10 @@ import { checkDataset, type Dataset } from '../data/dataset';
 import { DistributedSampler } from '../data/sampler';
 import type { Labels } from '../nn/binding';
 import type { Optimizer } from '../optim/optimizer';
-import { rejectUnknown } from '../optim/optimizer';
+import { checkOptions } from '../common/args';
 import type { Schedule } from '../optim/schedules';
-import { broadcastOptimizerState, broadcastParameters } from './broadcast';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { broadcastOptimizerState, broadcastParameters, broadcastString } from './broadcast';
+import { loadCheckpoint, loadCheckpointFile, saveCheckpoint, saveCheckpointFile } from './checkpoint';
 import { DistributedOptimizer } from './distributed-optimizer';
 import { DtrainError } from '../common/errors';
 import { EpochProgress, progressTerminal } from './progress';
@@ -144,7 +145,7 @@ export class Trainer {
 
   constructor(options: TrainerOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('Trainer: options must be an object');
-    rejectUnknown(options, KNOWN, 'Trainer');
+    checkOptions(options, KNOWN, 'Trainer');
     const { model, optimizer, data } = options;
     if (!model || typeof model.parameters !== 'function' || typeof model.lossAndGrad !== 'function') {
       throw new TypeError('Trainer: model must have parameters() and lossAndGrad()');
@@ -173,6 +174,21 @@ export class Trainer {
       seed: options.seed ?? 0,
     });
     this.loader = new BatchLoader(this.train, this.batchPerWorker, { dropLast: options.dropLast ?? false });
+    if (this.test && this.test.features !== this.train.features) {
+      throw new RangeError(`Trainer: data.test has ${this.test.features} features per row, data.train ${this.train.features}`);
+    }
+    const width = (model as { inFeatures?: unknown }).inFeatures;
+    if (typeof width === 'number' && width !== this.train.features) {
+      throw new RangeError(`Trainer: the model takes ${width} features per row, data.train has ${this.train.features}`);
+    }
+    if (this.stepsPerEpoch === 0) {
+      const k = this.optimizer.backwardPassesPerStep;
+      throw new RangeError(
+        `Trainer: an epoch would have no step: each of ${this.comm.size} worker(s) gets ${this.sampler.numSamples} of the ` +
+          `${this.train.count} samples, ${this.loader.batchesFor(this.sampler.numSamples)} batch(es) of ${this.batchPerWorker}` +
+          `${this.loader.dropLast ? ' (dropLast)' : ''}, and a step takes ${k}; use a smaller batchPerWorker`,
+      );
+    }
   }
 
   /** Trains to `epochs` (from a checkpoint with `resume`); resolves to the last epoch's summary. */
@@ -197,24 +213,21 @@ export class Trainer {
       const t0 = performance.now();
       for (let s = first; s < steps; s++) {
         if (this.schedule) this.optimizer.lr = this.schedule(this.step);
-        let localBad: number | undefined;
         for (let pass = 0; pass < k; pass++) {
           const b = this.loader.fill(indices, s * k + pass);
           const loss = this.model.lossAndGrad(b.x, b.y, b.size, { onGrad: this.onGrad, accumulate: pass > 0 });
-          if (!Number.isFinite(loss)) localBad = loss;
           lossSum += loss;
           batches++;
           samples += b.size;
         }
-        // Every rank holds the same averaged gradients, so a non-finite one stops every rank at
-        // the same step.
+        // Every rank holds the same averaged gradients, so a non-finite one (what a non-finite
+        // loss on any rank leads to) stops every rank at the same step.
         const applied = await this.optimizer.step();
-        if (!applied || localBad !== undefined) {
+        if (!applied) {
           bar?.stop();
           throw new DtrainError(
-            `Trainer: the ${applied ? `loss was ${localBad}` : 'averaged gradient holds inf or NaN'} at epoch ${this.epoch + 1}, ` +
-              `step ${s + 1} of ${steps} (global step ${this.step + 1}); training stopped. Lower the learning rate, ` +
-              'check the inputs, or enable loss scaling.',
+            `Trainer: the averaged gradient holds inf or NaN at epoch ${this.epoch + 1}, step ${s + 1} of ${steps} ` +
+              `(global step ${this.step + 1}); training stopped. Lower the learning rate, check the inputs, or enable loss scaling.`,
             'ERR_DTRAIN_NONFINITE',
           );
         }
@@ -227,6 +240,13 @@ export class Trainer {
       const trainMs = performance.now() - t0;
       bar?.stop();
       const m = await this.epochMetrics(lossSum, batches, samples, trainMs, steps - first, bytes0, wait0);
+      // The loss summed over every rank: the same on all, so all stop together.
+      if (!Number.isFinite(m.train_loss)) {
+        throw new DtrainError(
+          `Trainer: the training loss was ${m.train_loss} in epoch ${m.epoch} while the averaged gradients stayed finite; training stopped`,
+          'ERR_DTRAIN_NONFINITE',
+        );
+      }
       this.batchInEpoch = 0;
       this.history.push(m);
       if (this.o.checkpointDir) this.checkpoint(this.epoch + 1);
@@ -269,37 +289,111 @@ export class Trainer {
     };
   }
 
-  // Resume (rank 0 reads the checkpoint) and the initial broadcast from rank 0 of parameters,
-  // optimizer state and the position in training.
+  // The settings every rank must share (a rank with another batch or seed would average
+  // mismatched gradients, or read overlapping shards, without any collective noticing).
+  private settings(): [string, number][] {
+    return [
+      ['batchPerWorker', this.batchPerWorker],
+      ['backwardPassesPerStep', this.optimizer.backwardPassesPerStep],
+      ['seed', this.sampler.seed],
+      ['shuffle', this.sampler.shuffle ? 1 : 0],
+      ['dropLast', this.loader.dropLast ? 1 : 0],
+      ['epochs', this.epochs],
+      ['data.train.count', this.train.count],
+      ['data.test.count', this.test?.count ?? -1],
+      ['resume', this.o.resume ? 1 : 0],
+    ];
+  }
+
+  // Resume (rank 0 reads the checkpoint and tells every rank how it went) and the initial
+  // broadcast from rank 0 of parameters, optimizer state and the position in training.
   private async start(): Promise<void> {
-    const position = new Float64Array(3);
-    if (this.o.resume && this.comm.rank === 0) {
-      const found = loadCheckpoint(this.o.checkpointDir as string);
-      if (found) {
-        this.restore(found.state as CheckpointState, found.file);
-        position.set([this.epoch, this.batchInEpoch, this.step]);
-        (this.o.log ?? console.log)(`resumed from ${found.file}: epoch ${this.epoch + 1}, batch ${this.batchInEpoch}, step ${this.step}`);
+    const comm = this.comm;
+    if (comm.size > 1) {
+      const mine = this.settings();
+      const all = await comm.allgather(Float64Array.from(mine, ([, v]) => v));
+      const n = mine.length;
+      for (let f = 0; f < n; f++) {
+        const values = Array.from({ length: comm.size }, (_, r) => all[r * n + f]);
+        if (values.some((v) => v !== values[0])) {
+          throw new DtrainError(
+            `Trainer: the ranks disagree on ${mine[f][0]}: ${values.map((v, r) => `rank ${r} has ${v}`).join(', ')}; every rank must train with the same settings`,
+            'ERR_DTRAIN_MISMATCH',
+            values.map((v, r) => (v !== values[0] ? r : -1)).filter((r) => r >= 0),
+          );
+        }
       }
     }
-    if (this.comm.size > 1) {
-      await this.comm.broadcast(position, 0);
-      [this.epoch, this.batchInEpoch, this.step] = Array.from(position);
-      await broadcastParameters(this.params, 0, { communicator: this.comm });
-      await broadcastOptimizerState(this.optimizer, 0, { communicator: this.comm });
+    // [status: 1 resumed, 0 nothing to resume, -1 failed; epoch; batch; step]
+    const position = new Float64Array(4);
+    let failure = '';
+    if (this.o.resume && comm.rank === 0) {
+      try {
+        const found = loadCheckpoint(this.o.checkpointDir as string);
+        if (found) {
+          this.restore(found.state as CheckpointState, found.file);
+          position.set([1, this.epoch, this.batchInEpoch, this.step]);
+          (this.o.log ?? console.log)(`resumed from ${found.file}: epoch ${this.epoch + 1}, batch ${this.batchInEpoch}, step ${this.step}`);
+        }
+      } catch (err) {
+        position[0] = -1;
+        failure = (err as Error).message;
+      }
+    }
+    if (comm.size > 1) {
+      await comm.broadcast(position, 0);
+      if (position[0] === -1) failure = await broadcastString(comm.rank === 0 ? failure : undefined, 0, comm);
+    }
+    if (position[0] === -1) throw new Error(failure);
+    [, this.epoch, this.batchInEpoch, this.step] = Array.from(position);
+    if (position[0] === 1) await this.restoreCompressor();
+    if (comm.size > 1) {
+      await broadcastParameters(this.params, 0, { communicator: comm });
+      await broadcastOptimizerState(this.optimizer, 0, { communicator: comm });
     }
   }
 
+  // A compressor's state is each rank's own (error feedback, DGC's accumulators): every rank
+  // saves and restores its file, stamped with the step so a file from another save is refused.
+  private compressorFile(): string {
+    return path.join(this.o.checkpointDir as string, `compressor-rank${this.comm.rank}.dtc`);
+  }
+
+  private async restoreCompressor(): Promise<void> {
+    const c = this.optimizer.compressor;
+    if (!c.loadStateDict) return;
+    let failure = '';
+    try {
+      const found = loadCheckpointFile(this.compressorFile());
+      const saved = found?.state as { step?: number; state?: Record<string, unknown> } | undefined;
+      if (!saved) throw new Error(`${this.compressorFile()}: missing; the compressor's state was not saved with this checkpoint`);
+      if (saved.step !== this.step) throw new Error(`${this.compressorFile()}: saved at step ${saved.step}, the checkpoint at step ${this.step}`);
+      if (saved.state) c.loadStateDict(saved.state);
+    } catch (err) {
+      failure = `rank ${this.comm.rank}: ${(err as Error).message}`;
+    }
+    // Agreed, so no rank carries on alone.
+    const bad = Float64Array.of(failure ? 1 : 0);
+    if (this.comm.size > 1) await this.comm.allreduce(bad, { op: 'max' });
+    if (failure) throw new Error(failure);
+    if (bad[0] > 0) throw new Error('Trainer: another rank could not restore its compressor state; see its error');
+  }
+
   private checkpoint(completedEpochs?: number): void {
-    if (this.comm.rank !== 0 || !this.o.checkpointDir) return;
+    if (!this.o.checkpointDir) return;
+    const compressorState = this.optimizer.compressor.stateDict?.();
+    if (compressorState !== undefined) saveCheckpointFile(this.compressorFile(), { step: this.step, state: compressorState });
+    if (this.comm.rank !== 0) return;
     const state: CheckpointState = {
       format: 'dtrain.trainer/1',
       epoch: completedEpochs ?? this.epoch,
       batchInEpoch: completedEpochs !== undefined ? 0 : this.batchInEpoch,
       step: this.step,
       sampler: { seed: this.sampler.seed, shuffle: this.sampler.shuffle, n: this.sampler.n },
+      layout: { np: this.comm.size, batchPerWorker: this.batchPerWorker, backwardPassesPerStep: this.optimizer.backwardPassesPerStep, dropLast: this.loader.dropLast },
       params: Object.fromEntries(this.params.map((p) => [p.name, p.data])),
       optimizer: this.optimizer.stateDict() as unknown as Record<string, unknown>,
-      compressor: this.optimizer.compressor.stateDict?.() ?? null,
+      compressor: compressorState === undefined ? null : this.optimizer.compressor.name,
       lossScaler: null,
       history: this.history as unknown as Record<string, unknown>[],
     };
@@ -321,6 +415,15 @@ export class Trainer {
     if (s.sampler?.n !== this.train.count || s.sampler.seed !== this.sampler.seed || s.sampler.shuffle !== this.sampler.shuffle) {
       throw bad(`it was trained on ${s.sampler?.n} samples with seed ${s.sampler?.seed}; this run has ${this.train.count} with seed ${this.sampler.seed}`);
     }
+    // The position in an epoch is a batch index: it means the same samples only with the same
+    // number of ranks, batch, passes per step and dropLast.
+    const layout = { np: this.comm.size, batchPerWorker: this.batchPerWorker, backwardPassesPerStep: this.optimizer.backwardPassesPerStep, dropLast: this.loader.dropLast };
+    for (const [key, want] of Object.entries(layout)) {
+      const had = (s.layout as Record<string, unknown> | undefined)?.[key];
+      if (had !== want) throw bad(`it was saved with ${key} ${String(had)}; this run has ${String(want)} (resume with the same settings)`);
+    }
+    const compressorName = this.optimizer.compressor.stateDict ? this.optimizer.compressor.name : null;
+    if ((s.compressor ?? null) !== compressorName) throw bad(`it was saved with compression ${String(s.compressor)}; this run uses ${this.optimizer.compressor.name}`);
     for (const [v, name] of [[s.epoch, 'epoch'], [s.batchInEpoch, 'batchInEpoch'], [s.step, 'step']] as const) {
       if (!Number.isInteger(v) || v < 0) throw bad(`${name} is not a count`);
     }
@@ -331,7 +434,6 @@ export class Trainer {
       throw bad(`optimizer state: ${(err as Error).message}`);
     }
     for (const p of this.params) p.data.set(saved[p.name]);
-    if (s.compressor && this.optimizer.compressor.loadStateDict) this.optimizer.compressor.loadStateDict(s.compressor);
     this.epoch = s.epoch;
     this.batchInEpoch = s.batchInEpoch;
     this.step = s.step;
@@ -403,9 +505,12 @@ interface CheckpointState {
   batchInEpoch: number;
   step: number;
   sampler: { seed: number; shuffle: boolean; n: number };
+  /** What the position in an epoch means: the same samples only with these settings. */
+  layout: { np: number; batchPerWorker: number; backwardPassesPerStep: number; dropLast: boolean };
   params: Record<string, Float32Array>;
   optimizer: Record<string, unknown>;
-  compressor: Record<string, unknown> | null;
+  /** The compressor whose per-rank state sits in compressor-rank<r>.dtc beside this file, or null. */
+  compressor: string | null;
   /** The next issue's loss scaler saves its state here. */
   lossScaler: Record<string, unknown> | null;
   history: Record<string, unknown>[];

@@ -51,11 +51,23 @@ Labels labelsOf(const Napi::Value& v, size_t need) {
   return l;
 }
 
+// Every label indexes a logit: out of range, it would read past the row.
+void checkLabels(const Napi::Env& env, const Labels& l, size_t batch, size_t classes) {
+  for (size_t i = 0; i < batch; ++i) {
+    const int64_t v = l.i32 ? l.i32[i] : l.u8[i];
+    if (v < 0 || static_cast<size_t>(v) >= classes) {
+      throw Napi::RangeError::New(env, "labels[" + std::to_string(i) + "] is " + std::to_string(v) +
+                                           "; labels must be in [0, " + std::to_string(classes) + ")");
+    }
+  }
+}
+
+// Sizes are below 2^31, so the product of any two (every length checked here) fits in size_t.
 size_t count(const Napi::Value& v, const char* name) {
   if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d != static_cast<double>(static_cast<size_t>(d))) {
-    throw Napi::RangeError::New(v.Env(), std::string(name) + " must be a non-negative integer");
+  if (!(d >= 0 && d < 2147483648.0) || d != static_cast<double>(static_cast<size_t>(d))) {
+    throw Napi::RangeError::New(v.Env(), std::string(name) + " must be an integer from 0 to 2^31 - 1");
   }
   return static_cast<size_t>(d);
 }
@@ -111,6 +123,7 @@ Napi::Value softmaxCrossEntropyJs(const Napi::CallbackInfo& info) {
   const size_t batch = count(info[2], "batch"), classes = count(info[3], "classes");
   const float* z = f32(info[0], "logits", batch * classes);
   const Labels l = labelsOf(info[1], batch);
+  checkLabels(info.Env(), l, batch, classes);
   float* d = f32(info[4], "dlogits", batch * classes, true);
   const float scale = info[5].As<Napi::Number>().FloatValue();
   return Napi::Number::New(info.Env(), softmaxCrossEntropy(z, l.i32, l.u8, batch, classes, d, scale));
@@ -121,6 +134,7 @@ Napi::Value countCorrectJs(const Napi::CallbackInfo& info) {
   const size_t batch = count(info[2], "batch"), classes = count(info[3], "classes");
   const float* z = f32(info[0], "logits", batch * classes);
   const Labels l = labelsOf(info[1], batch);
+  checkLabels(info.Env(), l, batch, classes);
   return Napi::Number::New(info.Env(), static_cast<double>(countCorrect(z, l.i32, l.u8, batch, classes)));
 }
 

@@ -47,6 +47,36 @@ async function averagedGradients(model, batch, { fusionThreshold, overlap, algor
   return { grads: rec.seen[0], buckets: dopt.buckets.length };
 }
 
+// A model with forward() but no countCorrect(): the Trainer's evaluation falls back to argmax.
+function forwardOnly(model) {
+  return { parameters: () => model.parameters(), lossAndGrad: (...a) => model.lossAndGrad(...a), forward: (x, b) => model.forward(x, b) };
+}
+
+// A compressor with per-rank state (how many buckets this rank reduced, and a rank-dependent
+// Int32Array), to check it is saved and restored per rank.
+class CountingCompressor {
+  constructor() {
+    this.name = 'counting';
+    this.count = 0;
+    this.tag = Int32Array.of(dtrain.rank() * 1000);
+  }
+  async reduce(bucket, comm) {
+    this.count++;
+    await comm.allreduce(bucket.data, { op: 'avg' });
+  }
+  reduceSync(bucket, comm) {
+    this.count++;
+    comm.allreduceSync(bucket.data, { op: 'avg' });
+  }
+  stateDict() {
+    return { count: this.count, tag: this.tag };
+  }
+  loadStateDict(s) {
+    this.count = s.count;
+    this.tag = s.tag;
+  }
+}
+
 const modes = {
   // Fusion and overlap give bitwise the same average as one all-reduce per tensor.
   async fusion() {
@@ -119,15 +149,68 @@ const modes = {
     result({ after: x[0] });
   },
 
+  // Misuse the DistributedOptimizer is expected to refuse.
+  async misuse() {
+    const model = mlp([20, 10, 4], 1);
+    const ds = dataset(8, 20, 4, 3);
+    const opt = new dtrain.DistributedOptimizer(new optim.SGD(model.parameters(), { lr: 0.1 }));
+    const out = {};
+    try {
+      new dtrain.DistributedOptimizer(opt);
+    } catch (err) {
+      out.nested = err.message;
+    }
+    model.lossAndGrad(ds.x, ds.y, 8, { onGrad: (p) => opt.gradReady(p) });
+    try {
+      model.lossAndGrad(ds.x, ds.y, 8, { onGrad: (p) => opt.gradReady(p), accumulate: true });
+    } catch (err) {
+      out.twice = err.message;
+    }
+    await opt.step(); // the first pass's buckets were started: finish them on every rank
+    result(out);
+  },
+
+  // op 'sum', DTRAIN_FUSION_THRESHOLD, and k passes of batch b against one pass of batch kb.
+  async reduceOptions() {
+    const ds = dataset(64, 30, 5, 9);
+    const grads = async (options, passes) => {
+      const model = mlp([30, 16, 5], 4);
+      const rec = recorder(model.parameters());
+      const dopt = new dtrain.DistributedOptimizer(rec, options);
+      const b = 32 / passes;
+      for (let k = 0; k < passes; k++) {
+        const batch = rows(ds, dtrain.rank() * 32 + k * b, b);
+        model.lossAndGrad(batch.x, batch.y, b, { onGrad: (p) => dopt.gradReady(p), accumulate: k > 0 });
+      }
+      let scale = 1;
+      rec.step = (o) => {
+        scale = o?.gradScale ?? 1;
+        rec.seen.push(model.parameters().map((p) => Array.from(p.grad, (v) => v * scale)));
+        return true;
+      };
+      await dopt.step();
+      return { g: rec.seen[0], buckets: dopt.buckets.length, scale };
+    };
+    const avg = await grads({}, 1);
+    const sum = await grads({ op: 'sum' }, 1);
+    const two = await grads({ backwardPassesPerStep: 2 }, 2);
+    result({ avg: avg.g, sum: sum.g, two: two.g, twoScale: two.scale, sumScale: sum.scale, buckets: avg.buckets });
+  },
+
   // The Trainer on the committed slice, optionally checkpointing, resuming, dying or diverging.
   async trainer() {
     const set = data.loadFashionMnist({ sliceOnly: true });
-    const model = mlp([784, 128, 64, 10], 21);
+    if (opts.rankBatch && dtrain.rank() === 1) opts.batch = opts.rankBatch;
+    const model = opts.noCountCorrect ? forwardOnly(mlp([784, 128, 64, 10], 21)) : mlp([784, 128, 64, 10], 21);
     const inner =
       opts.optimizer === 'lars'
         ? new optim.LARS(model.parameters(), { lr: opts.lr ?? 0.5 })
         : new optim.SGD(model.parameters(), { lr: opts.lr ?? 0.05, momentum: 0.9 });
-    const opt = new dtrain.DistributedOptimizer(inner, { backwardPassesPerStep: opts.passes ?? 1, background: opts.background });
+    const opt = new dtrain.DistributedOptimizer(inner, {
+      backwardPassesPerStep: opts.passes ?? 1,
+      background: opts.background,
+      compression: opts.statefulCompression ? new CountingCompressor() : undefined,
+    });
     const metrics = [];
     let steps = 0;
     if (opts.dieAtStep !== undefined && dtrain.rank() === opts.dieRank) {
@@ -147,13 +230,16 @@ const modes = {
       checkpointDir: opts.checkpointDir,
       checkpointEverySteps: opts.checkpointEverySteps,
       resume: opts.resume,
+      dropLast: opts.dropLast,
+      metricsFile: opts.metricsFile,
       schedule: opts.warmup ? optim.schedules.warmup(opts.lr ?? 0.05, { steps: opts.warmup }) : undefined,
       onMetrics: (m) => metrics.push(m),
       log: () => {},
     });
     try {
       const summary = await trainer.fit();
-      result({ summary, metrics, digest: paramsDigest(model.parameters()) });
+      const compressor = opts.statefulCompression ? opt.compressor.stateDict() : undefined;
+      result({ summary, metrics, digest: paramsDigest(model.parameters()), compressor });
     } catch (err) {
       result({ error: err.message, code: err.code });
       process.exitCode = 3;
