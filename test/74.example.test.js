@@ -11,9 +11,9 @@ const { ROOT } = require('./helpers');
 const CLI = path.join(ROOT, 'bin', 'dtrain.js');
 const EXAMPLE = path.join(ROOT, 'examples', 'fashion-mnist.js');
 
-function run(args, env) {
+function run(args, env, command = [process.execPath]) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command[0], [...command.slice(1), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -51,6 +51,16 @@ describe('examples/fashion-mnist.js', function () {
     expect(r.code, r.stderr).to.equal(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop());
     expect(summary).to.include({ np: 1, steps: 20, batch_per_worker: 100, bytes_sent_per_step: 0 });
+  });
+
+  it('draws a progress bar on the launcher\'s terminal (a pseudo-terminal from script(1))', async function () {
+    const script = ['/usr/bin/script', '/bin/script'].find((p) => fs.existsSync(p));
+    if (!script) this.skip();
+    const cmd = `${process.execPath} ${CLI} run -np 2 ${EXAMPLE} --epochs 1`;
+    const r = await run([], { FASHION_MNIST_DIR: empty }, [script, '-qfec', cmd, '/dev/null']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/epoch 1\/1 \[[=-]+\] \d+\/8 \| loss [0-9.]+ \| [0-9,]+ samples\/s \| ETA/);
+    expect(r.stdout).to.match(/\[0\] epoch 1\/1: loss/); // the plain line still comes through the launcher
   });
 
   it('a bad flag is a clear error with the usage', async function () {

@@ -200,9 +200,11 @@ export class DistributedOptimizer {
   /**
    * Marks `param`'s gradient final for this step (pass it as nn's `onGrad`). With
    * backwardPassesPerStep k, the k-th call in a step counts. When a bucket's last gradient is
-   * in, its all-reduce starts (after every earlier bucket's).
+   * in, its all-reduce starts (after every earlier bucket's). Parameters are recognised by
+   * identity: pass the same objects the wrapped optimizer was given.
    *
-   * @throws TypeError if `param` is not one of the optimizer's parameters
+   * @throws TypeError if `param` is not one of the optimizer's parameters; Error if it is
+   *   reported more than k times before step()
    */
   gradReady(param: Parameter): void {
     const slot = this.slots.get(param);
