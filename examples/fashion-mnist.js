@@ -2,18 +2,24 @@
 // data-parallel SGD: the README's main job.
 //   npx dtrain run -np 2 examples/fashion-mnist.js [--epochs N] [--json] ...
 //   node examples/fashion-mnist.js            (a job of one)
-// The last line rank 0 prints is one JSON object: {np, epochs, steps, batch_per_worker, test_acc,
-// train_loss, samples_per_s, step_ms, comm_wait_ms, bytes_sent_per_step}.
+// The last line rank 0 prints is one JSON object: {np, epochs, steps, updates, skipped_steps,
+// precision, compression, batch_per_worker, test_acc, train_loss, samples_per_s, step_ms,
+// comm_wait_ms, bytes_sent_per_step, optimizer, lr, global_batch, batch_schedule}.
 'use strict';
 const { parseArgs } = require('node:util');
 const dtrain = require('..');
 
-const { nn, optim, data } = dtrain;
+const { nn, optim, data, amp, compress } = dtrain;
 
 const USAGE = `usage: fashion-mnist.js [--epochs N] [--batch-per-worker B] [--lr LR] [--momentum M]
-  [--weight-decay WD] [--optimizer sgd|lars] [--schedule cosine|constant|poly|onecycle]
-  [--warmup-epochs E] [--algorithm A] [--fusion-threshold BYTES]
+  [--weight-decay WD] [--optimizer sgd|lars] [--schedule cosine|constant|poly|onecycle|step]
+  [--warmup-epochs E] [--decay-epochs E1,E2,..] [--decay-factor F] [--batch-schedule]
+  [--precision fp32|mixed|bf16] [--compression none|fp16|dgc|qsgd|terngrad|onebit]
+  [--dgc-density D] [--dgc-warmup D1,D2,..] [--dgc-clip NORM] [--qsgd-levels S] [--no-error-feedback]
+  [--algorithm A] [--fusion-threshold BYTES]
   [--checkpoint DIR] [--resume] [--seed S] [--json] [--no-progress]`;
+
+const PRECISIONS = ['fp32', 'mixed', 'bf16'];
 
 function options() {
   const { values } = parseArgs({
@@ -26,6 +32,16 @@ function options() {
       optimizer: { type: 'string', default: 'sgd' },
       schedule: { type: 'string', default: 'cosine' },
       'warmup-epochs': { type: 'string', default: '0' },
+      'decay-epochs': { type: 'string' },
+      'decay-factor': { type: 'string', default: '10' },
+      'batch-schedule': { type: 'boolean', default: false },
+      precision: { type: 'string', default: 'fp32' },
+      compression: { type: 'string', default: 'none' },
+      'dgc-density': { type: 'string' },
+      'dgc-warmup': { type: 'string' },
+      'dgc-clip': { type: 'string' },
+      'qsgd-levels': { type: 'string' },
+      'no-error-feedback': { type: 'boolean', default: false },
       algorithm: { type: 'string' },
       'fusion-threshold': { type: 'string' },
       checkpoint: { type: 'string' },
@@ -51,8 +67,30 @@ function options() {
   if (values.optimizer !== 'sgd' && values.optimizer !== 'lars') {
     throw new RangeError(`--optimizer must be sgd or lars, got '${values.optimizer}'\n${USAGE}`);
   }
-  if (!['cosine', 'constant', 'poly', 'onecycle'].includes(values.schedule)) {
-    throw new RangeError(`--schedule must be cosine, constant, poly or onecycle, got '${values.schedule}'\n${USAGE}`);
+  if (!['cosine', 'constant', 'poly', 'onecycle', 'step'].includes(values.schedule)) {
+    throw new RangeError(`--schedule must be cosine, constant, poly, onecycle or step, got '${values.schedule}'\n${USAGE}`);
+  }
+  if (!PRECISIONS.includes(values.precision)) {
+    throw new RangeError(`--precision must be ${PRECISIONS.join(', ')}, got '${values.precision}'\n${USAGE}`);
+  }
+  if (!compress.compressorNames().includes(values.compression)) {
+    throw new RangeError(`--compression must be one of ${compress.compressorNames().join(', ')}, got '${values.compression}'\n${USAGE}`);
+  }
+  const list = (name) => {
+    if (values[name] === undefined) return undefined;
+    const xs = values[name].split(',').filter((x) => x !== '').map(Number);
+    if (xs.some((x) => !Number.isFinite(x))) throw new RangeError(`--${name} must be numbers separated by commas, got '${values[name]}'\n${USAGE}`);
+    return xs;
+  };
+  const decayEpochs = list('decay-epochs');
+  if (values.schedule === 'step' && !decayEpochs) throw new RangeError(`--schedule step needs --decay-epochs E1,E2,..\n${USAGE}`);
+  if (values['batch-schedule'] && values.schedule !== 'step') {
+    throw new RangeError(`--batch-schedule grows the batch at --schedule step's decay points; give --schedule step --decay-epochs E1,E2,..\n${USAGE}`);
+  }
+  for (const [flag, needs] of [['dgc-density', 'dgc'], ['dgc-warmup', 'dgc'], ['dgc-clip', 'dgc'], ['qsgd-levels', 'qsgd'], ['no-error-feedback', 'onebit']]) {
+    if (values[flag] !== undefined && values[flag] !== false && values.compression !== needs) {
+      throw new RangeError(`--${flag} applies to --compression ${needs}, not ${values.compression}\n${USAGE}`);
+    }
   }
   for (const name of ['epochs', 'batch-per-worker']) {
     const v = Number(values[name]);
@@ -72,6 +110,16 @@ function options() {
     optimizer: values.optimizer,
     schedule: values.schedule,
     warmupEpochs: num('warmup-epochs'),
+    decayEpochs,
+    decayFactor: num('decay-factor'),
+    batchSchedule: values['batch-schedule'],
+    precision: values.precision,
+    compression: values.compression,
+    dgcDensity: num('dgc-density'),
+    dgcWarmup: list('dgc-warmup'),
+    dgcClip: num('dgc-clip'),
+    qsgdLevels: num('qsgd-levels'),
+    errorFeedback: !values['no-error-feedback'],
     algorithm: values.algorithm,
     fusionThreshold: num('fusion-threshold', true),
     checkpoint: values.checkpoint,
@@ -111,27 +159,48 @@ async function main() {
     new nn.ReLU(),
     new nn.Linear(256, 10, { seed: o.seed * 3 + 3 }),
   );
+  // Mixed precision: float16 activations and gradients with dynamic loss scaling; bfloat16
+  // has float32's exponent range, so it needs no loss scale.
+  model.precision = { fp32: 'fp32', mixed: 'fp16', bf16: 'bf16' }[o.precision];
+  const lossScaler = o.precision === 'mixed' ? new amp.LossScaler() : undefined;
+  // DGC's momentum correction keeps the momentum in the compressor, so the optimizer has none.
+  const compression = {
+    none: () => 'none',
+    fp16: () => 'fp16',
+    dgc: () => new compress.DGC({ momentum: o.momentum, density: o.dgcDensity, warmup: o.dgcWarmup, clipNorm: o.dgcClip, seed: o.seed }),
+    qsgd: () => new compress.QSGD({ levels: o.qsgdLevels, seed: o.seed }),
+    terngrad: () => new compress.TernGrad({ seed: o.seed }),
+    onebit: () => new compress.OneBit({ errorFeedback: o.errorFeedback }),
+  }[o.compression]();
+  const momentum = o.compression === 'dgc' ? 0 : o.momentum;
   const params = model.parameters();
   const inner =
     o.optimizer === 'lars'
-      ? new optim.LARS(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay ?? 5e-4 })
-      : new optim.SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay ?? 0 });
+      ? new optim.LARS(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 5e-4 })
+      : new optim.SGD(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 0 });
   const opt = new dtrain.DistributedOptimizer(inner, {
     fusionThreshold: o.fusionThreshold,
     algorithm: o.algorithm,
+    compression,
+    lossScaler,
   });
   say(
     `${dtrain.size()} worker(s), batch ${o.batch} per worker (${globalBatch} in all), ${o.optimizer} lr ${+o.lr.toPrecision(4)} ` +
-      `(${o.schedule}) momentum ${o.momentum}, ` +
+      `(${o.schedule}) momentum ${o.momentum}, precision ${o.precision}, compression ${opt.compressor.config}, ` +
       `${opt.buckets.length} gradient bucket(s), kernels at ${dtrain.kernels.info().isa}`,
   );
 
+  // Growing the batch instead of decaying the rate (Smith et al. 2018): at each decay epoch the
+  // batch is multiplied by the factor the rate would have been divided by; the rate stays.
+  const decayEpochs = o.decayEpochs ?? [];
+  const growth = (epoch) => o.decayFactor ** decayEpochs.filter((e) => e <= epoch).length;
   const trainer = new dtrain.Trainer({
     model,
     optimizer: opt,
     data: { train: set.train, test: set.test },
     epochs: o.epochs,
     batchPerWorker: o.batch,
+    batchSchedule: o.batchSchedule ? (epoch) => Math.round(o.batch * growth(epoch)) : undefined,
     seed: o.seed,
     checkpointDir: o.checkpoint,
     resume: o.resume,
@@ -141,15 +210,25 @@ async function main() {
   // The learning rate per step: the chosen decay over the whole run, after an optional warm-up.
   const total = o.epochs * trainer.stepsPerEpoch;
   const warm = Math.round(o.warmupEpochs * trainer.stepsPerEpoch);
+  // The first step of each decay epoch (epochs may differ in steps when the batch grows).
+  const stepAt = (epoch) => {
+    let n = 0;
+    for (let e = 0; e < Math.min(epoch, o.epochs); e++) n += trainer.stepsInEpoch(e);
+    return n;
+  };
   const decay = {
     cosine: () => optim.schedules.cosine({ lr: o.lr, totalSteps: total }),
     constant: () => optim.schedules.constant(o.lr),
     poly: () => optim.schedules.polynomial({ lr: o.lr, totalSteps: total, power: 2 }),
     onecycle: () => optim.schedules.oneCycle({ maxLr: o.lr, totalSteps: total }),
+    step: () =>
+      o.batchSchedule
+        ? optim.schedules.constant(o.lr)
+        : optim.schedules.stepDecay({ lr: o.lr, milestones: decayEpochs.map(stepAt).filter((m) => m > 0), gamma: 1 / o.decayFactor }),
   }[o.schedule]();
   trainer.schedule = warm > 0 ? optim.schedules.warmup(decay, { steps: warm }) : decay;
   const summary = await trainer.fit();
-  say(JSON.stringify(summary));
+  say(JSON.stringify({ ...summary, optimizer: o.optimizer, lr: o.lr, global_batch: globalBatch, batch_schedule: o.batchSchedule }));
   await dtrain.shutdown();
 }
 

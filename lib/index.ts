@@ -46,6 +46,7 @@ export * as nn from './nn';
 export * as optim from './optim';
 export * as data from './data';
 export * as compress from './compress';
+export * as amp from './amp';
 export {
   DistributedOptimizer,
   broadcastParameters,

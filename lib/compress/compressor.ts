@@ -13,6 +13,11 @@ export interface GradientBucket {
   readonly names: readonly string[];
   /** Where each parameter starts in `data`. */
   readonly offsets: readonly number[];
+  /**
+   * The loss scale the values are multiplied by (1 without a LossScaler): a compressor that
+   * keeps state across steps (error feedback, DGC's accumulators) rescales it when this changes.
+   */
+  readonly lossScale: number;
 }
 
 /**
@@ -21,13 +26,23 @@ export interface GradientBucket {
  * before the optimizer steps. A compressor may keep per-bucket state (error feedback, DGC's
  * momentum correction); it is saved in checkpoints through {@link Compressor.stateDict}.
  *
- * The next pieces plug in here without touching the optimizer: fp16 (half the bytes, with
- * pre-division), Deep Gradient Compression and the quantizers (all-gather of encoded
- * gradients, decoded and summed).
+ * The contract every compressor keeps, which mixed precision relies on: when any rank's bucket
+ * holds inf or NaN, every rank's result is non-finite too (so every rank skips the step), and
+ * no rank's state absorbs the bad values.
  */
 export interface Compressor {
   /** The name the `compression` option takes. */
   readonly name: string;
+  /**
+   * The name and every setting that must agree across ranks (`'qsgd levels=15 chunk=512'`):
+   * the DistributedOptimizer checks it is the same on every rank.
+   */
+  readonly config: string;
+  /**
+   * True when the compressor applies momentum itself (DGC's momentum correction): the wrapped
+   * optimizer must then have momentum 0.
+   */
+  readonly ownsMomentum?: boolean;
   /**
    * Replaces `bucket.data` by the mean over all ranks (or the compressor's estimate of it).
    * `algorithm` is the DistributedOptimizer's all-reduce algorithm option, if any.
@@ -39,6 +54,8 @@ export interface Compressor {
    * and by synchronous callers such as tfjs's applyGradients.
    */
   reduceSync(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): void;
+  /** Told the epoch before each epoch's first step (DGC's warm-up of sparsity). */
+  setEpoch?(epoch: number): void;
   /** State to checkpoint (plain data and Float32Arrays), or undefined if none. */
   stateDict?(): Record<string, unknown> | undefined;
   loadStateDict?(state: Record<string, unknown>): void;
@@ -47,6 +64,7 @@ export interface Compressor {
 /** No compression: the bucket is all-reduced as float32 with `avg` (the baseline). */
 export class NoCompression implements Compressor {
   readonly name = 'none';
+  readonly config = 'none';
   async reduce(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): Promise<void> {
     await comm.allreduce(bucket.data, algorithm === undefined ? { op: 'avg' } : { op: 'avg', algorithm });
   }
@@ -54,28 +72,4 @@ export class NoCompression implements Compressor {
   reduceSync(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): void {
     comm.allreduceSync(bucket.data, algorithm === undefined ? { op: 'avg' } : { op: 'avg', algorithm });
   }
-}
-
-/** The compressors by name, for the `compression` option. */
-const REGISTRY: Record<string, () => Compressor> = {
-  none: () => new NoCompression(),
-};
-
-/** The names `compression` accepts. */
-export function compressorNames(): string[] {
-  return Object.keys(REGISTRY);
-}
-
-/** A compressor from a name or an instance. */
-export function makeCompressor(c: string | Compressor | undefined): Compressor {
-  if (c === undefined) return new NoCompression();
-  if (typeof c === 'string') {
-    const make = REGISTRY[c];
-    if (!make) throw new RangeError(`compression must be one of ${compressorNames().join(', ')} (or a Compressor), got '${c}'`);
-    return make();
-  }
-  if (c === null || typeof c !== 'object' || typeof (c as Compressor).reduce !== 'function' || typeof (c as Compressor).reduceSync !== 'function') {
-    throw new TypeError('compression must be a name or an object with reduce(bucket, comm, algorithm) and reduceSync(bucket, comm, algorithm)');
-  }
-  return c;
 }

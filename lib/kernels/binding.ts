@@ -49,6 +49,7 @@ export interface KernelsBinding {
   forceIsa(name: string, source: string): void;
   defaults: KernelDefaults;
   castToHalf(src: Float32Array, out: Uint16Array, scale: number, bf16: boolean): void;
+  sumSquares(x: Float32Array): number;
   castFromHalf(src: Uint16Array, out: Float32Array, scale: number, bf16: boolean): boolean;
   reduce(dtype: number, op: number, dst: ArrayBufferView, src: ArrayBufferView): void;
   sgdStep(
@@ -97,6 +98,10 @@ export interface KernelsBinding {
   qsgdDecode(code: Uint8Array, levels: number, norm: number, out: Float32Array, accumulate: boolean): void;
   ternGradEncode(x: Float32Array, seed: number, code: Uint8Array): number;
   ternGradDecode(code: Uint8Array, scale: number, out: Float32Array, accumulate: boolean): void;
+  qsgdEncodeChunks(x: Float32Array, levels: number, seed: number, chunk: number, code: Uint8Array, norms: Float32Array): void;
+  qsgdDecodeChunks(code: Uint8Array, levels: number, chunk: number, norms: Float32Array, out: Float32Array, accumulate: boolean): void;
+  ternGradEncodeChunks(x: Float32Array, seed: number, chunk: number, code: Uint8Array, scales: Float32Array): void;
+  ternGradDecodeChunks(code: Uint8Array, chunk: number, scales: Float32Array, out: Float32Array, accumulate: boolean): void;
   signEncode(grad: Float32Array, residual: Float32Array, code: Uint8Array): number;
   signDecode(code: Uint8Array, scale: number, out: Float32Array, accumulate: boolean): void;
   bench(kernel: string, isa: Isa | null, bytes: number, minSeconds: number): NativeBenchResult;

@@ -7,4 +7,5 @@ export { Linear, ReLU } from './layers';
 export type { LinearOptions } from './layers';
 export { Sequential } from './sequential';
 export type { Layer, LossAndGradOptions } from './sequential';
+export type { Precision } from './precision';
 export type { Parameter } from '../common/parameter';

@@ -2,6 +2,7 @@ import type { Parameter } from '../common/parameter';
 import { loadBinding } from '../native';
 import type { Labels, NnBinding } from './binding';
 import { Linear, ReLU } from './layers';
+import { checkPrecision, HalfRounder, type Precision } from './precision';
 
 /** Anything a {@link Sequential} can hold. */
 export type Layer = Linear | ReLU | Sequential;
@@ -58,6 +59,11 @@ export class Sequential {
   private capacity = 0; // batch rows the buffers hold
   private acts: Float32Array[] = []; // each op's output
   private grads: [Float32Array, Float32Array] = [new Float32Array(0), new Float32Array(0)];
+  private prec: Precision = 'fp32';
+  private rounder: HalfRounder | null = null;
+  // Half-precision copies of each Linear's weight and bias (fp16/bf16), refreshed every pass.
+  private half = new Map<Linear, { w: Float32Array; b: Float32Array | null }>();
+  private input: Float32Array = new Float32Array(0); // the last pass's input, as its precision stores it
 
   constructor(...layers: Layer[]) {
     if (layers.length === 0) throw new RangeError('nn.Sequential: needs at least one layer');
@@ -86,6 +92,22 @@ export class Sequential {
     this.inFeatures = first.in;
     this.outFeatures = width(this.ops[this.ops.length - 1]);
     this.native = loadBinding().nn;
+  }
+
+  /**
+   * Storage precision of activations and gradients (see {@link Precision}); default `fp32`.
+   * With `fp16` or `bf16` every pass rounds the weights' working copy, each layer's output,
+   * the logits, and every activation and parameter gradient to that format (overflow becomes
+   * inf, as in half-precision storage), while the products accumulate in float32 and the
+   * master weights stay float32. Use a LossScaler with `fp16`; `bf16` needs none.
+   */
+  get precision(): Precision {
+    return this.prec;
+  }
+  set precision(p: Precision) {
+    this.prec = checkPrecision(p, 'nn.Sequential');
+    this.rounder = p === 'fp32' ? null : new HalfRounder(p === 'bf16');
+    this.half.clear();
   }
 
   /** Every parameter, in layer order (weight before bias). */
@@ -128,13 +150,15 @@ export class Sequential {
     const last = this.ops.length - 1;
     let g = this.grads[0];
     const loss = nn.softmaxCrossEntropy(logits, labels, batch, this.outFeatures, g, lossScale);
+    const r = this.rounder;
+    r?.round(g, batch * this.outFeatures);
     let spare = this.grads[1];
     // g is the gradient of the logits; a ReLU fused into the last Linear sees it first.
     const lastOp = this.ops[last];
     if (lastOp.kind === 'linear' && lastOp.relu) nn.reluBackward(g, this.acts[last], g, batch * lastOp.out);
     for (let i = last; i >= 0; i--) {
       const op = this.ops[i];
-      const input = i === 0 ? x : this.acts[i - 1];
+      const input = i === 0 ? this.input : this.acts[i - 1];
       if (op.kind === 'relu') {
         // A ReLU not fused into a product: g = g * (output > 0), in place.
         nn.reluBackward(g, this.acts[i], g, batch * op.width);
@@ -144,16 +168,19 @@ export class Sequential {
       // The bias first (a cheap column sum), so its bucket can start before the weight product.
       if (layer.bias) {
         nn.linearGradBias(g, layer.bias.grad, batch, op.out, accumulate);
+        r?.round(layer.bias.grad);
         onGrad?.(layer.bias);
       }
       nn.linearGradWeight(input, g, layer.weight.grad, batch, op.in, op.out, accumulate);
+      r?.round(layer.weight.grad);
       onGrad?.(layer.weight);
       if (i === 0) break;
       // The gradient of the previous op's output; when that op is a Linear with its ReLU fused,
       // the ReLU's backward is fused here too (mask = its output).
       const prev = this.ops[i - 1];
       const mask = prev.kind === 'linear' && prev.relu ? this.acts[i - 1] : null;
-      nn.linearGradInput(g, layer.weight.data, spare, mask, batch, op.in, op.out);
+      nn.linearGradInput(g, this.weightsOf(layer).w, spare, mask, batch, op.in, op.out);
+      r?.round(spare, batch * op.in);
       [g, spare] = [spare, g];
     }
     return loss;
@@ -172,13 +199,30 @@ export class Sequential {
   private run(x: Float32Array, batch: number): Float32Array {
     this.reserve(batch);
     const nn = this.native;
+    const r = this.rounder;
     let input = x;
+    if (r) {
+      // The half-precision working copy of the weights (the master weights stay float32).
+      for (const op of this.ops) {
+        if (op.kind !== 'linear') continue;
+        const h = this.weightsOf(op.layer);
+        r.copy(op.layer.weight.data, h.w);
+        if (h.b && op.layer.bias) r.copy(op.layer.bias.data, h.b);
+      }
+      // The input as the model stores it (Fashion-MNIST's bytes / 255 round to float16).
+      const xs = this.acts[this.ops.length];
+      xs.set(x);
+      r.round(xs, x.length);
+      input = xs.subarray(0, x.length);
+    }
+    this.input = input;
     for (let i = 0; i < this.ops.length; i++) {
       const op = this.ops[i];
       const out = this.acts[i];
       if (op.kind === 'linear') {
-        const { layer } = op;
-        nn.linearForward(input, layer.weight.data, layer.bias?.data ?? null, out, batch, op.in, op.out, op.relu);
+        const w = this.weightsOf(op.layer);
+        nn.linearForward(input, w.w, w.b, out, batch, op.in, op.out, op.relu);
+        r?.round(out, batch * op.out);
       } else {
         nn.reluForward(input, out, batch * op.width);
       }
@@ -187,11 +231,24 @@ export class Sequential {
     return input;
   }
 
+  // The weights a pass computes with: the parameters themselves at fp32, else their rounded copy.
+  private weightsOf(layer: Linear): { w: Float32Array; b: Float32Array | null } {
+    let h = this.half.get(layer);
+    if (!h) {
+      h = this.rounder
+        ? { w: new Float32Array(layer.weight.data.length), b: layer.bias ? new Float32Array(layer.bias.data.length) : null }
+        : { w: layer.weight.data, b: layer.bias?.data ?? null };
+      this.half.set(layer, h);
+    }
+    return h;
+  }
+
   // Buffers grow to the largest batch seen and are reused: no allocation per step.
   private reserve(batch: number): void {
     if (batch <= this.capacity) return;
     this.capacity = batch;
-    this.acts = this.ops.map((op) => new Float32Array(batch * width(op)));
+    // One buffer per op's output, and one for the rounded input (used at fp16/bf16).
+    this.acts = [...this.ops.map((op) => new Float32Array(batch * width(op))), new Float32Array(batch * this.inFeatures)];
     const widest = Math.max(...this.ops.map(width));
     this.grads = [new Float32Array(batch * widest), new Float32Array(batch * widest)];
   }

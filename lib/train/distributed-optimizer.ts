@@ -3,10 +3,12 @@ import { fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
 import { getCommunicator } from '../comm/world';
 import { checkParameters, type Parameter } from '../common/parameter';
-import { makeCompressor, type Compressor, type GradientBucket } from '../compress/compressor';
+import type { Compressor, GradientBucket } from '../compress/compressor';
+import { makeCompressor } from '../compress/registry';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { checkOptions } from '../common/args';
-import { checkSameParameters } from './fingerprint';
+import { checkSameParameters, checkSameSettings } from './fingerprint';
+import { LossScaler } from '../amp/loss-scaler';
 
 /**
  * The default fusion threshold in bytes: small enough that the first bucket (the last layers)
@@ -26,8 +28,17 @@ export interface DistributedOptimizerOptions {
   backwardPassesPerStep?: number;
   /** `avg` (default): the mean over ranks (and over the accumulated passes); `sum`: their sum. */
   op?: 'avg' | 'sum';
-  /** How buckets travel: `none` (float32 all-reduce, the default) or a Compressor. */
+  /**
+   * How buckets travel: `none` (float32 all-reduce, the default), `fp16`, `dgc`, `qsgd`,
+   * `terngrad`, `onebit` (see `dtrain.compress`), or a Compressor instance with its own settings.
+   */
   compression?: string | Compressor;
+  /**
+   * Dynamic loss scaling (mixed precision): the gradients arrive multiplied by
+   * `lossScaler.scale`; step() divides it out inside the fused update, skips the step on every
+   * rank when any rank's gradients held inf or NaN, and updates the scaler.
+   */
+  lossScaler?: LossScaler;
   /** All-reduce algorithm for the buckets (see docs/algorithms.md); default the communicator's. */
   algorithm?: string;
   /**
@@ -59,6 +70,7 @@ export interface CommStats {
 interface Bucket extends GradientBucket {
   readonly params: readonly Parameter[];
   readonly fused: boolean; // false: one parameter, reduced in its own grad array
+  lossScale: number; // the loss scale of this step's values
   ready: number; // parameters whose gradient is final this step
   launched: boolean;
   promise: Promise<void> | undefined;
@@ -113,6 +125,10 @@ export class DistributedOptimizer {
   /** The buckets, in launch order: which parameters each holds and its size. */
   readonly buckets: readonly Bucket[];
   readonly stats: CommStats = { lastWaitMs: 0, totalWaitMs: 0, steps: 0 };
+  /** The loss scaler, when training with dynamic loss scaling. */
+  readonly lossScaler: LossScaler | undefined;
+  /** Steps skipped because some rank's gradients held inf or NaN (the same count on every rank). */
+  skippedSteps = 0;
   private readonly slots = new Map<Parameter, Slot>();
   private next = 0; // first bucket not yet launched
   private syncWaitMs = 0; // time this step's buckets blocked the calling thread
@@ -126,7 +142,7 @@ export class DistributedOptimizer {
       throw new TypeError(`${who}: wrap an optimizer with params and step() (optim.SGD, optim.LARS, ...)`);
     }
     if (options === null || typeof options !== 'object') throw new TypeError(`${who}: options must be an object`);
-    checkOptions(options, ['fusionThreshold', 'backwardPassesPerStep', 'op', 'compression', 'algorithm', 'background', 'communicator'], who);
+    checkOptions(options, ['fusionThreshold', 'backwardPassesPerStep', 'op', 'compression', 'lossScaler', 'algorithm', 'background', 'communicator'], who);
     this.optimizer = optimizer;
     this.params = checkParameters(optimizer.params as Parameter[], who);
     this.fusionThreshold = fusionThresholdOf(options.fusionThreshold);
@@ -137,6 +153,17 @@ export class DistributedOptimizer {
     if (op !== 'avg' && op !== 'sum') throw new RangeError(`${who}: op must be 'avg' or 'sum', got ${String(op)}`);
     this.op = op;
     this.compressor = makeCompressor(options.compression);
+    const momentum = (optimizer as { momentum?: unknown }).momentum;
+    if (this.compressor.ownsMomentum && typeof momentum === 'number' && momentum > 0) {
+      throw new RangeError(
+        `${who}: compression '${this.compressor.name}' applies momentum itself (momentum correction); give the optimizer momentum 0 ` +
+          `and set the compressor's momentum (${optimizer.constructor.name} has momentum ${momentum})`,
+      );
+    }
+    if (options.lossScaler !== undefined && !(options.lossScaler instanceof LossScaler)) {
+      throw new TypeError(`${who}: lossScaler must be an amp.LossScaler`);
+    }
+    this.lossScaler = options.lossScaler;
     if (options.algorithm !== undefined && typeof options.algorithm !== 'string') {
       throw new TypeError(`${who}: algorithm must be a string`);
     }
@@ -147,6 +174,12 @@ export class DistributedOptimizer {
     const cpusPerWorker = workerCpusFromEnv() ?? Math.floor(availableParallelism() / this.comm.localSize);
     this.background = options.background ?? cpusPerWorker >= 2;
     checkSameParameters(this.params, this.comm, who);
+    // Ranks that compress differently would exchange messages of different formats.
+    checkSameSettings(
+      [`compression ${this.compressor.config}`, `lossScaler ${this.lossScaler ? 'on' : 'off'}`, `op ${this.op}`, `backwardPassesPerStep ${k}`].join('; '),
+      this.comm,
+      who,
+    );
     this.buckets = this.makeBuckets();
   }
 
@@ -177,6 +210,7 @@ export class DistributedOptimizer {
         offsets,
         data: fused ? new Float32Array(n) : group[0].grad,
         fused,
+        lossScale: 1,
         ready: 0,
         launched: false,
         promise: undefined,
@@ -233,6 +267,7 @@ export class DistributedOptimizer {
 
   private launch(b: Bucket): void {
     if (b.fused) b.params.forEach((p, i) => b.data.set(p.grad, b.offsets[i]));
+    b.lossScale = this.lossScaler?.scale ?? 1;
     b.launched = true;
     if (this.comm.size === 1) {
       b.promise = DONE; // the mean over one rank is the gradient itself
@@ -259,9 +294,13 @@ export class DistributedOptimizer {
 
   /**
    * Starts every bucket not yet started, waits for all, unpacks the averaged gradients into the
-   * parameters' `grad` and steps the wrapped optimizer. Resolves to whether the step was applied
-   * (false when a gradient held inf or NaN: then no rank changed anything, since every rank has
-   * the same averaged gradients).
+   * parameters' `grad` and steps the wrapped optimizer (dividing out the loss scale inside the
+   * fused update). Resolves to whether the step was applied: false when some rank's gradients
+   * held inf or NaN; then no rank changed any parameter or optimizer state, since every rank
+   * holds the same averaged (non-finite) gradients, and the loss scaler, if any, backs off.
+   *
+   * @throws DtrainError `ERR_DTRAIN_NONFINITE` from the loss scaler when the gradients overflow
+   *   with the scale already at its minimum
    */
   async step(): Promise<boolean> {
     while (this.next < this.buckets.length) this.launch(this.buckets[this.next++]);
@@ -285,9 +324,14 @@ export class DistributedOptimizer {
       b.params.forEach((p, i) => p.grad.set(b.data.subarray(b.offsets[i], b.offsets[i] + p.data.length)));
     }
     this.stats.steps++;
-    // The mean over the k accumulated passes, and the sum over ranks when asked for.
-    const scale = (this.op === 'sum' ? this.comm.size : 1) / this.backwardPassesPerStep;
-    return this.optimizer.step(scale === 1 ? undefined : { gradScale: scale });
+    // The mean over the k accumulated passes, the sum over ranks when asked for, and the loss
+    // scale divided out, all in the fused update.
+    const lossScale = this.buckets[0]?.lossScale ?? 1;
+    const scale = (this.op === 'sum' ? this.comm.size : 1) / this.backwardPassesPerStep / lossScale;
+    const applied = this.optimizer.step(scale === 1 ? undefined : { gradScale: scale });
+    if (!applied) this.skippedSteps++;
+    this.lossScaler?.update(!applied);
+    return applied;
   }
 
   private reset(): void {

@@ -89,3 +89,36 @@ export function checkSameParameters(params: readonly Parameter[], comm: Communic
     ordered.slice(1).flatMap(([, r]) => r).sort((a, b) => a - b),
   );
 }
+
+const SETTINGS_CHARS = 256;
+
+/**
+ * Checks, with one blocking all-gather, that every rank passed the same settings string (the
+ * compressor's configuration, loss scaling): ranks that differ would exchange messages of
+ * different formats. Every rank gets the same error, naming who has what.
+ *
+ * @throws Error with code ERR_DTRAIN_MISMATCH and `ranks` (those outside the largest group)
+ */
+export function checkSameSettings(settings: string, comm: Communicator, who: string): void {
+  if (comm.size === 1) return;
+  const mine = new Int32Array(SETTINGS_CHARS + 1);
+  mine[0] = settings.length;
+  for (let i = 0; i < Math.min(settings.length, SETTINGS_CHARS); i++) mine[i + 1] = settings.charCodeAt(i);
+  const rows = rowsOf(comm.allgatherSync(mine), SETTINGS_CHARS + 1, comm.size);
+  if (rows.every((r) => sameRow(r, rows[0]))) return;
+  const text = rows.map((r) => {
+    let s = '';
+    for (let i = 1; i <= Math.min(r[0], SETTINGS_CHARS); i++) s += String.fromCharCode(r[i]);
+    return s;
+  });
+  const groups = new Map<string, number[]>();
+  text.forEach((t, r) => groups.set(t, [...(groups.get(t) ?? []), r]));
+  const ordered = [...groups.entries()].sort((a, b) => b[1].length - a[1].length || a[1][0] - b[1][0]);
+  throw new DtrainError(
+    `${who}: the ranks are configured differently: ${ordered
+      .map(([t, ranks]) => `rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')} ${ranks.length > 1 ? 'have' : 'has'} '${t}'`)
+      .join('; ')}. Every rank must use the same compression and loss scaling.`,
+    'ERR_DTRAIN_MISMATCH',
+    ordered.slice(1).flatMap(([, r]) => r).sort((a, b) => a - b),
+  );
+}

@@ -23,8 +23,10 @@ export interface TrainableModel {
     x: Float32Array,
     labels: Labels,
     batch: number,
-    options?: { onGrad?: (p: Parameter) => void; accumulate?: boolean },
+    options?: { onGrad?: (p: Parameter) => void; accumulate?: boolean; lossScale?: number },
   ): number;
+  /** `fp32`, `fp16` or `bf16` (nn.Sequential's), reported in the summary; default fp32. */
+  precision?: string;
   /** Correct predictions in a batch, for evaluation; else `forward` and an argmax are used. */
   countCorrect?(x: Float32Array, labels: Labels, batch: number): number;
   forward?(x: Float32Array, batch: number): Float32Array;
@@ -40,6 +42,12 @@ export interface TrainerOptions {
   epochs: number;
   /** Samples per worker per step; default 128. */
   batchPerWorker?: number;
+  /**
+   * Samples per worker per step in each epoch (0-based), to grow the batch during training
+   * instead of decaying the learning rate (Smith et al. 2018); default `batchPerWorker` always.
+   * It must return a positive integer and be the same function on every rank.
+   */
+  batchSchedule?: (epoch: number) => number;
   /** The learning rate per step; default: the optimizer's own lr throughout. */
   schedule?: Schedule;
   /** Seed of the per-epoch shuffles (the same on every rank); default 0. */
@@ -71,8 +79,16 @@ export interface TrainerOptions {
 /** One epoch's figures, as the JSON lines and the example's summary report them. */
 export interface EpochMetrics {
   epoch: number;
-  /** Optimizer steps so far, all epochs. */
+  /** Optimizer steps so far, all epochs (skipped ones included). */
   steps: number;
+  /** Parameter updates so far (steps not skipped). */
+  updates: number;
+  /** Steps skipped so far because some rank's gradients overflowed (mixed precision). */
+  skipped_steps: number;
+  /** The loss scale at the end of the epoch (1 without a LossScaler). */
+  loss_scale: number;
+  /** Samples per worker per step in this epoch. */
+  batch_per_worker: number;
   /** Mean training loss over this epoch's batches and all ranks. */
   train_loss: number;
   /** Accuracy on the test set (sharded across ranks, counts summed); null without one. */
@@ -96,6 +112,15 @@ export interface TrainSummary {
   np: number;
   epochs: number;
   steps: number;
+  /** Parameter updates (steps not skipped). */
+  updates: number;
+  /** Steps skipped on overflow (mixed precision with a LossScaler). */
+  skipped_steps: number;
+  /** `fp32`, `mixed` (fp16 with loss scaling), `fp16` (without) or `bf16`. */
+  precision: string;
+  /** The compressor's name (`none`, `fp16`, `dgc`, ...). */
+  compression: string;
+  /** The last epoch's batch per worker. */
   batch_per_worker: number;
   test_acc: number | null;
   train_loss: number;
@@ -106,7 +131,7 @@ export interface TrainSummary {
 }
 
 const KNOWN = [
-  'model', 'optimizer', 'data', 'epochs', 'batchPerWorker', 'schedule', 'seed', 'shuffle', 'dropLast', 'evalBatch',
+  'model', 'optimizer', 'data', 'epochs', 'batchPerWorker', 'batchSchedule', 'schedule', 'seed', 'shuffle', 'dropLast', 'evalBatch',
   'checkpointDir', 'checkpointEverySteps', 'resume', 'onMetrics', 'metricsFile', 'progress', 'log', 'communicator',
 ];
 
@@ -136,11 +161,14 @@ export class Trainer {
   private readonly test: Dataset | undefined;
   private readonly sampler: DistributedSampler;
   private readonly loader: BatchLoader;
+  private readonly loaders = new Map<number, BatchLoader>();
+  private readonly batchSchedule: ((epoch: number) => number) | undefined;
   private readonly params: Parameter[];
   private readonly onGrad: (p: Parameter) => void;
   private epoch = 0; // the epoch in progress (0-based)
   private batchInEpoch = 0; // the next batch of that epoch
   private step = 0; // optimizer steps so far
+  private compressorSaved = false; // the restored checkpoint has per-rank compressor files
   private history: EpochMetrics[] = [];
 
   constructor(options: TrainerOptions) {
@@ -174,6 +202,11 @@ export class Trainer {
       seed: options.seed ?? 0,
     });
     this.loader = new BatchLoader(this.train, this.batchPerWorker, { dropLast: options.dropLast ?? false });
+    this.loaders.set(this.batchPerWorker, this.loader);
+    if (options.batchSchedule !== undefined && typeof options.batchSchedule !== 'function') {
+      throw new TypeError('Trainer: batchSchedule must be a function of the epoch returning the batch per worker');
+    }
+    this.batchSchedule = options.batchSchedule;
     if (this.test && this.test.features !== this.train.features) {
       throw new RangeError(`Trainer: data.test has ${this.test.features} features per row, data.train ${this.train.features}`);
     }
@@ -199,10 +232,15 @@ export class Trainer {
     const terminal = rank0 && this.o.progress !== false ? progressTerminal() : undefined;
     const useBar = this.o.progress === true || (this.o.progress === undefined && terminal !== undefined);
     const log = this.o.log ?? ((line: string) => console.log(line));
+    const dopt = this.optimizer;
+    const scaler = dopt.lossScaler;
+    const passOptions = { onGrad: this.onGrad, accumulate: false, lossScale: 1 };
     for (; this.epoch < this.epochs; this.epoch++, this.batchInEpoch = 0) {
       this.sampler.setEpoch(this.epoch);
+      dopt.compressor.setEpoch?.(this.epoch);
       const indices = this.sampler.indices();
-      const steps = Math.floor(this.loader.batchesFor(indices.length) / k);
+      const loader = this.loaderFor(this.epoch);
+      const steps = Math.floor(loader.batchesFor(indices.length) / k);
       const first = Math.floor(this.batchInEpoch / k);
       const bar = useBar && terminal ? new EpochProgress(terminal, this.epoch + 1, this.epochs, steps, first) : undefined;
       const bytes0 = this.comm.bytesSent;
@@ -214,16 +252,28 @@ export class Trainer {
       for (let s = first; s < steps; s++) {
         if (this.schedule) this.optimizer.lr = this.schedule(this.step);
         for (let pass = 0; pass < k; pass++) {
-          const b = this.loader.fill(indices, s * k + pass);
-          const loss = this.model.lossAndGrad(b.x, b.y, b.size, { onGrad: this.onGrad, accumulate: pass > 0 });
+          const b = loader.fill(indices, s * k + pass);
+          passOptions.accumulate = pass > 0;
+          passOptions.lossScale = scaler ? scaler.scale : 1;
+          const loss = this.model.lossAndGrad(b.x, b.y, b.size, scaler ? passOptions : { onGrad: this.onGrad, accumulate: pass > 0 });
           lossSum += loss;
           batches++;
           samples += b.size;
         }
         // Every rank holds the same averaged gradients, so a non-finite one (what a non-finite
-        // loss on any rank leads to) stops every rank at the same step.
-        const applied = await this.optimizer.step();
-        if (!applied) {
+        // loss on any rank leads to) stops every rank at the same step; with loss scaling the
+        // step is skipped on every rank and the scale backs off.
+        let applied: boolean;
+        try {
+          applied = await dopt.step();
+        } catch (err) {
+          bar?.stop();
+          if (err instanceof DtrainError && err.code === 'ERR_DTRAIN_NONFINITE') {
+            err.message = `${err.message} (epoch ${this.epoch + 1}, step ${s + 1} of ${steps}, global step ${this.step + 1})`;
+          }
+          throw err;
+        }
+        if (!applied && !scaler) {
           bar?.stop();
           throw new DtrainError(
             `Trainer: the averaged gradient holds inf or NaN at epoch ${this.epoch + 1}, step ${s + 1} of ${steps} ` +
@@ -239,7 +289,7 @@ export class Trainer {
       }
       const trainMs = performance.now() - t0;
       bar?.stop();
-      const m = await this.epochMetrics(lossSum, batches, samples, trainMs, steps - first, bytes0, wait0);
+      const m = await this.epochMetrics(lossSum, batches, samples, trainMs, steps - first, bytes0, wait0, loader.batchSize);
       // The loss summed over every rank: the same on all, so all stop together.
       if (!Number.isFinite(m.train_loss)) {
         throw new DtrainError(
@@ -263,9 +313,33 @@ export class Trainer {
     return this.summary();
   }
 
-  /** Optimizer steps per epoch (the same on every rank). */
+  /** Optimizer steps per epoch (the same on every rank), at the first epoch's batch. */
   get stepsPerEpoch(): number {
-    return Math.floor(this.loader.batchesFor(this.sampler.numSamples) / this.optimizer.backwardPassesPerStep);
+    return this.stepsInEpoch(0);
+  }
+
+  /** Optimizer steps in epoch `epoch` (0-based), whose batch `batchSchedule` may have changed. */
+  stepsInEpoch(epoch: number): number {
+    return Math.floor(this.loaderFor(epoch).batchesFor(this.sampler.numSamples) / this.optimizer.backwardPassesPerStep);
+  }
+
+  /** The batch per worker in epoch `epoch` (0-based). */
+  batchInEpochOf(epoch: number): number {
+    return this.loaderFor(epoch).batchSize;
+  }
+
+  private loaderFor(epoch: number): BatchLoader {
+    if (!this.batchSchedule) return this.loader;
+    const b = this.batchSchedule(epoch);
+    if (typeof b !== 'number' || !Number.isInteger(b) || b < 1) {
+      throw new RangeError(`Trainer: batchSchedule(${epoch}) must return a positive integer batch per worker, got ${String(b)}`);
+    }
+    let l = this.loaders.get(b);
+    if (!l) {
+      l = new BatchLoader(this.train, b, { dropLast: this.loader.dropLast });
+      this.loaders.set(b, l);
+    }
+    return l;
   }
 
   /** The metrics of every epoch trained by this fit(). */
@@ -275,11 +349,16 @@ export class Trainer {
 
   private summary(): TrainSummary {
     const last = this.history[this.history.length - 1];
+    const precision = this.model.precision ?? 'fp32';
     return {
       np: this.comm.size,
       epochs: this.epochs,
       steps: this.step,
-      batch_per_worker: this.batchPerWorker,
+      updates: last?.updates ?? 0,
+      skipped_steps: last?.skipped_steps ?? 0,
+      precision: precision === 'fp16' && this.optimizer.lossScaler ? 'mixed' : precision,
+      compression: this.optimizer.compressor.name,
+      batch_per_worker: last?.batch_per_worker ?? this.batchPerWorker,
       test_acc: last?.test_acc ?? null,
       train_loss: last?.train_loss ?? NaN,
       samples_per_s: last?.samples_per_s ?? 0,
@@ -302,6 +381,7 @@ export class Trainer {
       ['data.train.count', this.train.count],
       ['data.test.count', this.test?.count ?? -1],
       ['resume', this.o.resume ? 1 : 0],
+      ...Array.from({ length: this.batchSchedule ? this.epochs : 0 }, (_, e): [string, number] => [`batchSchedule(${e})`, this.loaderFor(e).batchSize]),
     ];
   }
 
@@ -346,7 +426,19 @@ export class Trainer {
     }
     if (position[0] === -1) throw new Error(failure);
     [, this.epoch, this.batchInEpoch, this.step] = Array.from(position);
-    if (position[0] === 1) await this.restoreCompressor();
+    if (position[0] === 1) {
+      // Whether per-rank compressor files were saved: rank 0 read it from the checkpoint.
+      const flag = Float64Array.of(this.compressorSaved ? 1 : 0);
+      if (comm.size > 1) await comm.broadcast(flag, 0);
+      await this.restoreCompressor(flag[0] === 1);
+      if (this.optimizer.lossScaler && comm.size > 1) {
+        const sc = this.optimizer.lossScaler;
+        const st = Float64Array.of(sc.scale, sc.growthTracker, sc.updates, sc.skipped, this.optimizer.skippedSteps);
+        await comm.broadcast(st, 0);
+        sc.loadStateDict({ ...sc.stateDict(), scale: st[0], growthTracker: st[1], updates: st[2], skipped: st[3] });
+        this.optimizer.skippedSteps = st[4];
+      }
+    }
     if (comm.size > 1) {
       await broadcastParameters(this.params, 0, { communicator: comm });
       await broadcastOptimizerState(this.optimizer, 0, { communicator: comm });
@@ -359,9 +451,9 @@ export class Trainer {
     return path.join(this.o.checkpointDir as string, `compressor-rank${this.comm.rank}.dtc`);
   }
 
-  private async restoreCompressor(): Promise<void> {
+  private async restoreCompressor(saved: boolean): Promise<void> {
     const c = this.optimizer.compressor;
-    if (!c.loadStateDict) return;
+    if (!saved || !c.loadStateDict) return;
     let failure = '';
     try {
       const found = loadCheckpointFile(this.compressorFile());
@@ -393,8 +485,10 @@ export class Trainer {
       layout: { np: this.comm.size, batchPerWorker: this.batchPerWorker, backwardPassesPerStep: this.optimizer.backwardPassesPerStep, dropLast: this.loader.dropLast },
       params: Object.fromEntries(this.params.map((p) => [p.name, p.data])),
       optimizer: this.optimizer.stateDict() as unknown as Record<string, unknown>,
-      compressor: compressorState === undefined ? null : this.optimizer.compressor.name,
-      lossScaler: null,
+      compressor: this.optimizer.compressor.config,
+      compressorState: compressorState !== undefined,
+      lossScaler: (this.optimizer.lossScaler?.stateDict() as unknown as Record<string, unknown>) ?? null,
+      skippedSteps: this.optimizer.skippedSteps,
       history: this.history as unknown as Record<string, unknown>[],
     };
     saveCheckpoint(this.o.checkpointDir, state);
@@ -422,8 +516,19 @@ export class Trainer {
       const had = (s.layout as Record<string, unknown> | undefined)?.[key];
       if (had !== want) throw bad(`it was saved with ${key} ${String(had)}; this run has ${String(want)} (resume with the same settings)`);
     }
-    const compressorName = this.optimizer.compressor.stateDict ? this.optimizer.compressor.name : null;
-    if ((s.compressor ?? null) !== compressorName) throw bad(`it was saved with compression ${String(s.compressor)}; this run uses ${this.optimizer.compressor.name}`);
+    const config = this.optimizer.compressor.config;
+    // Checkpoints of the training issue named the compressor ('none' or null) instead.
+    const savedConfig = s.compressor === null || s.compressor === undefined ? 'none' : s.compressor;
+    if (savedConfig !== config) throw bad(`it was saved with compression '${savedConfig}'; this run uses '${config}'`);
+    const scaler = this.optimizer.lossScaler;
+    if (!!scaler !== !!s.lossScaler) throw bad(`it was saved ${s.lossScaler ? 'with' : 'without'} a loss scaler; this run has ${scaler ? 'one' : 'none'}`);
+    if (scaler && s.lossScaler) {
+      try {
+        scaler.loadStateDict(s.lossScaler as never);
+      } catch (err) {
+        throw bad(`loss scaler: ${(err as Error).message}`);
+      }
+    }
     for (const [v, name] of [[s.epoch, 'epoch'], [s.batchInEpoch, 'batchInEpoch'], [s.step, 'step']] as const) {
       if (!Number.isInteger(v) || v < 0) throw bad(`${name} is not a count`);
     }
@@ -434,6 +539,8 @@ export class Trainer {
       throw bad(`optimizer state: ${(err as Error).message}`);
     }
     for (const p of this.params) p.data.set(saved[p.name]);
+    this.compressorSaved = s.compressorState ?? s.compressor !== null;
+    this.optimizer.skippedSteps = s.skippedSteps ?? 0;
     this.epoch = s.epoch;
     this.batchInEpoch = s.batchInEpoch;
     this.step = s.step;
@@ -449,6 +556,7 @@ export class Trainer {
     steps: number,
     bytes0: number,
     wait0: number,
+    batch: number,
   ): Promise<EpochMetrics> {
     const waitMs = this.optimizer.stats.totalWaitMs - wait0;
     const bytes = this.comm.bytesSent - bytes0;
@@ -459,6 +567,10 @@ export class Trainer {
     return {
       epoch: this.epoch + 1,
       steps: this.step,
+      updates: this.step - this.optimizer.skippedSteps,
+      skipped_steps: this.optimizer.skippedSteps,
+      loss_scale: this.optimizer.lossScaler?.scale ?? 1,
+      batch_per_worker: batch,
       train_loss: sums[1] > 0 ? sums[0] / sums[1] : NaN,
       test_acc: this.test ? sums[4] / sums[5] : null,
       samples_per_s: trainMs > 0 ? (samples * np * 1000) / trainMs : 0,
@@ -509,9 +621,12 @@ interface CheckpointState {
   layout: { np: number; batchPerWorker: number; backwardPassesPerStep: number; dropLast: boolean };
   params: Record<string, Float32Array>;
   optimizer: Record<string, unknown>;
-  /** The compressor whose per-rank state sits in compressor-rank<r>.dtc beside this file, or null. */
+  /** The compressor's configuration (`Compressor.config`); null in the training issue's checkpoints. */
   compressor: string | null;
-  /** The next issue's loss scaler saves its state here. */
+  /** Whether each rank saved its compressor's state in compressor-rank<r>.dtc beside this file. */
+  compressorState?: boolean;
+  /** The LossScaler's state dict, or null without one. */
   lossScaler: Record<string, unknown> | null;
+  skippedSteps?: number;
   history: Record<string, unknown>[];
 }

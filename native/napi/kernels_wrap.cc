@@ -103,6 +103,12 @@ Napi::Value castFromHalf(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), bad);
 }
 
+// (x) -> sum of squares (float32 lanes, double across blocks)
+Napi::Value sumSquaresJs(const Napi::CallbackInfo& info) {
+  auto x = f32(info[0], "x");
+  return Napi::Number::New(info.Env(), table(info.Env()).sumSquares(x.data, x.length));
+}
+
 // (dtype, op, dst, src): the TS layer matched the array types to dtype and the lengths.
 Napi::Value reduce(const Napi::CallbackInfo& info) {
   const int dtype = info[0].As<Napi::Number>().Int32Value();
@@ -317,6 +323,66 @@ Napi::Value signEncodeJs(const Napi::CallbackInfo& info) {
                            signEncode(table(info.Env()), g.data, e.data, g.length, code.data));
 }
 
+size_t chunkArg(const Napi::Value& v) {
+  const int64_t c = v.As<Napi::Number>().Int64Value();
+  need(v.Env(), c >= 8 && c % 8 == 0 && c <= (int64_t{1} << 30), "chunk must be a multiple of 8");
+  return static_cast<size_t>(c);
+}
+
+// (x, s, seed, chunk, code, norms)
+Napi::Value qsgdEncodeChunksJs(const Napi::CallbackInfo& info) {
+  auto x = f32(info[0], "x");
+  const uint32_t s = info[1].As<Napi::Number>().Uint32Value();
+  const uint32_t seed = info[2].As<Napi::Number>().Uint32Value();
+  const size_t chunk = chunkArg(info[3]);
+  auto code = u8(info[4], "code");
+  auto norms = f32(info[5], "norms");
+  need(info.Env(), s >= 1 && code.length >= qsgdCodeBytes(x.length, s), "code is too short");
+  need(info.Env(), norms.length >= chunkCount(x.length, chunk), "norms is too short");
+  qsgdEncodeChunks(table(info.Env()), x.data, x.length, s, seed, chunk, code.data, norms.data);
+  return info.Env().Undefined();
+}
+
+// (code, s, chunk, norms, out, accumulate)
+Napi::Value qsgdDecodeChunksJs(const Napi::CallbackInfo& info) {
+  auto code = u8(info[0], "code");
+  const uint32_t s = info[1].As<Napi::Number>().Uint32Value();
+  const size_t chunk = chunkArg(info[2]);
+  auto norms = f32(info[3], "norms");
+  auto out = f32(info[4], "out");
+  need(info.Env(), s >= 1 && code.length >= qsgdCodeBytes(out.length, s), "code is too short");
+  need(info.Env(), norms.length >= chunkCount(out.length, chunk), "norms is too short");
+  qsgdDecodeChunks(table(info.Env()), code.data, out.length, s, chunk, norms.data, out.data,
+                   info[5].ToBoolean());
+  return info.Env().Undefined();
+}
+
+// (x, seed, chunk, code, scales)
+Napi::Value ternGradEncodeChunksJs(const Napi::CallbackInfo& info) {
+  auto x = f32(info[0], "x");
+  const uint32_t seed = info[1].As<Napi::Number>().Uint32Value();
+  const size_t chunk = chunkArg(info[2]);
+  auto code = u8(info[3], "code");
+  auto scales = f32(info[4], "scales");
+  need(info.Env(), code.length >= ternGradCodeBytes(x.length), "code is too short");
+  need(info.Env(), scales.length >= chunkCount(x.length, chunk), "scales is too short");
+  ternGradEncodeChunks(table(info.Env()), x.data, x.length, seed, chunk, code.data, scales.data);
+  return info.Env().Undefined();
+}
+
+// (code, chunk, scales, out, accumulate)
+Napi::Value ternGradDecodeChunksJs(const Napi::CallbackInfo& info) {
+  auto code = u8(info[0], "code");
+  const size_t chunk = chunkArg(info[1]);
+  auto scales = f32(info[2], "scales");
+  auto out = f32(info[3], "out");
+  need(info.Env(), code.length >= ternGradCodeBytes(out.length), "code is too short");
+  need(info.Env(), scales.length >= chunkCount(out.length, chunk), "scales is too short");
+  ternGradDecodeChunks(table(info.Env()), code.data, out.length, chunk, scales.data, out.data,
+                       info[4].ToBoolean());
+  return info.Env().Undefined();
+}
+
 // (code, scale, out, accumulate)
 Napi::Value signDecodeJs(const Napi::CallbackInfo& info) {
   auto code = u8(info[0], "code");
@@ -397,6 +463,7 @@ void registerKernels(Napi::Env env, Napi::Object exports) {
   k.Set("castToHalf", Napi::Function::New(env, castToHalf));
   k.Set("castFromHalf", Napi::Function::New(env, castFromHalf));
   k.Set("reduce", Napi::Function::New(env, reduce));
+  k.Set("sumSquares", Napi::Function::New(env, sumSquaresJs));
   k.Set("sgdStep", Napi::Function::New(env, sgdStepJs));
   k.Set("larsStep", Napi::Function::New(env, larsStepJs));
   k.Set("dgcStep", Napi::Function::New(env, dgcStepJs));
@@ -406,6 +473,10 @@ void registerKernels(Napi::Env env, Napi::Object exports) {
   k.Set("qsgdDecode", Napi::Function::New(env, qsgdDecodeJs));
   k.Set("ternGradEncode", Napi::Function::New(env, ternGradEncodeJs));
   k.Set("ternGradDecode", Napi::Function::New(env, ternGradDecodeJs));
+  k.Set("qsgdEncodeChunks", Napi::Function::New(env, qsgdEncodeChunksJs));
+  k.Set("qsgdDecodeChunks", Napi::Function::New(env, qsgdDecodeChunksJs));
+  k.Set("ternGradEncodeChunks", Napi::Function::New(env, ternGradEncodeChunksJs));
+  k.Set("ternGradDecodeChunks", Napi::Function::New(env, ternGradDecodeChunksJs));
   k.Set("signEncode", Napi::Function::New(env, signEncodeJs));
   k.Set("signDecode", Napi::Function::New(env, signDecodeJs));
   k.Set("bench", Napi::Function::New(env, benchJs));

@@ -1,5 +1,6 @@
 #include "kernels/cpu/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -61,6 +62,64 @@ float signEncode(const CpuKernelTable& k, const float* grad, float* residual, si
 void signDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
                 bool accumulate) {
   k.signDecode(code, n, scale, out, accumulate);
+}
+
+void qsgdEncodeChunks(const CpuKernelTable& k, const float* x, size_t n, uint32_t s, uint32_t seed,
+                      size_t chunk, uint8_t* code, float* norms) {
+  const size_t plane = bitPlaneBytes(n);
+  const int planes = qsgdPlaneCount(s);
+  for (size_t c = 0, at = 0; at < n; ++c, at += chunk) {
+    const size_t len = std::min(chunk, n - at);
+    const float norm = static_cast<float>(std::sqrt(k.sumSquares(x + at, len)));
+    norms[c] = norm;
+    uint8_t* signs = code + at / 8;
+    if (!(norm > 0) || !std::isfinite(norm)) {
+      for (int p = 0; p <= planes; ++p) std::memset(signs + p * plane, 0, bitPlaneBytes(len));
+      continue;
+    }
+    k.qsgdEncode(x + at, len, static_cast<float>(s) / norm, s, seed, static_cast<uint32_t>(at),
+                 signs, signs + plane, plane, planes);
+  }
+}
+
+void qsgdDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n, uint32_t s,
+                      size_t chunk, const float* norms, float* out, bool accumulate) {
+  const size_t plane = bitPlaneBytes(n);
+  const int planes = qsgdPlaneCount(s);
+  for (size_t c = 0, at = 0; at < n; ++c, at += chunk) {
+    const size_t len = std::min(chunk, n - at);
+    const uint8_t* signs = code + at / 8;
+    k.qsgdDecode(signs, signs + plane, plane, planes, len, norms[c] / static_cast<float>(s),
+                 out + at, accumulate);
+  }
+}
+
+void ternGradEncodeChunks(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed,
+                          size_t chunk, uint8_t* code, float* scales) {
+  const size_t plane = bitPlaneBytes(n);
+  for (size_t c = 0, at = 0; at < n; ++c, at += chunk) {
+    const size_t len = std::min(chunk, n - at);
+    const float scale = k.maxAbs(x + at, len);
+    scales[c] = scale;
+    uint8_t* nonzero = code + at / 8;
+    if (!(scale > 0) || !std::isfinite(scale)) {
+      std::memset(nonzero, 0, bitPlaneBytes(len));
+      std::memset(nonzero + plane, 0, bitPlaneBytes(len));
+      continue;
+    }
+    k.ternGradEncode(x + at, len, 1.0f / scale, seed, static_cast<uint32_t>(at), nonzero,
+                     nonzero + plane);
+  }
+}
+
+void ternGradDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n, size_t chunk,
+                          const float* scales, float* out, bool accumulate) {
+  const size_t plane = bitPlaneBytes(n);
+  for (size_t c = 0, at = 0; at < n; ++c, at += chunk) {
+    const size_t len = std::min(chunk, n - at);
+    const uint8_t* nonzero = code + at / 8;
+    k.ternGradDecode(nonzero, nonzero + plane, len, scales[c], out + at, accumulate);
+  }
 }
 
 }  // namespace dtrain

@@ -45,4 +45,21 @@ float signEncode(const CpuKernelTable& k, const float* grad, float* residual, si
 void signDecode(const CpuKernelTable& k, const uint8_t* code, size_t n, float scale, float* out,
                 bool accumulate);
 
+// Chunked QSGD and TernGrad: one norm (QSGD) or scale (TernGrad) per `chunk` elements, as
+// the QSGD paper's bucketing (d = 512) does, so the variance grows with the chunk, not with the
+// whole tensor. The code has the unchunked layout over all n (chunk is a multiple of 8, so each
+// chunk starts on a byte of every plane); `scales` holds ceil(n / chunk) floats. The random
+// draws are indexed by the element's position in the whole tensor, as in the unchunked code.
+// A chunk whose norm or scale is not finite encodes as zeros and keeps its non-finite scale, so
+// the decoder's output is NaN there and the overflow is seen by whoever checks the result.
+void qsgdEncodeChunks(const CpuKernelTable& k, const float* x, size_t n, uint32_t s, uint32_t seed,
+                      size_t chunk, uint8_t* code, float* norms);
+void qsgdDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n, uint32_t s,
+                      size_t chunk, const float* norms, float* out, bool accumulate);
+void ternGradEncodeChunks(const CpuKernelTable& k, const float* x, size_t n, uint32_t seed,
+                          size_t chunk, uint8_t* code, float* scales);
+void ternGradDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n, size_t chunk,
+                          const float* scales, float* out, bool accumulate);
+inline size_t chunkCount(size_t n, size_t chunk) { return (n + chunk - 1) / chunk; }
+
 }  // namespace dtrain

@@ -1,0 +1,36 @@
+import { NoCompression, type Compressor } from './compressor';
+import { DGC } from './dgc';
+import { Fp16Compression } from './fp16';
+import { OneBit } from './onebit';
+import { QSGD } from './qsgd';
+import { TernGrad } from './terngrad';
+
+/** The compressors by name (with their default settings), for the `compression` option. */
+const REGISTRY: Record<string, () => Compressor> = {
+  none: () => new NoCompression(),
+  fp16: () => new Fp16Compression(),
+  dgc: () => new DGC(),
+  qsgd: () => new QSGD(),
+  terngrad: () => new TernGrad(),
+  onebit: () => new OneBit(),
+};
+
+/** The names `compression` accepts. */
+export function compressorNames(): string[] {
+  return Object.keys(REGISTRY);
+}
+
+/** A compressor from a name or an instance. */
+export function makeCompressor(c: string | Compressor | undefined): Compressor {
+  if (c === undefined) return new NoCompression();
+  if (typeof c === 'string') {
+    const make = Object.hasOwn(REGISTRY, c) ? REGISTRY[c] : undefined;
+    if (!make) throw new RangeError(`compression must be one of ${compressorNames().join(', ')} (or a Compressor), got '${c}'`);
+    return make();
+  }
+  const o = c as Partial<Compressor> | null;
+  if (o === null || typeof o !== 'object' || typeof o.reduce !== 'function' || typeof o.reduceSync !== 'function' || typeof o.name !== 'string' || typeof o.config !== 'string') {
+    throw new TypeError('compression must be a name or a Compressor: an object with name, config, reduce(bucket, comm, algorithm) and reduceSync(bucket, comm, algorithm)');
+  }
+  return c;
+}
