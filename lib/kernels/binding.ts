@@ -102,6 +102,8 @@ export interface KernelsBinding {
   qsgdDecodeChunks(code: Uint8Array, levels: number, chunk: number, norms: Float32Array, out: Float32Array, accumulate: boolean): void;
   ternGradEncodeChunks(x: Float32Array, seed: number, chunk: number, code: Uint8Array, scales: Float32Array): void;
   ternGradDecodeChunks(code: Uint8Array, chunk: number, scales: Float32Array, out: Float32Array, accumulate: boolean): void;
+  signEncodeChunks(grad: Float32Array, residual: Float32Array, chunk: number, code: Uint8Array, scales: Float32Array): void;
+  signDecodeChunks(code: Uint8Array, chunk: number, scales: Float32Array, out: Float32Array, accumulate: boolean): void;
   signEncode(grad: Float32Array, residual: Float32Array, code: Uint8Array): number;
   signDecode(code: Uint8Array, scale: number, out: Float32Array, accumulate: boolean): void;
   bench(kernel: string, isa: Isa | null, bytes: number, minSeconds: number): NativeBenchResult;

@@ -383,6 +383,33 @@ Napi::Value ternGradDecodeChunksJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// (grad, residual, chunk, code, scales)
+Napi::Value signEncodeChunksJs(const Napi::CallbackInfo& info) {
+  auto g = f32(info[0], "grad");
+  auto e = f32(info[1], "residual");
+  const size_t chunk = chunkArg(info[2]);
+  auto code = u8(info[3], "code");
+  auto scales = f32(info[4], "scales");
+  need(info.Env(), e.length == g.length, "residual and grad must be the same length");
+  need(info.Env(), code.length >= bitPlaneBytes(g.length), "code is too short");
+  need(info.Env(), scales.length >= chunkCount(g.length, chunk), "scales is too short");
+  signEncodeChunks(table(info.Env()), g.data, e.data, g.length, chunk, code.data, scales.data);
+  return info.Env().Undefined();
+}
+
+// (code, chunk, scales, out, accumulate)
+Napi::Value signDecodeChunksJs(const Napi::CallbackInfo& info) {
+  auto code = u8(info[0], "code");
+  const size_t chunk = chunkArg(info[1]);
+  auto scales = f32(info[2], "scales");
+  auto out = f32(info[3], "out");
+  need(info.Env(), code.length >= bitPlaneBytes(out.length), "code is too short");
+  need(info.Env(), scales.length >= chunkCount(out.length, chunk), "scales is too short");
+  signDecodeChunks(table(info.Env()), code.data, out.length, chunk, scales.data, out.data,
+                   info[4].ToBoolean());
+  return info.Env().Undefined();
+}
+
 // (code, scale, out, accumulate)
 Napi::Value signDecodeJs(const Napi::CallbackInfo& info) {
   auto code = u8(info[0], "code");
@@ -477,6 +504,8 @@ void registerKernels(Napi::Env env, Napi::Object exports) {
   k.Set("qsgdDecodeChunks", Napi::Function::New(env, qsgdDecodeChunksJs));
   k.Set("ternGradEncodeChunks", Napi::Function::New(env, ternGradEncodeChunksJs));
   k.Set("ternGradDecodeChunks", Napi::Function::New(env, ternGradDecodeChunksJs));
+  k.Set("signEncodeChunks", Napi::Function::New(env, signEncodeChunksJs));
+  k.Set("signDecodeChunks", Napi::Function::New(env, signDecodeChunksJs));
   k.Set("signEncode", Napi::Function::New(env, signEncodeJs));
   k.Set("signDecode", Napi::Function::New(env, signDecodeJs));
   k.Set("bench", Napi::Function::New(env, benchJs));

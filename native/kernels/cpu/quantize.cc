@@ -122,4 +122,20 @@ void ternGradDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n
   }
 }
 
+void signEncodeChunks(const CpuKernelTable& k, const float* grad, float* residual, size_t n,
+                      size_t chunk, uint8_t* code, float* scales) {
+  for (size_t c = 0, at = 0; at < n; ++c, at += chunk) {
+    const size_t len = std::min(chunk, n - at);
+    scales[c] = signEncode(k, grad + at, residual + at, len, code + at / 8);
+  }
+}
+
+void signDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n, size_t chunk,
+                      const float* scales, float* out, bool accumulate) {
+  for (size_t c = 0, at = 0; at < n; ++c, at += chunk) {
+    const size_t len = std::min(chunk, n - at);
+    k.signDecode(code + at / 8, len, scales[c], out + at, accumulate);
+  }
+}
+
 }  // namespace dtrain

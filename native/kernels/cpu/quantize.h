@@ -60,6 +60,12 @@ void ternGradEncodeChunks(const CpuKernelTable& k, const float* x, size_t n, uin
                           size_t chunk, uint8_t* code, float* scales);
 void ternGradDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n, size_t chunk,
                           const float* scales, float* out, bool accumulate);
+// Chunked 1-bit: one scale (mean |x| of the chunk) per `chunk` elements, the sign plane over
+// all n as in signEncode; `scales` holds ceil(n / chunk) floats.
+void signEncodeChunks(const CpuKernelTable& k, const float* grad, float* residual, size_t n,
+                      size_t chunk, uint8_t* code, float* scales);
+void signDecodeChunks(const CpuKernelTable& k, const uint8_t* code, size_t n, size_t chunk,
+                      const float* scales, float* out, bool accumulate);
 inline size_t chunkCount(size_t n, size_t chunk) { return (n + chunk - 1) / chunk; }
 
 }  // namespace dtrain
