@@ -36,6 +36,26 @@ export class BucketState {
     return s;
   }
 
+  private readonly backups = new Map<number, Float32Array[]>();
+
+  /** Copies the bucket's state aside, for {@link restore} if the step is skipped. */
+  backup(bucket: GradientBucket): void {
+    const s = this.get(bucket);
+    let b = this.backups.get(bucket.index);
+    if (!b || b.length !== s.length || b.some((a, i) => a.length !== s[i].length)) {
+      b = s.map((a) => new Float32Array(a.length));
+      this.backups.set(bucket.index, b);
+    }
+    s.forEach((a, i) => b[i].set(a));
+  }
+
+  /** Puts back the state {@link backup} copied. */
+  restore(bucket: GradientBucket): void {
+    const b = this.backups.get(bucket.index);
+    const s = this.byBucket.get(bucket.index);
+    if (b && s) s.forEach((a, i) => a.set(b[i]));
+  }
+
   /** `[[tensors of bucket 0], [bucket 1], ...]` (copies) and the loss scale of each. */
   save(): { tensors: Float32Array[][]; scales: number[] } {
     const tensors: Float32Array[][] = [];

@@ -18,6 +18,11 @@ export interface GradientBucket {
    * keeps state across steps (error feedback, DGC's accumulators) rescales it when this changes.
    */
   readonly lossScale: number;
+  /**
+   * True when this step may be skipped on overflow (a LossScaler is in use): a compressor that
+   * keeps state must then leave it as it was when any rank's bucket turns out non-finite.
+   */
+  readonly skippable: boolean;
 }
 
 /**
@@ -28,7 +33,7 @@ export interface GradientBucket {
  *
  * The contract every compressor keeps, which mixed precision relies on: when any rank's bucket
  * holds inf or NaN, every rank's result is non-finite too (so every rank skips the step), and
- * no rank's state absorbs the bad values.
+ * after a skipped step ({@link Compressor.endStep}) no rank's state has changed.
  */
 export interface Compressor {
   /** The name the `compression` option takes. */
@@ -54,6 +59,12 @@ export interface Compressor {
    * and by synchronous callers such as tfjs's applyGradients.
    */
   reduceSync(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): void;
+  /**
+   * Told after each optimizer step whether it was applied; when it was skipped (an overflow on
+   * some rank, with a LossScaler), a stateful compressor puts its state back as it was before
+   * the step's reduce calls.
+   */
+  endStep?(applied: boolean): void;
   /** Told the epoch before each epoch's first step (DGC's warm-up of sparsity). */
   setEpoch?(epoch: number): void;
   /** State to checkpoint (plain data and Float32Arrays), or undefined if none. */

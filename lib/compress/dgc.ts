@@ -54,7 +54,7 @@ export class DGC extends PackedCompressor {
   private readonly seed: number;
   private epoch = 0;
   private steps = 0;
-  private readonly state = new BucketState('DGC', (b) => [b.data.length, b.data.length]);
+  protected override readonly state = new BucketState('DGC', (b) => [b.data.length, b.data.length]);
   private readonly k = loadBinding().kernels;
   private scaled = new Float32Array(0);
 

@@ -33,7 +33,7 @@ export class OneBit extends PackedCompressor {
   readonly errorFeedback: boolean;
   readonly chunk: number;
   private scaled = new Float32Array(0);
-  private readonly residuals = new BucketState('OneBit', (b) => b.offsets.map((_, i) => this.lengthOf(b, i)));
+  protected override readonly state = new BucketState('OneBit', (b) => b.offsets.map((_, i) => this.lengthOf(b, i)));
   private readonly k = loadBinding().kernels;
 
   constructor(options: OneBitOptions = {}) {
@@ -60,7 +60,7 @@ export class OneBit extends PackedCompressor {
   }
 
   protected encode(bucket: GradientBucket, msg: Int32Array, _comm: Communicator): void {
-    const res = this.residuals.get(bucket);
+    const res = this.state.get(bucket);
     let at = 1;
     for (let i = 0; i < bucket.offsets.length; i++) {
       const n = this.lengthOf(bucket, i);
@@ -90,11 +90,11 @@ export class OneBit extends PackedCompressor {
   }
 
   stateDict(): Record<string, unknown> | undefined {
-    return this.errorFeedback ? { buckets: this.residuals.save() } : undefined;
+    return this.errorFeedback ? { buckets: this.state.save() } : undefined;
   }
 
   loadStateDict(s: Record<string, unknown>): void {
     if (s === null || typeof s !== 'object') throw new TypeError('OneBit.loadStateDict: state must be an object');
-    this.residuals.load(s.buckets);
+    this.state.load(s.buckets);
   }
 }

@@ -1,5 +1,6 @@
 import type { Communicator } from '../comm/communicator';
 import { loadBinding } from '../native';
+import type { BucketState } from './bucket-state';
 import type { Compressor, GradientBucket } from './compressor';
 
 /** Word 0 of every packed message: whether the sender's bucket held inf or NaN. */
@@ -21,6 +22,7 @@ export abstract class PackedCompressor implements Compressor {
   abstract readonly config: string;
   private readonly messages = new Map<number, Int32Array>();
   private readonly nn = loadBinding().nn;
+  private readonly encoded = new Set<GradientBucket>(); // buckets whose state this step's encode() changed
 
   /** The message length in 32-bit words for this bucket now, including word 0. */
   protected abstract words(bucket: GradientBucket, comm: Communicator): number;
@@ -30,6 +32,8 @@ export abstract class PackedCompressor implements Compressor {
    * Adds `scale` times the decoded message of one rank into `out` (zeros before the first).
    */
   protected abstract decodeAdd(bucket: GradientBucket, msg: Int32Array, scale: number, out: Float32Array): void;
+  /** The state encode() changes, if any: kept aside on a skippable step and put back if skipped. */
+  protected readonly state?: BucketState;
 
   private pack(bucket: GradientBucket, comm: Communicator): Int32Array {
     const n = this.words(bucket, comm);
@@ -38,13 +42,17 @@ export abstract class PackedCompressor implements Compressor {
       msg = new Int32Array(n);
       this.messages.set(bucket.index, msg);
     }
+    let encoded = false;
     if (this.nn.nonFinite(bucket.data, bucket.data.length)) {
       msg.fill(0);
       msg[0] = POISONED;
     } else {
       msg[0] = 0;
+      if (bucket.skippable) this.state?.backup(bucket);
       this.encode(bucket, msg, comm);
+      encoded = true;
     }
+    if (encoded && bucket.skippable) this.encoded.add(bucket);
     return msg;
   }
 
@@ -59,6 +67,15 @@ export abstract class PackedCompressor implements Compressor {
     }
     out.fill(0);
     for (let r = 0; r < size; r++) this.decodeAdd(bucket, all.subarray(r * n, (r + 1) * n), 1 / size, out);
+  }
+
+  /**
+   * After the optimizer step: when it was skipped (some bucket of some rank overflowed), every
+   * bucket's state goes back to what it was before this step, so only applied steps accumulate.
+   */
+  endStep(applied: boolean): void {
+    if (!applied) for (const b of this.encoded) this.state?.restore(b);
+    this.encoded.clear();
   }
 
   async reduce(bucket: GradientBucket, comm: Communicator): Promise<void> {

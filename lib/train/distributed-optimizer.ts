@@ -71,6 +71,7 @@ interface Bucket extends GradientBucket {
   readonly params: readonly Parameter[];
   readonly fused: boolean; // false: one parameter, reduced in its own grad array
   lossScale: number; // the loss scale of this step's values
+  skippable: boolean;
   ready: number; // parameters whose gradient is final this step
   launched: boolean;
   promise: Promise<void> | undefined;
@@ -211,6 +212,7 @@ export class DistributedOptimizer {
         data: fused ? new Float32Array(n) : group[0].grad,
         fused,
         lossScale: 1,
+        skippable: false,
         ready: 0,
         launched: false,
         promise: undefined,
@@ -268,6 +270,7 @@ export class DistributedOptimizer {
   private launch(b: Bucket): void {
     if (b.fused) b.params.forEach((p, i) => b.data.set(p.grad, b.offsets[i]));
     b.lossScale = this.lossScaler?.scale ?? 1;
+    b.skippable = this.lossScaler !== undefined;
     b.launched = true;
     if (this.comm.size === 1) {
       b.promise = DONE; // the mean over one rank is the gradient itself
@@ -330,6 +333,7 @@ export class DistributedOptimizer {
     const scale = (this.op === 'sum' ? this.comm.size : 1) / this.backwardPassesPerStep / lossScale;
     const applied = this.optimizer.step(scale === 1 ? undefined : { gradScale: scale });
     if (!applied) this.skippedSteps++;
+    this.compressor.endStep?.(applied);
     this.lossScaler?.update(!applied);
     return applied;
   }
