@@ -177,7 +177,8 @@ function planFrom(o: TrainSimOptions): Plan {
       return usage((err as Error).message);
     }
   } else {
-    compute = { computeMs: o.computeMs as number, batchPerWorker: o.batchPerWorker, describe: '--compute-ms' };
+    const b = o.batchPerWorker;
+    compute = { computeMs: o.computeMs as number, batchPerWorker: b, describe: `--compute-ms${b ? `, batch ${b} per worker` : ''}` };
   }
   const gradBytes = o.gradBytes ?? REFERENCE_GRAD_BYTES;
   if (gradBytes <= 0 || gradBytes % 4 !== 0) usage(`--grad-bytes must be a positive multiple of 4 (float32 gradients), got ${gradBytes}`);
@@ -277,7 +278,7 @@ function planFrom(o: TrainSimOptions): Plan {
 
 /** What the header calls the model: the preset it started from, and whether flags changed it. */
 function modelName(o: TrainSimOptions): string {
-  const base = o.network ?? (o.transport && o.transport !== 'auto' ? `${o.transport} (calibrated)` : undefined);
+  const base = o.network ?? (o.transport && o.transport !== 'auto' ? `${o.transport} (its calibration, else its default)` : undefined);
   const given = (['alpha', 'beta', 'gamma'] as const).filter((k) => o[k] !== undefined).map((k) => `--${k}`);
   if (!given.length) return base ?? "the addon's default";
   return base ? `${base} with ${given.join(', ')} given` : `${given.join(', ')} given, the addon's default otherwise`;
@@ -394,7 +395,7 @@ function modelText(plan: Plan): string {
 function table(rows: TrainRow[], plan: Plan): string {
   const out: string[] = [];
   const c = plan.compute;
-  out.push(`compute ${msText(c.computeMs)} ms per step per worker (${c.describe})${c.batchPerWorker ? `, batch ${c.batchPerWorker} per worker` : ''}`);
+  out.push(`compute ${msText(c.computeMs)} ms per step per worker (${c.describe})`);
   out.push(`gradients ${plan.gradBytes} bytes (${plan.gradBytes / 4} float32 in ${plan.tensors} tensors), one exchange per step`);
   out.push(modelText(plan));
   out.push(
