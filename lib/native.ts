@@ -171,10 +171,12 @@ export interface Registry {
   backends: Array<{ name: string; summary: string }>;
 }
 
-/** What `simulate` predicts for one all-reduce. */
+/** What `simulate` predicts for one all-reduce (or all-gather). */
 export interface SimulationResult {
   algorithm: string;
+  collective: 'allreduce' | 'allgather';
   np: number;
+  /** All-reduce: the vector; all-gather: what each rank contributes. */
   bytes: number;
   steps: number;
   maxBytesSentPerRank: number;
@@ -197,7 +199,16 @@ interface AddonExports {
   chunkOf(count: number, parts: number, index: number): [number, number];
   setErrorClass(cls: typeof DtrainError): void;
   simulate(
-    options: { algorithm: string; np: number; bytes: number; hosts?: number; alphaIntra?: number; betaIntra?: number } & Partial<CostModel>,
+    options: {
+      algorithm: string;
+      np: number;
+      bytes: number;
+      /** Default allreduce. */
+      collective?: 'allreduce' | 'allgather';
+      hosts?: number;
+      alphaIntra?: number;
+      betaIntra?: number;
+    } & Partial<CostModel>,
   ): SimulationResult;
   measureReduce(bytes: number): number;
   /** The CPU kernels (lib/kernels/). */

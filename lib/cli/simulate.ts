@@ -1,29 +1,15 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { costModelFor } from '../comm/config';
-import { loadBinding, type CostModel, type SimulationResult } from '../native';
-import { positiveInteger, transportName } from './values';
+import { loadBinding, type SimulationResult } from '../native';
+import { modelFrom, networkName, type ModelOptions } from './simulate-network';
+import { addTrainOptions, runTrainSimulation, TRAIN_ONLY, type TrainSimOptions } from './simulate-train';
+import { parseBytes, positiveInteger, positiveIntegerList, transportName } from './values';
 
-interface SimulateOptions {
-  algo: string;
-  np: number;
-  bytes: number;
-  alpha?: number;
-  beta?: number;
-  gamma?: number;
-  intraAlpha?: number;
-  intraBeta?: number;
-  hosts?: number;
-  transport?: string;
-  json?: boolean;
-}
+export { parseBytes } from './values';
 
-/** Parses a byte count: a whole number, optionally with K/M/G(i)B (powers of 1024). */
-export function parseBytes(value: string): number {
-  const m = /^(\d+)\s*(|B|K|KB|KiB|M|MB|MiB|G|GB|GiB)$/i.exec(value.trim());
-  if (!m) throw new InvalidArgumentError('Expected a byte count such as 4096, 1MiB or 256MiB.');
-  const unit = m[2].toUpperCase()[0] ?? '';
-  const scale = unit === 'K' ? 2 ** 10 : unit === 'M' ? 2 ** 20 : unit === 'G' ? 2 ** 30 : 1;
-  return Number(m[1]) * scale;
+interface SimulateOptions extends ModelOptions, TrainSimOptions {
+  train?: boolean;
+  bytes?: number;
+  collective?: 'allreduce' | 'allgather';
 }
 
 function nonNegativeNumber(value: string): number {
@@ -34,60 +20,81 @@ function nonNegativeNumber(value: string): number {
   return v;
 }
 
+function collectiveName(value: string): 'allreduce' | 'allgather' {
+  if (value !== 'allreduce' && value !== 'allgather') throw new InvalidArgumentError('Expected allreduce or allgather.');
+  return value;
+}
+
 /**
- * Adds `dtrain simulate`: runs the schedules of every rank of an all-reduce against the
- * alpha-beta-gamma model and prints the prediction (one JSON object with --json).
+ * Adds `dtrain simulate`: runs the schedules of every rank of an all-reduce (or all-gather)
+ * against the alpha-beta-gamma model and prints the prediction (one JSON object with --json).
+ * With --train (lib/cli/simulate-train.ts) it predicts whole training steps instead.
  */
 export function addSimulateCommand(program: Command): void {
-  program
+  const cmd = program
     .command('simulate')
     .description('predict an all-reduce at any scale by running its schedules against the alpha-beta-gamma model')
-    .requiredOption('--algo <name>', 'an all-reduce algorithm (dtrain info lists them): ring, halving-doubling, hierarchical[:inner], ...')
-    .requiredOption('-n, --np <P>', 'number of ranks', positiveInteger)
-    .requiredOption('--bytes <B>', 'message size (e.g. 4096, 1MiB, 256MiB)', parseBytes)
+    .option('--algo <name>', 'an all-reduce algorithm (dtrain info lists them): ring, halving-doubling, hierarchical[:inner], ... (--train: a list)')
+    .option('-n, --np <P>', 'number of ranks (--train: a list, e.g. 2,16,128,2048)', positiveIntegerList)
+    .option('--bytes <B>', 'message size (e.g. 4096, 1MiB, 256MiB); all-gather: per rank', parseBytes)
+    .option('--collective <kind>', 'allreduce (default) or allgather', collectiveName)
     .option('--alpha <s>', 'latency per message, seconds', nonNegativeNumber)
     .option('--beta <s>', 'seconds per byte sent', nonNegativeNumber)
     .option('--gamma <s>', 'seconds per byte reduced', nonNegativeNumber)
+    .option('--network <name>', 'start from a named network: 1gbe, 10gbe, 25gbe, 100gbe (see below)', networkName)
     .option('--hosts <H>', 'ranks form H hosts of consecutive ranks (for hierarchical)', positiveInteger)
     .option('--intra-alpha <s>', 'latency between ranks of one host (with --hosts)', nonNegativeNumber)
     .option('--intra-beta <s>', 'seconds per byte between ranks of one host (with --hosts)', nonNegativeNumber)
     .option('--transport <kind>', "start from this transport's calibrated model (shm, tcp, ...)", transportName)
-    .option('--json', 'print one JSON object')
-    .action((options: SimulateOptions, command: Command) => {
-      const binding = loadBinding();
-      const base: Partial<CostModel> =
-        options.transport && options.transport !== 'auto' ? costModelFor(options.transport) : {};
-      if (options.hosts !== undefined && options.hosts > options.np) {
-        command.error('dtrain: --hosts cannot exceed --np', { exitCode: 2 });
-      }
-      let result;
-      try {
-        result = binding.simulate({
-          algorithm: options.algo,
-          np: options.np,
-          bytes: options.bytes,
-          hosts: options.hosts,
-          alpha: options.alpha ?? base.alpha,
-          beta: options.beta ?? base.beta,
-          gamma: options.gamma ?? base.gamma,
-          alphaIntra: options.intraAlpha,
-          betaIntra: options.intraBeta,
-        });
-      } catch (err) {
-        command.error(`dtrain: ${(err as Error).message}`, { exitCode: 2 });
-      }
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(simulateJson(result))}\n`);
-        return;
-      }
-      const f = result.formulaS === null ? 'no closed form' : `formula ${fmt(result.formulaS)}`;
-      process.stdout.write(
-        `${result.algorithm}, ${result.np} ranks, ${result.bytes} bytes: predicted ${fmt(result.predictedS)} (${f}); ` +
-          `${result.steps} steps, at most ${result.maxBytesSentPerRank} bytes sent per rank, ` +
-          `${result.idleRanks} idle ranks; alpha ${result.model.alpha} s, beta ${result.model.beta} s/B, ` +
-          `gamma ${result.model.gamma} s/B\n`,
-      );
-    });
+    .option('--json', 'print one JSON object (--train: one line per P, algorithm and compression)');
+  addTrainOptions(cmd).action((options: SimulateOptions, command: Command) => {
+    const usage = (msg: string): never => command.error(`dtrain: ${msg}`, { exitCode: 2 });
+    if (options.np === undefined) usage("error: required option '-n, --np <P>' not specified");
+    if (options.train) {
+      if (options.bytes !== undefined) usage('--train takes --grad-bytes (the float32 gradients), not --bytes');
+      if (options.collective !== undefined) usage('--train chooses the collective from each compression; drop --collective');
+      runTrainSimulation(options, command);
+      return;
+    }
+    const trainOnly = TRAIN_ONLY.find((k) => options[k] !== undefined);
+    if (trainOnly) {
+      const flag = `--${trainOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      usage(`${flag} goes with --train`);
+    }
+    if (options.algo === undefined) usage("error: required option '--algo <name>' not specified");
+    if (options.bytes === undefined) usage("error: required option '--bytes <B>' not specified");
+    if (options.np.length !== 1) usage('--np takes one number (a list goes with --train)');
+    const np = options.np[0];
+    if (options.hosts !== undefined && options.hosts > np) usage('--hosts cannot exceed --np');
+    let result;
+    try {
+      result = loadBinding().simulate({
+        algorithm: options.algo as string,
+        np,
+        bytes: options.bytes as number,
+        collective: options.collective,
+        hosts: options.hosts,
+        ...modelFrom(options),
+        alphaIntra: options.intraAlpha,
+        betaIntra: options.intraBeta,
+      });
+    } catch (err) {
+      return usage((err as Error).message);
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(simulateJson(result))}\n`);
+      return;
+    }
+    const f = result.formulaS === null ? 'no closed form' : `formula ${fmt(result.formulaS)}`;
+    const what = result.collective === 'allgather' ? `${result.algorithm} all-gather` : result.algorithm;
+    const per = result.collective === 'allgather' ? ' per rank' : '';
+    process.stdout.write(
+      `${what}, ${result.np} ranks, ${result.bytes} bytes${per}: predicted ${fmt(result.predictedS)} (${f}); ` +
+        `${result.steps} steps, at most ${result.maxBytesSentPerRank} bytes sent per rank, ` +
+        `${result.idleRanks} idle ranks; alpha ${result.model.alpha} s, beta ${result.model.beta} s/B, ` +
+        `gamma ${result.model.gamma} s/B\n`,
+    );
+  });
 }
 
 /**
@@ -100,6 +107,7 @@ export function simulateJson(r: SimulationResult): Record<string, unknown> {
   if (r.model.betaIntra !== undefined) model.beta_intra = r.model.betaIntra;
   return {
     algo: r.algorithm,
+    collective: r.collective,
     np: r.np,
     bytes: r.bytes,
     steps: r.steps,

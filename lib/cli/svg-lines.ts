@@ -4,10 +4,13 @@ export interface LineChart {
   subtitle?: string;
   xLabel: string;
   yLabel: string;
-  series: { name: string; points: [number, number][] }[];
+  /** Each line; `color` and `dash` (an SVG stroke-dasharray) override the palette's. */
+  series: { name: string; points: [number, number][]; color?: string; dash?: string }[];
   /** Horizontal reference lines (a goal), with labels. */
   hlines?: { y: number; label: string }[];
   yRange?: [number, number];
+  /** A logarithmic x axis (ranks, sizes): every x must be > 0. */
+  xLog?: boolean;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
@@ -29,19 +32,21 @@ export function svgOpen(W: number, H: number, title: string, subtitle?: string):
 }
 
 export function lineChartSvg(c: LineChart): string {
-  const W = 760;
-  const H = 440;
-  const left = 70;
-  const right = 150;
+  // The legend sets the right margin and, for many series, the height.
+  const right = Math.max(150, 40 + 6.5 * Math.max(0, ...c.series.map((s) => s.name.length)));
+  const W = 610 + right;
   const top = c.subtitle ? 64 : 44;
   const bottom = 50;
+  const H = Math.max(440, top + 20 + 20 * c.series.length + bottom);
+  const left = 70;
   const pw = W - left - right;
   const ph = H - top - bottom;
   const xs = c.series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = [...c.series.flatMap((s) => s.points.map((p) => p[1])), ...(c.hlines ?? []).map((h) => h.y)];
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const tx = c.xLog ? Math.log10 : (x: number) => x;
+  const [x0, x1] = [tx(Math.min(...xs)), tx(Math.max(...xs))];
   const [y0, y1] = c.yRange ?? [Math.min(...ys), Math.max(...ys)];
-  const X = (x: number) => left + ((x - x0) / (x1 - x0 || 1)) * pw;
+  const X = (x: number) => left + ((tx(x) - x0) / (x1 - x0 || 1)) * pw;
   const Y = (y: number) => top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
   const o: string[] = [];
   o.push(...svgOpen(W, H, c.title, c.subtitle));
@@ -61,11 +66,17 @@ export function lineChartSvg(c: LineChart): string {
     o.push(`<text x="${left + 6}" y="${(Y(h.y) - 5).toFixed(1)}">${esc(h.label)}</text>`);
   }
   c.series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
+    const color = s.color ?? COLORS[i % COLORS.length];
+    const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
     const d = s.points.map((p, k) => `${k ? 'L' : 'M'}${X(p[0]).toFixed(1)} ${Y(p[1]).toFixed(1)}`).join(' ');
-    o.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    o.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     for (const p of s.points) o.push(`<circle cx="${X(p[0]).toFixed(1)}" cy="${Y(p[1]).toFixed(1)}" r="2.5" fill="${color}"/>`);
-    o.push(`<rect x="${left + pw + 10}" y="${top + 10 + i * 20}" width="14" height="3" fill="${color}"/>`);
+    if (dash) {
+      const ly = top + 11.5 + i * 20;
+      o.push(`<line x1="${left + pw + 6}" x2="${left + pw + 26}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
+    } else {
+      o.push(`<rect x="${left + pw + 10}" y="${top + 10 + i * 20}" width="14" height="3" fill="${color}"/>`);
+    }
     o.push(`<text x="${left + pw + 30}" y="${top + 15 + i * 20}">${esc(s.name)}</text>`);
   });
   o.push('</svg>');

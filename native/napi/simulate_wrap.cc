@@ -1,5 +1,5 @@
-// simulate({ algorithm, np, bytes, alpha?, beta?, gamma?, hosts? }) for `dtrain simulate`, and
-// measureReduce for `dtrain bench allreduce --calibrate`.
+// simulate({ algorithm, np, bytes, collective?, alpha?, beta?, gamma?, hosts? }) for `dtrain
+// simulate` (and its --train mode), and measureReduce for `dtrain bench allreduce --calibrate`.
 #include <napi.h>
 
 #include "napi/errors.h"
@@ -20,10 +20,19 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
     if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("simulate: ") + k + " must be a number");
     return v.As<Napi::Number>().DoubleValue();
   };
+  // All-reduce (bytes: the vector) or all-gather (bytes: what each rank contributes), the
+  // collective the compressed formats that cannot be summed on the wire travel by.
+  Napi::Value coll = o.Get("collective");
+  if (!coll.IsUndefined() && !coll.IsString())
+    throw Napi::TypeError::New(env, "simulate: collective must be a string");
+  const std::string collName = coll.IsUndefined() ? "allreduce" : coll.As<Napi::String>().Utf8Value();
+  if (collName != "allreduce" && collName != "allgather")
+    throw Napi::RangeError::New(env, "simulate: collective must be allreduce or allgather");
+  const OpKind kind = collName == "allgather" ? OpKind::kAllgather : OpKind::kAllreduce;
   Napi::Value algoName = o.Get("algorithm");
   if (!algoName.IsString()) throw Napi::TypeError::New(env, "simulate: algorithm must be a string");
   const AlgorithmChoice choice =
-      guarded(env, [&] { return parseAlgorithm(algoName.As<Napi::String>()); });
+      guarded(env, [&] { return parseAlgorithm(algoName.As<Napi::String>(), kind); });
   if (choice.isAuto()) {
     throw Napi::RangeError::New(env, "simulate: name an algorithm; auto is what the simulator decides between");
   }
@@ -47,27 +56,41 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
     const int per = (p + static_cast<int>(hosts) - 1) / static_cast<int>(hosts);
     for (int r = 0; r < p; ++r) topo.push_back(r / per);
   }
-  // float32 elements: bytes / 4 (the simulator counts bytes again from them).
-  const size_t count = static_cast<size_t>(bytes) / 4;
+  guarded(env, [&] { checkAlgorithm(kind, choice, p); });
+  // All-reduce: float32 elements, bytes / 4 (the simulator counts bytes again from them). An
+  // all-gather moves bytes as they are: byte elements, so a packed code of any length fits.
+  const size_t elemSize = kind == OpKind::kAllgather ? 1 : 4;
+  const size_t count = static_cast<size_t>(bytes) / elemSize;
   const SimResult res = guarded(env, [&] {
-    return simulate([&](int r) { return allreduceSchedule(choice, r, p, count, topo); }, p, 4, m,
-                    topo);
+    return simulate(
+        [&](int r) {
+          if (kind == OpKind::kAllreduce) return allreduceSchedule(choice, r, p, count, topo);
+          ScheduleArgs a;
+          a.rank = r;
+          a.size = p;
+          a.count = count;
+          a.elemSize = elemSize;
+          a.topology = &topo;
+          return scheduleFor(kind, choice, a);
+        },
+        p, elemSize, m, topo);
   });
   Napi::Object out = Napi::Object::New(env);
   out.Set("algorithm", choice.name());
+  out.Set("collective", collName);
   out.Set("np", p);
   out.Set("bytes", bytes);
   out.Set("steps", res.steps);
   out.Set("maxBytesSentPerRank", static_cast<double>(res.maxBytesSentPerRank));
   out.Set("idleRanks", res.idleRanks);
   out.Set("predictedS", res.predictedS);
-  // The closed forms assume one kind of link.
+  // The closed forms assume one kind of link; the registry has them for all-reduce only.
   const bool uniform = topo.empty() || (m.alphaIntra < 0 && m.betaIntra < 0);
   const AlgorithmDef* def = choice.def();
   std::optional<double> f;
   if (uniform && (p == 1 || count == 0)) {
     f = 0.0;  // nothing moves, whatever the algorithm
-  } else if (uniform && def->closedForm) {
+  } else if (uniform && def->closedForm && kind == OpKind::kAllreduce) {
     f = def->closedForm(p, static_cast<double>(count * 4), m);
   }
   out.Set("formulaS", f ? Napi::Value(Napi::Number::New(env, *f)) : env.Null());
