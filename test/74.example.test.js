@@ -22,7 +22,10 @@ function run(args, env, command = [process.execPath]) {
   });
 }
 
-const FIELDS = ['np', 'epochs', 'steps', 'batch_per_worker', 'test_acc', 'train_loss', 'samples_per_s', 'step_ms', 'comm_wait_ms', 'bytes_sent_per_step'];
+const FIELDS = [
+  'np', 'epochs', 'steps', 'updates', 'skipped_steps', 'precision', 'compression', 'batch_per_worker', 'test_acc', 'train_loss',
+  'samples_per_s', 'step_ms', 'comm_wait_ms', 'bytes_sent_per_step', 'optimizer', 'lr', 'global_batch', 'batch_schedule',
+];
 
 describe('examples/fashion-mnist.js', function () {
   let empty;
@@ -73,5 +76,46 @@ describe('examples/fashion-mnist.js', function () {
     expect(warm.stderr).to.match(/--warmup-epochs must be >= 0 and less than --epochs \(1\), got '2'/);
     const batch = await run([EXAMPLE, '--batch-per-worker=-5'], { FASHION_MNIST_DIR: empty });
     expect(batch.stderr).to.match(/--batch-per-worker must be a positive integer, got '-5'/);
+  });
+
+  // The survey's recipe, one short run each on the slice: the loss falls and the summary says what ran.
+  for (const [label, args, want] of [
+    ['mixed precision, fp16 on the wire', ['--precision', 'mixed', '--compression', 'fp16'], { precision: 'mixed', compression: 'fp16' }],
+    ['bfloat16', ['--precision', 'bf16'], { precision: 'bf16', compression: 'none', skipped_steps: 0 }],
+    ['DGC', ['--compression', 'dgc'], { compression: 'dgc' }],
+    ['QSGD', ['--compression', 'qsgd', '--qsgd-levels', '7'], { compression: 'qsgd' }],
+    ['TernGrad', ['--compression', 'terngrad'], { compression: 'terngrad' }],
+    ['1-bit', ['--compression', 'onebit'], { compression: 'onebit' }],
+    ['1-bit without error feedback', ['--compression', 'onebit', '--no-error-feedback'], { compression: 'onebit' }],
+    ['LARS, warm-up, poly decay at batch 1000', ['--optimizer', 'lars', '--batch-per-worker', '500', '--warmup-epochs', '1', '--schedule', 'poly', '--lr', '5'], { optimizer: 'lars', global_batch: 1000 }],
+    ['a growing batch instead of a decaying rate', ['--schedule', 'step', '--decay-epochs', '2', '--decay-factor', '2', '--batch-schedule'], { batch_schedule: true, batch_per_worker: 256 }],
+  ]) {
+    it(`recipe: ${label}`, async function () {
+      const r = await run([CLI, 'run', '-np', '2', EXAMPLE, '--epochs', '3', '--json', '--no-progress', ...args], { FASHION_MNIST_DIR: empty });
+      expect(r.code, r.stderr).to.equal(0);
+      const lines = r.stdout.trim().split('\n');
+      const summary = JSON.parse(lines[lines.length - 1].slice(4));
+      expect(summary).to.include(want);
+      const epochs = lines.filter((l) => l.startsWith('[0] {"epoch"')).map((l) => JSON.parse(l.slice(4)));
+      expect(epochs).to.have.length(3);
+      expect(epochs[2].train_loss, JSON.stringify(epochs.map((m) => m.train_loss))).to.be.below(epochs[0].train_loss);
+      expect(summary.updates + summary.skipped_steps).to.equal(summary.steps);
+    });
+  }
+
+  it('recipe flags are checked: unknown compression or precision, a setting for another compressor, bad settings', async function () {
+    const cases = [
+      [['--compression', 'topk'], /--compression must be one of none, fp16, dgc, qsgd, terngrad, onebit, got 'topk'/],
+      [['--precision', 'fp8'], /--precision must be fp32, mixed, bf16, got 'fp8'/],
+      [['--qsgd-levels', '4'], /--qsgd-levels applies to --compression qsgd, not none/],
+      [['--compression', 'qsgd', '--qsgd-levels', '0'], /QSGD: levels must be an integer from 1/],
+      [['--compression', 'dgc', '--dgc-density', '2'], /DGC: density must be in \(0, 1\], got 2/],
+      [['--batch-schedule'], /--batch-schedule grows the batch at --schedule step's decay points/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await run([EXAMPLE, '--epochs', '1', ...args], { FASHION_MNIST_DIR: empty });
+      expect(r.code, args.join(' ')).to.equal(1);
+      expect(r.stderr, args.join(' ')).to.match(re);
+    }
   });
 });
