@@ -3,6 +3,9 @@
 // command for each seed through the launcher, appends every summary to a JSON-lines file, and
 // prints the table (mean ± standard deviation over seeds, against the baseline of its group).
 //   node bench/experiments.js [--only name,name] [--seeds 0,1,2] [--out FILE] [--table-only]
+//   node bench/experiments.js --table-only --plot FILE.svg   test accuracy against bytes per step
+//   node bench/experiments.js --speed [--rounds 3]   step time of each compressor against dense,
+//     shm and tcp, rounds interleaved (DGC at its final density: no warm-up)
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -16,6 +19,9 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '0,1,2' },
     out: { type: 'string', default: path.join(ROOT, 'docs', 'data', 'experiments.jsonl') },
     'table-only': { type: 'boolean', default: false },
+    speed: { type: 'boolean', default: false },
+    plot: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 
@@ -31,8 +37,13 @@ const RECIPES = [
   ['terngrad', 'compression', 'fp32', ['--epochs', E, '--compression', 'terngrad']],
   ['onebit', 'compression', 'fp32', ['--epochs', E, '--compression', 'onebit']],
   ['onebit-no-ef', 'compression', 'fp32', ['--epochs', E, '--compression', 'onebit', '--no-error-feedback']],
+  // 1-bit with error feedback needs a smaller step than dense SGD (see docs/experiments.md).
+  ['onebit-lr0.03', 'compression', 'fp32', ['--epochs', E, '--compression', 'onebit', '--lr', '0.03']],
+  ['onebit-no-ef-lr0.03', 'compression', 'fp32', ['--epochs', E, '--compression', 'onebit', '--no-error-feedback', '--lr', '0.03']],
+  ['fp32-lr0.03', 'compression', 'fp32', ['--epochs', E, '--lr', '0.03']],
+  ['dgc-30-epochs', 'compression', 'batch256', ['--epochs', LB, '--compression', 'dgc']],
   ['batch256', 'large-batch', 'batch256', ['--epochs', LB]],
-  ['lars8192', 'large-batch', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '20']],
+  ['lars8192', 'large-batch', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '40']],
   ['sgd8192', 'large-batch', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--warmup-epochs', '2', '--schedule', 'poly']],
   ['lr-decay', 'batch-growth', 'lr-decay', ['--epochs', E, '--schedule', 'step', '--decay-epochs', '8,12', '--decay-factor', '5']],
   ['batch-growth', 'batch-growth', 'lr-decay', ['--epochs', E, '--schedule', 'step', '--decay-epochs', '8,12', '--decay-factor', '5', '--batch-schedule']],
@@ -57,7 +68,10 @@ function stats(xs) {
 function table(lines) {
   const by = new Map();
   for (const l of lines) by.set(l.name, [...(by.get(l.name) ?? []), l]);
-  const rows = ['| group | recipe | command (seed S = ' + values.seeds + ') | test accuracy | vs baseline (points) | bytes sent / step | vs baseline | updates | skipped | samples/s |', '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const rows = [
+    '| group | recipe | command (S = seed) | test accuracy (seeds) | vs baseline (points) | baseline | bytes sent / step | fewer than baseline | updates | skipped |',
+    '| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+  ];
   for (const [name, group, baseline, flags] of RECIPES) {
     const runs = by.get(name);
     if (!runs) continue;
@@ -66,12 +80,46 @@ function table(lines) {
     const bytes = stats(runs.map((r) => r.summary.bytes_sent_per_step)).m;
     const dAcc = base ? acc.m - stats(base.map((r) => r.summary.test_acc)).m : NaN;
     const bBytes = base ? stats(base.map((r) => r.summary.bytes_sent_per_step)).m : NaN;
-    const sps = stats(runs.map((r) => r.summary.samples_per_s)).m;
     rows.push(
-      `| ${group} | ${name} | \`${command(flags, 'S').join(' ')}\` | ${acc.m.toFixed(4)} ± ${acc.sd.toFixed(4)} (${runs.length}) | ${(dAcc * 100).toFixed(2)} | ${Math.round(bytes).toLocaleString('en-US')} | ${(bBytes / bytes).toFixed(1)}x fewer | ${runs[0].summary.updates} | ${stats(runs.map((r) => r.summary.skipped_steps)).m.toFixed(1)} | ${Math.round(sps).toLocaleString('en-US')} |`,
+      `| ${group} | ${name} | \`${command(flags, 'S').join(' ')}\` | ${acc.m.toFixed(4)} ± ${acc.sd.toFixed(4)} (${runs.length}) | ${name === baseline ? '' : (dAcc * 100).toFixed(2)} | ${baseline} | ${Math.round(bytes).toLocaleString('en-US')} | ${name === baseline ? '' : `${(bBytes / bytes).toFixed(1)}x`} | ${Math.round(stats(runs.map((r) => r.summary.updates)).m)} | ${stats(runs.map((r) => r.summary.skipped_steps)).m.toFixed(1)} |`,
     );
   }
   return rows.join('\n');
+}
+
+// Step time per compressor, against dense, on shared memory and TCP over loopback: two epochs
+// each, the second measured, every compressor once per round so the machine's slow and fast
+// periods fall on all alike; the median step over rounds.
+function speed() {
+  const comps = [['none'], ['fp16'], ['dgc', '--dgc-warmup', ''], ['qsgd'], ['terngrad'], ['onebit']];
+  const rows = [];
+  for (const transport of ['shm', 'tcp']) {
+    const steps = new Map();
+    for (let round = 0; round < Number(values.rounds); round++) {
+      for (const c of comps) {
+        const argv = ['npx', 'dtrain', 'run', '-np', '2', 'examples/fashion-mnist.js', '--epochs', '2', '--compression', ...c, '--json', '--no-progress'];
+        const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DTRAIN_TRANSPORT: transport } });
+        const epochs = r.stdout.split('\n').filter((l) => l.startsWith('[0] {"epoch"')).map((l) => JSON.parse(l.slice(4)));
+        if (r.status !== 0 || epochs.length !== 2) throw new Error(`${c[0]} over ${transport} failed:\n${r.stderr.slice(-2000)}`);
+        steps.set(c[0], [...(steps.get(c[0]) ?? []), epochs[1]]);
+      }
+    }
+    const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const base = median(steps.get('none').map((m) => m.step_ms));
+    for (const [c, ms] of steps) {
+      const step = median(ms.map((m) => m.step_ms));
+      const line = { transport, compression: c, step_ms: step, vs_dense: step / base, bytes_sent_per_step: ms[0].bytes_sent_per_step, rounds: ms.length };
+      rows.push(line);
+      fs.appendFileSync(path.join(ROOT, 'docs', 'data', 'compression-speed.jsonl'), `${JSON.stringify(line)}\n`);
+    }
+  }
+  console.log('| transport | compression | step (ms, median) | vs dense | bytes sent / step |\n| --- | --- | ---: | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.transport} | ${r.compression} | ${r.step_ms.toFixed(2)} | ${r.vs_dense.toFixed(2)}x | ${Math.round(r.bytes_sent_per_step).toLocaleString('en-US')} |`);
+}
+
+if (values.speed) {
+  speed();
+  process.exit(0);
 }
 
 const only = values.only ? new Set(values.only.split(',')) : null;
@@ -87,5 +135,33 @@ if (!values['table-only']) {
     }
   }
 }
+function plot(lines, file) {
+  const { lineChartSvg } = require('../dist/cli/svg-lines');
+  const shown = [
+    ['fp32', '#000000'], ['mixed+fp16', '#1f77b4'], ['bf16', '#17becf'], ['dgc', '#d62728'], ['qsgd', '#2ca02c'],
+    ['terngrad', '#9467bd'], ['onebit', '#ff7f0e'], ['onebit-no-ef', '#8c564b'],
+  ];
+  const floor = 0.85;
+  let hidden = 0;
+  const series = shown
+    .map(([name, color]) => {
+      const all = lines.filter((l) => l.name === name).map((l) => [l.summary.bytes_sent_per_step, l.summary.test_acc]);
+      hidden += all.filter((p) => p[1] < floor).length;
+      return { name, color, points: all.filter((p) => p[1] >= floor).sort((a, b) => a[0] - b[0] || a[1] - b[1]) };
+    })
+    .filter((s) => s.points.length > 0);
+  const svg = lineChartSvg({
+    title: 'Test accuracy against bytes sent per step (MLP, 2 workers, 15 epochs)',
+    subtitle: `one point per seed; bytes measured by the transport (log scale)${hidden ? `; ${hidden} diverged run(s) below ${floor} not drawn` : ''}`,
+    xLabel: 'bytes sent per step by one rank',
+    yLabel: 'test accuracy',
+    series,
+    xLog: true,
+    yRange: [floor, 0.9],
+  });
+  fs.writeFileSync(file, svg);
+}
+
 const lines = fs.existsSync(values.out) ? fs.readFileSync(values.out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 console.log(table(lines));
+if (values.plot) plot(lines, values.plot);

@@ -134,11 +134,16 @@ async function main() {
   const o = options();
   await dtrain.init();
   const rank0 = dtrain.rank() === 0;
-  // The linear scaling rule (Goyal et al. 2017): 0.1 per 256 samples of global batch for SGD;
-  // 10 for LARS, whose trust ratio (eta |w| / |g|, eta 0.001) scales each layer's step down.
+  // SGD: the linear scaling rule (Goyal et al. 2017), 0.1 per 256 samples of global batch.
+  // LARS: 10 at 256, whose trust ratio (eta |w| / |g|, eta 0.001) scales each layer's step
+  // down, grown with the square root of the batch (linear growth diverged at 8,192: lr 320;
+  // docs/experiments.md has the sweep).
   const globalBatch = o.batch * dtrain.size();
   if (o.lr === undefined) {
-    o.lr = optim.schedules.linearScaling({ baseLr: o.optimizer === 'lars' ? 10 : 0.1, batchSize: globalBatch, referenceBatch: 256 });
+    o.lr =
+      o.optimizer === 'lars'
+        ? 10 * Math.sqrt(globalBatch / 256)
+        : optim.schedules.linearScaling({ baseLr: 0.1, batchSize: globalBatch, referenceBatch: 256 });
   }
   const say = (line) => rank0 && console.log(line);
 
@@ -176,7 +181,9 @@ async function main() {
   const params = model.parameters();
   const inner =
     o.optimizer === 'lars'
-      ? new optim.LARS(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 5e-4 })
+      ? // Every parameter adapted: excluded ones (biases by default) would step at the raw lr,
+        // tens at large batch, which cost 1 to 3 points at batch 8,192 (docs/experiments.md).
+        new optim.LARS(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 5e-4, exclude: () => false })
       : new optim.SGD(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 0 });
   const opt = new dtrain.DistributedOptimizer(inner, {
     fusionThreshold: o.fusionThreshold,

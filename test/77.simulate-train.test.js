@@ -36,7 +36,7 @@ const FORMAT_BYTES = {
   'dgc:0.001': 8 * Math.ceil(N * 0.001),
   'qsgd:15': 5 * plane + 4 * chunks, // a sign plane + ceil(log2(16)) = 4 level planes
   terngrad: 2 * plane + 4 * chunks,
-  onebit: plane + 4 * 6,
+  onebit: plane + 4 * (Math.ceil(N / 512) + 6), // a scale per 512 elements of each of the 6 tensors, bounded by chunks + tensors
 };
 
 describe('dtrain simulate --train', function () {

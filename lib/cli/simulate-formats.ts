@@ -82,7 +82,8 @@ export function dgcPairs(n: number, density: number): number {
  * - dgc: ceil(n d) (uint32 index, float32 value) pairs;
  * - qsgd: a sign plane and ceil(log2(s+1)) level planes, one float32 norm per 512 elements;
  * - terngrad: a nonzero plane and a sign plane, one float32 scale per 512 elements;
- * - onebit: a sign plane, one float32 scale per tensor.
+ * - onebit: a sign plane, one float32 scale per 512 elements of each tensor (at most
+ *   ceil(n / 512) + tensors scales).
  */
 export function wireBytes(f: WireFormat, n: number, tensors: number): number {
   const plane = Math.ceil(n / 8);
@@ -99,6 +100,6 @@ export function wireBytes(f: WireFormat, n: number, tensors: number): number {
     case 'terngrad':
       return 2 * plane + 4 * chunks;
     case 'onebit':
-      return plane + 4 * tensors;
+      return plane + 4 * (chunks + tensors);
   }
 }

@@ -71,7 +71,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--from <file>', "--train: take compute from the example's --json output: step_ms - comm_wait_ms ('-': stdin)")
     .option('--batch-per-worker <B>', "--train: per-worker batch (with --from: compute scaled by B / the run's batch)", positiveInteger)
     .option('--grad-bytes <B>', `--train: float32 gradient bytes (default ${REFERENCE_GRAD_BYTES}, the 784-512-256-10 MLP)`, parseBytes)
-    .option('--tensors <T>', `--train: gradient tensors, for onebit's scale per tensor (default ${REFERENCE_TENSORS})`, positiveInteger)
+    .option('--tensors <T>', `--train: gradient tensors, for onebit's scales per 512 elements of each tensor (default ${REFERENCE_TENSORS})`, positiveInteger)
     .option('--compression <list>', `--train: ${COMPRESSIONS.join(',')} (dgc:DENSITY, qsgd:LEVELS; default all)`, compressionList)
     .option('--overlap <F>', '--train: fraction of communication that may hide behind compute (default 0)', fraction)
     .option('--measure-codec', "--train: time this machine's encode and decode kernels and add them to the step")

@@ -52,40 +52,37 @@ export class OneBit extends PackedCompressor {
   // Word layout: the flag, then per tensor its chunk scales and its sign plane (word-aligned).
   protected words(bucket: GradientBucket): number {
     let w = 1;
-    for (let i = 0; i < bucket.offsets.length; i++) {
-      const n = this.lengthOf(bucket, i);
-      w += Math.ceil(n / this.chunk) + wordsFor(Math.ceil(n / 8));
-    }
+    for (const { c, bytes } of this.layout(bucket)) w += c + wordsFor(bytes);
     return w;
   }
 
-  protected encode(bucket: GradientBucket, msg: Int32Array, _comm: Communicator): void {
-    const res = this.state.get(bucket);
+  // Each tensor's place in a message: its chunk scales at word `at`, then its sign plane.
+  private *layout(bucket: GradientBucket): Generator<{ i: number; off: number; n: number; c: number; bytes: number; at: number }> {
     let at = 1;
     for (let i = 0; i < bucket.offsets.length; i++) {
       const n = this.lengthOf(bucket, i);
-      const off = bucket.offsets[i];
       const c = Math.ceil(n / this.chunk);
       const bytes = Math.ceil(n / 8);
-      if (!this.errorFeedback) res[i].fill(0);
-      this.k.signEncodeChunks(bucket.data.subarray(off, off + n), res[i], this.chunk, byteView(msg, at + c, bytes), floatView(msg, at, c));
+      yield { i, off: bucket.offsets[i], n, c, bytes, at };
       at += c + wordsFor(bytes);
     }
   }
 
+  protected encode(bucket: GradientBucket, msg: Int32Array, _comm: Communicator): void {
+    const res = this.state.get(bucket);
+    for (const { i, off, n, c, bytes, at } of this.layout(bucket)) {
+      if (!this.errorFeedback) res[i].fill(0);
+      this.k.signEncodeChunks(bucket.data.subarray(off, off + n), res[i], this.chunk, byteView(msg, at + c, bytes), floatView(msg, at, c));
+    }
+  }
+
   protected decodeAdd(bucket: GradientBucket, msg: Int32Array, scale: number, out: Float32Array): void {
-    let at = 1;
-    for (let i = 0; i < bucket.offsets.length; i++) {
-      const n = this.lengthOf(bucket, i);
-      const off = bucket.offsets[i];
-      const c = Math.ceil(n / this.chunk);
-      const bytes = Math.ceil(n / 8);
+    for (const { off, n, c, bytes, at } of this.layout(bucket)) {
       if (this.scaled.length < c) this.scaled = new Float32Array(c);
       const scales = this.scaled.subarray(0, c);
       const sent = floatView(msg, at, c);
       for (let j = 0; j < c; j++) scales[j] = sent[j] * scale;
       this.k.signDecodeChunks(byteView(msg, at + c, bytes), this.chunk, scales, out.subarray(off, off + n), true);
-      at += c + wordsFor(bytes);
     }
   }
 

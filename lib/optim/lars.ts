@@ -19,7 +19,9 @@ export interface LARSOptions {
   /**
    * Parameters kept out of weight decay and adaptation: a predicate, a RegExp tested on the
    * name, or a string that names must end with. Default: every 1-D parameter (biases, norms)
-   * by `shape`, or, for parameters without a shape, names ending in `bias`.
+   * by `shape`, or, for parameters without a shape, names ending in `bias`. Excluded parameters
+   * step at the raw lr (trust ratio 1): with the tens of LARS learning rates at large batch that
+   * is a far larger step than the adapted ones take; `() => false` adapts every parameter.
    */
   exclude?: LarsExclude;
 }
