@@ -193,7 +193,7 @@ async function main() {
   });
   say(
     `${dtrain.size()} worker(s), batch ${o.batch} per worker (${globalBatch} in all), ${o.optimizer} lr ${+o.lr.toPrecision(4)} ` +
-      `(${o.schedule}) momentum ${o.momentum}, precision ${o.precision}, compression ${opt.compressor.config}, ` +
+      `(${o.schedule}) momentum ${o.momentum}, precision ${o.precision}, compression ${compress.compressorConfig(opt.compressor)}, ` +
       `${opt.buckets.length} gradient bucket(s), kernels at ${dtrain.kernels.info().isa}`,
   );
 

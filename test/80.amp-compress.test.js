@@ -141,7 +141,7 @@ describe('compressors (one process)', function () {
     expect(compress.compressorNames()).to.deep.equal(['none', 'fp16', 'dgc', 'qsgd', 'terngrad', 'onebit']);
     expect(() => compress.makeCompressor('topk')).to.throw(RangeError, /compression must be one of none, fp16, dgc, qsgd, terngrad, onebit/);
     expect(() => compress.makeCompressor('toString')).to.throw(RangeError);
-    expect(() => compress.makeCompressor({ reduce() {} })).to.throw(TypeError, /name, config, reduce/);
+    expect(() => compress.makeCompressor({ reduce() {} })).to.throw(TypeError, /name, reduce\(bucket, comm, algorithm\), reduceSync/);
   });
 
   it('bad settings: density outside (0, 1], levels < 1, chunk not a multiple of 8, unknown options', function () {

@@ -40,9 +40,9 @@ export interface Compressor {
   readonly name: string;
   /**
    * The name and every setting that must agree across ranks (`'qsgd levels=15 chunk=512'`):
-   * the DistributedOptimizer checks it is the same on every rank.
+   * the DistributedOptimizer checks it is the same on every rank. Default: the name.
    */
-  readonly config: string;
+  readonly config?: string;
   /**
    * True when the compressor applies momentum itself (DGC's momentum correction): the wrapped
    * optimizer must then have momentum 0.
@@ -83,4 +83,9 @@ export class NoCompression implements Compressor {
   reduceSync(bucket: GradientBucket, comm: Communicator, algorithm: string | undefined): void {
     comm.allreduceSync(bucket.data, algorithm === undefined ? { op: 'avg' } : { op: 'avg', algorithm });
   }
+}
+
+/** A compressor's configuration string: its `config`, else its name. */
+export function compressorConfig(c: Compressor): string {
+  return c.config ?? c.name;
 }

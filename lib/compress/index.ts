@@ -6,7 +6,7 @@
  * all-gather). All implement {@link Compressor}. docs/experiments.md has what each costs in
  * accuracy and saves in bytes.
  */
-export { NoCompression } from './compressor';
+export { NoCompression, compressorConfig } from './compressor';
 export type { Compressor, GradientBucket } from './compressor';
 export { compressorNames, makeCompressor } from './registry';
 export { Fp16Compression } from './fp16';

@@ -29,8 +29,8 @@ export function makeCompressor(c: string | Compressor | undefined): Compressor {
     return make();
   }
   const o = c as Partial<Compressor> | null;
-  if (o === null || typeof o !== 'object' || typeof o.reduce !== 'function' || typeof o.reduceSync !== 'function' || typeof o.name !== 'string' || typeof o.config !== 'string') {
-    throw new TypeError('compression must be a name or a Compressor: an object with name, config, reduce(bucket, comm, algorithm) and reduceSync(bucket, comm, algorithm)');
+  if (o === null || typeof o !== 'object' || typeof o.reduce !== 'function' || typeof o.reduceSync !== 'function' || typeof o.name !== 'string' || (o.config !== undefined && typeof o.config !== 'string')) {
+    throw new TypeError('compression must be a name or a Compressor: an object with name, reduce(bucket, comm, algorithm), reduceSync(bucket, comm, algorithm) and optionally config');
   }
   return c;
 }

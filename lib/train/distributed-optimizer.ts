@@ -3,7 +3,7 @@ import { fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
 import { getCommunicator } from '../comm/world';
 import { checkParameters, type Parameter } from '../common/parameter';
-import type { Compressor, GradientBucket } from '../compress/compressor';
+import { compressorConfig, type Compressor, type GradientBucket } from '../compress/compressor';
 import { makeCompressor } from '../compress/registry';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { checkOptions } from '../common/args';
@@ -177,7 +177,7 @@ export class DistributedOptimizer {
     checkSameParameters(this.params, this.comm, who);
     // Ranks that compress differently would exchange messages of different formats.
     checkSameSettings(
-      [`compression ${this.compressor.config}`, `lossScaler ${this.lossScaler ? 'on' : 'off'}`, `op ${this.op}`, `backwardPassesPerStep ${k}`].join('; '),
+      [`compression ${compressorConfig(this.compressor)}`, `lossScaler ${this.lossScaler ? 'on' : 'off'}`, `op ${this.op}`, `backwardPassesPerStep ${k}`].join('; '),
       this.comm,
       who,
     );

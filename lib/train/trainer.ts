@@ -13,6 +13,7 @@ import type { Schedule } from '../optim/schedules';
 import { broadcastOptimizerState, broadcastParameters, broadcastString } from './broadcast';
 import { loadCheckpoint, loadCheckpointFile, saveCheckpoint, saveCheckpointFile } from './checkpoint';
 import { DistributedOptimizer } from './distributed-optimizer';
+import { compressorConfig } from '../compress/compressor';
 import { DtrainError } from '../common/errors';
 import { EpochProgress, progressTerminal } from './progress';
 
@@ -485,7 +486,7 @@ export class Trainer {
       layout: { np: this.comm.size, batchPerWorker: this.batchPerWorker, backwardPassesPerStep: this.optimizer.backwardPassesPerStep, dropLast: this.loader.dropLast },
       params: Object.fromEntries(this.params.map((p) => [p.name, p.data])),
       optimizer: this.optimizer.stateDict() as unknown as Record<string, unknown>,
-      compressor: this.optimizer.compressor.config,
+      compressor: compressorConfig(this.optimizer.compressor),
       compressorState: compressorState !== undefined,
       lossScaler: (this.optimizer.lossScaler?.stateDict() as unknown as Record<string, unknown>) ?? null,
       skippedSteps: this.optimizer.skippedSteps,
@@ -516,7 +517,7 @@ export class Trainer {
       const had = (s.layout as Record<string, unknown> | undefined)?.[key];
       if (had !== want) throw bad(`it was saved with ${key} ${String(had)}; this run has ${String(want)} (resume with the same settings)`);
     }
-    const config = this.optimizer.compressor.config;
+    const config = compressorConfig(this.optimizer.compressor);
     // Checkpoints of the training issue named the compressor ('none' or null) instead.
     const savedConfig = s.compressor === null || s.compressor === undefined ? 'none' : s.compressor;
     if (savedConfig !== config) throw bad(`it was saved with compression '${savedConfig}'; this run uses '${config}'`);
