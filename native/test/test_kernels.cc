@@ -681,6 +681,64 @@ void testErrorFeedback() {
   CHECK(std::fabs(total) < 1e-3, "error feedback sum drifted by %g", total);
 }
 
+// Chunked QSGD, TernGrad and 1-bit: each chunk's scale is its own norm / max / mean |x| (checked
+// in double), every decoded value is one of the two levels around |x| with x's sign, the SIMD
+// and scalar codes agree bit for bit, and nothing is written past the code.
+void testChunkedQuantizers() {
+  for (size_t n : {size_t{1}, size_t{7}, size_t{64}, size_t{1000}, size_t{4099}}) {
+    auto x = randomFloats(n, false);
+    for (size_t chunk : {size_t{8}, size_t{64}, size_t{512}}) {
+      const size_t chunks = chunkCount(n, chunk);
+      const uint32_t s = 7;
+      std::vector<uint8_t> a(qsgdCodeBytes(n, s) + 1, 0xAA), b = a;
+      std::vector<float> na(chunks), nb(chunks), out(n);
+      qsgdEncodeChunks(*T, x.data(), n, s, 3, chunk, a.data(), na.data());
+      qsgdEncodeChunks(*R, x.data(), n, s, 3, chunk, b.data(), nb.data());
+      // Norms sum in SIMD lanes or one by one: equal codes where the norms came out equal.
+      for (size_t c = 0; c < chunks; ++c) CHECK(std::fabs(na[c] - nb[c]) <= 1e-6f * nb[c], "chunk norm %zu", c);
+      CHECK(na != nb || a == b, "chunked qsgd code n=%zu chunk=%zu", n, chunk);
+      CHECK(a.back() == 0xAA, "chunked qsgd wrote past the code");
+      qsgdDecodeChunks(*T, a.data(), n, s, chunk, na.data(), out.data(), false);
+      for (size_t c = 0; c < chunks; ++c) {
+        double sq = 0;
+        for (size_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) sq += double(x[i]) * x[i];
+        CHECK(std::fabs(na[c] - std::sqrt(sq)) <= 1e-5 * std::sqrt(sq) + 1e-30, "chunk %zu norm", c);
+        const double unit = na[c] / s;
+        for (size_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) {
+          const double r = std::fabs(x[i]) / unit, lv = std::fabs(out[i]) / unit;
+          CHECK(std::fabs(lv - std::floor(r)) < 1e-3 || std::fabs(lv - std::floor(r) - 1) < 1e-3,
+                "qsgd level %g for r %g at %zu", lv, r, i);
+          CHECK(out[i] == 0 || (out[i] < 0) == (x[i] < 0), "qsgd sign at %zu", i);
+        }
+      }
+      std::vector<uint8_t> ta(ternGradCodeBytes(n) + 1, 0xAA), tb = ta;
+      std::vector<float> sa(chunks), sb(chunks);
+      ternGradEncodeChunks(*T, x.data(), n, 5, chunk, ta.data(), sa.data());
+      ternGradEncodeChunks(*R, x.data(), n, 5, chunk, tb.data(), sb.data());
+      CHECK(sa == sb && ta == tb && ta.back() == 0xAA, "chunked terngrad n=%zu chunk=%zu", n, chunk);
+      ternGradDecodeChunks(*T, ta.data(), n, chunk, sa.data(), out.data(), false);
+      for (size_t i = 0; i < n; ++i) {
+        float m = 0;
+        for (size_t j = i / chunk * chunk; j < std::min(n, (i / chunk + 1) * chunk); ++j) m = std::max(m, std::fabs(x[j]));
+        CHECK(out[i] == 0 || out[i] == (x[i] < 0 ? -m : m), "terngrad value at %zu", i);
+      }
+      std::vector<float> e(n, 0.f), scales(chunks);
+      std::vector<uint8_t> sc(bitPlaneBytes(n) + 1, 0xAA);
+      signEncodeChunks(*T, x.data(), e.data(), n, chunk, sc.data(), scales.data());
+      signDecodeChunks(*T, sc.data(), n, chunk, scales.data(), out.data(), false);
+      CHECK(sc.back() == 0xAA, "chunked sign wrote past the code");
+      for (size_t i = 0; i < n; ++i) {
+        const size_t c = i / chunk;
+        double mean = 0;
+        const size_t lo = c * chunk, hi = std::min(n, (c + 1) * chunk);
+        for (size_t j = lo; j < hi; ++j) mean += std::fabs(x[j]) / double(hi - lo);
+        CHECK(std::fabs(std::fabs(out[i]) - mean) <= 1e-5 * mean + 1e-30, "sign scale at %zu", i);
+        CHECK(std::fabs(out[i] + e[i] - x[i]) <= 1e-6 * (std::fabs(x[i]) + mean), "sign residual at %zu", i);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -715,6 +773,7 @@ int main(int argc, char** argv) {
   testQuantizers();
   testUnbiased();
   testErrorFeedback();
+  testChunkedQuantizers();
   if (!quick) testHalfAgainstNumpy();
   return TEST_MAIN_RESULT();
 }
