@@ -3,7 +3,7 @@
 //   npx dtrain run -np 2 examples/fashion-mnist.js [--epochs N] [--json] ...
 //   node examples/fashion-mnist.js            (a job of one)
 // The last line rank 0 prints is one JSON object: {np, epochs, steps, updates, skipped_steps,
-// precision, compression, batch_per_worker, test_acc, train_loss, samples_per_s, step_ms,
+// loss_scale, precision, compression, batch_per_worker, test_acc, train_loss, samples_per_s, step_ms,
 // comm_wait_ms, bytes_sent_per_step, optimizer, lr, global_batch, batch_schedule}.
 'use strict';
 const { parseArgs } = require('node:util');

@@ -113,7 +113,7 @@ describe('training: DistributedOptimizer and Trainer', function () {
     expect(a.digest).to.deep.equal(b.digest);
     const losses = a.metrics.map((m) => m.train_loss);
     expect(losses[2]).to.be.below(losses[0]);
-    expect(a.summary).to.have.all.keys('np', 'epochs', 'steps', 'updates', 'skipped_steps', 'precision', 'compression', 'batch_per_worker', 'test_acc', 'train_loss', 'samples_per_s', 'step_ms', 'comm_wait_ms', 'bytes_sent_per_step');
+    expect(a.summary).to.have.all.keys('np', 'epochs', 'steps', 'updates', 'skipped_steps', 'loss_scale', 'precision', 'compression', 'batch_per_worker', 'test_acc', 'train_loss', 'samples_per_s', 'step_ms', 'comm_wait_ms', 'bytes_sent_per_step');
     expect(a.summary.np).to.equal(2);
     expect(a.summary.steps).to.equal(60); // 1000 samples per rank / 50 per batch x 3 epochs
     expect(a.summary.test_acc).to.be.above(0.6);

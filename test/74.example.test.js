@@ -23,7 +23,7 @@ function run(args, env, command = [process.execPath]) {
 }
 
 const FIELDS = [
-  'np', 'epochs', 'steps', 'updates', 'skipped_steps', 'precision', 'compression', 'batch_per_worker', 'test_acc', 'train_loss',
+  'np', 'epochs', 'steps', 'updates', 'skipped_steps', 'loss_scale', 'precision', 'compression', 'batch_per_worker', 'test_acc', 'train_loss',
   'samples_per_s', 'step_ms', 'comm_wait_ms', 'bytes_sent_per_step', 'optimizer', 'lr', 'global_batch', 'batch_schedule',
 ];
 

@@ -90,6 +90,7 @@ describe('amp.LossScaler', function () {
     expect(() => new amp.LossScaler({ backoffFactor: 1 })).to.throw(RangeError, /backoffFactor must be a number in \(0, 1\)/);
     expect(() => new amp.LossScaler({ growthFactor: 1 })).to.throw(RangeError, /growthFactor/);
     expect(() => new amp.LossScaler({ initScale: 0.5, minScale: 1 })).to.throw(RangeError, /below minScale/);
+    expect(() => new amp.LossScaler({ minScale: 4 }).loadStateDict({ ...a.stateDict(), minScale: 4, growthInterval: 2000, scale: 0.5 })).to.throw(RangeError, /below this scaler's minScale/);
   });
 });
 
@@ -129,6 +130,21 @@ describe('nn.Sequential precision', function () {
         if (precision === 'fp16') a.forEach((v) => expect(toHalf64(v)).to.equal(v));
       }
     }
+  });
+
+  it('fp16 with accumulated passes: each pass is rounded to float16, their sum is float32', function () {
+    const ds = dataset(16, 12, 5, 8);
+    const model = mlp([12, 9, 5], 4);
+    model.precision = 'fp16';
+    const half = (i) => [ds.x.subarray(i * 8 * 12, (i + 1) * 8 * 12), ds.y.subarray(i * 8, (i + 1) * 8)];
+    const grads = () => model.parameters().map((p) => p.grad.slice());
+    model.lossAndGrad(...half(0), 8, { lossScale: 64 });
+    const a = grads();
+    model.lossAndGrad(...half(1), 8, { lossScale: 64 });
+    const b = grads();
+    model.lossAndGrad(...half(0), 8, { lossScale: 64 });
+    model.lossAndGrad(...half(1), 8, { lossScale: 64, accumulate: true });
+    grads().forEach((g, t) => g.forEach((v, i) => expect(v).to.equal(Math.fround(a[t][i] + b[t][i]))));
   });
 
   it('rejects an unknown precision', function () {
@@ -263,13 +279,37 @@ describe('compressors (one process)', function () {
     expect(Math.sqrt(norm)).to.be.closeTo(2 / Math.sqrt(4), 1e-4);
   });
 
-  it('fp16 compression casts with pre-division; non-finite and poisoned inputs give NaN everywhere', async function () {
-    for (const c of [new compress.QSGD(), new compress.TernGrad(), new compress.OneBit(), new compress.DGC({ warmup: [] })]) {
+  it('a poisoned message from another rank, or a locally non-finite bucket, gives NaN everywhere; the poisoned rank sends no code', async function () {
+    for (const make of [() => new compress.QSGD(), () => new compress.TernGrad(), () => new compress.OneBit(), () => new compress.DGC({ warmup: [] })]) {
       const b = bucket(randn(100, 1));
-      c.reduceSync(b, fakeComm(2, (m) => Int32Array.from(m, (w, i) => (i === 0 ? 1 : w))));
-      expect(b.data.every(Number.isNaN), c.name).to.equal(true);
+      make().reduceSync(b, fakeComm(2, (m) => Int32Array.from(m, (w, i) => (i === 0 ? 1 : w))));
+      expect(b.data.every(Number.isNaN), make().name).to.equal(true);
+      const own = bucket(randn(100, 2));
+      own.data[17] = Infinity;
+      let sent;
+      make().reduceSync(own, { ...fakeComm(2), allgatherSync: (m) => ((sent = m.slice()), fakeComm(2).allgatherSync(m)) });
+      expect(own.data.every(Number.isNaN), make().name).to.equal(true);
+      expect(sent[0]).to.equal(1);
+      expect(sent.subarray(1).every((w) => w === 0), 'no code after the flag').to.equal(true);
     }
+  });
+
+  it('the fp16 cast divides before rounding: a value the sum could not hold in float16 survives pre-division', function () {
     expect(kernels.castToHalf(Float32Array.of(70000), { scale: 0.5 })[0]).to.equal(kernels.castToHalf(Float32Array.of(35000))[0]);
+  });
+
+  it('DGC clipping is in unscaled units: the same gradient clips the same at loss scale 1 and 65536', function () {
+    const g = randn(4000, 8);
+    const norms = [1, 65536].map((scale) => {
+      const c = new compress.DGC({ warmup: [], density: 1, clipNorm: 2, seed: 1 });
+      const b = bucket(g.map((v) => v * scale), [0], { lossScale: scale });
+      c.reduceSync(b, fakeComm(4));
+      let n = 0;
+      b.data.forEach((v) => (n += v * v));
+      return Math.sqrt(n) / scale;
+    });
+    expect(norms[0]).to.be.closeTo(1, 1e-4);
+    expect(norms[1]).to.be.closeTo(1, 1e-4);
   });
 
   it('compressor state follows the loss scale: halving the scale halves the accumulated values', function () {

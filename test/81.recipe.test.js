@@ -2,6 +2,9 @@
 // Mixed precision and gradient compression in real multi-process jobs through the launcher:
 // agreed skips on overflow, measured bytes against the formats, mismatched settings.
 const { expect } = require('chai');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { runJob, describeJob } = require('./helpers');
 
 function job(np, opts) {
@@ -100,4 +103,46 @@ describe('mixed precision and compression in the loop', function () {
       expect(res.error.message).to.include("rank 1 has 'compression qsgd levels=7 chunk=512");
     }
   });
+
+  for (const compression of ['fp16', 'dgc', 'qsgd', 'onebit']) {
+    it(`np=2 ${compression} with mixed precision: buckets reduced on the engine thread during backward give the same parameters as on the calling thread`, async function () {
+      const r = await job(2, { mode: 'background', compression, mixed: true });
+      expect(r.code, describeJob(r)).to.equal(0);
+      for (const res of r.results) {
+        expect(res.bg.buckets).to.be.above(1);
+        expect(res.bg.applied).to.deep.equal(res.fg.applied);
+        expect(res.bg.applied, 'the first step at 2^20 overflows').to.include(false);
+        expect(res.bg.digest).to.deep.equal(res.fg.digest);
+      }
+    });
+  }
+
+  for (const compression of ['dgc', 'onebit']) {
+    it(`np=2 mixed precision + ${compression}: a run killed mid-epoch resumes from its checkpoint bitwise as if never stopped (parameters, loss scale, skipped steps, compressor state)`, async function () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-recipe-'));
+      try {
+        const base = { mode: 'trainer', epochs: 2, mixed: true, compression };
+        const train = (o) => runJob({ np: 2, script: 'train.js', args: [JSON.stringify({ ...base, ...o })], timeoutMs: 120000 });
+        const straight = await train({});
+        expect(straight.code, describeJob(straight)).to.equal(0);
+        const s0 = straight.results[0].summary;
+        expect(s0.skipped_steps, 'the scale 2^22 must overflow at least once').to.be.above(0);
+        expect(s0.precision).to.equal('mixed');
+        const ck = path.join(dir, 'ck');
+        const killed = await train({ checkpointDir: ck, checkpointEverySteps: 7, dieAtStep: 25, dieRank: 1 });
+        expect(killed.code).to.not.equal(0);
+        const resumed = await train({ checkpointDir: ck, checkpointEverySteps: 7, resume: true });
+        expect(resumed.code, describeJob(resumed)).to.equal(0);
+        for (const r of [0, 1]) {
+          const a = straight.results.find((x) => x.worker === r);
+          const b = resumed.results.find((x) => x.worker === r);
+          expect(b.digest, `rank ${r} parameters`).to.deep.equal(a.digest);
+        }
+        const s1 = resumed.results[0].summary;
+        expect({ scale: s1.loss_scale, skipped: s1.skipped_steps, updates: s1.updates }).to.deep.equal({ scale: s0.loss_scale, skipped: s0.skipped_steps, updates: s0.updates });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

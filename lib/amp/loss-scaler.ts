@@ -77,6 +77,11 @@ export class LossScaler {
     if (this.current < this.minScale) throw new RangeError(`LossScaler: initScale (${this.current}) is below minScale (${this.minScale})`);
   }
 
+  /** The settings every rank must share (checked by the DistributedOptimizer). */
+  get config(): string {
+    return `growth=${this.growthFactor} backoff=${this.backoffFactor} interval=${this.growthInterval} min=${this.minScale}`;
+  }
+
   /** The factor the loss is multiplied by now. */
   get scale(): number {
     return this.current;
@@ -144,6 +149,7 @@ export class LossScaler {
         throw new RangeError(`${who}: the state was saved with ${key} ${s[key]}; this scaler has ${this[key]}`);
       }
     }
+    if (s.scale < this.minScale) throw new RangeError(`${who}: scale ${s.scale} is below this scaler's minScale ${this.minScale}`);
     this.current = s.scale;
     this.tracker = s.growthTracker;
     this.updates = s.updates;

@@ -22,7 +22,8 @@ export interface DGCOptions {
   momentum?: number;
   /**
    * Local gradient clipping: before accumulation each worker scales its bucket's gradient down
-   * to an L2 norm of at most `clipNorm / sqrt(N)` (N workers), the paper's rescaled threshold.
+   * to an L2 norm of at most `clipNorm / sqrt(N)` (N workers), the paper's rescaled threshold
+   * (in unscaled units: with a LossScaler the threshold is multiplied by the scale).
    * Default none (use the clipping threshold the model would be trained with without DGC).
    */
   clipNorm?: number;
@@ -98,7 +99,8 @@ export class DGC extends PackedCompressor {
     const [u, v] = this.state.get(bucket);
     let g = bucket.data;
     if (this.clipNorm !== undefined) {
-      const limit = this.clipNorm / Math.sqrt(comm.size);
+      // The gradients are still multiplied by the loss scale; so is the threshold.
+      const limit = (this.clipNorm * bucket.lossScale) / Math.sqrt(comm.size);
       const norm = Math.sqrt(this.k.sumSquares(g));
       if (norm > limit) {
         if (this.scaled.length < g.length) this.scaled = new Float32Array(g.length);

@@ -1,5 +1,6 @@
 import type { Parameter } from '../common/parameter';
 import { loadBinding } from '../native';
+import { nativeIds } from '../common/constants';
 import type { Labels, NnBinding } from './binding';
 import { Linear, ReLU } from './layers';
 import { checkPrecision, HalfRounder, type Precision } from './precision';
@@ -64,6 +65,7 @@ export class Sequential {
   // Half-precision copies of each Linear's weight and bias (fp16/bf16), refreshed every pass.
   private half = new Map<Linear, { w: Float32Array; b: Float32Array | null }>();
   private input: Float32Array = new Float32Array(0); // the last pass's input, as its precision stores it
+  private readonly passGrads = new Map<Parameter, Float32Array>();
 
   constructor(...layers: Layer[]) {
     if (layers.length === 0) throw new RangeError('nn.Sequential: needs at least one layer');
@@ -167,12 +169,27 @@ export class Sequential {
       const { layer } = op;
       // The bias first (a cheap column sum), so its bucket can start before the weight product.
       if (layer.bias) {
-        nn.linearGradBias(g, layer.bias.grad, batch, op.out, accumulate);
-        r?.round(layer.bias.grad);
+        if (r && accumulate) {
+          // Each pass's gradient is a half-precision value; the accumulation stays float32.
+          const pass = this.passGrad(layer.bias);
+          nn.linearGradBias(g, pass, batch, op.out, false);
+          r.round(pass);
+          this.addInto(layer.bias.grad, pass);
+        } else {
+          nn.linearGradBias(g, layer.bias.grad, batch, op.out, accumulate);
+          r?.round(layer.bias.grad);
+        }
         onGrad?.(layer.bias);
       }
-      nn.linearGradWeight(input, g, layer.weight.grad, batch, op.in, op.out, accumulate);
-      r?.round(layer.weight.grad);
+      if (r && accumulate) {
+        const pass = this.passGrad(layer.weight);
+        nn.linearGradWeight(input, g, pass, batch, op.in, op.out, false);
+        r.round(pass);
+        this.addInto(layer.weight.grad, pass);
+      } else {
+        nn.linearGradWeight(input, g, layer.weight.grad, batch, op.in, op.out, accumulate);
+        r?.round(layer.weight.grad);
+      }
       onGrad?.(layer.weight);
       if (i === 0) break;
       // The gradient of the previous op's output; when that op is a Linear with its ReLU fused,
@@ -229,6 +246,21 @@ export class Sequential {
       input = out;
     }
     return input;
+  }
+
+  // A scratch gradient per parameter, for accumulated passes at half precision.
+  private passGrad(p: Parameter): Float32Array {
+    let g = this.passGrads.get(p);
+    if (!g) {
+      g = new Float32Array(p.data.length);
+      this.passGrads.set(p, g);
+    }
+    return g;
+  }
+
+  private addInto(dst: Float32Array, src: Float32Array): void {
+    const ids = nativeIds();
+    loadBinding().kernels.reduce(ids.dtype.float32, ids.reduceOp.sum, dst, src);
   }
 
   // The weights a pass computes with: the parameters themselves at fp32, else their rounded copy.

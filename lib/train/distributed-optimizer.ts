@@ -3,7 +3,7 @@ import { fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
 import { getCommunicator } from '../comm/world';
 import { checkParameters, type Parameter } from '../common/parameter';
-import { compressorConfig, type Compressor, type GradientBucket } from '../compress/compressor';
+import { compressorConfig, NoCompression, type Compressor, type GradientBucket } from '../compress/compressor';
 import { makeCompressor } from '../compress/registry';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { checkOptions } from '../common/args';
@@ -177,7 +177,7 @@ export class DistributedOptimizer {
     checkSameParameters(this.params, this.comm, who);
     // Ranks that compress differently would exchange messages of different formats.
     checkSameSettings(
-      [`compression ${compressorConfig(this.compressor)}`, `lossScaler ${this.lossScaler ? 'on' : 'off'}`, `op ${this.op}`, `backwardPassesPerStep ${k}`].join('; '),
+      [`compression ${compressorConfig(this.compressor)}`, `lossScaler ${this.lossScaler ? this.lossScaler.config : 'off'}`, `op ${this.op}`, `backwardPassesPerStep ${k}`].join('; '),
       this.comm,
       who,
     );
@@ -272,8 +272,10 @@ export class DistributedOptimizer {
     b.lossScale = this.lossScaler?.scale ?? 1;
     b.skippable = this.lossScaler !== undefined;
     b.launched = true;
-    if (this.comm.size === 1) {
-      b.promise = DONE; // the mean over one rank is the gradient itself
+    if (this.comm.size === 1 && this.compressor instanceof NoCompression) {
+      // The mean over one rank is the gradient itself. A compressor still runs in a job of one,
+      // so training has the same numerics at every size (DGC also holds the momentum).
+      b.promise = DONE;
       return;
     }
     if (!this.background) {

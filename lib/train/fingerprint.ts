@@ -101,10 +101,14 @@ const SETTINGS_CHARS = 256;
  */
 export function checkSameSettings(settings: string, comm: Communicator, who: string): void {
   if (comm.size === 1) return;
-  const mine = new Int32Array(SETTINGS_CHARS + 1);
+  // Its length, its first SETTINGS_CHARS characters and a hash of all of them.
+  const mine = new Int32Array(SETTINGS_CHARS + 2);
   mine[0] = settings.length;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < settings.length; i++) h = Math.imul(h ^ settings.charCodeAt(i), 0x01000193);
+  mine[SETTINGS_CHARS + 1] = h | 0;
   for (let i = 0; i < Math.min(settings.length, SETTINGS_CHARS); i++) mine[i + 1] = settings.charCodeAt(i);
-  const rows = rowsOf(comm.allgatherSync(mine), SETTINGS_CHARS + 1, comm.size);
+  const rows = rowsOf(comm.allgatherSync(mine), SETTINGS_CHARS + 2, comm.size);
   if (rows.every((r) => sameRow(r, rows[0]))) return;
   const text = rows.map((r) => {
     let s = '';

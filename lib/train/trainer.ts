@@ -117,6 +117,8 @@ export interface TrainSummary {
   updates: number;
   /** Steps skipped on overflow (mixed precision with a LossScaler). */
   skipped_steps: number;
+  /** The loss scale at the end (1 without a LossScaler). */
+  loss_scale: number;
   /** `fp32`, `mixed` (fp16 with loss scaling), `fp16` (without) or `bf16`. */
   precision: string;
   /** The compressor's name (`none`, `fp16`, `dgc`, ...). */
@@ -252,13 +254,13 @@ export class Trainer {
       const t0 = performance.now();
       for (let s = first; s < steps; s++) {
         if (this.schedule) this.optimizer.lr = this.schedule(this.step);
+        let stepLoss = 0;
         for (let pass = 0; pass < k; pass++) {
           const b = loader.fill(indices, s * k + pass);
           passOptions.accumulate = pass > 0;
           passOptions.lossScale = scaler ? scaler.scale : 1;
           const loss = this.model.lossAndGrad(b.x, b.y, b.size, scaler ? passOptions : { onGrad: this.onGrad, accumulate: pass > 0 });
-          lossSum += loss;
-          batches++;
+          stepLoss += loss;
           samples += b.size;
         }
         // Every rank holds the same averaged gradients, so a non-finite one (what a non-finite
@@ -273,6 +275,11 @@ export class Trainer {
             err.message = `${err.message} (epoch ${this.epoch + 1}, step ${s + 1} of ${steps}, global step ${this.step + 1})`;
           }
           throw err;
+        }
+        // A step skipped on overflow does not count in the loss (its loss may be inf in fp16).
+        if (applied) {
+          lossSum += stepLoss;
+          batches += k;
         }
         if (!applied && !scaler) {
           bar?.stop();
@@ -357,6 +364,7 @@ export class Trainer {
       steps: this.step,
       updates: last?.updates ?? 0,
       skipped_steps: last?.skipped_steps ?? 0,
+      loss_scale: this.optimizer.lossScaler?.scale ?? 1,
       precision: precision === 'fp16' && this.optimizer.lossScaler ? 'mixed' : precision,
       compression: this.optimizer.compressor.name,
       batch_per_worker: last?.batch_per_worker ?? this.batchPerWorker,
@@ -384,6 +392,18 @@ export class Trainer {
       ['resume', this.o.resume ? 1 : 0],
       ...Array.from({ length: this.batchSchedule ? this.epochs : 0 }, (_, e): [string, number] => [`batchSchedule(${e})`, this.loaderFor(e).batchSize]),
     ];
+  }
+
+  // What a position in an epoch means: the same samples only with the same number of ranks,
+  // batch (per epoch, with a batch schedule), passes per step and dropLast.
+  private layout(): CheckpointState['layout'] {
+    return {
+      np: this.comm.size,
+      batchPerWorker: this.batchPerWorker,
+      backwardPassesPerStep: this.optimizer.backwardPassesPerStep,
+      dropLast: this.loader.dropLast,
+      batchSchedule: this.batchSchedule ? Array.from({ length: this.epochs }, (_, e) => this.loaderFor(e).batchSize).join(',') : 'none',
+    };
   }
 
   // Resume (rank 0 reads the checkpoint and tells every rank how it went) and the initial
@@ -483,7 +503,7 @@ export class Trainer {
       batchInEpoch: completedEpochs !== undefined ? 0 : this.batchInEpoch,
       step: this.step,
       sampler: { seed: this.sampler.seed, shuffle: this.sampler.shuffle, n: this.sampler.n },
-      layout: { np: this.comm.size, batchPerWorker: this.batchPerWorker, backwardPassesPerStep: this.optimizer.backwardPassesPerStep, dropLast: this.loader.dropLast },
+      layout: this.layout(),
       params: Object.fromEntries(this.params.map((p) => [p.name, p.data])),
       optimizer: this.optimizer.stateDict() as unknown as Record<string, unknown>,
       compressor: compressorConfig(this.optimizer.compressor),
@@ -512,9 +532,10 @@ export class Trainer {
     }
     // The position in an epoch is a batch index: it means the same samples only with the same
     // number of ranks, batch, passes per step and dropLast.
-    const layout = { np: this.comm.size, batchPerWorker: this.batchPerWorker, backwardPassesPerStep: this.optimizer.backwardPassesPerStep, dropLast: this.loader.dropLast };
-    for (const [key, want] of Object.entries(layout)) {
-      const had = (s.layout as Record<string, unknown> | undefined)?.[key];
+    for (const [key, want] of Object.entries(this.layout())) {
+      const saved = s.layout as Record<string, unknown> | undefined;
+      // Checkpoints of the training issue had no batch schedule.
+      const had = key === 'batchSchedule' && saved && !(key in saved) ? 'none' : saved?.[key];
       if (had !== want) throw bad(`it was saved with ${key} ${String(had)}; this run has ${String(want)} (resume with the same settings)`);
     }
     const config = compressorConfig(this.optimizer.compressor);
@@ -619,7 +640,7 @@ interface CheckpointState {
   step: number;
   sampler: { seed: number; shuffle: boolean; n: number };
   /** What the position in an epoch means: the same samples only with these settings. */
-  layout: { np: number; batchPerWorker: number; backwardPassesPerStep: number; dropLast: boolean };
+  layout: { np: number; batchPerWorker: number; backwardPassesPerStep: number; dropLast: boolean; batchSchedule?: string };
   params: Record<string, Float32Array>;
   optimizer: Record<string, unknown>;
   /** The compressor's configuration (`Compressor.config`); null in the training issue's checkpoints. */

@@ -97,9 +97,34 @@ async function mismatch() {
   }
 }
 
+async function background() {
+  // The same steps with buckets reduced on the engine thread (launched by gradReady during
+  // backward) and on the calling thread: the same parameters, bit for bit.
+  const name = opts.compression;
+  const run = async (bg) => {
+    const model = mlp([40, 30, 20, 4], 6);
+    const params = model.parameters();
+    const sgd = new optim.SGD(params, { lr: 0.05, momentum: name === 'dgc' ? 0 : 0.9 });
+    const scaler = opts.mixed ? new amp.LossScaler({ initScale: 2 ** 20, growthInterval: 2 }) : undefined;
+    if (opts.mixed) model.precision = 'fp16';
+    const dopt = new dtrain.DistributedOptimizer(sgd, { compression: compressor(name), fusionThreshold: 2000, background: bg, lossScaler: scaler });
+    const ds = dataset(64, 40, 4, 11 + dtrain.rank());
+    const applied = [];
+    for (let s = 0; s < 6; s++) {
+      const at = (s % 4) * 16;
+      model.lossAndGrad(ds.x.subarray(at * 40, (at + 16) * 40), ds.y.subarray(at, at + 16), 16, { onGrad: (p) => dopt.gradReady(p), lossScale: scaler ? scaler.scale : 1 });
+      applied.push(await dopt.step());
+    }
+    return { digest: digest(params.map((p) => p.data)), applied, buckets: dopt.buckets.length };
+  };
+  const bg = await run(true);
+  const fg = await run(false);
+  result({ worker: dtrain.rank(), bg, fg });
+}
+
 (async () => {
   await dtrain.init();
-  await { overflow, minScale, bytes, mismatch }[opts.mode]();
+  await { overflow, minScale, bytes, mismatch, background }[opts.mode]();
   await dtrain.shutdown();
 })().catch((err) => {
   console.error(err && err.stack ? err.stack : err);

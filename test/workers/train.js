@@ -202,14 +202,19 @@ const modes = {
     const set = data.loadFashionMnist({ sliceOnly: true });
     if (opts.rankBatch && dtrain.rank() === 1) opts.batch = opts.rankBatch;
     const model = opts.noCountCorrect ? forwardOnly(mlp([784, 128, 64, 10], 21)) : mlp([784, 128, 64, 10], 21);
+    // Mixed precision with a scale that overflows and grows during the run, and real compressors.
+    if (opts.mixed) model.precision = 'fp16';
+    const lossScaler = opts.mixed ? new dtrain.amp.LossScaler({ initScale: 2 ** 22, growthInterval: 4 }) : undefined;
+    const real = { dgc: () => new dtrain.compress.DGC({ seed: 3, warmup: [0.05] }), onebit: () => new dtrain.compress.OneBit() };
     const inner =
       opts.optimizer === 'lars'
         ? new optim.LARS(model.parameters(), { lr: opts.lr ?? 0.5 })
-        : new optim.SGD(model.parameters(), { lr: opts.lr ?? 0.05, momentum: 0.9 });
+        : new optim.SGD(model.parameters(), { lr: opts.lr ?? 0.05, momentum: opts.compression === 'dgc' ? 0 : 0.9 });
     const opt = new dtrain.DistributedOptimizer(inner, {
       backwardPassesPerStep: opts.passes ?? 1,
       background: opts.background,
-      compression: opts.statefulCompression ? new CountingCompressor() : undefined,
+      compression: opts.statefulCompression ? new CountingCompressor() : opts.compression ? real[opts.compression]() : undefined,
+      lossScaler,
     });
     const metrics = [];
     let steps = 0;
