@@ -45,6 +45,17 @@ const RECIPES = [
   ['batch256', 'large-batch', 'batch256', ['--epochs', LB]],
   ['lars8192', 'large-batch', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '40']],
   ['sgd8192', 'large-batch', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--warmup-epochs', '2', '--schedule', 'poly']],
+  // The sweeps behind the rows above, one seed each.
+  ['lars8192-linear-rule-lr320', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '320'], [0]],
+  ['lars8192-default-lr', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly'], [0]],
+  ['lars8192-biases-excluded', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--lars-exclude', '1d', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '40'], [0]],
+  ['lars8192-lr20', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '20'], [0]],
+  ['lars8192-lr60', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '60'], [0]],
+  ['lars8192-warmup5', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--weight-decay', '0', '--warmup-epochs', '5', '--schedule', 'poly', '--lr', '40'], [0]],
+  ['lars8192-wd5e-4', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--optimizer', 'lars', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '40'], [0]],
+  ['sgd8192-warmup5', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--warmup-epochs', '5', '--schedule', 'poly'], [0]],
+  ['sgd8192-lr1', 'sweep', 'batch256', ['--epochs', LB, '--batch-per-worker', '4096', '--warmup-epochs', '2', '--schedule', 'poly', '--lr', '1'], [0]],
+  ['onebit-scale-per-tensor', 'sweep', 'fp32', ['--epochs', E, '--compression', 'onebit', '--onebit-chunk', '1073741824'], [0]],
   ['lr-decay', 'batch-growth', 'lr-decay', ['--epochs', E, '--schedule', 'step', '--decay-epochs', '8,12', '--decay-factor', '5']],
   ['batch-growth', 'batch-growth', 'lr-decay', ['--epochs', E, '--schedule', 'step', '--decay-epochs', '8,12', '--decay-factor', '5', '--batch-schedule']],
 ];
@@ -91,13 +102,19 @@ function table(lines) {
 // each, the second measured, every compressor once per round so the machine's slow and fast
 // periods fall on all alike; the median step over rounds.
 function speed() {
-  const comps = [['none'], ['fp16'], ['dgc', '--dgc-warmup', ''], ['qsgd'], ['terngrad'], ['onebit']];
+  // [label, flags]: DGC at its final density, and in its first warm-up epoch (25% density);
+  // mixed precision (emulated fp16 storage) with fp16 on the wire.
+  const comps = [
+    ['none', []], ['fp16', ['--compression', 'fp16']], ['mixed+fp16', ['--precision', 'mixed', '--compression', 'fp16']],
+    ['dgc', ['--compression', 'dgc', '--dgc-warmup', '']], ['dgc-warmup-25%', ['--compression', 'dgc', '--dgc-warmup', '0.25,0.25']],
+    ['qsgd', ['--compression', 'qsgd']], ['terngrad', ['--compression', 'terngrad']], ['onebit', ['--compression', 'onebit']],
+  ];
   const rows = [];
   for (const transport of ['shm', 'tcp']) {
     const steps = new Map();
     for (let round = 0; round < Number(values.rounds); round++) {
       for (const c of comps) {
-        const argv = ['npx', 'dtrain', 'run', '-np', '2', 'examples/fashion-mnist.js', '--epochs', '2', '--compression', ...c, '--json', '--no-progress'];
+        const argv = ['npx', 'dtrain', 'run', '-np', '2', 'examples/fashion-mnist.js', '--epochs', '2', ...c[1], '--json', '--no-progress'];
         const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DTRAIN_TRANSPORT: transport } });
         const epochs = r.stdout.split('\n').filter((l) => l.startsWith('[0] {"epoch"')).map((l) => JSON.parse(l.slice(4)));
         if (r.status !== 0 || epochs.length !== 2) throw new Error(`${c[0]} over ${transport} failed:\n${r.stderr.slice(-2000)}`);
@@ -125,9 +142,9 @@ if (values.speed) {
 const only = values.only ? new Set(values.only.split(',')) : null;
 const seeds = values.seeds.split(',').map(Number);
 if (!values['table-only']) {
-  for (const [name, group, , flags] of RECIPES) {
+  for (const [name, group, , flags, own] of RECIPES) {
     if (only && !only.has(name)) continue;
-    for (const seed of seeds) {
+    for (const seed of own ?? seeds) {
       const t0 = Date.now();
       const summary = runOne(name, flags, seed);
       fs.appendFileSync(values.out, `${JSON.stringify({ name, group, seed, command: command(flags, seed).join(' '), summary })}\n`);

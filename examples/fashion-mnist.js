@@ -16,6 +16,7 @@ const USAGE = `usage: fashion-mnist.js [--epochs N] [--batch-per-worker B] [--lr
   [--warmup-epochs E] [--decay-epochs E1,E2,..] [--decay-factor F] [--batch-schedule]
   [--precision fp32|mixed|bf16] [--compression none|fp16|dgc|qsgd|terngrad|onebit]
   [--dgc-density D] [--dgc-warmup D1,D2,..] [--dgc-clip NORM] [--qsgd-levels S] [--no-error-feedback]
+  [--onebit-chunk N] [--lars-exclude none|1d]
   [--algorithm A] [--fusion-threshold BYTES]
   [--checkpoint DIR] [--resume] [--seed S] [--json] [--no-progress]`;
 
@@ -42,6 +43,8 @@ function options() {
       'dgc-clip': { type: 'string' },
       'qsgd-levels': { type: 'string' },
       'no-error-feedback': { type: 'boolean', default: false },
+      'onebit-chunk': { type: 'string' },
+      'lars-exclude': { type: 'string', default: 'none' },
       algorithm: { type: 'string' },
       'fusion-threshold': { type: 'string' },
       checkpoint: { type: 'string' },
@@ -82,12 +85,13 @@ function options() {
     if (xs.some((x) => !Number.isFinite(x))) throw new RangeError(`--${name} must be numbers separated by commas, got '${values[name]}'\n${USAGE}`);
     return xs;
   };
+  if (!['none', '1d'].includes(values['lars-exclude'])) throw new RangeError(`--lars-exclude must be none or 1d, got '${values['lars-exclude']}'\n${USAGE}`);
   const decayEpochs = list('decay-epochs');
   if (values.schedule === 'step' && !decayEpochs) throw new RangeError(`--schedule step needs --decay-epochs E1,E2,..\n${USAGE}`);
   if (values['batch-schedule'] && values.schedule !== 'step') {
     throw new RangeError(`--batch-schedule grows the batch at --schedule step's decay points; give --schedule step --decay-epochs E1,E2,..\n${USAGE}`);
   }
-  for (const [flag, needs] of [['dgc-density', 'dgc'], ['dgc-warmup', 'dgc'], ['dgc-clip', 'dgc'], ['qsgd-levels', 'qsgd'], ['no-error-feedback', 'onebit']]) {
+  for (const [flag, needs] of [['dgc-density', 'dgc'], ['dgc-warmup', 'dgc'], ['dgc-clip', 'dgc'], ['qsgd-levels', 'qsgd'], ['no-error-feedback', 'onebit'], ['onebit-chunk', 'onebit']]) {
     if (values[flag] !== undefined && values[flag] !== false && values.compression !== needs) {
       throw new RangeError(`--${flag} applies to --compression ${needs}, not ${values.compression}\n${USAGE}`);
     }
@@ -120,6 +124,8 @@ function options() {
     dgcClip: num('dgc-clip'),
     qsgdLevels: num('qsgd-levels'),
     errorFeedback: !values['no-error-feedback'],
+    onebitChunk: num('onebit-chunk', true),
+    larsExclude: values['lars-exclude'],
     algorithm: values.algorithm,
     fusionThreshold: num('fusion-threshold', true),
     checkpoint: values.checkpoint,
@@ -175,15 +181,15 @@ async function main() {
     dgc: () => new compress.DGC({ momentum: o.momentum, density: o.dgcDensity, warmup: o.dgcWarmup, clipNorm: o.dgcClip, seed: o.seed }),
     qsgd: () => new compress.QSGD({ levels: o.qsgdLevels, seed: o.seed }),
     terngrad: () => new compress.TernGrad({ seed: o.seed }),
-    onebit: () => new compress.OneBit({ errorFeedback: o.errorFeedback }),
+    onebit: () => new compress.OneBit({ errorFeedback: o.errorFeedback, chunk: o.onebitChunk }),
   }[o.compression]();
   const momentum = o.compression === 'dgc' ? 0 : o.momentum;
   const params = model.parameters();
   const inner =
     o.optimizer === 'lars'
-      ? // Every parameter adapted: excluded ones (biases by default) would step at the raw lr,
-        // tens at large batch, which cost 1 to 3 points at batch 8,192 (docs/experiments.md).
-        new optim.LARS(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 5e-4, exclude: () => false })
+      ? // Every parameter adapted by default: excluded ones (`--lars-exclude 1d`: biases) step at
+        // the raw lr, tens at large batch, which cost points at batch 8,192 (docs/experiments.md).
+        new optim.LARS(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 5e-4, exclude: o.larsExclude === '1d' ? undefined : () => false })
       : new optim.SGD(params, { lr: o.lr, momentum, weightDecay: o.weightDecay ?? 0 });
   const opt = new dtrain.DistributedOptimizer(inner, {
     fusionThreshold: o.fusionThreshold,

@@ -33,7 +33,9 @@ export interface GradientBucket {
  *
  * The contract every compressor keeps, which mixed precision relies on: when any rank's bucket
  * holds inf or NaN, every rank's result is non-finite too (so every rank skips the step), and
- * after a skipped step ({@link Compressor.endStep}) no rank's state has changed.
+ * after a step skipped with a LossScaler ({@link Compressor.endStep}) no rank's state has
+ * changed (without one, a non-finite step is an error that ends training anyway, and the state
+ * is not kept aside).
  */
 export interface Compressor {
   /** The name the `compression` option takes. */
