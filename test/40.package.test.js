@@ -106,5 +106,12 @@ describe('prebuilt package', function () {
     });
     expect(bench.status, bench.stderr).to.equal(0);
     expect(bench.stdout).to.include('"kind":"train"');
+    // The recipe's flags and the training simulator, from the installed package too.
+    const recipe = spawnSync(dtrain, ['run', '-np', '2', example, '--epochs', '1', '--precision', 'mixed', '--compression', 'dgc'], { cwd: app, env: slice, encoding: 'utf8', timeout: 120000 });
+    expect(recipe.status, `${recipe.stdout}\n${recipe.stderr}`).to.equal(0);
+    expect(JSON.parse(recipe.stdout.trim().split('\n').pop().slice(4))).to.include({ precision: 'mixed', compression: 'dgc' });
+    const sim = spawnSync(dtrain, ['simulate', '--train', '--np', '2,2048', '--compute-ms', '4', '--network', '10gbe', '--compression', 'none,fp16,dgc', '--json'], { cwd: app, env, encoding: 'utf8' });
+    expect(sim.status, sim.stderr).to.equal(0);
+    expect(sim.stdout.trim().split('\n').map((l) => JSON.parse(l).compression.split(':')[0])).to.include.members(['none', 'fp16', 'dgc']);
   });
 });

@@ -5,7 +5,7 @@ import { dgcStep } from '../kernels/sparse';
 import { loadBinding } from '../native';
 import { BucketState } from './bucket-state';
 import type { GradientBucket } from './compressor';
-import { floatView, PackedCompressor } from './packed';
+import { floatView, PackedCompressor, ScaledFloats } from './packed';
 import { isDensity, numberIn, optionsOf } from './options';
 
 /** Options of {@link DGC}; the defaults are the paper's (Lin et al. 2018). */
@@ -57,7 +57,8 @@ export class DGC extends PackedCompressor {
   private steps = 0;
   protected override readonly state = new BucketState('DGC', (b) => [b.data.length, b.data.length]);
   private readonly k = loadBinding().kernels;
-  private scaled = new Float32Array(0);
+  private scaled = new Float32Array(0); // the clipped gradient
+  private readonly values = new ScaledFloats();
 
   constructor(options: DGCOptions = {}) {
     super();
@@ -127,10 +128,7 @@ export class DGC extends PackedCompressor {
     const count = msg[1];
     if (count < 0 || count > cap) throw new RangeError(`DGC: a message says it holds ${count} pairs; it has room for ${cap}`);
     const indices = new Uint32Array(msg.buffer, msg.byteOffset + 8, count);
-    const values = floatView(msg, 2 + cap, count);
-    const scaled = new Float32Array(count);
-    for (let i = 0; i < count; i++) scaled[i] = values[i] * scale;
-    this.k.scatterAdd(out, indices, scaled, false, count);
+    this.k.scatterAdd(out, indices, this.values.of(msg, 2 + cap, count, scale), false, count);
   }
 
   stateDict(): Record<string, unknown> {

@@ -2,7 +2,7 @@ import type { Communicator } from '../comm/communicator';
 import { loadBinding } from '../native';
 import { BucketState } from './bucket-state';
 import type { GradientBucket } from './compressor';
-import { byteView, floatView, PackedCompressor, wordsFor } from './packed';
+import { byteView, floatView, PackedCompressor, ScaledFloats, wordsFor } from './packed';
 import { numberIn, optionsOf } from './options';
 
 /** Options of {@link OneBit}. */
@@ -32,7 +32,7 @@ export class OneBit extends PackedCompressor {
   readonly config: string;
   readonly errorFeedback: boolean;
   readonly chunk: number;
-  private scaled = new Float32Array(0);
+  private readonly scaled = new ScaledFloats();
   protected override readonly state = new BucketState('OneBit', (b) => b.offsets.map((_, i) => this.lengthOf(b, i)));
   private readonly k = loadBinding().kernels;
 
@@ -78,10 +78,7 @@ export class OneBit extends PackedCompressor {
 
   protected decodeAdd(bucket: GradientBucket, msg: Int32Array, scale: number, out: Float32Array): void {
     for (const { off, n, c, bytes, at } of this.layout(bucket)) {
-      if (this.scaled.length < c) this.scaled = new Float32Array(c);
-      const scales = this.scaled.subarray(0, c);
-      const sent = floatView(msg, at, c);
-      for (let j = 0; j < c; j++) scales[j] = sent[j] * scale;
+      const scales = this.scaled.of(msg, at, c, scale);
       this.k.signDecodeChunks(byteView(msg, at + c, bytes), this.chunk, scales, out.subarray(off, off + n), true);
     }
   }

@@ -98,5 +98,21 @@ export function floatView(msg: Int32Array, fromWord: number, count: number): Flo
   return new Float32Array(msg.buffer, msg.byteOffset + fromWord * 4, count);
 }
 
+/**
+ * `scale` times `count` floats of a message from word `fromWord`, in a buffer reused across calls
+ * (the decoders' per-chunk norms or scales, divided by N before decoding).
+ */
+export class ScaledFloats {
+  private buf = new Float32Array(0);
+
+  of(msg: Int32Array, fromWord: number, count: number, scale: number): Float32Array {
+    if (this.buf.length < count) this.buf = new Float32Array(count);
+    const out = this.buf.subarray(0, count);
+    const src = floatView(msg, fromWord, count);
+    for (let i = 0; i < count; i++) out[i] = src[i] * scale;
+    return out;
+  }
+}
+
 /** 32-bit words that hold `bytes` bytes. */
 export const wordsFor = (bytes: number): number => Math.ceil(bytes / 4);

@@ -4,7 +4,7 @@ import { randomSeed } from '../common/args';
 import { qsgdCodeBytes } from '../kernels/quantize';
 import { loadBinding } from '../native';
 import type { GradientBucket } from './compressor';
-import { byteView, floatView, PackedCompressor, wordsFor } from './packed';
+import { byteView, floatView, PackedCompressor, ScaledFloats, wordsFor } from './packed';
 import { numberIn, optionsOf } from './options';
 
 /** Options of {@link QSGD}. */
@@ -34,7 +34,7 @@ export class QSGD extends PackedCompressor {
   private readonly seed: number;
   private steps = 0;
   private readonly k = loadBinding().kernels;
-  private norms = new Float32Array(0);
+  private readonly norms = new ScaledFloats();
 
   constructor(options: QSGDOptions = {}) {
     super();
@@ -64,10 +64,7 @@ export class QSGD extends PackedCompressor {
   protected decodeAdd(bucket: GradientBucket, msg: Int32Array, scale: number, out: Float32Array): void {
     const n = out.length;
     const c = this.chunks(n);
-    if (this.norms.length < c) this.norms = new Float32Array(c);
-    const norms = this.norms.subarray(0, c);
-    const sent = floatView(msg, 1, c);
-    for (let i = 0; i < c; i++) norms[i] = sent[i] * scale;
+    const norms = this.norms.of(msg, 1, c, scale);
     this.k.qsgdDecodeChunks(byteView(msg, 1 + c, qsgdCodeBytes(n, this.levels)), this.levels, this.chunk, norms, out, true);
   }
 }

@@ -3,7 +3,7 @@ import { mixSeed } from '../common/rng';
 import { randomSeed } from '../common/args';
 import { loadBinding } from '../native';
 import type { GradientBucket } from './compressor';
-import { byteView, floatView, PackedCompressor, wordsFor } from './packed';
+import { byteView, floatView, PackedCompressor, ScaledFloats, wordsFor } from './packed';
 import { numberIn, optionsOf } from './options';
 
 /** Options of {@link TernGrad}. */
@@ -27,7 +27,7 @@ export class TernGrad extends PackedCompressor {
   private readonly seed: number;
   private steps = 0;
   private readonly k = loadBinding().kernels;
-  private scales = new Float32Array(0);
+  private readonly scales = new ScaledFloats();
 
   constructor(options: TernGradOptions = {}) {
     super();
@@ -56,10 +56,7 @@ export class TernGrad extends PackedCompressor {
   protected decodeAdd(bucket: GradientBucket, msg: Int32Array, scale: number, out: Float32Array): void {
     const n = out.length;
     const c = Math.ceil(n / this.chunk);
-    if (this.scales.length < c) this.scales = new Float32Array(c);
-    const scales = this.scales.subarray(0, c);
-    const sent = floatView(msg, 1, c);
-    for (let i = 0; i < c; i++) scales[i] = sent[i] * scale;
+    const scales = this.scales.of(msg, 1, c, scale);
     this.k.ternGradDecodeChunks(byteView(msg, 1 + c, this.codeBytes(n)), this.chunk, scales, out, true);
   }
 }

@@ -237,7 +237,8 @@ export class Trainer {
     const log = this.o.log ?? ((line: string) => console.log(line));
     const dopt = this.optimizer;
     const scaler = dopt.lossScaler;
-    const passOptions = { onGrad: this.onGrad, accumulate: false, lossScale: 1 };
+    // One options object for every pass; lossScale only with a scaler (a model may not know it).
+    const passOptions: { onGrad: (p: Parameter) => void; accumulate: boolean; lossScale?: number } = { onGrad: this.onGrad, accumulate: false };
     for (; this.epoch < this.epochs; this.epoch++, this.batchInEpoch = 0) {
       this.sampler.setEpoch(this.epoch);
       dopt.compressor.setEpoch?.(this.epoch);
@@ -258,8 +259,8 @@ export class Trainer {
         for (let pass = 0; pass < k; pass++) {
           const b = loader.fill(indices, s * k + pass);
           passOptions.accumulate = pass > 0;
-          passOptions.lossScale = scaler ? scaler.scale : 1;
-          const loss = this.model.lossAndGrad(b.x, b.y, b.size, scaler ? passOptions : { onGrad: this.onGrad, accumulate: pass > 0 });
+          if (scaler) passOptions.lossScale = scaler.scale;
+          const loss = this.model.lossAndGrad(b.x, b.y, b.size, passOptions);
           stepLoss += loss;
           samples += b.size;
         }
