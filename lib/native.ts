@@ -11,7 +11,7 @@ import type { KernelsBinding } from './kernels/binding';
 import type { NnBinding } from './nn/binding';
 
 /** The shape of the binding this TypeScript expects; the addon reports its own at load. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** A transport's cost model, or a calibrated one (lib/comm/config.ts). */
 export interface CostModel {
@@ -40,14 +40,30 @@ export interface NativeCommConfig {
   timeoutSec: number;
   bootstrapTimeoutSec: number;
   generation: number;
+  /** Namespaces the rendezvous keys and shared memory: `c<generation>/`, a group's `<parent>g<k>/`. */
+  prefix: string;
+  /** DTRAIN_DEBUG: 0 off, 1 INFO, 2 DETAIL. */
+  debug: number;
+  /** How debug lines name this rank: `rank 3`, `rank 0 of group c0/g1/`. */
+  logName: string;
   /** `auto`'s cost model by transport name; a transport not listed uses its default. */
   costModels: Record<string, CostModel>;
   /** Tests only: stall this long before every all-reduce's data phase. 0: never. */
   testStallMs: number;
 }
 
-/** Arrays the collectives accept; a Uint16Array holds float16 or bfloat16 bits (option `dtype`). */
-export type CommArray = Float32Array | Float64Array | Int32Array | Uint16Array;
+/**
+ * Arrays the collectives accept, over an ArrayBuffer or a SharedArrayBuffer; a Uint16Array holds
+ * float16 or bfloat16 bits (option `dtype`), a BigInt64Array int64.
+ */
+export type CommArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Uint16Array
+  | Uint8Array
+  | Int8Array
+  | BigInt64Array;
 
 /**
  * One collective call. `kind` and the numbers are the values in {@link Registry.constants};
@@ -55,10 +71,16 @@ export type CommArray = Float32Array | Float64Array | Int32Array | Uint16Array;
  */
 export interface CollectiveRequest {
   kind: number;
-  /** The buffer (all-gather: the input). Absent for a barrier. */
-  buf?: CommArray;
-  /** All-gather's output: size() * buf.length elements of buf's type. */
+  /** The buffer (all-gather, gather, all-to-all: the input); a grouped all-reduce's arrays. Absent for a barrier. */
+  buf?: CommArray | CommArray[];
+  /** All-gather's, gather's (root) and all-to-all's output; scatter's send buffer (root). */
   output?: CommArray;
+  /** All-to-all's splits, when they vary. */
+  sendCounts?: Float64Array;
+  recvCounts?: Float64Array;
+  /** send: the receiver; recv: the sender. */
+  peer?: number;
+  tag?: number;
   op?: number;
   algorithm?: number;
   root?: number;
@@ -70,7 +92,7 @@ export interface CollectiveRequest {
 }
 
 /** The request's numeric fields: what the addon's request slot holds (native/napi/request.h). */
-type RequestNumber = Exclude<keyof CollectiveRequest, 'buf' | 'output'>;
+type RequestNumber = Exclude<keyof CollectiveRequest, 'buf' | 'output' | 'sendCounts' | 'recvCounts'>;
 
 /** What a native communicator tells about itself once ready. */
 interface CommunicatorFacts {
@@ -85,13 +107,20 @@ interface CommunicatorFacts {
   readonly autoCandidates: string[];
   /** Bytes sent by this rank's transport for collectives so far (data and descriptors). */
   readonly bytesSent: number;
+  /** All-reduces this rank answered while joined (join()), over the communicator's life. */
+  readonly joinAnswered: number;
 }
 
 /** The native `Communicator`, as the addon exports it. */
 interface AddonCommunicator extends CommunicatorFacts {
   ready(): Promise<void>;
   /** Runs the collective whose fields are in `requestSlot`. */
-  run(buf?: CommArray, output?: CommArray): Promise<void> | undefined;
+  run(
+    buf?: CommArray | CommArray[],
+    other?: CommArray,
+    sendCounts?: Float64Array,
+    recvCounts?: Float64Array,
+  ): Promise<void> | undefined;
   /** One float64 per entry of `registry.requestFields`, read by `run`. */
   readonly requestSlot: Float64Array;
   shutdown(): Promise<void>;
@@ -113,7 +142,15 @@ export interface LibraryStatus {
 }
 
 /** The collectives that take an algorithm, as the binding names them. */
-export type AlgorithmCollective = 'allreduce' | 'reduceScatter' | 'allgather' | 'broadcast';
+export type AlgorithmCollective =
+  | 'allreduce'
+  | 'reduceScatter'
+  | 'allgather'
+  | 'broadcast'
+  | 'reduce'
+  | 'gather'
+  | 'scatter'
+  | 'alltoall';
 
 /** What the addon knows about this machine, for `dtrain info`. */
 export interface NativeInfo {
@@ -258,7 +295,7 @@ export function loadBinding(): Binding {
   return binding;
 }
 
-const REQUEST_NUMBERS: readonly RequestNumber[] = ['kind', 'op', 'algorithm', 'root', 'timeoutSec', 'dtype', 'sync'];
+const REQUEST_NUMBERS: readonly RequestNumber[] = ['kind', 'op', 'algorithm', 'root', 'timeoutSec', 'dtype', 'sync', 'peer', 'tag'];
 
 /** Where each numeric field of a request goes in the slot, from the addon's own list. */
 function slotIndex(fields: string[]): Record<RequestNumber, number> {
@@ -295,7 +332,11 @@ function requestObjects(
       s[at.timeoutSec] = r.timeoutSec;
       s[at.dtype] = r.dtype ?? -1;
       s[at.sync] = r.sync ? 1 : 0;
-      return addonRun.call(this, r.buf, r.output);
+      s[at.peer] = r.peer ?? -1;
+      s[at.tag] = r.tag ?? 0;
+      return r.sendCounts === undefined
+        ? addonRun.call(this, r.buf, r.output)
+        : addonRun.call(this, r.buf, r.output, r.sendCounts, r.recvCounts);
     }
   };
 }

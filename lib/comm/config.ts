@@ -46,6 +46,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_SHM_SPIN', default: 'adaptive', meaning: 'polls before a waiting rank sleeps', readBy: 'worker' },
   { name: 'DTRAIN_GRACE', default: '`5`', meaning: 'launcher: seconds survivors get after a failure', readBy: 'launcher' },
   { name: 'DTRAIN_BIND_TO', default: '`auto`', meaning: 'launcher: bind each worker to a CPU (core, none, auto)', readBy: 'launcher' },
+  { name: 'DTRAIN_DEBUG', default: 'unset', meaning: 'INFO: log bootstrap and each call\'s algorithm to stderr; DETAIL: also each call\'s descriptor', readBy: 'worker' },
   { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
   { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
   { name: 'DTRAIN_WORKER_CPUS', default: 'set by the launcher', meaning: 'how many CPUs the launcher bound this worker to', readBy: 'worker' },
@@ -218,6 +219,15 @@ export function localSizeFromEnv(env: Env = process.env): number | undefined {
   return intFromEnv(env, 'DTRAIN_LOCAL_SIZE', 1);
 }
 
+/** DTRAIN_DEBUG (like NCCL_DEBUG): 0 unset, 1 INFO, 2 DETAIL. */
+export function debugFromEnv(env: Env = process.env): number {
+  const r = raw(env, 'DTRAIN_DEBUG');
+  if (r === undefined) return 0;
+  const level = ['INFO', 'DETAIL'].indexOf(r.toUpperCase());
+  if (level < 0) throw new RangeError(`DTRAIN_DEBUG must be INFO or DETAIL, got '${r}'`);
+  return level + 1;
+}
+
 /** What the launcher's environment says about this worker, before init() options apply. */
 export interface WorkerSetup {
   config: NativeCommConfig;
@@ -279,6 +289,9 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
           ? checkSeconds(options.initTimeout, 'initTimeout')
           : secondsFromEnv(env, 'DTRAIN_INIT_TIMEOUT', 60),
       generation,
+      prefix: `c${generation}/`,
+      debug: debugFromEnv(env),
+      logName: `rank ${r}`,
       costModels,
       testStallMs: intFromEnv(env, 'DTRAIN_TEST_STALL_MS', 0) ?? 0,
     },

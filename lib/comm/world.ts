@@ -7,11 +7,17 @@ import { configFromEnv } from './config';
 import type {
   AllgatherOptions,
   AllreduceOptions,
+  AlltoallOptions,
   BroadcastOptions,
   CallOptions,
   CommArray,
+  GatherOptions,
   InitOptions,
+  NewGroupOptions,
+  PointToPointOptions,
+  ReduceOptions,
   ReduceScatterOptions,
+  ScatterOptions,
 } from './types';
 
 let world: Communicator | undefined;
@@ -43,11 +49,14 @@ export function getCommunicator(who = 'getCommunicator'): Communicator {
  * same communicator.
  */
 export async function init(options: InitOptions = {}): Promise<Communicator> {
-  if (world) return world;
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('init: options must be an object');
+  }
+  if (world) {
+    sameSettings(world, options);
+    return world;
+  }
   if (!pending) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError('init: options must be an object');
-    }
     const { config, defaultAlgorithm } = configFromEnv(options, generation++);
     pending = Communicator.create(config, defaultAlgorithm);
   }
@@ -56,6 +65,32 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     return world;
   } finally {
     pending = undefined;
+  }
+}
+
+/**
+ * A second init() while a communicator runs: its options are checked as the first call's were,
+ * and must describe the running communicator (they cannot change it).
+ */
+function sameSettings(running: Communicator, options: InitOptions): void {
+  const { config } = configFromEnv(options, 0);
+  const now = running.settings;
+  const differ: string[] = [];
+  if (options.transport !== undefined && config.transport !== now.transport) {
+    differ.push(`transport '${config.transport}' (running: '${now.transport}')`);
+  }
+  if (options.timeout !== undefined && config.timeoutSec !== now.timeoutSec) {
+    differ.push(`timeout ${config.timeoutSec} (running: ${now.timeoutSec})`);
+  }
+  if (options.initTimeout !== undefined && config.bootstrapTimeoutSec !== now.bootstrapTimeoutSec) {
+    differ.push(`initTimeout ${config.bootstrapTimeoutSec} (running: ${now.bootstrapTimeoutSec})`);
+  }
+  if (differ.length > 0) {
+    const err = new RangeError(
+      `init: dtrain is already initialized with other options: ${differ.join(', ')}; call 'await shutdown()' first to start again with new ones`,
+    ) as RangeError & { code: string };
+    err.code = 'ERR_DTRAIN_INVALID_ARG';
+    throw err;
   }
 }
 
@@ -107,6 +142,90 @@ export function reduceScatter<T extends CommArray>(buf: T, opts?: ReduceScatterO
 /** Blocking {@link reduceScatter}. */
 export function reduceScatterSync<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): T {
   return current('reduceScatterSync').reduceScatterSync(buf, opts);
+}
+/** Blocking {@link groupedAllreduce}. */
+export function groupedAllreduceSync<T extends CommArray>(bufs: T[], opts?: AllreduceOptions): T[] {
+  return current('groupedAllreduceSync').groupedAllreduceSync(bufs, opts);
+}
+/** All-reduces every array of `bufs` in place in one call (one descriptor exchange, no copy). */
+export function groupedAllreduce<T extends CommArray>(bufs: T[], opts?: AllreduceOptions): Promise<T[]> {
+  return current('groupedAllreduce').groupedAllreduce(bufs, opts);
+}
+/** Reduces every worker's `buf` into root's `buf` in place; others' `buf` is unchanged. */
+export function reduce<T extends CommArray>(buf: T, root = 0, opts?: ReduceOptions): Promise<T> {
+  return current('reduce').reduce(buf, root, opts);
+}
+/** Blocking {@link reduce}. */
+export function reduceSync<T extends CommArray>(buf: T, root = 0, opts?: ReduceOptions): T {
+  return current('reduceSync').reduceSync(buf, root, opts);
+}
+/** Root resolves to every worker's `buf` in rank order (size() * buf.length), the others to null. */
+export function gather<T extends CommArray>(buf: T, root = 0, opts?: GatherOptions): Promise<T | null> {
+  return current('gather').gather(buf, root, opts);
+}
+/** Blocking {@link gather}. */
+export function gatherSync<T extends CommArray>(buf: T, root = 0, opts?: GatherOptions): T | null {
+  return current('gatherSync').gatherSync(buf, root, opts);
+}
+/** Every worker's `recv` gets its chunk of root's `send`; resolves to `recv`. */
+export function scatter<T extends CommArray>(recv: T, root = 0, opts?: ScatterOptions<T>): Promise<T> {
+  return current('scatter').scatter(recv, root, opts);
+}
+/** Blocking {@link scatter}. */
+export function scatterSync<T extends CommArray>(recv: T, root = 0, opts?: ScatterOptions<T>): T {
+  return current('scatterSync').scatterSync(recv, root, opts);
+}
+/** Chunk j of the result is worker j's chunk for this worker; see {@link AlltoallOptions} for uneven splits. */
+export function alltoall<T extends CommArray>(buf: T, opts?: AlltoallOptions): Promise<T> {
+  return current('alltoall').alltoall(buf, opts);
+}
+/** Blocking {@link alltoall}. */
+export function alltoallSync<T extends CommArray>(buf: T, opts?: AlltoallOptions): T {
+  return current('alltoallSync').alltoallSync(buf, opts);
+}
+/** Sends `buf` to worker `to`; resolves once handed to the transport. */
+export function send<T extends CommArray>(buf: T, to: number, opts?: PointToPointOptions): Promise<T> {
+  return current('send').send(buf, to, opts);
+}
+/** Blocking {@link send}. */
+export function sendSync<T extends CommArray>(buf: T, to: number, opts?: PointToPointOptions): T {
+  return current('sendSync').sendSync(buf, to, opts);
+}
+/** Receives the next message from worker `from` into `buf`. */
+export function recv<T extends CommArray>(buf: T, from: number, opts?: PointToPointOptions): Promise<T> {
+  return current('recv').recv(buf, from, opts);
+}
+/** Blocking {@link recv}. */
+export function recvSync<T extends CommArray>(buf: T, from: number, opts?: PointToPointOptions): T {
+  return current('recvSync').recvSync(buf, from, opts);
+}
+/** A plain JS value from root to every worker (structured clone). */
+export function broadcastObject<V>(value: V, root = 0, opts?: CallOptions): Promise<V> {
+  return current('broadcastObject').broadcastObject(value, root, opts);
+}
+/** Blocking {@link broadcastObject}. */
+export function broadcastObjectSync<V>(value: V, root = 0, opts?: CallOptions): V {
+  return current('broadcastObjectSync').broadcastObjectSync(value, root, opts);
+}
+/** Every worker's plain JS value, in rank order. */
+export function allgatherObject<V>(value: V, opts?: CallOptions): Promise<V[]> {
+  return current('allgatherObject').allgatherObject(value, opts);
+}
+/** Blocking {@link allgatherObject}. */
+export function allgatherObjectSync<V>(value: V, opts?: CallOptions): V[] {
+  return current('allgatherObjectSync').allgatherObjectSync(value, opts);
+}
+/** For uneven inputs: answer the others' all-reduces until every worker has joined. */
+export function join(opts?: CallOptions): Promise<number> {
+  return current('join').join(opts);
+}
+/** Blocking {@link join}. */
+export function joinSync(opts?: CallOptions): number {
+  return current('joinSync').joinSync(opts);
+}
+/** A communicator over a subset of the workers (members get it, the others null). */
+export function newGroup(ranks: readonly number[], opts?: NewGroupOptions): Promise<Communicator | null> {
+  return current('newGroup').newGroup(ranks, opts);
 }
 /** Resolves once every worker has called barrier(). */
 export function barrier(opts?: CallOptions): Promise<void> {

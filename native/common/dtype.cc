@@ -9,6 +9,9 @@ size_t dtypeSize(DType t) {
     case DType::kInt32: return 4;
     case DType::kFloat16: return 2;
     case DType::kBFloat16: return 2;
+    case DType::kUint8: return 1;
+    case DType::kInt8: return 1;
+    case DType::kInt64: return 8;
   }
   return 0;
 }
@@ -20,6 +23,9 @@ const char* dtypeName(DType t) {
     case DType::kInt32: return "int32";
     case DType::kFloat16: return "float16";
     case DType::kBFloat16: return "bfloat16";
+    case DType::kUint8: return "uint8";
+    case DType::kInt8: return "int8";
+    case DType::kInt64: return "int64";
   }
   return "?";
 }
@@ -30,11 +36,12 @@ const char* reduceOpName(ReduceOp op) {
     case ReduceOp::kAvg: return "avg";
     case ReduceOp::kMin: return "min";
     case ReduceOp::kMax: return "max";
+    case ReduceOp::kProd: return "prod";
   }
   return "?";
 }
 
-bool validDType(int v) { return v >= 0 && v <= static_cast<int>(DType::kBFloat16); }
-bool validReduceOp(int v) { return v >= 0 && v <= 3; }
+bool validDType(int v) { return v >= 0 && v < kDTypeCount; }
+bool validReduceOp(int v) { return v >= 0 && v < kReduceOpCount; }
 
 }  // namespace dtrain

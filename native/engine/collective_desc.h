@@ -19,11 +19,13 @@ struct alignas(8) CollectiveDesc {
   uint8_t dtype = 0;
   uint8_t op = 0;
   uint8_t algorithm = 0;
-  int32_t root = 0;
-  uint32_t reserved = 0;
+  int32_t root = 0;   // broadcast, reduce, gather, scatter; send/recv: the sender
+  uint32_t tag = 0;   // send/recv
   uint64_t count = 0;
-  uint64_t seq = 0;
-  uint8_t pad[32] = {0};
+  uint64_t seq = 0;   // the call's number; send/recv: the message's number between the pair
+  uint64_t shape = 0;  // a grouped all-reduce's array lengths, hashed; all-to-all-v's flag
+  uint32_t parts = 0;  // arrays in a grouped all-reduce
+  uint8_t pad[20] = {0};
 
   bool sameCall(const CollectiveDesc& o) const;
   std::string describe() const;  // "allreduce(float32[10], sum)"

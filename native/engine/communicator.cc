@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <climits>
+#include <cstring>
+#include <limits>
+
 #include "transport/rendezvous.h"
 #include "transport/self_transport.h"
 #include "transport/store_client.h"
@@ -122,8 +126,9 @@ void Communicator::bootstrap() {
   } else {
     Deadline deadline = Deadline::after(config_.bootstrapTimeoutSec);
     store_ = std::make_unique<StoreClient>(config_.net.storeAddress, config_.net.token, deadline);
-    Rendezvous rv{store_.get(), "c" + std::to_string(config_.generation) + "/", config_.rank,
-                  config_.size, deadline};
+    const std::string prefix =
+        config_.prefix.empty() ? "c" + std::to_string(config_.generation) + "/" : config_.prefix;
+    Rendezvous rv{store_.get(), prefix, config_.rank, config_.size, deadline};
     // Host names are gathered once: the topology, the transports and `auto` all read them.
     char host[256] = {0};
     gethostname(host, sizeof(host) - 1);
@@ -148,6 +153,14 @@ void Communicator::loop(Completion ready) {
   try {
     bootstrap();
     transportName_ = transport_->name();
+    if (config_.debug >= 1) {
+      std::string groups;
+      for (int g : topology_.groupOf) groups += (groups.empty() ? "" : ",") + std::to_string(g);
+      log(1, "bootstrap done: size " + std::to_string(config_.size) + ", transport " +
+                 transportName_ + (transportReason_.empty() ? "" : " (" + transportReason_ + ")") +
+                 ", local rank " + std::to_string(topology_.localRank) + " of " +
+                 std::to_string(topology_.localSize) + ", host groups [" + groups + "]");
+    }
     ready_.store(true);
     ready(Status{});
   } catch (const Error& e) {
@@ -218,6 +231,34 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
   desc.kind = static_cast<uint8_t>(op.kind);
   desc.dtype = static_cast<uint8_t>(op.dtype);
   desc.op = static_cast<uint8_t>(op.op);
+  desc.tag = op.tag;
+  desc.count = op.count;
+  if (pointToPoint(op.kind)) {
+    // Only the pair takes part: the sender's header travels ahead of its data, and the
+    // receiver checks it against what it expects. Sends do not wait for the receiver.
+    const bool send = op.kind == OpKind::kSend;
+    desc.root = send ? me : op.peer;
+    desc.seq = (send ? sent_ : received_)[op.peer]++;
+    pr->all.resize(1);
+    pr->all[0] = desc;
+    if (send) {
+      pr->transfers.push_back({Transfer::kSend, op.peer, reinterpret_cast<uint8_t*>(&pr->desc),
+                               sizeof(CollectiveDesc), 8, {}});
+    } else {
+      pr->transfers.push_back({Transfer::kRecv, op.peer, reinterpret_cast<uint8_t*>(&pr->all[0]),
+                               sizeof(CollectiveDesc), 8, {}});
+    }
+    if (config_.debug >= 2) log(2, desc.describe() + (send ? " to rank " : " from rank ") + std::to_string(op.peer));
+    return pr;
+  }
+  if (!op.segments.empty()) {
+    // The arrays' lengths, hashed (FNV-1a), so ranks that group differently disagree.
+    uint64_t h = 1469598103934665603ull;
+    for (const Segment& seg : op.segments) h = (h ^ seg.count) * 1099511628211ull;
+    desc.shape = h;
+    desc.parts = static_cast<uint32_t>(op.segments.size());
+  }
+  if (!op.sendCounts.empty()) desc.shape = 1;  // all-to-all-v: the splits are checked in JS
   // `auto` is resolved before the exchange, so ranks that would resolve it differently (a
   // different calibration, say) fail with a mismatch instead of running different schedules.
   pr->algo = AlgorithmChoice::decode(op.algorithm);
@@ -227,8 +268,12 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
   }
   desc.algorithm = pr->algo.encode();
   desc.root = op.root;
-  desc.count = op.count;
   desc.seq = seq_++;
+  if (config_.debug >= 1 && op.kind != OpKind::kJoin) {
+    log(config_.debug, "call #" + std::to_string(desc.seq) + " " + opKindName(op.kind) +
+                           (op.kind == OpKind::kBarrier ? "" : " algorithm=" + pr->algo.name()) +
+                           (config_.debug >= 2 ? " descriptor " + desc.describe() : ""));
+  }
   // Every rank sends its descriptor to every other: fixed size, so the exchange completes
   // whatever the ranks disagree about. Prepared lives on the heap and never moves, so these
   // pointers stay valid if the exchange is handed from the JS thread to the engine thread.
@@ -271,9 +316,147 @@ void Communicator::exchange(PreparedOp& pr, const Deadline& until) {
                     " did not join it (still busy, stuck, or calling something else)",
                 e.ranks());
   }
+  if (pointToPoint(static_cast<OpKind>(pr.desc.kind))) {
+    if (pr.desc.kind != static_cast<uint8_t>(OpKind::kRecv)) return;
+    try {
+      checkMessage(pr);
+    } catch (const Error& e) {
+      // The peer's data (or its descriptors) come next in its stream: nothing later can be read.
+      broken_ = std::make_unique<Error>(e);
+      throw;
+    }
+    return;
+  }
   std::vector<int> odd;
   std::string mismatch = findMismatch(pr.all, &odd);
   if (!mismatch.empty()) throw Error(ErrorCode::kMismatch, mismatch, odd);
+  checkJoined(pr);
+}
+
+void Communicator::checkMessage(const PreparedOp& pr) const {
+  const CollectiveDesc& want = pr.desc;
+  const CollectiveDesc& got = pr.all[0];
+  const int peer = want.root;
+  CollectiveDesc asSent = want;
+  asSent.kind = static_cast<uint8_t>(OpKind::kSend);
+  if (got.sameCall(asSent)) return;
+  // The stream from the peer is out of step now (its data, or its descriptors, are next).
+  std::string what = got.magic != want.magic ? "something that is not a dtrain message"
+                                             : got.describe();
+  throw Error(ErrorCode::kMismatch,
+              "recv(" + std::string(dtypeName(static_cast<DType>(want.dtype))) + "[" +
+                  std::to_string(want.count) + "], from rank " + std::to_string(peer) +
+                  ", tag=" + std::to_string(want.tag) + ", message #" + std::to_string(want.seq) +
+                  ") got " + what + " (message #" + std::to_string(got.seq) + ") from rank " +
+                  std::to_string(peer) +
+                  ". Messages between two ranks are matched in order: each recv must match the "
+                  "next send from that rank in type, length and tag.",
+              {peer});
+}
+
+void Communicator::checkJoined(PreparedOp& pr) const {
+  std::vector<int> joined;
+  for (int r = 0; r < config_.size; ++r)
+    if (pr.all[r].kind == static_cast<uint8_t>(OpKind::kJoin)) joined.push_back(r);
+  if (joined.empty() || joined.size() == pr.all.size()) return;
+  pr.contributors = config_.size - static_cast<int>(joined.size());
+  const CollectiveDesc* call = nullptr;
+  for (const CollectiveDesc& d : pr.all)
+    if (d.kind != static_cast<uint8_t>(OpKind::kJoin)) call = &d;
+  const OpKind k = static_cast<OpKind>(call->kind);
+  if (k == OpKind::kAllreduce || k == OpKind::kBarrier) return;
+  std::string who;
+  for (int r : joined) who += (who.empty() ? "" : ", ") + std::to_string(r);
+  throw Error(ErrorCode::kMismatch,
+              std::string(joined.size() > 1 ? "ranks " : "rank ") + who +
+                  " called join(): until every rank has joined, the others may only call "
+                  "allreduce, groupedAllreduce or barrier (which the joined ranks answer), not " +
+                  call->describe(),
+              joined);
+}
+
+void Communicator::log(int level, const std::string& line) const {
+  if (config_.debug < level) return;
+  const std::string out = "[dtrain " + config_.logName + "] " + (level >= 2 ? "DETAIL " : "INFO ") +
+                          line + "\n";
+  // One write, so lines of ranks sharing a terminal do not interleave mid-line.
+  ssize_t ignored = ::write(2, out.data(), out.size());
+  (void)ignored;
+}
+
+namespace {
+// What a rank that has joined contributes: the operator's identity, so the result is the
+// others' alone.
+void fillIdentity(DType t, ReduceOp op, uint8_t* p, size_t n) {
+  const size_t es = dtypeSize(t);
+  std::memset(p, 0, n * es);
+  if (op == ReduceOp::kSum || op == ReduceOp::kAvg) return;
+  auto fill = [&](auto v) {
+    using T = decltype(v);
+    T* d = reinterpret_cast<T*>(p);
+    for (size_t i = 0; i < n; ++i) d[i] = v;
+  };
+  const bool prod = op == ReduceOp::kProd, mn = op == ReduceOp::kMin;
+  switch (t) {
+    case DType::kFloat32:
+      fill(prod ? 1.0f : mn ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity());
+      break;
+    case DType::kFloat64:
+      fill(prod ? 1.0 : mn ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity());
+      break;
+    case DType::kFloat16:
+      fill(static_cast<uint16_t>(prod ? 0x3C00 : mn ? 0x7C00 : 0xFC00));
+      break;
+    case DType::kBFloat16:
+      fill(static_cast<uint16_t>(prod ? 0x3F80 : mn ? 0x7F80 : 0xFF80));
+      break;
+    case DType::kInt32:
+      fill(static_cast<int32_t>(prod ? 1 : mn ? INT32_MAX : INT32_MIN));
+      break;
+    case DType::kInt64:
+      fill(static_cast<int64_t>(prod ? 1 : mn ? INT64_MAX : INT64_MIN));
+      break;
+    case DType::kUint8:
+      fill(static_cast<uint8_t>(prod ? 1 : mn ? 255 : 0));
+      break;
+    case DType::kInt8:
+      fill(static_cast<int8_t>(prod ? 1 : mn ? 127 : -128));
+      break;
+  }
+}
+}  // namespace
+
+void Communicator::runJoin(OpRequest& op) {
+  std::vector<uint8_t> identity;
+  while (config_.size > 1) {
+    std::shared_ptr<PreparedOp> pr = prepare(op);
+    exchange(*pr, pr->deadline);
+    const CollectiveDesc* call = nullptr;
+    int active = 0;
+    for (const CollectiveDesc& d : pr->all) {
+      if (d.kind == static_cast<uint8_t>(OpKind::kJoin)) continue;
+      call = &d;
+      ++active;
+    }
+    if (!call) return;  // every rank has joined
+    // checkJoined (in exchange) refused anything but an all-reduce or a barrier.
+    if (call->kind == static_cast<uint8_t>(OpKind::kBarrier)) continue;
+    OpRequest answer;
+    answer.kind = OpKind::kAllreduce;
+    answer.dtype = static_cast<DType>(call->dtype);
+    answer.op = static_cast<ReduceOp>(call->op);
+    answer.count = call->count;
+    identity.resize(answer.count * dtypeSize(answer.dtype));
+    fillIdentity(answer.dtype, answer.op, identity.data(), answer.count);
+    answer.data = identity.data();
+    auto data = std::make_shared<PreparedOp>();
+    data->deadline = pr->deadline;
+    data->algo = AlgorithmChoice::decode(call->algorithm);
+    data->exchanged = true;
+    data->contributors = active;
+    runData(answer, *data, data->deadline);
+    joinAnswered_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) {
@@ -294,6 +477,7 @@ void Communicator::fail(const Error& e) {
 
 void Communicator::execute(OpRequest& op) {
   try {
+    if (op.kind == OpKind::kJoin) return runJoin(op);
     std::shared_ptr<PreparedOp> pr = op.prepared ? op.prepared : prepare(op);
     if (config_.size > 1 && !pr->exchanged) exchange(*pr, pr->deadline);
     pr->exchanged = true;

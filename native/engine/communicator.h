@@ -42,6 +42,13 @@ struct CommConfig {
   double timeoutSec = 30.0;   // default per-collective timeout
   double bootstrapTimeoutSec = 60.0;
   int generation = 0;  // distinguishes communicators created one after another
+  // Namespaces this communicator's rendezvous keys and shared memory: "c<generation>/" when
+  // empty; a group's is its parent's plus "g<k>/" (newGroup).
+  std::string prefix;
+  // DTRAIN_DEBUG: 0 off, 1 INFO (bootstrap, each call's algorithm), 2 DETAIL (also each
+  // call's descriptor); logged to stderr with `logName` ("rank 3", "rank 1 of group g0").
+  int debug = 0;
+  std::string logName;
   // `auto`'s cost model per transport (calibrated, or from the environment); a transport not
   // listed uses its registry default.
   std::map<std::string, CostModel> costModels;
@@ -84,6 +91,8 @@ class Communicator {
   const std::string& transportReason() const { return transportReason_; }
   // The all-reduce algorithms `auto` considers for this job; valid once ready.
   std::vector<AlgorithmChoice> autoCandidates() const;
+  // Collectives this rank answered while joined (join()), over the communicator's life.
+  uint64_t joinAnswered() const { return joinAnswered_.load(std::memory_order_relaxed); }
 
  private:
   void loop(Completion ready);
@@ -95,6 +104,15 @@ class Communicator {
   void fail(const Error& e);  // marks the communicator broken when the failure calls for it
   void execute(OpRequest& op);
   Status executeCatching(OpRequest& op);
+  // join(): answers the others' all-reduces with the operator's identity until every rank has
+  // joined.
+  void runJoin(OpRequest& op);
+  // Checks a received send header against this recv; throws kMismatch when they differ.
+  void checkMessage(const PreparedOp& pr) const;
+  // What the others' descriptors say once some ranks have joined; throws kMismatch when the
+  // call is one joined ranks cannot answer.
+  void checkJoined(PreparedOp& pr) const;
+  void log(int level, const std::string& line) const;
 
   CommConfig config_;
   JobTopology topology_;
@@ -108,6 +126,8 @@ class Communicator {
   std::string transportReason_;
   std::atomic<uint64_t> descriptorBytes_{0};
   uint64_t seq_ = 0;
+  std::map<int, uint64_t> sent_, received_;  // messages to / from each peer (send, recv)
+  std::atomic<uint64_t> joinAnswered_{0};
   std::unique_ptr<Error> broken_;  // the failure that made this communicator unusable
 
   std::mutex mu_;

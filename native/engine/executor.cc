@@ -1,17 +1,50 @@
 #include "engine/executor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/error.h"
 
 namespace dtrain {
 
+void piecesOf(const Buffers& b, const Chunk& c, size_t es, std::vector<Piece>* out) {
+  out->clear();
+  const bool segmented = b.segments && !b.segments->empty();
+  if (!segmented || c.buffer == BufferId::kInput) {
+    uint8_t* base = c.buffer == BufferId::kData    ? b.data
+                    : c.buffer == BufferId::kInput ? const_cast<uint8_t*>(b.input)
+                                                   : b.scratch;
+    out->push_back({base + c.offset * es, c.count * es});
+    return;
+  }
+  // Scratch shares kData's element space (a snapshot of it), and is cut where the arrays meet
+  // too: a transport frames each transfer, so both ends of a message must cut it alike.
+  size_t start = 0, lo = c.offset, hi = c.offset + c.count;
+  for (const Segment& seg : *b.segments) {
+    const size_t end = start + seg.count;
+    const size_t a = lo > start ? lo : start, z = hi < end ? hi : end;
+    if (a < z) {
+      uint8_t* at = c.buffer == BufferId::kData ? seg.data + (a - start) * es : b.scratch + a * es;
+      out->push_back({at, (z - a) * es});
+    }
+    if (end >= hi) break;
+    start = end;
+  }
+}
+
 namespace {
-uint8_t* resolve(const Buffers& b, const Chunk& c, size_t es) {
-  uint8_t* base = c.buffer == BufferId::kData    ? b.data
-                  : c.buffer == BufferId::kInput ? const_cast<uint8_t*>(b.input)
-                                                 : b.scratch;
-  return base + c.offset * es;
+// Walks two piece lists of equal total length in step: f(dst, src, bytes) per overlap.
+template <typename F>
+void zipPieces(const std::vector<Piece>& dst, const std::vector<Piece>& src, F f) {
+  size_t i = 0, j = 0, di = 0, sj = 0;
+  while (i < dst.size() && j < src.size()) {
+    const size_t n = std::min(dst[i].bytes - di, src[j].bytes - sj);
+    f(dst[i].data + di, src[j].data + sj, n);
+    di += n;
+    sj += n;
+    if (di == dst[i].bytes) ++i, di = 0;
+    if (sj == src[j].bytes) ++j, sj = 0;
+  }
 }
 }  // namespace
 
@@ -40,7 +73,9 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
       size_t staging = 0;
       for (const Step& st : round.steps) {
         if (st.kind == StepKind::kCopy) {
-          std::memmove(resolve(b, st.dst, es), resolve(b, st.src, es), st.src.count * es);
+          piecesOf(b, st.dst, es, &dst_);
+          piecesOf(b, st.src, es, &src_);
+          zipPieces(dst_, src_, [](uint8_t* d, uint8_t* s, size_t n) { std::memmove(d, s, n); });
         } else if (st.kind == StepKind::kRecvReduce) {
           staging += st.dst.count * es;
         }
@@ -54,22 +89,27 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
           case StepKind::kReduce:
             break;
           case StepKind::kSend:
-            transfers.push_back(
-                {Transfer::kSend, st.peer, resolve(b, st.src, es), st.src.count * es, es, {}});
+            piecesOf(b, st.src, es, &src_);
+            for (const Piece& p : src_)
+              transfers.push_back({Transfer::kSend, st.peer, p.data, p.bytes, es, {}});
             break;
           case StepKind::kRecv:
-            transfers.push_back(
-                {Transfer::kRecv, st.peer, resolve(b, st.dst, es), st.dst.count * es, es, {}});
+            piecesOf(b, st.dst, es, &dst_);
+            for (const Piece& p : dst_)
+              transfers.push_back({Transfer::kRecv, st.peer, p.data, p.bytes, es, {}});
             break;
           case StepKind::kRecvReduce: {
-            uint8_t* dst = resolve(b, st.dst, es);
-            const Reducer& red = reducer_;
-            Sink sink = [&red, dst, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
-              red.reduce(dtype, op, dst + offset, src, n / es);
-            };
-            transfers.push_back({Transfer::kRecv, st.peer, scratch_.data() + stagingOff,
-                                 st.dst.count * es, es, std::move(sink)});
-            stagingOff += st.dst.count * es;
+            piecesOf(b, st.dst, es, &dst_);
+            for (const Piece& p : dst_) {
+              uint8_t* dst = p.data;
+              const Reducer& red = reducer_;
+              Sink sink = [&red, dst, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
+                red.reduce(dtype, op, dst + offset, src, n / es);
+              };
+              transfers.push_back({Transfer::kRecv, st.peer, scratch_.data() + stagingOff, p.bytes,
+                                   es, std::move(sink)});
+              stagingOff += p.bytes;
+            }
             break;
           }
         }
@@ -91,7 +131,11 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
     }
     for (const Step& st : round.steps) {
       if (st.kind == StepKind::kReduce) {
-        reducer_.reduce(dtype, op, resolve(b, st.dst, es), resolve(b, st.src, es), st.src.count);
+        piecesOf(b, st.dst, es, &dst_);
+        piecesOf(b, st.src, es, &src_);
+        zipPieces(dst_, src_, [&](uint8_t* d, uint8_t* s, size_t n) {
+          reducer_.reduce(dtype, op, d, s, n / es);
+        });
       }
     }
     state->inRound = false;

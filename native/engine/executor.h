@@ -8,6 +8,7 @@
 
 #include "common/dtype.h"
 #include "engine/reducer.h"
+#include "engine/segment.h"
 #include "sched/schedule.h"
 #include "transport/transport.h"
 
@@ -17,7 +18,16 @@ struct Buffers {
   uint8_t* data = nullptr;         // BufferId::kData
   const uint8_t* input = nullptr;  // BufferId::kInput
   uint8_t* scratch = nullptr;      // BufferId::kScratch (set by the executor)
+  // When not null and not empty, kData is these arrays one after another (data is ignored).
+  const std::vector<Segment>* segments = nullptr;
 };
+
+// A chunk's memory: one piece, or several where it spans arrays of a segmented kData.
+struct Piece {
+  uint8_t* data;
+  size_t bytes;
+};
+void piecesOf(const Buffers& b, const Chunk& c, size_t elemSize, std::vector<Piece>* out);
 
 // How far a run of a schedule has got, so that another thread can finish it: the round, and
 // whether that round's copies have run and its transfers (with their progress) are set up.
@@ -50,6 +60,7 @@ class Executor {
   const Reducer& reducer_;
   std::vector<uint8_t> scratch_;   // staging for received data that is reduced, reused
   std::vector<uint8_t> snapshot_;  // BufferId::kScratch
+  std::vector<Piece> src_, dst_;   // a step's pieces, reused
   ExecState own_;                  // run()'s state
 };
 

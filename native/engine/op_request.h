@@ -8,6 +8,7 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "engine/segment.h"
 #include "sched/collective.h"
 
 namespace dtrain {
@@ -30,10 +31,17 @@ struct OpRequest {
   DType dtype = DType::kFloat32;
   ReduceOp op = ReduceOp::kSum;
   uint8_t algorithm = 0;  // AlgorithmChoice::encode() (sched/algorithm.h)
-  int root = 0;
-  size_t count = 0;             // elements in `data` (all-gather: in `input`, per rank)
-  void* data = nullptr;         // in/out buffer (all-gather: the output, size*count)
-  const void* input = nullptr;  // all-gather's input
+  int root = 0;                 // rooted collectives
+  int peer = -1;                // send: the receiver; recv: the sender
+  uint32_t tag = 0;             // send, recv
+  size_t count = 0;             // elements in `data` (all-gather, gather: in `input`, per rank;
+                                // all-to-all: per chunk, 0 with counts)
+  void* data = nullptr;         // in/out buffer (all-gather, gather: the output, size*count)
+  const void* input = nullptr;  // all-gather's, gather's, scatter's and all-to-all's input
+  // A grouped all-reduce: the arrays, reduced as one vector of `count` elements (data null).
+  std::vector<Segment> segments;
+  // All-to-all with variable splits: elements to and from each rank (empty: `count` each).
+  std::vector<size_t> sendCounts, recvCounts;
   double timeoutSec = 0;        // 0 = the communicator's default
   Completion done;              // called on the engine thread
   // Set when the op was started on the JS thread and handed to the engine thread to finish.

@@ -19,6 +19,7 @@ struct PreparedOp {
   std::vector<CollectiveDesc> all;  // every rank's descriptor
   std::vector<Transfer> transfers;  // the exchange, resumable
   bool exchanged = false;
+  int contributors = 0;  // ranks whose data counts in an average (0: all; fewer once some joined)
   bool dataStarted = false;  // the plan is made and its scaling before the schedule done
   Plan plan;
   ExecState exec;

@@ -8,8 +8,10 @@ namespace dtrain {
 
 namespace {
 
-uint8_t* chunkData(const OpRequest& op, const Chunk& c) {
-  return static_cast<uint8_t*>(op.data) + c.offset * dtypeSize(op.dtype);
+Buffers buffersOf(const OpRequest& op) {
+  Buffers b{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
+  b.segments = &op.segments;
+  return b;
 }
 
 class ScheduleBackend final : public Backend {
@@ -35,10 +37,16 @@ class ScheduleBackend final : public Backend {
       call.count = op.count;
       call.rank = rank_;
       call.size = size_;
+      call.peer = op.peer;
+      call.contributors = pr.contributors;
+      if (!op.sendCounts.empty()) {
+        call.sendCounts = &op.sendCounts;
+        call.recvCounts = &op.recvCounts;
+      }
       pr.plan = planCollective(call, topology_);
       scale(op, pr.plan.before);
     }
-    const Buffers bufs{static_cast<uint8_t*>(op.data), static_cast<const uint8_t*>(op.input)};
+    const Buffers bufs = buffersOf(op);
     if (!executor_.resume(pr.plan.schedule, transport_, bufs, op.dtype, op.op, pr.deadline, soft,
                           abort_, &pr.exec)) {
       return false;
@@ -50,8 +58,11 @@ class ScheduleBackend final : public Backend {
   uint64_t bytesSent() const override { return executor_.bytesSent(); }
 
  private:
-  void scale(const OpRequest& op, const Scaling& s) const {
-    if (s.any()) reducer_.scale(op.dtype, chunkData(op, s.chunk), s.chunk.count, s.divisor);
+  void scale(const OpRequest& op, const Scaling& s) {
+    if (!s.any()) return;
+    const size_t es = dtypeSize(op.dtype);
+    piecesOf(buffersOf(op), s.chunk, es, &pieces_);
+    for (const Piece& p : pieces_) reducer_.scale(op.dtype, p.data, p.bytes / es, s.divisor);
   }
 
   Transport& transport_;
@@ -60,6 +71,7 @@ class ScheduleBackend final : public Backend {
   int rank_, size_;
   const Reducer& reducer_;
   Executor executor_;
+  std::vector<Piece> pieces_;
 };
 
 bool acceptsAny(const Transport&) { return true; }

@@ -1,13 +1,17 @@
 #include "engine/topology.h"
 
+#include <algorithm>
+
 namespace dtrain {
 
 JobTopology topologyOf(const std::vector<std::string>& hosts, int rank, int groupSize) {
   JobTopology t;
   const int size = static_cast<int>(hosts.size());
   if (groupSize > 0) {
-    t.localSize = groupSize;
-    t.localRank = rank % groupSize;
+    // The last group holds what is left over when groupSize does not divide size.
+    const int start = rank / groupSize * groupSize;
+    t.localSize = std::min(groupSize, size - start);
+    t.localRank = rank - start;
     for (int r = 0; r < size; ++r) t.groupOf.push_back(r / groupSize);
     return t;
   }

@@ -28,6 +28,15 @@ DType dtypeOf(const Napi::Env& env, const Napi::TypedArray& ta, double named, co
     case napi_int32_array:
       t = DType::kInt32;
       break;
+    case napi_uint8_array:
+      t = DType::kUint8;
+      break;
+    case napi_int8_array:
+      t = DType::kInt8;
+      break;
+    case napi_bigint64_array:
+      t = DType::kInt64;
+      break;
     case napi_uint16_array:
       if (named == static_cast<double>(DType::kFloat16)) return DType::kFloat16;
       if (named == static_cast<double>(DType::kBFloat16)) return DType::kBFloat16;
@@ -36,8 +45,9 @@ DType dtypeOf(const Napi::Env& env, const Napi::TypedArray& ta, double named, co
                                           "bfloat16");
     default:
       throw Napi::TypeError::New(env, std::string(name) +
-                                          " must be a Float32Array, Float64Array, Int32Array or "
-                                          "Uint16Array (float16 or bfloat16 bits)");
+                                          " must be a Float32Array, Float64Array, Int32Array, "
+                                          "BigInt64Array, Uint8Array, Int8Array or Uint16Array "
+                                          "(float16 or bfloat16 bits)");
   }
   if (named >= 0 && named != static_cast<double>(t)) {
     throw Napi::TypeError::New(env, std::string("dtype does not match ") + name + "'s type");
@@ -52,8 +62,35 @@ Napi::TypedArray arrayArg(const Napi::CallbackInfo& info, size_t i, const char* 
   return info[i].As<Napi::TypedArray>();
 }
 
+// The array's memory, over an ArrayBuffer or a SharedArrayBuffer alike (Napi's ArrayBuffer()
+// refuses the latter; napi_get_typedarray_info's pointer is already offset).
 uint8_t* dataOf(const Napi::TypedArray& ta) {
-  return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  void* data = nullptr;
+  if (napi_get_typedarray_info(ta.Env(), ta, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok) {
+    throw Napi::TypeError::New(ta.Env(), "could not read the array's memory");
+  }
+  return static_cast<uint8_t*>(data);
+}
+
+// Element counts from a Float64Array of non-negative integers (all-to-all's splits).
+std::vector<size_t> countsArg(const Napi::CallbackInfo& info, size_t i, const char* name, int size) {
+  if (!info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a Float64Array");
+  }
+  Napi::Float64Array a = info[i].As<Napi::Float64Array>();
+  if (a.ElementLength() != static_cast<size_t>(size)) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must have size() entries");
+  }
+  std::vector<size_t> out(size);
+  for (int r = 0; r < size; ++r) {
+    const double v = a[r];
+    if (!(v >= 0) || v != static_cast<double>(static_cast<size_t>(v))) {
+      throw Napi::RangeError::New(info.Env(), std::string(name) + " must hold integers >= 0");
+    }
+    out[r] = static_cast<size_t>(v);
+  }
+  return out;
 }
 
 std::string stringField(const Napi::Object& o, const char* key, const std::string& dflt) {
@@ -115,6 +152,7 @@ Napi::Function CommWrap::define(Napi::Env env) {
                          InstanceAccessor<&CommWrap::getTransportReason>("transportReason"),
                          InstanceAccessor<&CommWrap::getAutoCandidates>("autoCandidates"),
                          InstanceAccessor<&CommWrap::getRequestSlot>("requestSlot"),
+                         InstanceAccessor<&CommWrap::getJoinAnswered>("joinAnswered"),
                      });
 }
 
@@ -139,6 +177,9 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   cfg.timeoutSec = numberField(o, "timeoutSec", 30);
   cfg.bootstrapTimeoutSec = numberField(o, "bootstrapTimeoutSec", 60);
   cfg.generation = static_cast<int>(numberField(o, "generation", 0));
+  cfg.prefix = stringField(o, "prefix", "");
+  cfg.debug = static_cast<int>(numberField(o, "debug", 0));
+  cfg.logName = stringField(o, "logName", "rank " + std::to_string(cfg.rank));
   if (cfg.size < 1 || cfg.rank < 0 || cfg.rank >= cfg.size) {
     throw Napi::RangeError::New(env, "rank must be in [0, size) and size >= 1");
   }
@@ -207,10 +248,13 @@ constexpr double kInlineDataBudgetSec = 1e-3;
 
 Napi::Value CommWrap::dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Object keep1,
                                Napi::Object keep2) {
+  // join() waits for every rank, which may take many of the others' steps: never on this thread.
+  const bool mayInline = op.kind != OpKind::kJoin;
   if (sync) {
     // The JS thread runs or waits for the op; its own stack keeps the buffers alive.
     Status inlineStatus;
-    if (comm_->tryRunInline(op, -1, -1, &inlineStatus) == Communicator::Inline::kDone) {
+    if (mayInline &&
+        comm_->tryRunInline(op, -1, -1, &inlineStatus) == Communicator::Inline::kDone) {
       if (!inlineStatus.ok) throw toJsError(env, inlineStatus);
       return env.Undefined();
     }
@@ -235,9 +279,12 @@ Napi::Value CommWrap::dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Obj
     return env.Undefined();
   }
   // Only when no earlier Promise is still unsettled, so Promises settle in call order.
-  const size_t bytes = op.count * dtypeSize(op.dtype) *
-                       (op.kind == OpKind::kAllgather ? static_cast<size_t>(comm_->size()) : 1);
-  const bool small = bytes <= kInlineBytes && inFlight_ == 0;
+  const bool perRank = op.kind == OpKind::kAllgather || op.kind == OpKind::kGather ||
+                       op.kind == OpKind::kScatter || op.kind == OpKind::kAlltoall;
+  size_t elems = op.count * (perRank ? static_cast<size_t>(comm_->size()) : 1);
+  for (size_t c : op.sendCounts) elems += c;
+  const size_t bytes = elems * dtypeSize(op.dtype);
+  const bool small = mayInline && bytes <= kInlineBytes && inFlight_ == 0;
   Pending* p = track(env);
   if (!keep1.IsEmpty()) p->keep1 = Napi::Persistent(keep1);
   if (!keep2.IsEmpty()) p->keep2 = Napi::Persistent(keep2);
@@ -263,8 +310,10 @@ namespace {
 bool validKind(double k) { return k >= 0 && k < kOpKindCount && k == static_cast<int>(k); }
 }  // namespace
 
-// run(buf?, output?): the request's numbers are in the slot (napi/request.h); buf is every
-// collective's buffer but a barrier's (all-gather: the input), output all-gather's.
+// run(buf?, other?, sendCounts?, recvCounts?): the request's numbers are in the slot
+// (napi/request.h). buf is the collective's buffer (all-gather, gather, all-to-all: the input;
+// scatter: the receiving one; a grouped all-reduce: an Array of arrays); other is all-gather's,
+// gather's (root) and all-to-all's output, and scatter's send buffer (root).
 Napi::Value CommWrap::run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto field = [this](RequestField f) { return request_[static_cast<size_t>(f)]; };
@@ -274,46 +323,132 @@ Napi::Value CommWrap::run(const Napi::CallbackInfo& info) {
   op.kind = static_cast<OpKind>(kind);
   op.timeoutSec = field(RequestField::kTimeoutSec);
   const bool sync = field(RequestField::kSync) != 0;
-  if (op.kind == OpKind::kBarrier) return dispatch(env, std::move(op), sync, {}, {});
-
-  const char* bufName = op.kind == OpKind::kAllgather ? "input" : "buf";
-  Napi::TypedArray buf = arrayArg(info, 0, bufName);
-  op.dtype = dtypeOf(env, buf, field(RequestField::kDType), bufName);
-  op.count = buf.ElementLength();
-  if (op.kind == OpKind::kAllreduce || op.kind == OpKind::kReduceScatter) {
+  const int size = comm_->size();
+  if (op.kind == OpKind::kBarrier || op.kind == OpKind::kJoin) {
+    return dispatch(env, std::move(op), sync, {}, {});
+  }
+  auto intField = [&](RequestField f, const char* name, int lo, int hi) {
+    const double v = field(f);
+    if (v != static_cast<int>(v) || v < lo || v >= hi) {
+      throw Napi::RangeError::New(env, std::string(name) + " is out of range");
+    }
+    return static_cast<int>(v);
+  };
+  const bool reduces = op.kind == OpKind::kAllreduce || op.kind == OpKind::kReduceScatter ||
+                       op.kind == OpKind::kReduce;
+  if (reduces) {
     const double redop = field(RequestField::kOp);
     if (redop != static_cast<int>(redop) || !validReduceOp(static_cast<int>(redop))) {
       throw Napi::RangeError::New(env, "op is not a known reduction");
     }
     op.op = static_cast<ReduceOp>(static_cast<int>(redop));
   }
-  if (op.kind != OpKind::kBroadcast) {
+  const bool rooted = op.kind == OpKind::kBroadcast || op.kind == OpKind::kReduce ||
+                      op.kind == OpKind::kGather || op.kind == OpKind::kScatter;
+  if (rooted) op.root = intField(RequestField::kRoot, "root", 0, size);
+  if (pointToPoint(op.kind)) {
+    op.peer = intField(RequestField::kPeer, "peer", 0, size);
+    if (op.peer == comm_->rank()) throw Napi::RangeError::New(env, "peer must be another rank");
+    const double tag = field(RequestField::kTag);
+    if (tag != static_cast<double>(static_cast<uint32_t>(tag))) {
+      throw Napi::RangeError::New(env, "tag must be an integer in [0, 2^32)");
+    }
+    op.tag = static_cast<uint32_t>(tag);
+  } else if (op.kind != OpKind::kBroadcast) {
     const double algo = field(RequestField::kAlgorithm);
     if (algo < 0 || algo > 255 || algo != static_cast<int>(algo)) {
       throw Napi::RangeError::New(env, "algorithm is not a known algorithm id");
     }
     const AlgorithmChoice c = AlgorithmChoice::decode(static_cast<uint8_t>(algo));
-    guarded(env, [&] { checkAlgorithm(op.kind, c, comm_->size()); });
+    guarded(env, [&] { checkAlgorithm(op.kind, c, size); });
     op.algorithm = c.encode();
-  } else {
-    op.root = static_cast<int>(field(RequestField::kRoot));
-    if (op.root < 0 || op.root >= comm_->size()) {
-      throw Napi::RangeError::New(env, "root must be a rank in [0, size)");
+  }
+  const double named = field(RequestField::kDType);
+
+  if (op.kind == OpKind::kAllreduce && info[0].IsArray()) {
+    // A grouped all-reduce: one descriptor exchange, one schedule over the arrays in order.
+    Napi::Array list = info[0].As<Napi::Array>();
+    const uint32_t n = list.Length();
+    if (n == 0) throw Napi::RangeError::New(env, "bufs must hold at least one array");
+    for (uint32_t i = 0; i < n; ++i) {
+      Napi::Value v = list.Get(i);
+      if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "bufs must hold TypedArrays");
+      Napi::TypedArray ta = v.As<Napi::TypedArray>();
+      const DType t = dtypeOf(env, ta, named, "bufs[i]");
+      if (i > 0 && t != op.dtype) {
+        throw Napi::TypeError::New(env, "bufs must all have one element type");
+      }
+      op.dtype = t;
+      op.segments.push_back({dataOf(ta), ta.ElementLength()});
+      op.count += ta.ElementLength();
     }
+    return dispatch(env, std::move(op), sync, list, {});
   }
-  if (op.kind != OpKind::kAllgather) {
-    op.data = dataOf(buf);
-    return dispatch(env, std::move(op), sync, buf, {});
+
+  const char* bufName = op.kind == OpKind::kAllgather || op.kind == OpKind::kGather ||
+                                op.kind == OpKind::kAlltoall
+                            ? "input"
+                            : op.kind == OpKind::kScatter ? "recv" : "buf";
+  Napi::TypedArray buf = arrayArg(info, 0, bufName);
+  op.dtype = dtypeOf(env, buf, named, bufName);
+  op.count = buf.ElementLength();
+  auto sameType = [&](const Napi::TypedArray& o, const char* name) {
+    if (o.TypedArrayType() != buf.TypedArrayType()) {
+      throw Napi::TypeError::New(env, std::string(name) + " must have " + bufName + "'s type");
+    }
+  };
+  switch (op.kind) {
+    case OpKind::kAllgather:
+    case OpKind::kGather: {
+      op.input = dataOf(buf);
+      if (op.kind == OpKind::kGather && comm_->rank() != op.root) {
+        return dispatch(env, std::move(op), sync, buf, {});
+      }
+      Napi::TypedArray out = arrayArg(info, 1, "output");
+      sameType(out, "output");
+      if (out.ElementLength() != buf.ElementLength() * static_cast<size_t>(size)) {
+        throw Napi::RangeError::New(env, "output must have size() * input.length elements");
+      }
+      op.data = dataOf(out);
+      return dispatch(env, std::move(op), sync, buf, out);
+    }
+    case OpKind::kScatter: {
+      op.data = dataOf(buf);
+      if (comm_->rank() != op.root) return dispatch(env, std::move(op), sync, buf, {});
+      Napi::TypedArray send = arrayArg(info, 1, "send");
+      sameType(send, "send");
+      if (send.ElementLength() != buf.ElementLength() * static_cast<size_t>(size)) {
+        throw Napi::RangeError::New(env, "send must have size() * recv.length elements");
+      }
+      op.input = dataOf(send);
+      return dispatch(env, std::move(op), sync, buf, send);
+    }
+    case OpKind::kAlltoall: {
+      Napi::TypedArray out = arrayArg(info, 1, "output");
+      sameType(out, "output");
+      op.input = dataOf(buf);
+      op.data = dataOf(out);
+      if (info.Length() > 2 && !info[2].IsUndefined()) {
+        op.sendCounts = countsArg(info, 2, "sendCounts", size);
+        op.recvCounts = countsArg(info, 3, "recvCounts", size);
+        size_t in = 0, got = 0;
+        for (int r = 0; r < size; ++r) in += op.sendCounts[r], got += op.recvCounts[r];
+        if (in != buf.ElementLength() || got != out.ElementLength()) {
+          throw Napi::RangeError::New(env, "the splits must add up to the arrays' lengths");
+        }
+        op.count = 0;
+      } else {
+        if (buf.ElementLength() % size != 0 || out.ElementLength() != buf.ElementLength()) {
+          throw Napi::RangeError::New(env, "input must hold size() equal chunks, output as many");
+        }
+        op.count = buf.ElementLength() / size;
+      }
+      return dispatch(env, std::move(op), sync, buf, out);
+    }
+    default:
+      op.data = dataOf(buf);
+      return dispatch(env, std::move(op), sync, buf, {});
   }
-  Napi::TypedArray out = arrayArg(info, 1, "output");
-  if (out.TypedArrayType() != buf.TypedArrayType() ||
-      out.ElementLength() != buf.ElementLength() * static_cast<size_t>(comm_->size())) {
-    throw Napi::RangeError::New(env,
-                                "output must have input's type and size() * input.length elements");
-  }
-  op.input = dataOf(buf);
-  op.data = dataOf(out);
-  return dispatch(env, std::move(op), sync, buf, out);
 }
 
 Napi::Value CommWrap::getRequestSlot(const Napi::CallbackInfo& info) {
@@ -350,6 +485,9 @@ Napi::Value CommWrap::getBytesSent(const Napi::CallbackInfo& info) {
 }
 Napi::Value CommWrap::getTransportReason(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), comm_->transportReason());
+}
+Napi::Value CommWrap::getJoinAnswered(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(comm_->joinAnswered()));
 }
 Napi::Value CommWrap::getAutoCandidates(const Napi::CallbackInfo& info) {
   const std::vector<AlgorithmChoice> candidates = comm_->autoCandidates();

@@ -34,7 +34,8 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
 
  private:
   Napi::Value ready(const Napi::CallbackInfo& info);
-  // run(buf?, output?): every collective, its fields read from the request slot (napi/request.h).
+  // run(buf?, other?, sendCounts?, recvCounts?): every collective, its fields read from the
+  // request slot (napi/request.h).
   Napi::Value run(const Napi::CallbackInfo& info);
   Napi::Value getRequestSlot(const Napi::CallbackInfo& info);
   Napi::Value shutdown(const Napi::CallbackInfo& info);
@@ -46,6 +47,7 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Napi::Value getBytesSent(const Napi::CallbackInfo& info);
   Napi::Value getTransportReason(const Napi::CallbackInfo& info);
   Napi::Value getAutoCandidates(const Napi::CallbackInfo& info);
+  Napi::Value getJoinAnswered(const Napi::CallbackInfo& info);
 
   // Runs or queues a checked request: blocking when `sync`, else through a Promise.
   Napi::Value dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Object keep1,

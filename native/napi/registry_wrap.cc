@@ -24,10 +24,11 @@ namespace {
 
 // Raised whenever what the binding exports or accepts changes shape, so a stale build is caught
 // at load instead of misreading arguments (lib/native.ts expects the same number).
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 
 const OpKind kCollectives[] = {OpKind::kAllreduce, OpKind::kReduceScatter, OpKind::kAllgather,
-                               OpKind::kBroadcast};
+                               OpKind::kBroadcast, OpKind::kReduce,        OpKind::kGather,
+                               OpKind::kScatter,   OpKind::kAlltoall};
 
 Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
   Napi::Array a = Napi::Array::New(env, v.size());

@@ -13,15 +13,17 @@ enum class RequestField : uint32_t {
   kKind,        // OpKind
   kOp,          // ReduceOp (all-reduce, reduce-scatter)
   kAlgorithm,   // AlgorithmChoice::encode() (all but broadcast and barrier)
-  kRoot,        // broadcast
+  kRoot,        // broadcast, reduce, gather, scatter
   kTimeoutSec,  // 0: the communicator's default
   kDType,       // DType, or -1 for the array's own
   kSync,        // nonzero: block the calling thread
+  kPeer,        // send, recv
+  kTag,         // send, recv
   kCount
 };
 
-constexpr const char* kRequestFieldNames[] = {"kind",       "op",    "algorithm", "root",
-                                              "timeoutSec", "dtype", "sync"};
+constexpr const char* kRequestFieldNames[] = {"kind",  "op",   "algorithm", "root", "timeoutSec",
+                                              "dtype", "sync", "peer",      "tag"};
 static_assert(sizeof(kRequestFieldNames) / sizeof(kRequestFieldNames[0]) ==
                   static_cast<size_t>(RequestField::kCount),
               "a name per request field");

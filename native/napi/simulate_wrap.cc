@@ -20,15 +20,24 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
     if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("simulate: ") + k + " must be a number");
     return v.As<Napi::Number>().DoubleValue();
   };
-  // All-reduce (bytes: the vector) or all-gather (bytes: what each rank contributes), the
-  // collective the compressed formats that cannot be summed on the wire travel by.
+  // Any collective with schedules. bytes: the vector of a reduction or broadcast; what each
+  // rank contributes to an all-gather or gather, receives from a scatter, sends each peer in an
+  // all-to-all. Reductions move float32; the others bytes, so a packed code of any length fits.
   Napi::Value coll = o.Get("collective");
   if (!coll.IsUndefined() && !coll.IsString())
     throw Napi::TypeError::New(env, "simulate: collective must be a string");
   const std::string collName = coll.IsUndefined() ? "allreduce" : coll.As<Napi::String>().Utf8Value();
-  if (collName != "allreduce" && collName != "allgather")
-    throw Napi::RangeError::New(env, "simulate: collective must be allreduce or allgather");
-  const OpKind kind = collName == "allgather" ? OpKind::kAllgather : OpKind::kAllreduce;
+  static const OpKind kSimulated[] = {OpKind::kAllreduce, OpKind::kAllgather, OpKind::kReduceScatter,
+                                      OpKind::kBroadcast, OpKind::kReduce,    OpKind::kGather,
+                                      OpKind::kScatter,   OpKind::kAlltoall};
+  OpKind kind = OpKind::kBarrier;
+  std::string known;
+  for (OpKind k : kSimulated) {
+    if (collName == opKindName(k)) kind = k;
+    known += (known.empty() ? "" : ", ") + std::string(opKindName(k));
+  }
+  if (kind == OpKind::kBarrier)
+    throw Napi::RangeError::New(env, "simulate: collective must be one of " + known);
   Napi::Value algoName = o.Get("algorithm");
   if (!algoName.IsString()) throw Napi::TypeError::New(env, "simulate: algorithm must be a string");
   const AlgorithmChoice choice =
@@ -59,7 +68,9 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
   guarded(env, [&] { checkAlgorithm(kind, choice, p); });
   // All-reduce: float32 elements, bytes / 4 (the simulator counts bytes again from them). An
   // all-gather moves bytes as they are: byte elements, so a packed code of any length fits.
-  const size_t elemSize = kind == OpKind::kAllgather ? 1 : 4;
+  const bool reduces =
+      kind == OpKind::kAllreduce || kind == OpKind::kReduceScatter || kind == OpKind::kReduce;
+  const size_t elemSize = reduces ? 4 : 1;
   const size_t count = static_cast<size_t>(bytes) / elemSize;
   const SimResult res = guarded(env, [&] {
     return simulate(

@@ -55,7 +55,15 @@ const CollectiveSupport& AlgorithmDef::support(OpKind kind) const {
       return allgather;
     case OpKind::kBroadcast:
       return broadcast;
-    case OpKind::kBarrier:
+    case OpKind::kReduce:
+      return reduce;
+    case OpKind::kGather:
+      return gather;
+    case OpKind::kScatter:
+      return scatter;
+    case OpKind::kAlltoall:
+      return alltoall;
+    default:
       break;
   }
   return none;

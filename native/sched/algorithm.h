@@ -28,10 +28,14 @@ struct ScheduleArgs {
   int size = 1;
   size_t count = 0;         // elements (all-gather: per rank)
   size_t elemSize = 4;      // bytes per element, for algorithms that segment by bytes
-  int root = 0;             // broadcast
+  int root = 0;             // broadcast, reduce, gather, scatter
   size_t segmentBytes = 0;  // pipelined broadcast's segments; 0 = the algorithm's own
   const Topology* topology = nullptr;
   const AlgorithmDef* inner = nullptr;  // for algorithms that take one (hierarchical:<inner>)
+  // All-to-all with variable splits: elements this rank sends to / receives from each rank
+  // (null: `count` to and from every rank). Offsets are the running sums, in rank order.
+  const std::vector<size_t>* sendCounts = nullptr;
+  const std::vector<size_t>* recvCounts = nullptr;
 };
 
 using Generator = Schedule (*)(const ScheduleArgs&);
@@ -54,6 +58,12 @@ struct AlgorithmDef {
   bool (*autoWorthTrying)(int size, const Topology& topology) = nullptr;
   // Seconds for an all-reduce of `bytes` on p ranks, or nothing where there is no closed form.
   std::optional<double> (*closedForm)(int p, double bytes, const CostModel& m) = nullptr;
+  // The rooted and personalized collectives (after the fields above, so that definitions
+  // written before them keep compiling). Reduce is in place on the root; gather's data is the
+  // root's output of size*count (kInput: each rank's count); scatter's kInput is the root's
+  // size*count elements, kData every rank's count; all-to-all's kInput holds size chunks and
+  // kData receives them.
+  CollectiveSupport reduce = {}, gather = {}, scatter = {}, alltoall = {};
 
   const CollectiveSupport& support(OpKind kind) const;
 };

@@ -2,36 +2,23 @@
 
 namespace dtrain {
 
-const char* opKindName(OpKind k) {
-  switch (k) {
-    case OpKind::kAllreduce:
-      return "allreduce";
-    case OpKind::kBroadcast:
-      return "broadcast";
-    case OpKind::kAllgather:
-      return "allgather";
-    case OpKind::kBarrier:
-      return "barrier";
-    case OpKind::kReduceScatter:
-      return "reduceScatter";
-  }
-  return "?";
-}
+namespace {
+struct KindNames {
+  const char* api;
+  const char* prose;
+};
+// By OpKind value.
+constexpr KindNames kNames[kOpKindCount] = {
+    {"allreduce", "all-reduce"}, {"broadcast", "broadcast"},   {"allgather", "all-gather"},
+    {"barrier", "barrier"},      {"reduceScatter", "reduce-scatter"}, {"reduce", "reduce"},
+    {"gather", "gather"},        {"scatter", "scatter"},       {"alltoall", "all-to-all"},
+    {"send", "send"},            {"recv", "receive"},          {"join", "join"},
+};
+bool known(OpKind k) { return static_cast<int>(k) < kOpKindCount; }
+}  // namespace
 
-const char* opKindProse(OpKind k) {
-  switch (k) {
-    case OpKind::kAllreduce:
-      return "all-reduce";
-    case OpKind::kBroadcast:
-      return "broadcast";
-    case OpKind::kAllgather:
-      return "all-gather";
-    case OpKind::kBarrier:
-      return "barrier";
-    case OpKind::kReduceScatter:
-      return "reduce-scatter";
-  }
-  return "?";
-}
+const char* opKindName(OpKind k) { return known(k) ? kNames[static_cast<int>(k)].api : "?"; }
+
+const char* opKindProse(OpKind k) { return known(k) ? kNames[static_cast<int>(k)].prose : "?"; }
 
 }  // namespace dtrain

@@ -19,6 +19,12 @@ struct CollectiveCall {
   size_t count = 0;
   int rank = 0;
   int size = 1;
+  int peer = -1;  // send, recv
+  // How many ranks' data an average divides by: size, or fewer when some have joined (their
+  // zeros do not count). 0: size.
+  int contributors = 0;
+  const std::vector<size_t>* sendCounts = nullptr;  // all-to-all-v (see ScheduleArgs)
+  const std::vector<size_t>* recvCounts = nullptr;
 };
 
 // Division of part of the data buffer by `divisor` (elements: the count, an offset).

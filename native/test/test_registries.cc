@@ -154,7 +154,12 @@ int main() {
   CHECK((t.groupOf == Topology{0, 1, 0, 1, 2}) && t.localRank == 1 && t.localSize == 2,
         "grouped by host");
   t = topologyOf({"a", "a", "a", "a", "a"}, 4, 2);
-  CHECK((t.groupOf == Topology{0, 0, 1, 1, 2}) && t.localRank == 0 && t.localSize == 2,
-        "DTRAIN_LOCAL_SIZE=2 makes groups of two");
+  CHECK((t.groupOf == Topology{0, 0, 1, 1, 2}) && t.localRank == 0 && t.localSize == 1,
+        "DTRAIN_LOCAL_SIZE=2 makes groups of two, and the last group holds what is left");
+  // -np 6 with DTRAIN_LOCAL_SIZE=4: ranks 4 and 5 are a group of two.
+  for (int r = 0; r < 6; ++r) {
+    t = topologyOf(std::vector<std::string>(6, "a"), r, 4);
+    CHECK(t.localSize == (r < 4 ? 4 : 2) && t.localRank == r % 4, "rank %d of 6 in groups of 4: local %d of %d", r, t.localRank, t.localSize);
+  }
   return TEST_MAIN_RESULT();
 }

@@ -78,18 +78,27 @@ void reduceTyped(ReduceOp op, T* d, const T* s, size_t n) {
     case ReduceOp::kMax:
       for (size_t i = 0; i < n; ++i) d[i] = s[i] > d[i] ? s[i] : d[i];
       break;
+    case ReduceOp::kProd:
+      for (size_t i = 0; i < n; ++i) d[i] = static_cast<T>(d[i] * s[i]);
+      break;
   }
 }
 
-// Integer sums wrap (two's complement) like Int32Array arithmetic in JS, instead of the
-// undefined behaviour of signed overflow in C++.
-void reduceInt32(ReduceOp op, int32_t* d, const int32_t* s, size_t n) {
-  if (op == ReduceOp::kSum || op == ReduceOp::kAvg) {
-    auto* du = reinterpret_cast<uint32_t*>(d);
-    auto* su = reinterpret_cast<const uint32_t*>(s);
-    for (size_t i = 0; i < n; ++i) du[i] = du[i] + su[i];
-  } else {
+// Integer sums and products wrap (two's complement) like Int32Array arithmetic in JS, instead
+// of the undefined behaviour of signed overflow in C++: they run on the unsigned type U.
+template <typename T, typename U>
+void reduceInteger(ReduceOp op, T* d, const T* s, size_t n) {
+  if (op == ReduceOp::kMin || op == ReduceOp::kMax) {
     reduceTyped(op, d, s, n);
+    return;
+  }
+  auto* du = reinterpret_cast<U*>(d);
+  auto* su = reinterpret_cast<const U*>(s);
+  if (op == ReduceOp::kProd) {
+    // uint8 * uint8 promotes to int; the cast back keeps the low bits.
+    for (size_t i = 0; i < n; ++i) du[i] = static_cast<U>(static_cast<uint64_t>(du[i]) * su[i]);
+  } else {
+    for (size_t i = 0; i < n; ++i) du[i] = static_cast<U>(du[i] + su[i]);
   }
 }
 
@@ -108,6 +117,9 @@ void reduceHalfTyped(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
       case ReduceOp::kMax:
         d[i] = b > a ? s[i] : d[i];
         break;
+      case ReduceOp::kProd:
+        d[i] = FromFloat(a * b);
+        break;
     }
   }
 }
@@ -123,7 +135,20 @@ void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n) {
       reduceTyped(op, static_cast<double*>(dst), static_cast<const double*>(src), n);
       break;
     case DType::kInt32:
-      reduceInt32(op, static_cast<int32_t*>(dst), static_cast<const int32_t*>(src), n);
+      reduceInteger<int32_t, uint32_t>(op, static_cast<int32_t*>(dst),
+                                       static_cast<const int32_t*>(src), n);
+      break;
+    case DType::kUint8:
+      reduceInteger<uint8_t, uint8_t>(op, static_cast<uint8_t*>(dst),
+                                      static_cast<const uint8_t*>(src), n);
+      break;
+    case DType::kInt8:
+      reduceInteger<int8_t, uint8_t>(op, static_cast<int8_t*>(dst),
+                                     static_cast<const int8_t*>(src), n);
+      break;
+    case DType::kInt64:
+      reduceInteger<int64_t, uint64_t>(op, static_cast<int64_t*>(dst),
+                                       static_cast<const int64_t*>(src), n);
       break;
     case DType::kFloat16:
       reduceHalfTyped<halfBitsToFloat, floatToHalfBits>(op, static_cast<uint16_t*>(dst),

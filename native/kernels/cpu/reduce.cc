@@ -7,6 +7,13 @@
 
 namespace dtrain {
 
+namespace {
+template <typename T>
+void divideIntegers(T* d, size_t count, int divisor) {
+  for (size_t i = 0; i < count; ++i) d[i] = static_cast<T>(d[i] / divisor);
+}
+}  // namespace
+
 void reduceInto(DType dtype, ReduceOp op, void* dst, const void* src, size_t count) {
   cpuKernels().reduce(dtype, op, dst, src, count);
 }
@@ -25,11 +32,18 @@ void scaleForAverage(DType dtype, void* dst, size_t count, int divisor) {
       for (size_t i = 0; i < count; ++i) d[i] = d[i] / p;
       break;
     }
-    case DType::kInt32: {
-      int32_t* d = static_cast<int32_t*>(dst);
-      for (size_t i = 0; i < count; ++i) d[i] = d[i] / divisor;
+    case DType::kInt32:
+      divideIntegers(static_cast<int32_t*>(dst), count, divisor);
       break;
-    }
+    case DType::kUint8:
+      divideIntegers(static_cast<uint8_t*>(dst), count, divisor);
+      break;
+    case DType::kInt8:
+      divideIntegers(static_cast<int8_t*>(dst), count, divisor);
+      break;
+    case DType::kInt64:
+      divideIntegers(static_cast<int64_t*>(dst), count, divisor);
+      break;
     case DType::kFloat16: {
       uint16_t* d = static_cast<uint16_t*>(dst);
       const float p = static_cast<float>(divisor);

@@ -144,6 +144,9 @@ void reduceAutoVec(ReduceOp op, T* __restrict d, const T* __restrict s, size_t n
     case ReduceOp::kMax:
       for (size_t i = 0; i < n; ++i) d[i] = s[i] > d[i] ? s[i] : d[i];
       break;
+    case ReduceOp::kProd:
+      for (size_t i = 0; i < n; ++i) d[i] = static_cast<T>(d[i] * s[i]);
+      break;
   }
 }
 
@@ -160,6 +163,9 @@ void reduceFloat(ReduceOp op, float* d, const float* s, size_t n) {
     case ReduceOp::kMax:
       for (; i + V::W <= n; i += V::W) V::store(d + i, V::maxps(V::load(s + i), V::load(d + i)));
       break;
+    case ReduceOp::kProd:
+      reduceAutoVec(op, d, s, n);
+      return;
   }
   scalar::reduce(DType::kFloat32, op, d + i, s + i, n - i);
 }
@@ -180,6 +186,10 @@ size_t reduceBFloat16Sum(uint16_t* d, const uint16_t* s, size_t n) {
 template <bool BF16>
 void reduceHalf(ReduceOp op, uint16_t* d, const uint16_t* s, size_t n) {
   size_t i = 0;
+  if (op == ReduceOp::kProd) {  // rare: the scalar loop rounds each product as sums do
+    scalar::reduce(BF16 ? DType::kBFloat16 : DType::kFloat16, op, d, s, n);
+    return;
+  }
   // The float16 sum below leaves fewer than kSumHalvesLanes <= W elements, so the vector loop
   // after it never sees a float16 sum (it would round it as bfloat16).
   static_assert(V::kSumHalvesLanes <= V::W, "the float16 sum must leave less than a vector");
@@ -223,9 +233,16 @@ void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n) {
     case DType::kInt32:
       if (op == ReduceOp::kSum || op == ReduceOp::kAvg) {
         reduceAutoVec(op, static_cast<uint32_t*>(dst), static_cast<const uint32_t*>(src), n);
+      } else if (op == ReduceOp::kProd) {
+        scalar::reduce(dtype, op, dst, src, n);
       } else {
         reduceAutoVec(op, static_cast<int32_t*>(dst), static_cast<const int32_t*>(src), n);
       }
+      break;
+    case DType::kUint8:
+    case DType::kInt8:
+    case DType::kInt64:
+      scalar::reduce(dtype, op, dst, src, n);
       break;
     case DType::kFloat16:
       reduceHalf<false>(op, static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), n);

@@ -94,8 +94,10 @@ __global__ void reduceKernel(ReduceOp op, T* d, const T* s, size_t n) {
       d[i] = b < a ? b : a;
     else if (op == ReduceOp::kMax)
       d[i] = b > a ? b : a;
+    else if (op == ReduceOp::kProd)
+      d[i] = static_cast<T>(a * b);
     else
-      d[i] = a + b;
+      d[i] = static_cast<T>(a + b);
   }
 }
 
@@ -107,6 +109,8 @@ __global__ void reduceKernel<float>(ReduceOp op, float* d, const float* s, size_
       d[i] = b < a ? b : a;
     else if (op == ReduceOp::kMax)
       d[i] = b > a ? b : a;
+    else if (op == ReduceOp::kProd)
+      d[i] = __fmul_rn(a, b);
     else
       d[i] = __fadd_rn(a, b);
   }
@@ -121,6 +125,8 @@ __global__ void reduceHalfKernel(ReduceOp op, uint16_t* d, const uint16_t* s, si
       d[i] = b < a ? s[i] : d[i];
     else if (op == ReduceOp::kMax)
       d[i] = b > a ? s[i] : d[i];
+    else if (op == ReduceOp::kProd)
+      d[i] = BF16 ? floatToBFloat16Bits(__fmul_rn(a, b)) : floatToHalfBits(__fmul_rn(a, b));
     else
       d[i] = BF16 ? floatToBFloat16Bits(__fadd_rn(a, b)) : floatToHalfBits(__fadd_rn(a, b));
   }
@@ -558,8 +564,25 @@ void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n, cuda
       reduceKernel<double><<<b, kThreads, 0, s>>>(op, static_cast<double*>(dst),
                                                   static_cast<const double*>(src), n);
       break;
+    case DType::kUint8:
+      reduceKernel<uint8_t><<<b, kThreads, 0, s>>>(op, static_cast<uint8_t*>(dst),
+                                                   static_cast<const uint8_t*>(src), n);
+      break;
+    case DType::kInt8:
+      reduceKernel<int8_t><<<b, kThreads, 0, s>>>(op, static_cast<int8_t*>(dst),
+                                                  static_cast<const int8_t*>(src), n);
+      break;
+    case DType::kInt64:
+      if (op == ReduceOp::kMin || op == ReduceOp::kMax) {
+        reduceKernel<int64_t><<<b, kThreads, 0, s>>>(op, static_cast<int64_t*>(dst),
+                                                     static_cast<const int64_t*>(src), n);
+      } else {  // wrapping
+        reduceKernel<uint64_t><<<b, kThreads, 0, s>>>(op, static_cast<uint64_t*>(dst),
+                                                      static_cast<const uint64_t*>(src), n);
+      }
+      break;
     case DType::kInt32:
-      if (op == ReduceOp::kSum || op == ReduceOp::kAvg) {  // wrapping, as Int32Array does
+      if (op != ReduceOp::kMin && op != ReduceOp::kMax) {  // wrapping, as Int32Array does
         reduceKernel<uint32_t><<<b, kThreads, 0, s>>>(op, static_cast<uint32_t*>(dst),
                                                       static_cast<const uint32_t*>(src), n);
       } else {
