@@ -18,7 +18,24 @@ const out = [
   '2(p-1)/p as in nccl-tests). Compare the ratios within a table, not absolute times across',
   'tables.',
   '',
+  'The peers are the package\'s own, in `bench/peers/`: `--mpi` compiles `mpi_allreduce.c` with',
+  'mpicc on first use (into `~/.cache/dtrain`) and runs it under mpirun, `--gloo` runs',
+  '`gloo_allreduce.py` with a python3 that imports torch. Each takes `MAX_BYTES MIN_BYTES`',
+  '(gloo: `NP` first; MPI: the rank count from mpirun), times float32 sums for MIN_BYTES,',
+  '4 x MIN_BYTES, ... with the iteration counts dtrain\'s worker uses, and prints one JSON line',
+  'per size from rank 0: `{"impl","np","bytes","time_us","algbw_GBs","busbw_GBs","ok"}`. The',
+  'full contract, and the training peers\': [bench/peers/README.md](../bench/peers/README.md).',
+  '',
 ];
+
+// Results recorded before the peers moved into the repository name copies that were kept
+// beside the checkout. They kept the contract bench/peers/ keeps (arguments, iteration counts,
+// JSON lines), so the command is shown as it is typed today, marked as such.
+function command(head) {
+  if (head.peers === 'bench/peers') return { text: head.command, note: '' };
+  const text = head.command.replace(/--mpi \S+/, '--mpi').replace(/--gloo \S+/, '--gloo');
+  return { text, note: text === head.command ? '' : '; recorded with earlier copies of the peers, kept outside the repository then' };
+}
 for (const f of files) {
   const lines = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const head = lines.find((l) => l.command);
@@ -26,7 +43,10 @@ for (const f of files) {
   const ours = by('dtrain');
   const peers = ['mpi', 'gloo'].filter((p) => by(p).length);
   out.push(`## ${f.replace('.jsonl', '')}`, '');
-  if (head) out.push(`\`${head.command}\` (${head.date}, ${head.cpu}, ${head.cores} cores)`, '');
+  if (head) {
+    const { text, note } = command(head);
+    out.push(`\`${text}\` (${head.date}, ${head.cpu}, ${head.cores} cores${note})`, '');
+  }
   const cols = ['size', 'dtrain time', 'dtrain median', 'dtrain busbw', ...peers.flatMap((p) => [`${p} time`, `${p} busbw`, `dtrain/${p} time`])];
   out.push(`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---:').join(' | ')} |`);
   for (const m of ours) {

@@ -73,6 +73,20 @@ describe('dtrain simulate', function () {
     expect(stdout).to.match(/^binary-blocks, 13 ranks, 4096 bytes: predicted .* \(no closed form\)/);
   });
 
+  it('reads sizes with the CLI\'s one parser: MiB = 2^20, MB = 10^6, whole float32 elements', function () {
+    expect(simulate('--algo', 'ring', '-np', '2', '--bytes', '1MiB', '--json').json.bytes).to.equal(1048576);
+    expect(simulate('--algo', 'ring', '-np', '2', '--bytes', '1MB', '--json').json.bytes).to.equal(1000000);
+    expect(simulate('--algo', 'ring', '-np', '2', '--bytes', '1.5KiB', '--json').json.bytes).to.equal(1536);
+    let r = simulate('--algo', 'ring', '-np', '2', '--bytes', '1M', '--json');
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/ambiguous: say MiB or MB/);
+    r = simulate('--algo', 'ring', '-np', '2', '--bytes', '6', '--json');
+    expect(r.code).to.equal(2);
+    expect(r.stderr.trim()).to.equal('dtrain: --bytes 6 is not a whole number of float32 elements (4 bytes each): 1.5 elements; say 4 or 8');
+    // An all-gather moves bytes as they are (packed codes of any length).
+    expect(simulate('--algo', 'ring', '-np', '2', '--bytes', '6', '--collective', 'allgather', '--json').json.bytes).to.equal(6);
+  });
+
   it('rejects bad input with exit 2 and a message', function () {
     let r = simulate('--algo', 'bogus', '-np', '4', '--bytes', '4096');
     expect(r.code).to.equal(2);

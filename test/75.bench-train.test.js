@@ -45,7 +45,7 @@ describe('dtrain bench gemm / train', function () {
   it('bench train: np 1 and 2, scaling efficiency, and the plot', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-bench-'));
     const plot = path.join(dir, 'train.svg');
-    const lines = dtrain(['bench', 'train', '--np', '1,2', '--batches', '32', '--steps', '20', '--warmup', '2', '--no-torch', '--json', '--plot', plot]);
+    const lines = dtrain(['bench', 'train', '--np', '1,2', '--batches', '32', '--steps', '20', '--warmup', '2', '--no-torch', '--no-tfjs', '--json', '--plot', plot]);
     const train = lines.filter((l) => l.kind === 'train');
     expect(train.map((l) => l.np)).to.deep.equal([1, 2]);
     expect(train[1].bytes_sent_per_step).to.be.within(535818 * 4, 535818 * 4 + 4096);

@@ -1,7 +1,7 @@
 """Peer of `dtrain bench train`: PyTorch DDP (gloo, CPU, one thread per worker) training the
 reference MLP 784-512-256-10 on Fashion-MNIST with SGD lr 0.05 momentum 0.9, the workload of
-../shared/peers/torch_ddp_fmnist.py, timed like dtrain's bench/train-worker.js: WARMUP steps,
-then STEPS steps between two barriers. Prints one JSON line (rank 0).
+dtrain's bench/train-worker.js and timed like it: WARMUP steps, then STEPS steps between two
+barriers. Prints one JSON line (rank 0); the contract is in bench/peers/README.md.
 Usage: /usr/bin/python3 torch_ddp.py NP BATCH_PER_WORKER [STEPS] [WARMUP]
 Debian's torch uses whatever libblas.so.3 is installed: with libopenblas-dev it is OpenBLAS,
 about 12x faster than the reference BLAS; the `blas` field says which one was loaded."""

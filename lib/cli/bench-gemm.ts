@@ -4,6 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadBinding } from '../native';
 import type { Isa } from '../kernels/binding';
 import type { NativeGemmShape } from '../nn/binding';
+import { peerPath, pythonWith } from './peers';
 import { UsageError } from './values';
 
 interface GemmBenchOptions {
@@ -43,10 +44,7 @@ function batchList(value: string): number[] {
 
 /** A python3 that imports numpy: the given one, else /usr/bin/python3 (Debian's, with the system BLAS), else python3. */
 export function findNumpyPython(explicit?: string): string | undefined {
-  for (const py of explicit ? [explicit] : ['/usr/bin/python3', 'python3']) {
-    if (spawnSync(py, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0) return py;
-  }
-  return undefined;
+  return pythonWith('numpy', explicit);
 }
 
 export interface NumpyGemmLine {
@@ -62,7 +60,7 @@ export interface NumpyGemmLine {
 
 /** Runs the numpy peer (single-threaded BLAS) on the MLP's products at these batch sizes. */
 export function runNumpyGemm(py: string, batches: number[], seconds: number): NumpyGemmLine[] {
-  const r = spawnSync(py, [join(__dirname, '..', '..', 'bench', 'peers', 'numpy_gemm.py'), String(seconds), batches.join(',')], {
+  const r = spawnSync(py, [peerPath('numpy_gemm.py'), String(seconds), batches.join(',')], {
     encoding: 'utf8',
     env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
     maxBuffer: 1 << 22,

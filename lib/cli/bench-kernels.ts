@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadBinding } from '../native';
 import type { Isa } from '../kernels/binding';
-import { UsageError } from './values';
+import { parseBytes, UsageError } from './values';
 
 interface KernelBenchOptions {
   bytes: number[];
@@ -43,10 +43,8 @@ function list(value: string): string[] {
 
 function byteList(value: string): number[] {
   return list(value).map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 64 || n % 64 !== 0) {
-      throw new InvalidArgumentError(`${s} is not a positive multiple of 64`);
-    }
+    const n = parseBytes(s);
+    if (n < 64 || n % 64 !== 0) throw new InvalidArgumentError(`${s} is not a positive multiple of 64 bytes`);
     return n;
   });
 }
@@ -75,7 +73,7 @@ export function addBenchKernelsCommand(bench: Command): void {
   bench
     .command('kernels')
     .description('throughput of the CPU kernels vs memcpy (and PyTorch) on one core')
-    .option('--bytes <B[,B...]>', 'input sizes in bytes', byteList, [64 << 20, 1 << 20])
+    .option('--bytes <B[,B...]>', 'input sizes in bytes (e.g. 1MiB,64MiB)', byteList, [64 << 20, 1 << 20])
     .option('--json', 'one JSON line per measurement')
     .option('--kernels <names>', 'only these kernels (comma-separated)', list)
     .option('--isa <levels>', 'only these levels (scalar, avx2, avx512)', list)

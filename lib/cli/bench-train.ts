@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadBinding } from '../native';
 import { aggregate, findNumpyPython, flopsPerSample, runNumpyGemm, stepProducts } from './bench-gemm';
+import { peerPath, pythonWith, resolveTfjs } from './peers';
 import { barChartSvg } from './svg-bars';
+import { CommandError, parseBytes } from './values';
 
 interface TrainBenchOptions {
   np: number[];
@@ -15,6 +17,7 @@ interface TrainBenchOptions {
   fusionThreshold?: number;
   algorithm?: string;
   torch: boolean;
+  tfjs: boolean;
   python?: string;
   torchBlasThreads: string;
   plot?: string;
@@ -51,9 +54,9 @@ function jsonLines(cmd: string, args: string[], pattern: RegExp, env: NodeJS.Pro
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     let text = '';
     child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.on('error', reject);
+    child.on('error', (err) => reject(new CommandError(`could not start ${cmd}: ${err.message}`)));
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`${cmd} ${args.slice(0, 4).join(' ')} ... exited with code ${code}`));
+      if (code !== 0) return reject(new CommandError(`${cmd} ${args.slice(0, 4).join(' ')} ... exited with code ${code}; the messages above say why`));
       resolve(
         text
           .split('\n')
@@ -63,13 +66,6 @@ function jsonLines(cmd: string, args: string[], pattern: RegExp, env: NodeJS.Pro
       );
     });
   });
-}
-
-function torchPython(explicit?: string): string | undefined {
-  for (const py of explicit ? [explicit] : ['/usr/bin/python3']) {
-    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return py;
-  }
-  return undefined;
 }
 
 const r1 = (x: number) => +x.toFixed(1);
@@ -89,9 +85,10 @@ export function addBenchTrainCommand(bench: Command): void {
     .option('--batches <B[,B...]>', 'batch sizes per worker', intList, [64, 128, 256, 512])
     .option('--steps <N>', 'timed steps per measurement', positive, 300)
     .option('--warmup <N>', 'untimed steps first', positive, 30)
-    .option('--fusion-threshold <bytes>', "dtrain's fusion threshold (default: DTRAIN_FUSION_THRESHOLD or 1 MiB)", positive)
+    .option('--fusion-threshold <bytes>', "dtrain's fusion threshold, e.g. 1MiB (default: DTRAIN_FUSION_THRESHOLD or 1 MiB)", parseBytes)
     .option('--algorithm <name>', "dtrain's all-reduce algorithm")
     .option('--no-torch', 'skip the PyTorch DDP peer')
+    .option('--no-tfjs', 'skip the TensorFlow.js peer (np 1; runs when @tensorflow/tfjs is installed)')
     .option('--python <path>', 'python with torch (default /usr/bin/python3)')
     .option(
       '--torch-blas-threads <N|default>',
@@ -104,9 +101,11 @@ export function addBenchTrainCommand(bench: Command): void {
       const print = (line: object, text: string) => console.log(o.json ? JSON.stringify(line) : text);
       const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
       const worker = join(__dirname, '..', '..', 'bench', 'train-worker.js');
-      const peerScript = join(__dirname, '..', '..', 'bench', 'peers', 'torch_ddp.py');
-      const py = o.torch ? torchPython(o.python) : undefined;
+      const py = o.torch ? pythonWith('torch', o.python) : undefined;
       if (o.torch && !py) print({ kind: 'note', note: 'torch not found: no PyTorch DDP peer' }, 'PyTorch not found (apt-get install python3-torch libopenblas-dev): no peer');
+      // tfjs trains in one process: its peer line sits beside dtrain's np 1.
+      const tfjs = o.tfjs && o.np.includes(1) ? resolveTfjs() : undefined;
+      if (o.tfjs && o.np.includes(1) && !tfjs) print({ kind: 'note', note: 'tfjs not found: no TensorFlow.js peer' }, 'TensorFlow.js not found (npm install @tensorflow/tfjs): no tfjs peer');
       const info = loadBinding().kernels.info();
       const lines: TrainLine[] = [];
       const show = (l: TrainLine) => {
@@ -123,8 +122,12 @@ export function addBenchTrainCommand(bench: Command): void {
           if (py) {
             const env = { ...process.env };
             if (o.torchBlasThreads !== 'default') Object.assign(env, { OPENBLAS_NUM_THREADS: o.torchBlasThreads, OMP_NUM_THREADS: o.torchBlasThreads });
-            const peerArgs = [peerScript, String(np), String(batch), String(o.steps), String(o.warmup)];
+            const peerArgs = [peerPath('torch_ddp.py'), String(np), String(batch), String(o.steps), String(o.warmup)];
             for (const l of await jsonLines(py, peerArgs, /^(\{.*\})$/, env)) show({ ...l, blas_threads: o.torchBlasThreads });
+          }
+          if (tfjs && np === 1) {
+            const peerArgs = [peerPath('tfjs_train.js'), String(batch), String(o.steps), String(o.warmup)];
+            for (const l of await jsonLines(process.execPath, peerArgs, /^(\{.*\})$/)) show(l);
           }
         }
       }
@@ -153,6 +156,8 @@ export function addBenchTrainCommand(bench: Command): void {
           if (!d) continue;
           const cmp: Record<string, unknown> = { kind: 'compare', np, batch_per_worker: batch, dtrain_samples_per_s: d.samples_per_s };
           if (t) cmp.dtrain_over_torch = r3(d.samples_per_s / t.samples_per_s);
+          const tf = find('tfjs', np, batch);
+          if (tf) cmp.dtrain_over_tfjs = r3(d.samples_per_s / tf.samples_per_s);
           if (base !== undefined && np !== base) {
             const d1 = find('dtrain', 1, batch);
             const t1 = find('torch', 1, batch);

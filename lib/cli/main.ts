@@ -5,7 +5,7 @@ import { addBenchCommand } from './bench';
 import { addInfoCommand } from './info';
 import { addRunCommand } from './run';
 import { addSimulateCommand } from './simulate';
-import { UsageError } from './values';
+import { CommandError } from './values';
 
 /** Exit code for usage errors (bad options, missing script), as most Unix tools use. */
 const USAGE_EXIT_CODE = 2;
@@ -44,9 +44,10 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   try {
     await program.parseAsync(normalizeArgv(program, argv));
   } catch (err) {
-    if (err instanceof UsageError) {
+    // A usage error (exit 2) or a command that could not go on (exit 1): one line, no stack.
+    if (err instanceof CommandError) {
       process.stderr.write(`dtrain: ${err.message}\n`);
-      process.exitCode = USAGE_EXIT_CODE;
+      process.exitCode = err.exitCode;
       return;
     }
     if (!(err instanceof CommanderError)) throw err;

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadBinding, type SimulationResult } from '../native';
 import { modelFrom, networkName, type ModelOptions } from './simulate-network';
 import { addTrainOptions, runTrainSimulation, TRAIN_ONLY, type TrainSimOptions } from './simulate-train';
-import { parseBytes, positiveInteger, positiveIntegerList, transportName } from './values';
+import { checkWholeElements, parseBytes, positiveInteger, positiveIntegerList, transportName } from './values';
 
 export { parseBytes } from './values';
 
@@ -65,6 +65,8 @@ export function addSimulateCommand(program: Command): void {
     if (options.bytes === undefined) usage("error: required option '--bytes <B>' not specified");
     if (options.np.length !== 1) usage('--np takes one number (a list goes with --train)');
     const np = options.np[0];
+    // An all-reduce sums float32 elements; an all-gather moves bytes as they are.
+    if (options.collective !== 'allgather') checkWholeElements(options.bytes as number, 4, '--bytes', 'float32', true);
     if (options.hosts !== undefined && options.hosts > np) usage('--hosts cannot exceed --np');
     let result;
     try {
