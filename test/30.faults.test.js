@@ -15,9 +15,9 @@ describe('bad arguments', function () {
       const [halfUnnamed, halfOnFloat, halfUnknown, halfWrong] = half;
       expect(arr).to.include({ name: 'TypeError' });
       expect(arr.message).to.match(/allreduce: buf must be a Float32Array.*got Array/);
-      expect(u8.message).to.match(/got Uint8Array/);
+      expect(u8.message).to.match(/got Uint8ClampedArray/);
       expect(op).to.include({ name: 'RangeError' });
-      expect(op.message).to.match(/op must be one of sum, avg, min, max, got prod/);
+      expect(op.message).to.match(/op must be one of sum, avg, min, max, prod, got bogus/);
       expect(algo).to.include({ name: 'RangeError' });
       expect(algo.message).to.match(/unknown all-reduce algorithm 'bogus'/);
       expect(timeout.message).to.match(/timeout must be a positive number/);
@@ -33,7 +33,7 @@ describe('bad arguments', function () {
       expect(halfOnFloat).to.include({ name: 'TypeError' });
       expect(halfOnFloat.message).to.match(/allreduce: dtype float16 does not match buf, a Float32Array/);
       expect(halfUnknown).to.include({ name: 'RangeError' });
-      expect(halfUnknown.message).to.match(/reduceScatter: dtype must be one of float32, .*bfloat16, got int8/);
+      expect(halfUnknown.message).to.match(/reduceScatter: dtype must be one of float32, .*int64, got int16/);
       expect(halfWrong.message).to.match(/broadcast: dtype float32 does not fit a Uint16Array/);
       // Nothing was sent: the next real call pairs up correctly on both ranks.
       expect(r.after).to.equal(2);
@@ -100,6 +100,29 @@ describe('a worker killed with SIGKILL during an all-reduce', function () {
         }
       });
     }
+  }
+});
+
+describe('a worker killed with SIGKILL during each of the newer calls', function () {
+  for (const [what, transport] of [
+    ['reduce', 'shm'],
+    ['gather', 'tcp'],
+    ['scatter', 'shm'],
+    ['alltoall', 'tcp'],
+    ['grouped', 'shm'],
+    ['sendrecv', 'tcp'],
+    ['join', 'shm'],
+  ]) {
+    it(`${what} over ${transport}, np=3: every survivor rejects with ERR_DTRAIN_PEER_LOST naming rank 2`, async function () {
+      const job = await runJob({ np: 3, script: 'faults.js', args: ['kill-in', what], launcherArgs: ['--transport', transport] });
+      expect(job.code, describeJob(job)).to.equal(137);
+      expect(job.results.map((r) => r.worker).sort(), describeJob(job)).to.deep.equal([0, 1]);
+      for (const r of job.results) {
+        expect(r.code, JSON.stringify(r)).to.equal('ERR_DTRAIN_PEER_LOST');
+        expect(r.rank).to.equal(2);
+        expect(r.ms).to.be.below(8000);
+      }
+    });
   }
 });
 

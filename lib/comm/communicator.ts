@@ -12,6 +12,15 @@ import { loadBinding, type CollectiveRequest, type NativeCommunicator, type Nati
 import { checkArray, dtypeOf, narrowAverage, sameKind, widenForAverage } from './arrays';
 import { checkSeconds } from './config';
 import { fromBytes, toBytes } from './objects';
+
+/** The value's bytes, or the TypeError that says why it has none. */
+function encodeOrError(value: unknown, fn: string): Uint8Array | TypeError {
+  try {
+    return toBytes(value, fn);
+  } catch (err) {
+    return err as TypeError;
+  }
+}
 import type {
   AllgatherOptions,
   AllreduceOptions,
@@ -528,9 +537,14 @@ export class Communicator {
   private broadcastObjectCall<V>(value: V, root: number, opts: CallOptions | undefined, fn: string, sync: boolean): V | Promise<V> {
     checkOptions(opts, KNOWN_OPTIONS.barrier, fn);
     this.checkRank(root, fn, 'root');
-    const bytes = this.rank === root ? toBytes(value, fn) : new Uint8Array(0);
-    const length = new Float64Array([bytes.length]);
-    const body = (n: Float64Array) => (this.rank === root ? bytes : new Uint8Array(n[0]));
+    // A value the root cannot serialize still takes part (length -1), so no rank waits for it.
+    const encoded = this.rank === root ? encodeOrError(value, fn) : new Uint8Array(0);
+    const bytes = encoded instanceof Uint8Array ? encoded : new Uint8Array(0);
+    const length = new Float64Array([encoded instanceof Uint8Array ? bytes.length : -1]);
+    const body = (n: Float64Array) => {
+      if (n[0] < 0) throw encoded instanceof Error ? encoded : new TypeError(`${fn}: the root (rank ${root}) could not serialize its value`);
+      return this.rank === root ? bytes : new Uint8Array(n[0]);
+    };
     const result = (b: Uint8Array) => (this.rank === root ? value : (fromBytes(b) as V));
     if (sync) return result(this.broadcastSync(body(this.broadcastSync(length, root, opts)), root, opts));
     return (async () => result(await this.broadcast(body(await this.broadcast(length, root, opts)), root, opts)))();
@@ -553,9 +567,14 @@ export class Communicator {
 
   private allgatherObjectCall<V>(value: V, opts: CallOptions | undefined, fn: string, sync: boolean): V[] | Promise<V[]> {
     checkOptions(opts, KNOWN_OPTIONS.barrier, fn);
-    const bytes = toBytes(value, fn);
-    const length = new Float64Array([bytes.length]);
+    const encoded = encodeOrError(value, fn);
+    const bytes = encoded instanceof Uint8Array ? encoded : new Uint8Array(0);
+    const length = new Float64Array([encoded instanceof Uint8Array ? bytes.length : -1]);
     const padded = (lengths: Float64Array) => {
+      const bad = [...lengths].flatMap((n, r) => (n < 0 ? [r] : []));
+      if (bad.length > 0) {
+        throw encoded instanceof Error ? encoded : new TypeError(`${fn}: rank ${bad.join(', ')} could not serialize its value`);
+      }
       const b = new Uint8Array(Math.max(...lengths));
       b.set(bytes);
       return b;
@@ -640,13 +659,15 @@ export class Communicator {
     let h = 2166136261;
     for (const r of members) h = Math.imul(h ^ r, 16777619) >>> 0;
     const all = await this.allgather(new Float64Array([members.length, h, k]));
-    const differ: number[] = [];
-    for (let r = 0; r < this.size; r++) {
-      if (all[3 * r] !== all[0] || all[3 * r + 1] !== all[1] || all[3 * r + 2] !== all[2]) differ.push(r);
-    }
+    // The ranks outside the largest group of agreeing ones are the odd ones, as for collectives.
+    const key = (r: number) => `${all[3 * r]},${all[3 * r + 1]},${all[3 * r + 2]}`;
+    const votes = new Map<string, number>();
+    for (let r = 0; r < this.size; r++) votes.set(key(r), (votes.get(key(r)) ?? 0) + 1);
+    const majority = [...votes.entries()].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+    const differ = [...Array(this.size).keys()].filter((r) => key(r) !== majority);
     if (differ.length > 0) {
       throw new DtrainError(
-        `${fn}: ranks ${differ.join(', ')} asked for a different group than rank 0 (every rank must call newGroup with the same ranks, in the same order of newGroup calls)`,
+        `${fn}: rank${differ.length > 1 ? 's' : ''} ${differ.join(', ')} asked for a different group than the others (every rank must call newGroup with the same ranks, in the same order of newGroup calls)`,
         'ERR_DTRAIN_MISMATCH',
         differ,
       );

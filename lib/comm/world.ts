@@ -2,6 +2,7 @@
  * The functional API (`init`, `allreduce`, ...) over one process-wide communicator, as in
  * Horovod (`hvd.init()`, `hvd.allreduce`). `shutdown()` clears it, so `init()` may run again.
  */
+import { checkOptions } from '../common/args';
 import { Communicator } from './communicator';
 import { configFromEnv } from './config';
 import type {
@@ -52,6 +53,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('init: options must be an object');
   }
+  checkOptions(options, ['transport', 'timeout', 'initTimeout'] as const, 'init');
   if (world) {
     sameSettings(world, options);
     return world;

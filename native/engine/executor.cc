@@ -9,30 +9,39 @@ namespace dtrain {
 
 void piecesOf(const Buffers& b, const Chunk& c, size_t es, std::vector<Piece>* out) {
   out->clear();
-  const bool segmented = b.segments && !b.segments->empty();
-  if (!segmented || c.buffer == BufferId::kInput) {
+  if (c.buffer != BufferId::kData || !b.segments || b.segments->empty()) {
     uint8_t* base = c.buffer == BufferId::kData    ? b.data
                     : c.buffer == BufferId::kInput ? const_cast<uint8_t*>(b.input)
                                                    : b.scratch;
     out->push_back({base + c.offset * es, c.count * es});
     return;
   }
-  // Scratch shares kData's element space (a snapshot of it), and is cut where the arrays meet
-  // too: a transport frames each transfer, so both ends of a message must cut it alike.
   size_t start = 0, lo = c.offset, hi = c.offset + c.count;
   for (const Segment& seg : *b.segments) {
     const size_t end = start + seg.count;
     const size_t a = lo > start ? lo : start, z = hi < end ? hi : end;
-    if (a < z) {
-      uint8_t* at = c.buffer == BufferId::kData ? seg.data + (a - start) * es : b.scratch + a * es;
-      out->push_back({at, (z - a) * es});
-    }
+    if (a < z) out->push_back({seg.data + (a - start) * es, (z - a) * es});
     if (end >= hi) break;
+    start = end;
+  }
+  if (out->empty()) out->push_back({nullptr, 0});
+}
+
+namespace {
+// Calls f(piece memory, bytes [offset, offset + n) of the message it holds) for the pieces
+// that bytes [offset, offset + n) of a message spread over.
+template <typename F>
+void overPieces(const std::vector<Piece>& pieces, size_t offset, size_t n, F f) {
+  size_t start = 0;
+  for (const Piece& p : pieces) {
+    const size_t end = start + p.bytes;
+    const size_t a = offset > start ? offset : start, z = offset + n < end ? offset + n : end;
+    if (a < z) f(p.data + (a - start), a - offset, z - a);
+    if (end >= offset + n) break;
     start = end;
   }
 }
 
-namespace {
 // Walks two piece lists of equal total length in step: f(dst, src, bytes) per overlap.
 template <typename F>
 void zipPieces(const std::vector<Piece>& dst, const std::vector<Piece>& src, F f) {
@@ -70,6 +79,9 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
   for (; state->round < s.rounds.size(); ++state->round) {
     const Round& round = s.rounds[state->round];
     if (!state->inRound) {
+      // A chunk that spans several arrays of a grouped all-reduce still travels as one message
+      // (transports frame each transfer, and a peer may hold it in one array): sends of one
+      // are gathered into staging, receives of one are spread from it by the sink.
       size_t staging = 0;
       for (const Step& st : round.steps) {
         if (st.kind == StepKind::kCopy) {
@@ -78,6 +90,10 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
           zipPieces(dst_, src_, [](uint8_t* d, uint8_t* s, size_t n) { std::memmove(d, s, n); });
         } else if (st.kind == StepKind::kRecvReduce) {
           staging += st.dst.count * es;
+        } else if (st.kind == StepKind::kSend || st.kind == StepKind::kRecv) {
+          const Chunk& c = st.kind == StepKind::kSend ? st.src : st.dst;
+          piecesOf(b, c, es, &src_);
+          if (src_.size() > 1) staging += c.count * es;
         }
       }
       if (scratch_.size() < staging) scratch_.resize(staging);
@@ -88,28 +104,53 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
           case StepKind::kCopy:
           case StepKind::kReduce:
             break;
-          case StepKind::kSend:
+          case StepKind::kSend: {
             piecesOf(b, st.src, es, &src_);
-            for (const Piece& p : src_)
-              transfers.push_back({Transfer::kSend, st.peer, p.data, p.bytes, es, {}});
+            uint8_t* from = src_[0].data;
+            if (src_.size() > 1) {
+              from = scratch_.data() + stagingOff;
+              size_t at = 0;
+              for (const Piece& p : src_) std::memcpy(from + (at += p.bytes) - p.bytes, p.data, p.bytes);
+              stagingOff += st.src.count * es;
+            }
+            transfers.push_back({Transfer::kSend, st.peer, from, st.src.count * es, es, {}});
             break;
-          case StepKind::kRecv:
+          }
+          case StepKind::kRecv: {
             piecesOf(b, st.dst, es, &dst_);
-            for (const Piece& p : dst_)
-              transfers.push_back({Transfer::kRecv, st.peer, p.data, p.bytes, es, {}});
+            if (dst_.size() == 1) {
+              transfers.push_back({Transfer::kRecv, st.peer, dst_[0].data, st.dst.count * es, es, {}});
+              break;
+            }
+            Sink sink = [pieces = dst_](const uint8_t* src, size_t offset, size_t n) {
+              overPieces(pieces, offset, n, [src](uint8_t* d, size_t from, size_t len) {
+                std::memcpy(d, src + from, len);
+              });
+            };
+            transfers.push_back({Transfer::kRecv, st.peer, scratch_.data() + stagingOff,
+                                 st.dst.count * es, es, std::move(sink)});
+            stagingOff += st.dst.count * es;
             break;
+          }
           case StepKind::kRecvReduce: {
             piecesOf(b, st.dst, es, &dst_);
-            for (const Piece& p : dst_) {
-              uint8_t* dst = p.data;
-              const Reducer& red = reducer_;
-              Sink sink = [&red, dst, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
+            const Reducer& red = reducer_;
+            Sink sink;
+            if (dst_.size() == 1) {
+              uint8_t* dst = dst_[0].data;
+              sink = [&red, dst, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
                 red.reduce(dtype, op, dst + offset, src, n / es);
               };
-              transfers.push_back({Transfer::kRecv, st.peer, scratch_.data() + stagingOff, p.bytes,
-                                   es, std::move(sink)});
-              stagingOff += p.bytes;
+            } else {
+              sink = [&red, pieces = dst_, dtype, op, es](const uint8_t* src, size_t offset, size_t n) {
+                overPieces(pieces, offset, n, [&](uint8_t* d, size_t from, size_t len) {
+                  red.reduce(dtype, op, d, src + from, len / es);
+                });
+              };
             }
+            transfers.push_back({Transfer::kRecv, st.peer, scratch_.data() + stagingOff,
+                                 st.dst.count * es, es, std::move(sink)});
+            stagingOff += st.dst.count * es;
             break;
           }
         }

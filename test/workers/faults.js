@@ -70,6 +70,46 @@ const scenarios = {
       report({ ...info, done, laterCode: later.code, laterMs: later.ms });
     }
   },
+  // The last rank SIGKILLs itself while the others loop on one of the newer calls (argv[3]).
+  async 'kill-in'(rank, size) {
+    const what = process.argv[3];
+    const n = 4 << 20;
+    const last = size - 1;
+    const calls = {
+      reduce: () => dtrain.reduce(new Float32Array(n), 0),
+      gather: () => dtrain.gather(new Float32Array(n >> 2), 0),
+      scatter: () => dtrain.scatter(new Float32Array(n >> 2), 0, rank === 0 ? { send: new Float32Array((n >> 2) * size) } : {}),
+      alltoall: () => dtrain.alltoall(new Float32Array(n)),
+      grouped: () => dtrain.groupedAllreduce([new Float32Array(n >> 1), new Float32Array(n >> 1)]),
+      // A ring of messages: even ranks send first, odd ones receive first.
+      sendrecv: async () => {
+        const right = (rank + 1) % size;
+        const left = (rank + size - 1) % size;
+        const out = new Float32Array(n >> 2);
+        const inn = new Float32Array(n >> 2);
+        if (rank % 2 === 0) {
+          await dtrain.send(out, right);
+          await dtrain.recv(inn, left);
+        } else {
+          await dtrain.recv(inn, left);
+          await dtrain.send(out, right);
+        }
+      },
+      // The last rank joins at once; the others all-reduce, which it answers until it dies.
+      join: () => (rank === last ? dtrain.join() : dtrain.allreduce(new Float32Array(n))),
+    };
+    if (rank === last) setTimeout(() => process.kill(process.pid, 'SIGKILL'), 400);
+    const t0 = Date.now();
+    let done = 0;
+    try {
+      for (;;) {
+        await calls[what]();
+        done++;
+      }
+    } catch (err) {
+      report({ ...errorInfo(err, t0), done });
+    }
+  },
   // Rank 1 does not join for a while; the others' call times out naming it.
   async timeout(rank) {
     if (rank === 1) {
@@ -118,8 +158,8 @@ const scenarios = {
       }
     };
     await tryCall(() => dtrain.allreduce([1, 2, 3]));
-    await tryCall(() => dtrain.allreduce(new Uint8Array(4)));
-    await tryCall(() => dtrain.allreduce(new Float32Array(4), { op: 'prod' }));
+    await tryCall(() => dtrain.allreduce(new Uint8ClampedArray(4)));
+    await tryCall(() => dtrain.allreduce(new Float32Array(4), { op: 'bogus' }));
     await tryCall(() => dtrain.allreduce(new Float32Array(4), { algorithm: 'bogus' }));
     await tryCall(() => dtrain.allreduce(new Float32Array(4), { timeout: -1 }));
     await tryCall(() => dtrain.broadcast(new Float32Array(4), dtrain.size()));
@@ -130,7 +170,7 @@ const scenarios = {
     await tryCall(() => dtrain.allgatherSync(new Int16Array(2)));
     await tryCall(() => dtrain.allreduceSync(new Uint16Array(2)));
     await tryCall(() => dtrain.allreduce(new Float32Array(2), { dtype: 'float16' }));
-    await tryCall(() => dtrain.reduceScatter(new Uint16Array(2), { dtype: 'int8' }));
+    await tryCall(() => dtrain.reduceScatter(new Uint16Array(2), { dtype: 'int16' }));
     await tryCall(() => dtrain.broadcast(new Uint16Array(2), 0, { dtype: 'float32' }));
     const ok = await dtrain.allreduce(Float64Array.of(1));
     report({ errors, after: ok[0] });
