@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { checkOptions } from '../common/args';
 import { DtrainError } from '../common/errors';
 import { parseSeconds } from '../common/seconds';
 import { loadBinding, type CostModel, type NativeCommConfig } from '../native';
@@ -227,6 +228,7 @@ export interface WorkerSetup {
 
 /** Builds the native configuration; throws a RangeError naming the bad variable or option. */
 export function configFromEnv(options: InitOptions, generation: number, env: Env = process.env): WorkerSetup {
+  checkOptions(options, ['transport', 'timeout', 'initTimeout'], 'init');
   const rank = intFromEnv(env, 'DTRAIN_RANK', 0);
   const size = intFromEnv(env, 'DTRAIN_SIZE', 1);
   if ((rank === undefined) !== (size === undefined)) {
