@@ -55,6 +55,7 @@ const PROVOKED = {
     for (const [name, value] of [
       ['DTRAIN_TRANSPORT', 'bogus'],
       ['DTRAIN_ALLREDUCE_ALGO', 'bogus'],
+      ['DTRAIN_TCP_ADDR', 'localhost'],
       ['DTRAIN_TIMEOUT', 'soon'],
       ['DTRAIN_SHM_SPIN', 'lots'],
     ]) {

@@ -5,6 +5,7 @@
  * (NativeCommConfig, the kernels' forced ISA). Options given in code take precedence.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { checkOptions } from '../common/args';
@@ -42,7 +43,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_BETA', default: 'calibrated or built in', meaning: "auto's seconds per byte sent", readBy: 'worker' },
   { name: 'DTRAIN_GAMMA', default: 'calibrated or built in', meaning: "auto's seconds per byte reduced", readBy: 'worker' },
   { name: 'DTRAIN_CALIBRATION', default: '`~/.dtrain/calibration.json`', meaning: 'the calibration file', readBy: 'worker' },
-  { name: 'DTRAIN_TCP_ADDR', default: '`127.0.0.1`', meaning: 'address the TCP transport listens on', readBy: 'worker' },
+  { name: 'DTRAIN_TCP_ADDR', default: '`127.0.0.1`', meaning: 'numeric IPv4 or IPv6 address the TCP transport listens on', readBy: 'worker' },
   { name: 'DTRAIN_SHM_CHANNEL_BYTES', default: '`1048576`', meaning: 'size of each shared-memory ring', readBy: 'worker' },
   { name: 'DTRAIN_SHM_SPIN', default: 'adaptive', meaning: 'polls before a waiting rank sleeps', readBy: 'worker' },
   { name: 'DTRAIN_GRACE', default: '`5`', meaning: 'launcher: seconds survivors get after a failure', readBy: 'launcher' },
@@ -219,6 +220,19 @@ function checkIsa(): void {
   if (k.isa === null) throw configError(k.error ?? `DTRAIN_ISA=${String(k.forced)} cannot be used on this CPU`);
 }
 
+/**
+ * DTRAIN_TCP_ADDR: the numeric IPv4 or IPv6 address the TCP transport listens on and gives its
+ * peers (default 127.0.0.1; an IPv6 address with or without brackets, `::1` or `[::1]`).
+ */
+export function tcpAddrFromEnv(env: Env = process.env): string {
+  const v = raw(env, 'DTRAIN_TCP_ADDR') ?? '127.0.0.1';
+  const bare = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
+  if (isIP(bare) === 0) {
+    throw configError(`DTRAIN_TCP_ADDR must be a numeric IPv4 or IPv6 address (such as 10.0.0.5 or ::1), got '${v}'`);
+  }
+  return bare;
+}
+
 /** DTRAIN_GRACE: seconds the launcher gives survivors after a failure, or undefined if unset. */
 export function graceFromEnv(env: Env = process.env): number | undefined {
   const r = raw(env, 'DTRAIN_GRACE');
@@ -285,7 +299,7 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       token,
       jobId: env.DTRAIN_JOB_ID ?? `pid${process.pid}`,
       transport,
-      tcpAddr: env.DTRAIN_TCP_ADDR ?? '127.0.0.1',
+      tcpAddr: tcpAddrFromEnv(env),
       shmChannelBytes: intFromEnv(env, 'DTRAIN_SHM_CHANNEL_BYTES', 4096) ?? 1 << 20,
       shmSpin: intFromEnv(env, 'DTRAIN_SHM_SPIN', 0, 10_000_000) ?? -1,
       // Without one, ranks are grouped by host name (DTRAIN_LOCAL_SIZE only describes the host).
