@@ -50,7 +50,8 @@ export {
   shutdown,
 } from './comm/world';
 export { Communicator } from './comm/communicator';
-export { DtrainError } from './common/errors';
+export { DtrainError, ERROR_CODES } from './common/errors';
+export type { DtrainErrorCode, ErrorCodeInfo } from './common/errors';
 export type {
   AlgorithmName,
   AllgatherOptions,

@@ -14,7 +14,8 @@ describe('communicator lifecycle', function () {
       const base = (np * (np - 1)) / 2;
       for (const r of job.results) {
         expect(r.sums).to.deep.equal([base, base + np, base + 2 * np]);
-        expect(r.closedCode).to.match(/call 'await init\(\)' first/);
+        expect(r.closedCode).to.match(/shutdown\(\) has closed the job; call 'await init\(\)' first/);
+        expect(r.closedErrorCode).to.equal('ERR_DTRAIN_CLOSED');
       }
     });
   }

@@ -5,9 +5,11 @@
  * (NativeCommConfig, the kernels' forced ISA). Options given in code take precedence.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DtrainError } from '../common/errors';
+import { checkOptions } from '../common/args';
+import { configError, DtrainError } from '../common/errors';
 import { parseSeconds } from '../common/seconds';
 import { loadBinding, type CostModel, type NativeCommConfig } from '../native';
 import type { InitOptions } from './types';
@@ -41,7 +43,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_BETA', default: 'calibrated or built in', meaning: "auto's seconds per byte sent", readBy: 'worker' },
   { name: 'DTRAIN_GAMMA', default: 'calibrated or built in', meaning: "auto's seconds per byte reduced", readBy: 'worker' },
   { name: 'DTRAIN_CALIBRATION', default: '`~/.dtrain/calibration.json`', meaning: 'the calibration file', readBy: 'worker' },
-  { name: 'DTRAIN_TCP_ADDR', default: '`127.0.0.1`', meaning: 'address the TCP transport listens on', readBy: 'worker' },
+  { name: 'DTRAIN_TCP_ADDR', default: '`127.0.0.1`', meaning: 'numeric IPv4 or IPv6 address the TCP transport listens on', readBy: 'worker' },
   { name: 'DTRAIN_SHM_CHANNEL_BYTES', default: '`1048576`', meaning: 'size of each shared-memory ring', readBy: 'worker' },
   { name: 'DTRAIN_SHM_SPIN', default: 'adaptive', meaning: 'polls before a waiting rank sleeps', readBy: 'worker' },
   { name: 'DTRAIN_GRACE', default: '`5`', meaning: 'launcher: seconds survivors get after a failure', readBy: 'launcher' },
@@ -67,7 +69,7 @@ function intFromEnv(env: Env, name: string, min: number, max = Number.MAX_SAFE_I
   if (r === undefined) return undefined;
   const v = Number(r);
   if (!Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(
+    throw configError(
       max === Number.MAX_SAFE_INTEGER
         ? `${name} must be an integer >= ${min}, got '${r}'`
         : `${name} must be an integer from ${min} to ${max}, got '${r}'`,
@@ -81,7 +83,7 @@ function secondsFromEnv(env: Env, name: string, dflt: number): number {
   if (r === undefined) return dflt;
   const v = Number(r);
   if (!Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`${name} must be a positive number of seconds, got '${r}'`);
+    throw configError(`${name} must be a positive number of seconds, got '${r}'`);
   }
   return v;
 }
@@ -90,7 +92,7 @@ function nonNegativeFromEnv(env: Env, name: string): number | undefined {
   const r = raw(env, name);
   if (r === undefined) return undefined;
   const v = Number(r);
-  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a number >= 0, got '${r}'`);
+  if (!Number.isFinite(v) || v < 0) throw configError(`${name} must be a number >= 0, got '${r}'`);
   return v;
 }
 
@@ -98,7 +100,7 @@ function nonNegativeFromEnv(env: Env, name: string): number | undefined {
 export function bindToFromEnv(env: Env = process.env): 'auto' | 'core' | 'none' | undefined {
   const v = raw(env, 'DTRAIN_BIND_TO');
   if (v === undefined) return undefined;
-  if (v !== 'auto' && v !== 'core' && v !== 'none') throw new RangeError(`DTRAIN_BIND_TO must be auto, core or none, got '${v}'`);
+  if (v !== 'auto' && v !== 'core' && v !== 'none') throw configError(`DTRAIN_BIND_TO must be auto, core or none, got '${v}'`);
   return v;
 }
 
@@ -138,12 +140,16 @@ export function transportNames(): string[] {
   return ['auto', ...loadBinding().registry.transports.map((t) => t.name)];
 }
 
-/** Checks a transport name (from code or DTRAIN_TRANSPORT); `what` names it in the error. */
+/**
+ * Checks a transport name (from code or DTRAIN_TRANSPORT); `what` names it in the error, which
+ * is ERR_DTRAIN_CONFIG when `what` is a variable.
+ */
 export function checkTransport(name: unknown, what: string): string {
   const known = transportNames();
   if (typeof name !== 'string' || !known.includes(name)) {
     const list = known.map((n) => `'${n}'`);
-    throw new RangeError(`${what} must be ${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}, got '${String(name)}'`);
+    const message = `${what} must be ${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}, got '${String(name)}'`;
+    throw what.startsWith('DTRAIN_') ? configError(message) : new RangeError(message);
   }
   return name;
 }
@@ -165,7 +171,7 @@ function readCalibration(file: string): Record<string, Partial<CostModel>> {
     const all = JSON.parse(text) as unknown;
     return all !== null && typeof all === 'object' ? (all as Record<string, Partial<CostModel>>) : {};
   } catch (err) {
-    throw new RangeError(
+    throw configError(
       `the calibration file ${file} is not JSON (${(err as Error).message}); delete it or run \`dtrain bench allreduce --calibrate\` again`,
     );
   }
@@ -195,7 +201,7 @@ export function defaultAllreduceAlgorithm(env: Env = process.env): string {
   try {
     loadBinding().algorithmId(name);
   } catch (err) {
-    throw new RangeError(`DTRAIN_ALLREDUCE_ALGO: ${(err as Error).message}`);
+    throw configError(`DTRAIN_ALLREDUCE_ALGO: ${(err as Error).message}`);
   }
   return name;
 }
@@ -205,12 +211,35 @@ export function isaFromEnv(env: Env = process.env): string | undefined {
   return raw(env, 'DTRAIN_ISA');
 }
 
+/**
+ * The kernels' SIMD level, checked once a job starts: DTRAIN_ISA naming a level this CPU lacks
+ * (or no level at all) fails init() on every rank alike, before any collective, with the
+ * ERR_DTRAIN_CONFIG a kernel would give.
+ */
+function checkIsa(): void {
+  const k = loadBinding().kernels.info();
+  if (k.isa === null) throw configError(k.error ?? `DTRAIN_ISA=${String(k.forced)} cannot be used on this CPU`);
+}
+
+/**
+ * DTRAIN_TCP_ADDR: the numeric IPv4 or IPv6 address the TCP transport listens on and gives its
+ * peers (default 127.0.0.1; an IPv6 address with or without brackets, `::1` or `[::1]`).
+ */
+export function tcpAddrFromEnv(env: Env = process.env): string {
+  const v = raw(env, 'DTRAIN_TCP_ADDR') ?? '127.0.0.1';
+  const bare = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
+  if (isIP(bare) === 0) {
+    throw configError(`DTRAIN_TCP_ADDR must be a numeric IPv4 or IPv6 address (such as 10.0.0.5 or ::1), got '${v}'`);
+  }
+  return bare;
+}
+
 /** DTRAIN_GRACE: seconds the launcher gives survivors after a failure, or undefined if unset. */
 export function graceFromEnv(env: Env = process.env): number | undefined {
   const r = raw(env, 'DTRAIN_GRACE');
   if (r === undefined) return undefined;
   const seconds = parseSeconds(r);
-  if (seconds === null) throw new RangeError(`DTRAIN_GRACE must be a number of seconds, got ${JSON.stringify(r)}`);
+  if (seconds === null) throw configError(`DTRAIN_GRACE must be a number of seconds, got ${JSON.stringify(r)}`);
   return seconds;
 }
 
@@ -235,12 +264,17 @@ export interface WorkerSetup {
   defaultAlgorithm: string;
 }
 
-/** Builds the native configuration; throws a RangeError naming the bad variable or option. */
+/**
+ * Builds the native configuration; throws a RangeError naming the bad variable (code
+ * ERR_DTRAIN_CONFIG) or option.
+ */
 export function configFromEnv(options: InitOptions, generation: number, env: Env = process.env): WorkerSetup {
+  checkOptions(options, ['transport', 'timeout', 'initTimeout'], 'init');
+  checkIsa();
   const rank = intFromEnv(env, 'DTRAIN_RANK', 0);
   const size = intFromEnv(env, 'DTRAIN_SIZE', 1);
   if ((rank === undefined) !== (size === undefined)) {
-    throw new RangeError('DTRAIN_RANK and DTRAIN_SIZE must be set together (dtrain run sets both)');
+    throw configError('DTRAIN_RANK and DTRAIN_SIZE must be set together (dtrain run sets both)');
   }
   if (rank === undefined && (env.OMPI_COMM_WORLD_SIZE || env.PMI_SIZE)) {
     throw new DtrainError(
@@ -251,7 +285,7 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
   }
   const r = rank ?? 0;
   const s = size ?? 1;
-  if (r >= s) throw new RangeError(`DTRAIN_RANK (${r}) must be below DTRAIN_SIZE (${s})`);
+  if (r >= s) throw configError(`DTRAIN_RANK (${r}) must be below DTRAIN_SIZE (${s})`);
   const store = env.DTRAIN_STORE ?? '';
   const token = env.DTRAIN_TOKEN ?? '';
   if (s > 1 && (!store || !token)) {
@@ -275,7 +309,7 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       token,
       jobId: env.DTRAIN_JOB_ID ?? `pid${process.pid}`,
       transport,
-      tcpAddr: env.DTRAIN_TCP_ADDR ?? '127.0.0.1',
+      tcpAddr: tcpAddrFromEnv(env),
       shmChannelBytes: intFromEnv(env, 'DTRAIN_SHM_CHANNEL_BYTES', 4096) ?? 1 << 20,
       shmSpin: intFromEnv(env, 'DTRAIN_SHM_SPIN', 0, 10_000_000) ?? -1,
       // Without one, ranks are grouped by host name (DTRAIN_LOCAL_SIZE only describes the host).

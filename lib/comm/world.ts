@@ -2,7 +2,7 @@
  * The functional API (`init`, `allreduce`, ...) over one process-wide communicator, as in
  * Horovod (`hvd.init()`, `hvd.allreduce`). `shutdown()` clears it, so `init()` may run again.
  */
-import { checkOptions } from '../common/args';
+import { DtrainError } from '../common/errors';
 import { Communicator } from './communicator';
 import { configFromEnv } from './config';
 import type {
@@ -26,21 +26,31 @@ let pending: Promise<Communicator> | undefined;
 // Every rank counts its init() calls alike, so a re-created communicator's rendezvous keys
 // never meet the previous one's.
 let generation = 0;
+// The generation shutdown() closed: while no init() has started since, a call is
+// ERR_DTRAIN_CLOSED rather than ERR_DTRAIN_NOT_INITIALIZED.
+let closedGeneration = -1;
+
+function joined(who: string, initCall: string): Communicator {
+  if (world) return world;
+  if (closedGeneration === generation) {
+    throw new DtrainError(`${who}: shutdown() has closed the job; call '${initCall}' first to join again`, 'ERR_DTRAIN_CLOSED');
+  }
+  throw new DtrainError(`${who}: call '${initCall}' first`, 'ERR_DTRAIN_NOT_INITIALIZED');
+}
 
 function current(fn: string): Communicator {
-  if (!world) throw new Error(`dtrain.${fn}(): call 'await init()' first`);
-  return world;
+  return joined(`dtrain.${fn}()`, 'await init()');
 }
 
 /**
  * The communicator `init()` created, for components that default to it (the
  * DistributedOptimizer, the Trainer).
  *
- * @throws Error naming `who` when init() has not run
+ * @throws DtrainError naming `who`: ERR_DTRAIN_NOT_INITIALIZED before init() has finished,
+ *   ERR_DTRAIN_CLOSED after shutdown()
  */
 export function getCommunicator(who = 'getCommunicator'): Communicator {
-  if (!world) throw new Error(`${who}: call 'await dtrain.init()' first`);
-  return world;
+  return joined(who, 'await dtrain.init()');
 }
 
 /**
@@ -53,7 +63,6 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('init: options must be an object');
   }
-  checkOptions(options, ['transport', 'timeout', 'initTimeout'] as const, 'init');
   if (world) {
     sameSettings(world, options);
     return world;
@@ -242,5 +251,7 @@ export function barrierSync(opts?: CallOptions): void {
 export async function shutdown(): Promise<void> {
   const w = world;
   world = undefined;
-  if (w) await w.shutdown();
+  if (!w) return;
+  closedGeneration = generation;
+  await w.shutdown();
 }

@@ -1,3 +1,4 @@
+import { checkOptions } from '../common/args';
 import { loadBinding } from '../native';
 import type { NnBinding } from '../nn/binding';
 import { checkDataset, type Dataset } from './dataset';
@@ -28,6 +29,7 @@ export class BatchLoader {
 
   constructor(dataset: Dataset, batchSize: number, options: { dropLast?: boolean } = {}) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`BatchLoader: batchSize must be a positive integer, got ${String(batchSize)}`);
+    checkOptions(options, ['dropLast'], 'BatchLoader');
     this.dataset = checkDataset(dataset, 'BatchLoader');
     this.batchSize = batchSize;
     this.dropLast = !!options.dropLast;

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { fashionMnistDirFromEnv } from '../comm/config';
 import type { Dataset } from './dataset';
 import { readIdx } from './idx';
+import { checkOptions } from '../common/args';
 
 /** Where {@link loadFashionMnist} found its files, and whether it is the full set or the slice. */
 export interface FashionMnist {
@@ -68,6 +69,7 @@ export function loadMnistSplit(dir: string, split: 'train' | 't10k'): Dataset {
  * @param options.sliceOnly use the committed slice even where the full set exists (tests)
  */
 export function loadFashionMnist(options: { dir?: string; sliceOnly?: boolean } = {}): FashionMnist {
+  checkOptions(options, ['dir', 'sliceOnly'], 'data.loadFashionMnist');
   const searched = options.dir ? [options.dir] : fashionMnistDirs();
   const dir = options.sliceOnly ? undefined : searched.find(complete);
   if (options.dir && !dir && !options.sliceOnly) {

@@ -1,3 +1,4 @@
+import { checkOptions } from '../common/args';
 import { Rng, mixSeed } from '../common/rng';
 
 /** Options of {@link DistributedSampler}. */
@@ -39,11 +40,7 @@ export class DistributedSampler {
   constructor(n: number, options: DistributedSamplerOptions) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`DistributedSampler: n must be a positive integer, got ${String(n)}`);
     if (options === null || typeof options !== 'object') throw new TypeError('DistributedSampler: options { rank, size } are required');
-    for (const key of Object.keys(options)) {
-      if (!['rank', 'size', 'shuffle', 'seed', 'dropLast'].includes(key)) {
-        throw new TypeError(`DistributedSampler: unknown option '${key}' (known: rank, size, shuffle, seed, dropLast)`);
-      }
-    }
+    checkOptions(options, ['rank', 'size', 'shuffle', 'seed', 'dropLast'], 'DistributedSampler');
     const { rank, size, shuffle = true, seed = 0, dropLast = false } = options;
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`DistributedSampler: size must be a positive integer, got ${String(size)}`);
     if (!Number.isInteger(rank) || rank < 0 || rank >= size) {

@@ -28,7 +28,7 @@ const CAST_OPTIONS = ['scale', 'out'] as const;
 
 function toHalf(src: Float32Array, opts: CastToHalfOptions | undefined, bf16: boolean): Uint16Array {
   expectArray(src, Float32Array, 'src');
-  const o = checkOptions(opts, CAST_OPTIONS);
+  const o = checkOptions(opts, CAST_OPTIONS, bf16 ? 'kernels.castToBFloat16' : 'kernels.castToHalf');
   const scale = finiteNumber(o.scale, 'scale', 1);
   const out = outputArray(o.out, Uint16Array, src.length, 'src');
   loadBinding().kernels.castToHalf(src, out, scale, bf16);
@@ -37,7 +37,7 @@ function toHalf(src: Float32Array, opts: CastToHalfOptions | undefined, bf16: bo
 
 function fromHalf(src: Uint16Array, opts: CastFromHalfOptions | undefined, bf16: boolean): CastFromHalfResult {
   expectArray(src, Uint16Array, 'src');
-  const o = checkOptions(opts, CAST_OPTIONS);
+  const o = checkOptions(opts, CAST_OPTIONS, bf16 ? 'kernels.castFromBFloat16' : 'kernels.castFromHalf');
   const scale = finiteNumber(o.scale, 'scale', 1);
   const out = outputArray(o.out, Float32Array, src.length, 'src');
   const nonFinite = loadBinding().kernels.castFromHalf(src, out, scale, bf16);

@@ -85,7 +85,7 @@ function slots(tensors: OptimizerTensor[]): { slots: NativeTensorSlot[]; gradHal
  *   mismatches or non-finite hyperparameters
  */
 export function sgdStep(tensors: OptimizerTensor[], opts: SgdStepOptions): boolean {
-  const o = checkOptions(opts, ['lr', 'momentum', 'weightDecay', 'gradScale', 'checkFinite', 'nesterov']);
+  const o = checkOptions(opts, ['lr', 'momentum', 'weightDecay', 'gradScale', 'checkFinite', 'nesterov'], 'kernels.sgdStep');
   const { slots: s, gradHalf } = slots(tensors);
   const k = loadBinding().kernels;
   const d = k.defaults.sgd;
@@ -109,7 +109,7 @@ export function sgdStep(tensors: OptimizerTensor[], opts: SgdStepOptions): boole
  * @throws as {@link sgdStep}
  */
 export function larsStep(tensors: OptimizerTensor[], opts: LarsStepOptions): LarsStepResult {
-  const o = checkOptions(opts, ['lr', 'momentum', 'weightDecay', 'gradScale', 'checkFinite', 'eta']);
+  const o = checkOptions(opts, ['lr', 'momentum', 'weightDecay', 'gradScale', 'checkFinite', 'eta'], 'kernels.larsStep');
   const { slots: s, gradHalf } = slots(tensors);
   const trust = new Float32Array(s.length);
   const k = loadBinding().kernels;

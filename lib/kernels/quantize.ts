@@ -63,7 +63,7 @@ function checkedInput(x: Float32Array, name: string): void {
  */
 export function qsgdEncode(x: Float32Array, opts: QsgdEncodeOptions): QsgdCode {
   checkedInput(x, 'x');
-  const o = checkOptions(opts, ['levels', 'seed', 'norm', 'out']);
+  const o = checkOptions(opts, ['levels', 'seed', 'norm', 'out'], 'kernels.qsgdEncode');
   const levels = integer(o.levels, 'levels', 1, 1 << 24);
   const norm = o.norm === undefined ? -1 : finiteNumber(o.norm, 'norm');
   if (o.norm !== undefined && norm < 0) throw new RangeError(`norm must be >= 0, got ${norm}`);
@@ -98,7 +98,7 @@ function decodeOut(o: Partial<DecodeOptions>): Float32Array {
  */
 export function qsgdDecode(q: QsgdCode, opts: DecodeOptions): Float32Array {
   expectArray(q.code, Uint8Array, 'code');
-  const o = checkOptions(opts, DECODE_OPTIONS);
+  const o = checkOptions(opts, DECODE_OPTIONS, 'kernels.qsgdDecode');
   const out = decodeOut(o);
   const levels = integer(q.levels, 'levels', 1, 1 << 24);
   if (q.code.length < qsgdCodeBytes(out.length, levels)) throw new RangeError('code is too short for out');
@@ -120,7 +120,7 @@ export interface TernCode {
  */
 export function ternGradEncode(x: Float32Array, opts?: { seed?: number; out?: Uint8Array }): TernCode {
   checkedInput(x, 'x');
-  const o = checkOptions(opts, ['seed', 'out']);
+  const o = checkOptions(opts, ['seed', 'out'], 'kernels.ternGradEncode');
   const code = codeOut(o.out, 2 * planeBytes(x.length));
   const scale = loadBinding().kernels.ternGradEncode(x, integer(o.seed, 'seed', 0, 0xffffffff, randomSeed()), code);
   return { code, scale };
@@ -129,7 +129,7 @@ export function ternGradEncode(x: Float32Array, opts?: { seed?: number; out?: Ui
 /** Decodes a TernGrad code: `out[i] (+)= nonzero ? ±scale : 0`. */
 export function ternGradDecode(t: TernCode, opts: DecodeOptions): Float32Array {
   expectArray(t.code, Uint8Array, 'code');
-  const o = checkOptions(opts, DECODE_OPTIONS);
+  const o = checkOptions(opts, DECODE_OPTIONS, 'kernels.ternGradDecode');
   const out = decodeOut(o);
   if (t.code.length < 2 * planeBytes(out.length)) throw new RangeError('code is too short for out');
   loadBinding().kernels.ternGradDecode(t.code, finiteNumber(t.scale, 'scale'), out, !!o.accumulate);
@@ -154,7 +154,7 @@ export function signEncode(grad: Float32Array, residual: Float32Array, opts?: { 
   checkedInput(grad, 'grad');
   expectArray(residual, Float32Array, 'residual');
   sameLength(residual.length, grad.length, 'residual', 'grad');
-  const o = checkOptions(opts, ['out']);
+  const o = checkOptions(opts, ['out'], 'kernels.signEncode');
   const code = codeOut(o.out, planeBytes(grad.length));
   const scale = loadBinding().kernels.signEncode(grad, residual, code);
   return { code, scale };
@@ -163,7 +163,7 @@ export function signEncode(grad: Float32Array, residual: Float32Array, opts?: { 
 /** Decodes a 1-bit code: `out[i] (+)= sign ? -scale : scale`. */
 export function signDecode(s: SignCode, opts: DecodeOptions): Float32Array {
   expectArray(s.code, Uint8Array, 'code');
-  const o = checkOptions(opts, DECODE_OPTIONS);
+  const o = checkOptions(opts, DECODE_OPTIONS, 'kernels.signDecode');
   const out = decodeOut(o);
   if (s.code.length < planeBytes(out.length)) throw new RangeError('code is too short for out');
   loadBinding().kernels.signDecode(s.code, finiteNumber(s.scale, 'scale'), out, !!o.accumulate);

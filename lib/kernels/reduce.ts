@@ -35,7 +35,7 @@ export function reduce<T extends Float32Array | Float64Array | Int32Array | Uint
   src: T,
   opts?: ReduceOptions,
 ): T {
-  const o = checkOptions(opts, ['op', 'dtype']);
+  const o = checkOptions(opts, ['op', 'dtype'], 'kernels.reduce');
   const op = o.op ?? 'sum';
   if (!(OPS as readonly string[]).includes(op)) throw new RangeError(`op must be sum, min or max, got ${String(op)}`);
   let dtype: DType;

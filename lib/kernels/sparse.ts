@@ -71,7 +71,7 @@ export interface DgcResult {
  * @throws TypeError for wrong array types; RangeError for length mismatches or bad options
  */
 export function dgcStep(state: DgcState, grad: Float32Array, opts?: DgcOptions): DgcResult {
-  const o = checkOptions(opts, ['momentum', 'density', 'sampleRatio', 'seed', 'maxRounds', 'half']);
+  const o = checkOptions(opts, ['momentum', 'density', 'sampleRatio', 'seed', 'maxRounds', 'half'], 'kernels.dgcStep');
   if (state === null || typeof state !== 'object') throw new TypeError('state must be an object');
   expectArray(state.u, Float32Array, 'state.u');
   expectArray(state.v, Float32Array, 'state.v');

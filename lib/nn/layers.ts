@@ -1,3 +1,4 @@
+import { checkOptions } from '../common/args';
 import type { Parameter } from '../common/parameter';
 import { Rng, randomSeed } from '../common/rng';
 import { uniformInit } from './init';
@@ -31,12 +32,7 @@ export class Linear {
         throw new RangeError(`nn.Linear: ${name} must be an integer from 1 to 16777216, got ${v}`);
       }
     }
-    if (options === null || typeof options !== 'object') throw new TypeError('nn.Linear: options must be an object');
-    for (const key of Object.keys(options)) {
-      if (key !== 'bias' && key !== 'seed') {
-        throw new TypeError(`nn.Linear: unknown option '${key}' (known: bias, seed)`);
-      }
-    }
+    checkOptions(options, ['bias', 'seed'], 'nn.Linear');
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;
     const rng = new Rng(options.seed ?? randomSeed());

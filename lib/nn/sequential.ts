@@ -1,4 +1,5 @@
 import type { Parameter } from '../common/parameter';
+import { checkOptions } from '../common/args';
 import { loadBinding } from '../native';
 import { nativeIds } from '../common/constants';
 import type { Labels, NnBinding } from './binding';
@@ -146,7 +147,7 @@ export class Sequential {
   lossAndGrad(x: Float32Array, labels: Labels, batch: number, options: LossAndGradOptions = {}): number {
     this.checkInput(x, batch, 'lossAndGrad');
     this.checkLabels(labels, batch);
-    const { onGrad, accumulate = false, lossScale = 1 } = checkOptions(options);
+    const { onGrad, accumulate = false, lossScale = 1 } = checkGradOptions(options);
     const logits = this.run(x, batch);
     const nn = this.native;
     const last = this.ops.length - 1;
@@ -318,13 +319,8 @@ export class Sequential {
   }
 }
 
-function checkOptions(o: LossAndGradOptions): LossAndGradOptions {
-  if (o === null || typeof o !== 'object') throw new TypeError('lossAndGrad: options must be an object');
-  for (const key of Object.keys(o)) {
-    if (key !== 'onGrad' && key !== 'accumulate' && key !== 'lossScale') {
-      throw new TypeError(`lossAndGrad: unknown option '${key}' (known: onGrad, accumulate, lossScale)`);
-    }
-  }
+function checkGradOptions(options: LossAndGradOptions): Partial<LossAndGradOptions> {
+  const o = checkOptions(options, ['onGrad', 'accumulate', 'lossScale'], 'lossAndGrad');
   if (o.onGrad !== undefined && typeof o.onGrad !== 'function') throw new TypeError('lossAndGrad: onGrad must be a function');
   if (o.lossScale !== undefined && !(typeof o.lossScale === 'number' && Number.isFinite(o.lossScale) && o.lossScale > 0)) {
     throw new RangeError(`lossAndGrad: lossScale must be a positive finite number, got ${String(o.lossScale)}`);

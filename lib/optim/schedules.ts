@@ -1,8 +1,10 @@
 /**
  * Learning-rate schedules: each a function of the step (0-based, counting optimizer steps) that
  * returns the learning rate, which the Trainer assigns to `optimizer.lr` before every step.
- * They compose: `warmup(cosine({...}), { steps })`.
+ * They compose: `warmup(cosine({...}), { steps })`. An option a schedule does not take is a
+ * TypeError naming it.
  */
+import { checkOptions } from '../common/args';
 
 /** A learning rate as a function of the step. */
 export type Schedule = (step: number) => number;
@@ -38,6 +40,7 @@ export function constant(lr: number): Schedule {
  */
 export function linearScaling(options: { baseLr: number; batchSize: number; referenceBatch?: number }): number {
   if (options === null || typeof options !== 'object') throw new TypeError('schedules.linearScaling: options { baseLr, batchSize } are required');
+  checkOptions(options, ['baseLr', 'batchSize', 'referenceBatch'], 'schedules.linearScaling');
   const baseLr = positive(options.baseLr, 'baseLr', 'linearScaling');
   const batch = stepsArg(options.batchSize, 'batchSize', 'linearScaling');
   const ref = stepsArg(options.referenceBatch ?? 256, 'referenceBatch', 'linearScaling');
@@ -51,6 +54,7 @@ export function linearScaling(options: { baseLr: number; batchSize: number; refe
 export function warmup(target: Schedule | number, options: { steps: number; startLr?: number }): Schedule {
   const t = typeof target === 'number' ? constant(target) : target;
   if (typeof t !== 'function') throw new TypeError('schedules.warmup: target must be a schedule or a number');
+  checkOptions(options, ['steps', 'startLr'], 'schedules.warmup');
   const steps = stepsArg(options.steps, 'steps', 'warmup', true);
   const start = positive(options.startLr ?? 0, 'startLr', 'warmup', true);
   return (step) => {
@@ -73,9 +77,10 @@ export function goyal(options: {
   warmupSteps: number;
   after?: (scaledLr: number) => Schedule;
 }): Schedule {
-  const scaled = linearScaling(options);
-  const after = options.after ? options.after(scaled) : constant(scaled);
-  return warmup(after, { steps: options.warmupSteps, startLr: options.baseLr });
+  checkOptions(options, ['baseLr', 'batchSize', 'referenceBatch', 'warmupSteps', 'after'], 'schedules.goyal');
+  const { baseLr, batchSize, referenceBatch, warmupSteps, after } = options;
+  const scaled = linearScaling({ baseLr, batchSize, referenceBatch });
+  return warmup(after ? after(scaled) : constant(scaled), { steps: warmupSteps, startLr: baseLr });
 }
 
 /**
@@ -83,6 +88,7 @@ export function goyal(options: {
  * and `endLr` from `totalSteps` on.
  */
 export function polynomial(options: { lr: number; totalSteps: number; power?: number; endLr?: number }): Schedule {
+  checkOptions(options, ['lr', 'totalSteps', 'power', 'endLr'], 'schedules.polynomial');
   const lr = positive(options.lr, 'lr', 'polynomial', true);
   const total = stepsArg(options.totalSteps, 'totalSteps', 'polynomial');
   const power = positive(options.power ?? 2, 'power', 'polynomial');
@@ -99,6 +105,7 @@ export function polynomial(options: { lr: number; totalSteps: number; power?: nu
  * `lr * gamma^(number of milestones <= step)` (MultiStepLR).
  */
 export function stepDecay(options: { lr: number; stepSize?: number; milestones?: number[]; gamma?: number }): Schedule {
+  checkOptions(options, ['lr', 'stepSize', 'milestones', 'gamma'], 'schedules.stepDecay');
   const lr = positive(options.lr, 'lr', 'stepDecay', true);
   const gamma = positive(options.gamma ?? 0.1, 'gamma', 'stepDecay', true);
   if ((options.stepSize === undefined) === (options.milestones === undefined)) {
@@ -119,6 +126,7 @@ export function stepDecay(options: { lr: number; stepSize?: number; milestones?:
 
 /** Cosine annealing from `lr` to `minLr` over `totalSteps`, then `minLr` (torch's CosineAnnealingLR, one half-period). */
 export function cosine(options: { lr: number; totalSteps: number; minLr?: number }): Schedule {
+  checkOptions(options, ['lr', 'totalSteps', 'minLr'], 'schedules.cosine');
   const lr = positive(options.lr, 'lr', 'cosine', true);
   const total = stepsArg(options.totalSteps, 'totalSteps', 'cosine');
   const min = positive(options.minLr ?? 0, 'minLr', 'cosine', true);
@@ -140,6 +148,7 @@ export function oneCycle(options: {
   divFactor?: number;
   finalDivFactor?: number;
 }): Schedule {
+  checkOptions(options, ['maxLr', 'totalSteps', 'pctStart', 'divFactor', 'finalDivFactor'], 'schedules.oneCycle');
   const maxLr = positive(options.maxLr, 'maxLr', 'oneCycle');
   const total = stepsArg(options.totalSteps, 'totalSteps', 'oneCycle');
   const pct = options.pctStart ?? 0.3;

@@ -182,6 +182,7 @@ export class Trainer {
       throw new TypeError('Trainer: model must have parameters() and lossAndGrad()');
     }
     if (!data || typeof data !== 'object') throw new TypeError('Trainer: data must be { train, test? }');
+    checkOptions(data, ['train', 'test'], 'Trainer: data');
     this.o = options;
     this.model = model;
     this.comm = options.communicator ?? getCommunicator('Trainer');

@@ -15,6 +15,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kBootstrap: return "ERR_DTRAIN_BOOTSTRAP";
     case ErrorCode::kClosed: return "ERR_DTRAIN_CLOSED";
     case ErrorCode::kSystem: return "ERR_DTRAIN_SYSTEM";
+    case ErrorCode::kConfig: return "ERR_DTRAIN_CONFIG";
   }
   return "ERR_DTRAIN_UNKNOWN";
 }

@@ -1,6 +1,8 @@
 // Errors the core raises. Each carries a stable code that the binding turns into `err.code`,
 // so programs can act on the kind of failure (a lost peer, a timeout, a mismatch) without
-// parsing messages.
+// parsing messages. lib/common/errors.ts's ERROR_CODES is the one table of every code, these
+// and those only the TypeScript raises, each with its meaning and what to do; a new code here
+// goes there too (test/56.error-codes.test.js compares them).
 #pragma once
 
 #include <stdexcept>
@@ -18,7 +20,11 @@ enum class ErrorCode {
   kBootstrap,        // ERR_DTRAIN_BOOTSTRAP: the rendezvous or transport setup failed
   kClosed,           // ERR_DTRAIN_CLOSED: the communicator was shut down
   kSystem,           // ERR_DTRAIN_SYSTEM: an OS call failed
+  kConfig,           // ERR_DTRAIN_CONFIG: a DTRAIN_* setting this build or machine cannot use
 };
+
+// How many codes there are (kConfig is the last).
+constexpr int kErrorCodeCount = static_cast<int>(ErrorCode::kConfig) + 1;
 
 const char* errorCodeName(ErrorCode code);
 

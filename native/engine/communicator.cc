@@ -164,7 +164,9 @@ void Communicator::loop(Completion ready) {
     ready_.store(true);
     ready(Status{});
   } catch (const Error& e) {
-    broken_ = std::make_unique<Error>(ErrorCode::kBootstrap, e.what(), e.ranks());
+    // A setting this machine cannot use stays ERR_DTRAIN_CONFIG (fix the variable, not the job).
+    const ErrorCode code = e.code() == ErrorCode::kConfig ? ErrorCode::kConfig : ErrorCode::kBootstrap;
+    broken_ = std::make_unique<Error>(code, e.what(), e.ranks());
     ready(Status::fromError(*broken_));
   } catch (const std::exception& e) {
     broken_ = std::make_unique<Error>(ErrorCode::kBootstrap, e.what());

@@ -10,7 +10,7 @@ Napi::Error makeError(Napi::Env env, ErrorCode code, const std::string& message,
                       const std::vector<int>& rankList) {
   Napi::Error err;
   const Napi::FunctionReference& cls = instanceData(env).errorClass;
-  if (code == ErrorCode::kInvalidArgument) {
+  if (code == ErrorCode::kInvalidArgument || code == ErrorCode::kConfig) {
     err = Napi::Error(env, Napi::RangeError::New(env, message).Value());
   } else if (!cls.IsEmpty()) {
     err = Napi::Error(env, cls.New({Napi::String::New(env, message)}));

@@ -1,5 +1,5 @@
 // The one path from core failures to JS errors, used by every wrap. A dtrain::Error becomes a
-// RangeError when it is about an argument (kInvalidArgument), else an instance of the package's
+// RangeError when it is about an argument or a setting (kInvalidArgument, kConfig), else an instance of the package's
 // DtrainError class (lib/common/errors.ts, handed over by setErrorClass at load); both carry
 // `code`, `ranks` and, when one rank is meant, `rank`. Any other std::exception is
 // ERR_DTRAIN_SYSTEM.

@@ -121,8 +121,7 @@ Napi::Value reduce(const Napi::CallbackInfo& info) {
        "dst and src must be the same length and element size");
   table(info.Env())
       .reduce(static_cast<DType>(dtype), static_cast<ReduceOp>(op),
-              static_cast<uint8_t*>(d.ArrayBuffer().Data()) + d.ByteOffset(),
-              static_cast<uint8_t*>(s.ArrayBuffer().Data()) + s.ByteOffset(), d.ElementLength());
+              typedArrayBytes(d), typedArrayBytes(s), d.ElementLength());
   return info.Env().Undefined();
 }
 

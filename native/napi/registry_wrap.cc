@@ -56,7 +56,7 @@ Napi::Object constants(Napi::Env env) {
   for (int k = 0; k < kOpKindCount; ++k) kinds.Set(opKindName(static_cast<OpKind>(k)), k);
   c.Set("opKinds", kinds);
   std::vector<std::string> codes;
-  for (int e = 0; e <= static_cast<int>(ErrorCode::kSystem); ++e)
+  for (int e = 0; e < kErrorCodeCount; ++e)
     codes.push_back(errorCodeName(static_cast<ErrorCode>(e)));
   c.Set("errorCodes", strings(env, codes));
   return c;

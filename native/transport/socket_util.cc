@@ -25,6 +25,9 @@ HostPort parseHostPort(const std::string& s, const char* what) {
   }
   HostPort hp;
   hp.host = s.substr(0, colon);
+  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']') {
+    hp.host = hp.host.substr(1, hp.host.size() - 2);
+  }
   char* end = nullptr;
   long port = std::strtol(s.c_str() + colon + 1, &end, 10);
   if (*end != '\0' || port <= 0 || port > 65535) {
@@ -35,9 +38,38 @@ HostPort parseHostPort(const std::string& s, const char* what) {
   return hp;
 }
 
+std::string joinHostPort(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+bool numericAddress(const std::string& host, int port, sockaddr_storage* out, socklen_t* len) {
+  *out = sockaddr_storage{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+int portOf(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+}
+
 int connectTo(const HostPort& hp, const Deadline& deadline, const char* what) {
   addrinfo hints{};
-  hints.ai_family = AF_INET;
+  hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   std::string port = std::to_string(hp.port);
@@ -49,25 +81,27 @@ int connectTo(const HostPort& hp, const Deadline& deadline, const char* what) {
   int lastErr = 0;
   int delayMs = 5;
   while (true) {
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      freeaddrinfo(res);
-      throwSystemError("socket");
+    for (const addrinfo* a = res; a != nullptr; a = a->ai_next) {
+      int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        lastErr = errno;
+        continue;  // e.g. an IPv6 address on a host without IPv6: try the next one
+      }
+      if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+        freeaddrinfo(res);
+        setNoDelay(fd);
+        return fd;
+      }
+      lastErr = errno;
+      close(fd);
     }
-    if (connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
-      freeaddrinfo(res);
-      setNoDelay(fd);
-      return fd;
-    }
-    lastErr = errno;
-    close(fd);
     if (deadline.passed()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(deadline.msLeft(delayMs)));
     delayMs = delayMs < 200 ? delayMs * 2 : 200;
   }
   freeaddrinfo(res);
-  throw Error(ErrorCode::kBootstrap, std::string("cannot connect to ") + what + " at " + hp.host +
-                                         ":" + std::to_string(hp.port) + ": " +
+  throw Error(ErrorCode::kBootstrap, std::string("cannot connect to ") + what + " at " +
+                                         joinHostPort(hp.host, hp.port) + ": " +
                                          std::strerror(lastErr));
 }
 
@@ -148,12 +182,15 @@ void setNoDelay(int fd) {
 }
 
 std::string peerAddress(int fd) {
-  sockaddr_in addr{};
+  sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
-  char buf[INET_ADDRSTRLEN] = "?";
-  inet_ntop(AF_INET, &addr.sin_addr, buf, sizeof(buf));
-  return std::string(buf) + ":" + std::to_string(ntohs(addr.sin_port));
+  char buf[INET6_ADDRSTRLEN] = "?";
+  const void* ip = addr.ss_family == AF_INET6
+                       ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6&>(addr).sin6_addr)
+                       : static_cast<const void*>(&reinterpret_cast<sockaddr_in&>(addr).sin_addr);
+  inet_ntop(addr.ss_family, ip, buf, sizeof(buf));
+  return joinHostPort(buf, portOf(addr));
 }
 
 bool equalSecret(const std::string& a, const std::string& b) {

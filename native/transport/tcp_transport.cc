@@ -37,24 +37,22 @@ void logRefusal(int rank, const std::string& from, const std::string& why) {
 TcpTransport::TcpTransport(const Rendezvous& rv, const std::string& token,
                            const std::string& bindHost)
     : rank_(rv.rank), size_(rv.size), token_(token), fds_(rv.size, -1) {
-  listenFd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listenFd_ < 0) throwSystemError("socket");
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (!numericAddress(bindHost, 0, &addr, &len)) {
+    throw Error(ErrorCode::kConfig,
+                "DTRAIN_TCP_ADDR must be a numeric IPv4 or IPv6 address, got '" + bindHost + "'");
+  }
+  listenFd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listenFd_ < 0) throwSystemError("socket for " + bindHost);
   int one = 1;
   setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  if (inet_pton(AF_INET, bindHost.c_str(), &addr.sin_addr) != 1) {
-    close(listenFd_);
-    throw Error(ErrorCode::kInvalidArgument,
-                "DTRAIN_TCP_ADDR must be an IPv4 address, got '" + bindHost + "'");
-  }
-  if (bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+  if (bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
       listen(listenFd_, 128) != 0) {
     close(listenFd_);
     throwSystemError("listen on " + bindHost);
   }
-  socklen_t len = sizeof(addr);
+  len = sizeof(addr);
   getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
   wakeFd_ = eventfd(0, EFD_CLOEXEC);
   if (wakeFd_ < 0) {
@@ -64,7 +62,7 @@ TcpTransport::TcpTransport(const Rendezvous& rv, const std::string& token,
   acceptor_ = std::thread([this] { acceptLoop(); });
 
   try {
-    std::string me = bindHost + ":" + std::to_string(ntohs(addr.sin_port));
+    std::string me = joinHostPort(bindHost, portOf(addr));
     std::vector<std::string> addrs = rv.allGather("tcp-addr", me);
     // Lower ranks accept, higher ranks connect: each pair is connected exactly once.
     for (int peer = 0; peer < rank_; ++peer) {

@@ -12,12 +12,14 @@ async function main() {
     await dtrain.shutdown();
   }
   let closedCode = null;
+  let closedErrorCode = null;
   try {
     dtrain.rank();
   } catch (err) {
     closedCode = err.message;
+    closedErrorCode = err.code;
   }
-  report({ sums, closedCode });
+  report({ sums, closedCode, closedErrorCode });
 }
 
 main().catch((err) => {

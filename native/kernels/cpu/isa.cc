@@ -64,11 +64,11 @@ Isa resolve() {
   if (f.name.empty()) return bestIsa();
   Isa isa;
   if (!parseIsa(f.name.c_str(), &isa)) {
-    throw Error(ErrorCode::kInvalidArgument,
+    throw Error(ErrorCode::kConfig,
                 f.source + "=" + f.name + " is not one of scalar, avx2, avx512");
   }
   if (!isaSupported(isa)) {
-    throw Error(ErrorCode::kInvalidArgument,
+    throw Error(ErrorCode::kConfig,
                 f.source + "=" + f.name + ", but this CPU supports at most " + isaName(bestIsa()));
   }
   return isa;
