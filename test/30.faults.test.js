@@ -64,6 +64,51 @@ describe('mismatched calls', function () {
   }
 });
 
+describe('mismatched calls of the newer collectives', function () {
+  it('reduce with another root, gather with another length: ERR_DTRAIN_MISMATCH on every rank, and the communicator stays usable', async function () {
+    const job = await faults(3, 'mismatch-root');
+    expect(job.code, describeJob(job)).to.equal(0);
+    for (const r of job.results) {
+      expect(r.code, JSON.stringify(r)).to.equal('ERR_DTRAIN_MISMATCH');
+      expect(r.message).to.match(/rank 0 called reduce\(float32\[8\], op=sum, root=1.*ranks 1, 2 called reduce\(float32\[8\], op=sum, root=0/);
+      expect(r.ranks).to.deep.equal([0]);
+      expect(r.second.message).to.match(/rank 1 called gather\(int32\[3\], root=0/);
+      expect(r.after).to.equal(3);
+    }
+  });
+
+  it('recv with another tag: ERR_DTRAIN_MISMATCH naming both tags; a recv from a rank that never sends times out naming it', async function () {
+    const job = await faults(3, 'p2p-tag');
+    expect(job.code, describeJob(job)).to.equal(0);
+    const byRank = Object.fromEntries(job.results.map((r) => [r.worker, r]));
+    expect(byRank[1].code).to.equal('ERR_DTRAIN_MISMATCH');
+    expect(byRank[1].message).to.match(/recv\(float32\[2\], from rank 0, tag=6.*got send\(float32\[2\], tag=5\)/);
+    expect(byRank[1].ranks).to.deep.equal([0]);
+    expect(byRank[2].code).to.equal('ERR_DTRAIN_TIMEOUT');
+    expect(byRank[2].ranks).to.deep.equal([0]);
+  });
+
+  it('all-to-all whose recvCounts disagree with the senders: ERR_DTRAIN_MISMATCH on every rank, then a correct call works', async function () {
+    const job = await faults(3, 'mismatch-splits');
+    expect(job.code, describeJob(job)).to.equal(0);
+    for (const r of job.results) {
+      expect(r.code, JSON.stringify(r)).to.equal('ERR_DTRAIN_MISMATCH');
+      expect(r.after).to.equal('0,1,2');
+    }
+    expect(job.results.find((r) => r.worker === 2).message).to.match(/rank 0 sends 1, recvCounts\[0\] is 2/);
+  });
+
+  it('a broadcast while a rank has joined: ERR_DTRAIN_MISMATCH on every rank, naming the joined rank', async function () {
+    const job = await faults(3, 'join-then-broadcast');
+    expect(job.code, describeJob(job)).to.equal(0);
+    for (const r of job.results) {
+      expect(r.code, JSON.stringify(r)).to.equal('ERR_DTRAIN_MISMATCH');
+      expect(r.message).to.match(/rank 2 called join\(\).*not broadcast/);
+      expect(r.ranks).to.deep.equal([2]);
+    }
+  });
+});
+
 describe('a peer that stalls inside a small async all-reduce', function () {
   for (const transport of ['shm', 'tcp']) {
     it(`${transport}: the caller's event loop keeps turning, and the result is right`, async function () {

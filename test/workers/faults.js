@@ -70,6 +70,39 @@ const scenarios = {
       report({ ...info, done, laterCode: later.code, laterMs: later.ms });
     }
   },
+  // Rank 0 names another root for a reduce; then a gather of another length.
+  async 'mismatch-root'(rank) {
+    const err = await expectFailure(() => dtrain.reduce(new Float32Array(8), rank === 0 ? 1 : 0));
+    const err2 = await expectFailure(() => dtrain.gather(new Int32Array(rank === 1 ? 3 : 4), 0));
+    const after = await dtrain.allreduce(new Float32Array(4).fill(1));
+    report({ ...err, second: err2, after: after[0] });
+  },
+  // Rank 1 expects another tag than rank 0 sends; rank 2 waits for a message rank 0 never sends.
+  async 'p2p-tag'(rank) {
+    let err = { code: null };
+    if (rank === 0) {
+      await dtrain.send(Float32Array.of(1, 2), 1, { tag: 5 });
+      await sleep(2500);
+    }
+    if (rank === 1) err = await expectFailure(() => dtrain.recv(new Float32Array(2), 0, { tag: 6 }));
+    if (rank === 2) err = await expectFailure(() => dtrain.recv(new Float32Array(2), 0, { timeout: 1 }));
+    report(err);
+    process.exit(0);
+  },
+  // Rank 2's recvCounts disagree with what rank 0 sends it: every rank fails, before any data moves.
+  async 'mismatch-splits'(rank, size) {
+    const sendCounts = new Array(size).fill(1);
+    const recvCounts = new Array(size).fill(1);
+    if (rank === 2) recvCounts[0] = 2;
+    const err = await expectFailure(() => dtrain.alltoall(new Float32Array(size), { sendCounts, recvCounts }));
+    const after = await dtrain.alltoall(new Float32Array(size).fill(rank));
+    report({ ...err, after: Array.from(after).join(',') });
+  },
+  // Rank 2 has joined; the others call a broadcast, which joined ranks cannot answer.
+  async 'join-then-broadcast'(rank) {
+    const err = await expectFailure(() => (rank === 2 ? dtrain.join({ timeout: 5 }) : dtrain.broadcast(new Float32Array(4), 0)));
+    report(err);
+  },
   // The last rank SIGKILLs itself while the others loop on one of the newer calls (argv[3]).
   async 'kill-in'(rank, size) {
     const what = process.argv[3];
@@ -79,7 +112,7 @@ const scenarios = {
       reduce: () => dtrain.reduce(new Float32Array(n), 0),
       gather: () => dtrain.gather(new Float32Array(n >> 2), 0),
       scatter: () => dtrain.scatter(new Float32Array(n >> 2), 0, rank === 0 ? { send: new Float32Array((n >> 2) * size) } : {}),
-      alltoall: () => dtrain.alltoall(new Float32Array(n)),
+      alltoall: () => dtrain.alltoall(new Float32Array((n >> 2) * size)),
       grouped: () => dtrain.groupedAllreduce([new Float32Array(n >> 1), new Float32Array(n >> 1)]),
       // A ring of messages: even ranks send first, odd ones receive first.
       sendrecv: async () => {
