@@ -211,7 +211,7 @@ export interface Registry {
 /** What `simulate` predicts for one all-reduce (or all-gather). */
 export interface SimulationResult {
   algorithm: string;
-  collective: 'allreduce' | 'allgather';
+  collective: AlgorithmCollective;
   np: number;
   /** All-reduce: the vector; all-gather: what each rank contributes. */
   bytes: number;
@@ -241,7 +241,7 @@ interface AddonExports {
       np: number;
       bytes: number;
       /** Default allreduce. */
-      collective?: 'allreduce' | 'allgather';
+      collective?: AlgorithmCollective;
       hosts?: number;
       alphaIntra?: number;
       betaIntra?: number;

@@ -123,6 +123,18 @@ describe('collectives usage edges', function () {
     expect(job.stderr).to.match(/DTRAIN_DEBUG must be INFO or DETAIL, got 'LOUD'/);
   });
 
+  it('dtrain simulate runs the new schedules: a binomial gather takes lg p rounds, pairwise all-to-all p-1', function () {
+    const { execFileSync } = require('child_process');
+    const run = (...args) => JSON.parse(execFileSync(process.execPath, [require.resolve('../bin/dtrain.js'), 'simulate', '--json', ...args]).toString());
+    const gather = run('--algo', 'binomial-tree', '--collective', 'gather', '--np', '64', '--bytes', '1MiB');
+    expect(gather.steps).to.equal(7); // its own block, then one child per level
+    expect(gather.max_bytes_sent_per_rank).to.equal(32 * 1048576); // rank 32 sends its half to the root
+    const a2a = run('--algo', 'pairwise', '--collective', 'alltoall', '--np', '8', '--bytes', '4096');
+    expect(a2a.max_bytes_sent_per_rank).to.equal(7 * 4096);
+    const reduce = run('--algo', 'binomial-tree', '--collective', 'reduce', '--np', '8', '--bytes', '4096');
+    expect(reduce.steps).to.equal(3);
+  });
+
   it('the Communicator has every collective the module has, with the same name', function () {
     const moduleFns = Object.keys(dtrain).filter((k) => typeof dtrain[k] === 'function' && !/^[A-Z]/.test(k));
     const notCollectives = new Set(['init', 'shutdown', 'getCommunicator', 'rank', 'size', 'localRank', 'localSize', 'broadcastParameters', 'broadcastOptimizerState']);

@@ -9,8 +9,14 @@ export { parseBytes } from './values';
 interface SimulateOptions extends ModelOptions, TrainSimOptions {
   train?: boolean;
   bytes?: number;
-  collective?: 'allreduce' | 'allgather';
+  collective?: SimulatedCollective;
 }
+
+/** The collectives `simulate` runs: every one with schedules. Reductions move float32. */
+const SIMULATED = ['allreduce', 'allgather', 'reduceScatter', 'broadcast', 'reduce', 'gather', 'scatter', 'alltoall'] as const;
+type SimulatedCollective = (typeof SIMULATED)[number];
+const REDUCING: ReadonlySet<string> = new Set(['allreduce', 'reduceScatter', 'reduce']);
+const PER_RANK: Readonly<Record<string, string>> = { allgather: ' per rank', gather: ' per rank', scatter: ' per rank', alltoall: ' per pair of ranks' };
 
 function nonNegativeNumber(value: string): number {
   const v = Number(value);
@@ -20,9 +26,9 @@ function nonNegativeNumber(value: string): number {
   return v;
 }
 
-function collectiveName(value: string): 'allreduce' | 'allgather' {
-  if (value !== 'allreduce' && value !== 'allgather') throw new InvalidArgumentError('Expected allreduce or allgather.');
-  return value;
+function collectiveName(value: string): SimulatedCollective {
+  if (!(SIMULATED as readonly string[]).includes(value)) throw new InvalidArgumentError(`Expected one of ${SIMULATED.join(', ')}.`);
+  return value as SimulatedCollective;
 }
 
 /**
@@ -36,8 +42,8 @@ export function addSimulateCommand(program: Command): void {
     .description('predict an all-reduce at any scale by running its schedules against the alpha-beta-gamma model')
     .option('--algo <name>', 'an all-reduce algorithm (dtrain info lists them): ring, halving-doubling, hierarchical[:inner], ... (--train: a list)')
     .option('-n, --np <P>', 'number of ranks (--train: a list, e.g. 2,16,128,2048)', positiveIntegerList)
-    .option('--bytes <B>', 'message size (e.g. 4096, 1MiB, 256MiB); all-gather: per rank', parseBytes)
-    .option('--collective <kind>', 'allreduce (default) or allgather', collectiveName)
+    .option('--bytes <B>', 'message size (e.g. 4096, 1MiB, 256MiB); all-gather, gather, scatter: per rank; all-to-all: per pair', parseBytes)
+    .option('--collective <kind>', `${SIMULATED.join(', ')} (default allreduce)`, collectiveName)
     .option('--alpha <s>', 'latency per message, seconds', nonNegativeNumber)
     .option('--beta <s>', 'seconds per byte sent', nonNegativeNumber)
     .option('--gamma <s>', 'seconds per byte reduced', nonNegativeNumber)
@@ -65,8 +71,8 @@ export function addSimulateCommand(program: Command): void {
     if (options.bytes === undefined) usage("error: required option '--bytes <B>' not specified");
     if (options.np.length !== 1) usage('--np takes one number (a list goes with --train)');
     const np = options.np[0];
-    // An all-reduce sums float32 elements; an all-gather moves bytes as they are.
-    if (options.collective !== 'allgather') checkWholeElements(options.bytes as number, 4, '--bytes', 'float32', true);
+    // Reductions sum float32 elements; the other collectives move bytes as they are.
+    if (REDUCING.has(options.collective ?? 'allreduce')) checkWholeElements(options.bytes as number, 4, '--bytes', 'float32', true);
     if (options.hosts !== undefined && options.hosts > np) usage('--hosts cannot exceed --np');
     let result;
     try {
@@ -88,8 +94,8 @@ export function addSimulateCommand(program: Command): void {
       return;
     }
     const f = result.formulaS === null ? 'no closed form' : `formula ${fmt(result.formulaS)}`;
-    const what = result.collective === 'allgather' ? `${result.algorithm} all-gather` : result.algorithm;
-    const per = result.collective === 'allgather' ? ' per rank' : '';
+    const what = result.collective === 'allreduce' ? result.algorithm : `${result.algorithm} ${result.collective}`;
+    const per = PER_RANK[result.collective] ?? '';
     process.stdout.write(
       `${what}, ${result.np} ranks, ${result.bytes} bytes${per}: predicted ${fmt(result.predictedS)} (${f}); ` +
         `${result.steps} steps, at most ${result.maxBytesSentPerRank} bytes sent per rank, ` +
