@@ -125,7 +125,7 @@ function readmeRows() {
 
 function expectedRow(code) {
   const e = ERROR_CODES[code];
-  return `| \`${code}\` | \`${e.thrownAs}\` | ${e.when} | ${e.todo} |`;
+  return `| \`${code}\` | \`${e.thrownAs}\` | ${e.when} | ${e.remedy} |`;
 }
 
 describe('error codes', function () {
@@ -136,7 +136,7 @@ describe('error codes', function () {
     for (const c of CODES) {
       expect(c).to.match(/^ERR_DTRAIN_[A-Z_]+$/);
       expect(ERROR_CODES[c].when, c).to.be.a('string').and.not.include('\n').and.not.include('|');
-      expect(ERROR_CODES[c].todo, c).to.be.a('string').and.not.include('\n').and.not.include('|');
+      expect(ERROR_CODES[c].remedy, c).to.be.a('string').and.not.include('\n').and.not.include('|');
     }
   });
 

@@ -12,7 +12,7 @@ export interface ErrorCodeInfo {
   /** When it happens, in a line (the README's "when" column). */
   when: string;
   /** What to do about it, in a line (the README's "what to do" column). */
-  todo: string;
+  remedy: string;
   /** Whether the native core raises it too (native/common/error.h). */
   native: boolean;
 }
@@ -22,67 +22,67 @@ export const ERROR_CODES = {
   ERR_DTRAIN_MISMATCH: {
     thrownAs: 'DtrainError',
     when: 'ranks called different collectives, or the same one with another length, type, op, root or algorithm; or built different models or optimizer settings (DistributedOptimizer, Trainer). Every rank gets the same message naming what each called; `err.ranks` are those outside the largest group',
-    todo: 'make every rank call the same collectives in the same order with the same arguments; the communicator stays usable',
+    remedy: 'make every rank call the same collectives in the same order with the same arguments; the communicator stays usable',
     native: true,
   },
   ERR_DTRAIN_PEER_LOST: {
     thrownAs: 'DtrainError',
     when: "a peer process died or its connection broke during a collective; every rank's pending call fails within about a second, `err.rank` the lost rank",
-    todo: "see why that rank died (the launcher names its exit code or signal); `shutdown()`, then restart the job",
+    remedy: "see why that rank died (the launcher names its exit code or signal); `shutdown()`, then restart the job",
     native: true,
   },
   ERR_DTRAIN_TIMEOUT: {
     thrownAs: 'DtrainError',
     when: 'a collective did not finish in time (`DTRAIN_TIMEOUT`, default 30 s, or `{ timeout }` per call); `err.ranks` are the ranks that never joined the call',
-    todo: 'find why those ranks did not call it (a hang, a skipped call, slow work between calls) or raise the timeout',
+    remedy: 'find why those ranks did not call it (a hang, a skipped call, slow work between calls) or raise the timeout',
     native: true,
   },
   ERR_DTRAIN_BROKEN: {
     thrownAs: 'DtrainError',
     when: 'a call after a lost peer or a timeout: the communicator is unusable',
-    todo: '`shutdown()` and `init()` again',
+    remedy: '`shutdown()` and `init()` again',
     native: true,
   },
   ERR_DTRAIN_BOOTSTRAP: {
     thrownAs: 'DtrainError',
     when: '`init()` could not reach the rendezvous store or its peers (or was not started by `dtrain run`)',
-    todo: 'start the workers with `dtrain run -np N script.js`; check that the store and peer addresses are reachable',
+    remedy: 'start the workers with `dtrain run -np N script.js`; check that the store and peer addresses are reachable',
     native: true,
   },
   ERR_DTRAIN_CLOSED: {
     thrownAs: 'DtrainError',
     when: 'a call after `shutdown()`, on a Communicator or through the module functions (`dtrain.allreduce`, `dtrain.rank`, ...)',
-    todo: 'call `await init()` again before using the job',
+    remedy: 'call `await init()` again before using the job',
     native: true,
   },
   ERR_DTRAIN_NOT_INITIALIZED: {
     thrownAs: 'DtrainError',
     when: 'a module function (`dtrain.rank`, `dtrain.allreduce`, ...) or a component that needs the job (DistributedOptimizer, Trainer) was called before `init()` finished',
-    todo: 'call `await dtrain.init()` first',
+    remedy: 'call `await dtrain.init()` first',
     native: false,
   },
   ERR_DTRAIN_SYSTEM: {
     thrownAs: 'DtrainError',
     when: 'an operating-system call failed; the message says which and why',
-    todo: 'act on the reason given (file descriptors, shared memory in /dev/shm, a port or an address)',
+    remedy: 'act on the reason given (file descriptors, shared memory in /dev/shm, a port or an address)',
     native: true,
   },
   ERR_DTRAIN_NONFINITE: {
     thrownAs: 'DtrainError',
     when: "the Trainer's loss or averaged gradient became inf or NaN, or a LossScaler overflowed at `minScale`; names the epoch and step, and every rank stops at the same step",
-    todo: 'lower the learning rate, check the inputs, or use loss scaling with fp16',
+    remedy: 'lower the learning rate, check the inputs, or use loss scaling with fp16',
     native: false,
   },
   ERR_DTRAIN_INVALID_ARG: {
     thrownAs: 'RangeError',
     when: 'an argument that only the native core can judge is out of range (an index past the end in a decoder, an unknown algorithm)',
-    todo: 'fix the argument the message names',
+    remedy: 'fix the argument the message names',
     native: true,
   },
   ERR_DTRAIN_CONFIG: {
     thrownAs: 'RangeError',
     when: 'a `DTRAIN_*` environment variable (or the calibration file) holds a value dtrain or this machine cannot use, such as `DTRAIN_ISA` naming a SIMD level this CPU lacks; the message names the variable',
-    todo: 'fix or unset the variable named (the environment variables table lists what each takes)',
+    remedy: 'fix or unset the variable named (the environment variables table lists what each takes)',
     native: true,
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
