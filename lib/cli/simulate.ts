@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadBinding, type SimulationResult } from '../native';
+import { loadBinding, type AlgorithmCollective, type SimulationResult } from '../native';
 import { modelFrom, networkName, type ModelOptions } from './simulate-network';
 import { addTrainOptions, runTrainSimulation, TRAIN_ONLY, type TrainSimOptions } from './simulate-train';
 import { checkWholeElements, parseBytes, positiveInteger, positiveIntegerList, transportName } from './values';
@@ -12,9 +12,9 @@ interface SimulateOptions extends ModelOptions, TrainSimOptions {
   collective?: SimulatedCollective;
 }
 
-/** The collectives `simulate` runs: every one with schedules. Reductions move float32. */
-const SIMULATED = ['allreduce', 'allgather', 'reduceScatter', 'broadcast', 'reduce', 'gather', 'scatter', 'alltoall'] as const;
-type SimulatedCollective = (typeof SIMULATED)[number];
+/** The collectives `simulate` runs: every one with schedules (the registry's). Reductions move float32. */
+type SimulatedCollective = AlgorithmCollective;
+const simulated = (): string[] => Object.keys(loadBinding().registry.algorithmNames);
 const REDUCING: ReadonlySet<string> = new Set(['allreduce', 'reduceScatter', 'reduce']);
 const PER_RANK: Readonly<Record<string, string>> = { allgather: ' per rank', gather: ' per rank', scatter: ' per rank', alltoall: ' per pair of ranks' };
 
@@ -27,7 +27,7 @@ function nonNegativeNumber(value: string): number {
 }
 
 function collectiveName(value: string): SimulatedCollective {
-  if (!(SIMULATED as readonly string[]).includes(value)) throw new InvalidArgumentError(`Expected one of ${SIMULATED.join(', ')}.`);
+  if (!simulated().includes(value)) throw new InvalidArgumentError(`Expected one of ${simulated().join(', ')}.`);
   return value as SimulatedCollective;
 }
 
@@ -43,7 +43,7 @@ export function addSimulateCommand(program: Command): void {
     .option('--algo <name>', 'an all-reduce algorithm (dtrain info lists them): ring, halving-doubling, hierarchical[:inner], ... (--train: a list)')
     .option('-n, --np <P>', 'number of ranks (--train: a list, e.g. 2,16,128,2048)', positiveIntegerList)
     .option('--bytes <B>', 'message size (e.g. 4096, 1MiB, 256MiB); all-gather, gather, scatter: per rank; all-to-all: per pair', parseBytes)
-    .option('--collective <kind>', `${SIMULATED.join(', ')} (default allreduce)`, collectiveName)
+    .option('--collective <kind>', 'allreduce (default), or any collective `dtrain info` lists algorithms for', collectiveName)
     .option('--alpha <s>', 'latency per message, seconds', nonNegativeNumber)
     .option('--beta <s>', 'seconds per byte sent', nonNegativeNumber)
     .option('--gamma <s>', 'seconds per byte reduced', nonNegativeNumber)

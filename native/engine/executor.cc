@@ -7,39 +7,47 @@
 
 namespace dtrain {
 
+namespace {
+// Calls f(part, at, n, from) for each overlap of [lo, hi) with `parts` laid end to end (len(part)
+// long each): `n` units starting `at` units into the part, `from` units into [lo, hi).
+template <typename Part, typename Len, typename F>
+void overlaps(const std::vector<Part>& parts, Len len, size_t lo, size_t hi, F f) {
+  size_t start = 0;
+  for (const Part& part : parts) {
+    const size_t end = start + len(part);
+    const size_t a = lo > start ? lo : start, z = hi < end ? hi : end;
+    if (a < z) f(part, a - start, z - a, a - lo);
+    if (end >= hi) break;
+    start = end;
+  }
+}
+
+bool segmented(const Buffers& b) { return b.segments && !b.segments->empty(); }
+}  // namespace
+
 void piecesOf(const Buffers& b, const Chunk& c, size_t es, std::vector<Piece>* out) {
   out->clear();
-  if (c.buffer != BufferId::kData || !b.segments || b.segments->empty()) {
+  if (c.buffer != BufferId::kData || !segmented(b)) {
     uint8_t* base = c.buffer == BufferId::kData    ? b.data
                     : c.buffer == BufferId::kInput ? const_cast<uint8_t*>(b.input)
                                                    : b.scratch;
     out->push_back({base + c.offset * es, c.count * es});
     return;
   }
-  size_t start = 0, lo = c.offset, hi = c.offset + c.count;
-  for (const Segment& seg : *b.segments) {
-    const size_t end = start + seg.count;
-    const size_t a = lo > start ? lo : start, z = hi < end ? hi : end;
-    if (a < z) out->push_back({seg.data + (a - start) * es, (z - a) * es});
-    if (end >= hi) break;
-    start = end;
-  }
+  overlaps(*b.segments, [](const Segment& s) { return s.count; }, c.offset, c.offset + c.count,
+           [&](const Segment& s, size_t at, size_t n, size_t) {
+             out->push_back({s.data + at * es, n * es});
+           });
   if (out->empty()) out->push_back({nullptr, 0});
 }
 
 namespace {
-// Calls f(piece memory, bytes [offset, offset + n) of the message it holds) for the pieces
-// that bytes [offset, offset + n) of a message spread over.
+// Calls f(memory, from, n) for the pieces that bytes [offset, offset + n) of a message spread
+// over: n bytes at `memory`, `from` bytes into what was delivered.
 template <typename F>
 void overPieces(const std::vector<Piece>& pieces, size_t offset, size_t n, F f) {
-  size_t start = 0;
-  for (const Piece& p : pieces) {
-    const size_t end = start + p.bytes;
-    const size_t a = offset > start ? offset : start, z = offset + n < end ? offset + n : end;
-    if (a < z) f(p.data + (a - start), a - offset, z - a);
-    if (end >= offset + n) break;
-    start = end;
-  }
+  overlaps(pieces, [](const Piece& p) { return p.bytes; }, offset, offset + n,
+           [&](const Piece& p, size_t at, size_t len, size_t from) { f(p.data + at, from, len); });
 }
 
 // Walks two piece lists of equal total length in step: f(dst, src, bytes) per overlap.
@@ -90,7 +98,7 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
           zipPieces(dst_, src_, [](uint8_t* d, uint8_t* s, size_t n) { std::memmove(d, s, n); });
         } else if (st.kind == StepKind::kRecvReduce) {
           staging += st.dst.count * es;
-        } else if (st.kind == StepKind::kSend || st.kind == StepKind::kRecv) {
+        } else if (segmented(b) && (st.kind == StepKind::kSend || st.kind == StepKind::kRecv)) {
           const Chunk& c = st.kind == StepKind::kSend ? st.src : st.dst;
           piecesOf(b, c, es, &src_);
           if (src_.size() > 1) staging += c.count * es;
@@ -109,9 +117,10 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
             uint8_t* from = src_[0].data;
             if (src_.size() > 1) {
               from = scratch_.data() + stagingOff;
-              size_t at = 0;
-              for (const Piece& p : src_) std::memcpy(from + (at += p.bytes) - p.bytes, p.data, p.bytes);
-              stagingOff += st.src.count * es;
+              for (const Piece& p : src_) {
+                std::memcpy(scratch_.data() + stagingOff, p.data, p.bytes);
+                stagingOff += p.bytes;
+              }
             }
             transfers.push_back({Transfer::kSend, st.peer, from, st.src.count * es, es, {}});
             break;

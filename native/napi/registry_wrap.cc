@@ -26,9 +26,6 @@ namespace {
 // at load instead of misreading arguments (lib/native.ts expects the same number).
 constexpr int kAbiVersion = 3;
 
-const OpKind kCollectives[] = {OpKind::kAllreduce, OpKind::kReduceScatter, OpKind::kAllgather,
-                               OpKind::kBroadcast, OpKind::kReduce,        OpKind::kGather,
-                               OpKind::kScatter,   OpKind::kAlltoall};
 
 Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
   Napi::Array a = Napi::Array::New(env, v.size());
@@ -67,7 +64,7 @@ Napi::Object algorithmEntry(Napi::Env env, const AlgorithmDef& d) {
   o.Set("name", d.name);
   o.Set("summary", d.summary);
   std::vector<std::string> implements, powerOfTwo;
-  for (OpKind k : kCollectives) {
+  for (OpKind k : scheduledCollectives()) {
     if (!d.support(k).generate) continue;
     implements.push_back(opKindName(k));
     if (d.support(k).powerOfTwoSizes) powerOfTwo.push_back(opKindName(k));
@@ -116,7 +113,7 @@ Napi::Object registryExports(Napi::Env env) {
     algorithmList.Set(algorithmList.Length(), algorithmEntry(env, *d));
   r.Set("algorithms", algorithmList);
   Napi::Object names = Napi::Object::New(env);
-  for (OpKind k : kCollectives) names.Set(opKindName(k), strings(env, algorithmNames(k)));
+  for (OpKind k : scheduledCollectives()) names.Set(opKindName(k), strings(env, algorithmNames(k)));
   r.Set("algorithmNames", names);
   Napi::Array transportList = Napi::Array::New(env);
   for (const TransportDef* t : transports()) {
@@ -151,7 +148,7 @@ Napi::Value nativeInfo(const Napi::CallbackInfo& info) {
   o.Set("transports", strings(env, transportNames));
   o.Set("algorithms", strings(env, algorithmNames(OpKind::kAllreduce)));
   Napi::Object collectives = Napi::Object::New(env);
-  for (OpKind k : kCollectives) collectives.Set(opKindName(k), strings(env, algorithmNames(k)));
+  for (OpKind k : scheduledCollectives()) collectives.Set(opKindName(k), strings(env, algorithmNames(k)));
   o.Set("collectives", collectives);
   for (const AlgorithmDef* d : algorithms())
     if (d->allreduce.generate && d->autoCandidate) autoAlgorithms.push_back(d->name);

@@ -27,12 +27,9 @@ Napi::Value simulateJs(const Napi::CallbackInfo& info) {
   if (!coll.IsUndefined() && !coll.IsString())
     throw Napi::TypeError::New(env, "simulate: collective must be a string");
   const std::string collName = coll.IsUndefined() ? "allreduce" : coll.As<Napi::String>().Utf8Value();
-  static const OpKind kSimulated[] = {OpKind::kAllreduce, OpKind::kAllgather, OpKind::kReduceScatter,
-                                      OpKind::kBroadcast, OpKind::kReduce,    OpKind::kGather,
-                                      OpKind::kScatter,   OpKind::kAlltoall};
   OpKind kind = OpKind::kBarrier;
   std::string known;
-  for (OpKind k : kSimulated) {
+  for (OpKind k : scheduledCollectives()) {
     if (collName == opKindName(k)) kind = k;
     known += (known.empty() ? "" : ", ") + std::string(opKindName(k));
   }

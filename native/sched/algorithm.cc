@@ -69,6 +69,14 @@ const CollectiveSupport& AlgorithmDef::support(OpKind kind) const {
   return none;
 }
 
+const std::vector<OpKind>& scheduledCollectives() {
+  static const std::vector<OpKind> kinds = {OpKind::kAllreduce, OpKind::kReduceScatter,
+                                            OpKind::kAllgather, OpKind::kBroadcast,
+                                            OpKind::kReduce,    OpKind::kGather,
+                                            OpKind::kScatter,   OpKind::kAlltoall};
+  return kinds;
+}
+
 const AlgorithmDef* AlgorithmChoice::def() const { return byId(algo); }
 
 const AlgorithmDef* AlgorithmChoice::innerDef() const {

@@ -68,6 +68,10 @@ struct AlgorithmDef {
   const CollectiveSupport& support(OpKind kind) const;
 };
 
+// The collectives algorithms implement (those AlgorithmDef::support answers for), in the order
+// `dtrain info` lists them.
+const std::vector<OpKind>& scheduledCollectives();
+
 // Every registered algorithm, in registry order (auto tries candidates in this order and keeps
 // the first of equally fast ones).
 const std::vector<const AlgorithmDef*>& algorithms();
