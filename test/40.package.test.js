@@ -204,6 +204,25 @@ describe('prebuilt package', function () {
     expect(jsonLines(sim.stdout).map((l) => l.compression.split(':')[0])).to.include.members(['none', 'fp16', 'dgc']);
   });
 
+  it("dtrain/tfjs: names what to install without tfjs, and the tfjs example trains on 2 workers once it is installed", function () {
+    const probe = "try { require('dtrain/tfjs') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }";
+    const without = JSON.parse(spawnSync('node', ['-e', probe], { cwd: app, env, encoding: 'utf8' }).stdout);
+    expect(without.code).to.equal('MODULE_NOT_FOUND');
+    expect(without.message).to.match(/npm install @tensorflow\/tfjs/);
+    const example = path.join(app, 'node_modules', 'dtrain', 'examples', 'tfjs-fashion-mnist.js');
+    const missing = spawnSync(path.join(app, 'node_modules', '.bin', 'dtrain'), ['run', '-np', '1', example], { cwd: app, env, encoding: 'utf8' });
+    expect(missing.status).to.not.equal(0);
+    expect(missing.stderr + missing.stdout).to.include('npm install @tensorflow/tfjs');
+
+    // tfjs is the application's dependency: install it as a user would (from npm's cache when
+    // the repository's own install put it there).
+    const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '@tensorflow/tfjs@^4.22.0'], { cwd: app, env, encoding: 'utf8', timeout: 300000 });
+    expect(install.status, `npm install @tensorflow/tfjs failed:\n${install.stdout}\n${install.stderr}`).to.equal(0);
+    const args = ['run', '-np', '2', example, '--epochs', '1', '--train-samples', '512', '--test-samples', '100'];
+    const run = dtrain('run', args, { env: slice });
+    expect(lastJson(run.stdout, 4)).to.include({ np: 2, backend: 'cpu', epochs: 1, train_samples: 512 });
+  });
+
   it('runs the peers from the installed package where their runtimes exist', function () {
     const peers = path.join(app, 'node_modules', 'dtrain', 'bench', 'peers');
     for (const f of ['mpi_allreduce.c', 'gloo_allreduce.py', 'torch_ddp.py', 'tfjs_train.js']) expect(fs.existsSync(path.join(peers, f)), f).to.equal(true);

@@ -2,8 +2,11 @@ import type { Communicator } from '../comm/communicator';
 import type { Parameter } from '../common/parameter';
 import { DtrainError } from '../common/errors';
 
+/** What the fingerprint sees of a parameter (a tfjs variable passes `{ name, data: { length } }`). */
+export type ParameterShape = Pick<Parameter, 'name'> & { data: { readonly length: number } };
+
 // FNV-1a over a parameter's name and length, as a signed 32-bit integer (what int32 carries).
-function hashParam(p: Parameter): number {
+function hashParam(p: ParameterShape): number {
   let h = 0x811c9dc5;
   const mix = (v: number) => {
     h = Math.imul(h ^ v, 0x01000193);
@@ -33,7 +36,7 @@ const NAME_CHARS = 128;
  *
  * @throws Error with code ERR_DTRAIN_MISMATCH and `ranks` (those outside the largest group)
  */
-export function checkSameParameters(params: readonly Parameter[], comm: Communicator, who: string): void {
+export function checkSameParameters(params: readonly ParameterShape[], comm: Communicator, who: string): void {
   if (comm.size === 1) return;
   let all = 0x811c9dc5;
   let total = 0;
@@ -99,7 +102,12 @@ const SETTINGS_CHARS = 256;
  *
  * @throws Error with code ERR_DTRAIN_MISMATCH and `ranks` (those outside the largest group)
  */
-export function checkSameSettings(settings: string, comm: Communicator, who: string): void {
+export function checkSameSettings(
+  settings: string,
+  comm: Communicator,
+  who: string,
+  advice = 'Every rank must use the same compression and loss scaling.',
+): void {
   if (comm.size === 1) return;
   // Its length, its first SETTINGS_CHARS characters and a hash of all of them.
   const mine = new Int32Array(SETTINGS_CHARS + 2);
@@ -121,7 +129,7 @@ export function checkSameSettings(settings: string, comm: Communicator, who: str
   throw new DtrainError(
     `${who}: the ranks are configured differently: ${ordered
       .map(([t, ranks]) => `rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')} ${ranks.length > 1 ? 'have' : 'has'} '${t}'`)
-      .join('; ')}. Every rank must use the same compression and loss scaling.`,
+      .join('; ')}. ${advice}`,
     'ERR_DTRAIN_MISMATCH',
     ordered.slice(1).flatMap(([, r]) => r).sort((a, b) => a - b),
   );

@@ -1,0 +1,131 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Communicator } from '../comm/communicator';
+import { getCommunicator } from '../comm/world';
+import { checkSameParameters } from '../train/fingerprint';
+import { tfjs } from './load';
+
+const tf = tfjs().core;
+
+type Arrays = Float32Array | Int32Array | Uint8Array;
+const ARRAY_OF: Record<string, new (n: number) => Arrays> = { float32: Float32Array, int32: Int32Array, bool: Uint8Array };
+
+/** What every rank needs to receive root's tensors: their names, shapes and dtypes. */
+interface Meta {
+  names: string[];
+  shapes: number[][];
+  dtypes: string[];
+}
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Broadcasts root's tensor values, one fused array per dtype. Root passes `values`; every rank
+ * passes the same `meta`. Resolves, on the other ranks, to new tensors (the caller disposes
+ * them); on root to undefined.
+ */
+async function broadcastValues(meta: Meta, values: tfc.Tensor[] | undefined, root: number, comm: Communicator, who: string): Promise<tfc.Tensor[] | undefined> {
+  const groups = new Map<string, number[]>();
+  meta.dtypes.forEach((d, i) => {
+    if (!ARRAY_OF[d]) throw new TypeError(`${who}: '${meta.names[i]}' is ${d}; dtrain broadcasts float32, int32 and bool tensors`);
+    groups.set(d, [...(groups.get(d) ?? []), i]);
+  });
+  const fused = new Map<string, Arrays>();
+  for (const [dtype, members] of groups) {
+    const buf = new ARRAY_OF[dtype](members.reduce((n, i) => n + sizeOf(meta.shapes[i]), 0));
+    if (values) {
+      let at = 0;
+      for (const i of members) {
+        const v = values[i].dataSync();
+        buf.set(v as Arrays, at);
+        at += v.length;
+      }
+    }
+    fused.set(dtype, buf);
+  }
+  await Promise.all([...fused.values()].map((buf) => comm.broadcast(buf, root)));
+  if (comm.rank === root) return undefined;
+  const out: tfc.Tensor[] = new Array(meta.names.length);
+  for (const [dtype, members] of groups) {
+    const buf = fused.get(dtype) as Arrays;
+    let at = 0;
+    for (const i of members) {
+      const n = sizeOf(meta.shapes[i]);
+      out[i] = tf.tensor(buf.slice(at, at + n), meta.shapes[i], dtype as tfc.DataType);
+      at += n;
+    }
+  }
+  return out;
+}
+
+/** Options of {@link broadcastWeights} and {@link broadcastOptimizerWeights}. */
+export interface BroadcastWeightsOptions {
+  /** The communicator; default the one `dtrain.init()` created. */
+  communicator?: Communicator;
+}
+
+/**
+ * Copies `root`'s model weights (trainable or not) to every rank, so all workers start from
+ * the same model (Horovod's `broadcast_variables`). Every rank first checks that all hold the
+ * same weights (names, sizes, order): models that differ get ERR_DTRAIN_MISMATCH naming the
+ * weight. For custom training loops; `model.fit` has {@link BroadcastWeightsCallback}.
+ */
+export async function broadcastWeights(model: tfl.LayersModel, root = 0, options: BroadcastWeightsOptions = {}): Promise<void> {
+  const who = 'broadcastWeights';
+  if (!model || !Array.isArray(model.weights) || typeof model.setWeights !== 'function') throw new TypeError(`${who}: needs a tf.LayersModel`);
+  const comm = options.communicator ?? getCommunicator(who);
+  if (!Number.isInteger(root) || root < 0 || root >= comm.size) throw new RangeError(`${who}: root must be an integer in [0, ${comm.size}), got ${String(root)}`);
+  if (comm.size === 1) return;
+  const vars = model.weights;
+  checkSameParameters(
+    vars.map((v) => ({ name: v.originalName ?? v.name, data: { length: sizeOf(v.shape as number[]) } })),
+    comm,
+    who,
+  );
+  const meta: Meta = { names: vars.map((v) => v.originalName ?? v.name), shapes: vars.map((v) => v.shape as number[]), dtypes: vars.map((v) => v.dtype) };
+  const received = await broadcastValues(meta, comm.rank === root ? model.getWeights() : undefined, root, comm, who);
+  if (received) {
+    try {
+      model.setWeights(received);
+    } finally {
+      tf.dispose(received);
+    }
+  }
+}
+
+/**
+ * Copies `root`'s optimizer state (step count, momentum or Adam slots) to every rank, in
+ * root's layout: a rank that has no slots yet gets root's. Resolves to the number of tensors
+ * broadcast (0 when root's optimizer has none).
+ */
+export async function broadcastOptimizerWeights(optimizer: tfc.Optimizer, root = 0, options: BroadcastWeightsOptions = {}): Promise<number> {
+  const who = 'broadcastOptimizerWeights';
+  if (!optimizer || typeof optimizer.getWeights !== 'function' || typeof optimizer.setWeights !== 'function') {
+    throw new TypeError(`${who}: needs a tf.Optimizer`);
+  }
+  const comm = options.communicator ?? getCommunicator(who);
+  if (comm.size === 1) return 0;
+  const mine = comm.rank === root ? await optimizer.getWeights() : undefined;
+  const meta = await comm.broadcastObject<Meta | undefined>(
+    mine && { names: mine.map((w) => w.name), shapes: mine.map((w) => w.tensor.shape), dtypes: mine.map((w) => w.tensor.dtype) },
+    root,
+  );
+  if (!meta || meta.names.length === 0) return 0;
+  try {
+    const received = await broadcastValues(meta, mine?.map((w) => w.tensor), root, comm, who);
+    if (received) {
+      try {
+        await optimizer.setWeights(received.map((tensor, i) => ({ name: meta.names[i], tensor })));
+      } finally {
+        tf.dispose(received);
+      }
+    }
+  } finally {
+    // getWeights makes new tensors for some entries (the step count); the slots are the
+    // optimizer's own variables, which stay.
+    if (mine) tf.dispose(mine.map((w) => w.tensor).filter((t) => !(t instanceof tf.Variable)));
+  }
+  return meta.names.length;
+}
