@@ -50,7 +50,7 @@ describe('dtrain/tfjs (TensorFlow.js data-parallel)', function () {
   after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
   it('without tfjs, require names the packages to install', () => {
-    const { loadTfjs } = require('../dist/tfjs/load');
+    const { loadTfjs } = require('../dist/adapters/tfjs/load');
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-no-tfjs-'));
     try {
       expect(() => loadTfjs([empty])).to.throw(/@tensorflow\/tfjs-layers\) is not installed.*npm install @tensorflow\/tfjs/).with.property('code', 'MODULE_NOT_FOUND');
@@ -101,6 +101,30 @@ describe('dtrain/tfjs (TensorFlow.js data-parallel)', function () {
     expect(got).to.deep.equal({ optimizer: 'Momentum', slots: 7, iterations: 16, shape: [2, 10], dtrainLoaded: false });
   });
 
+  // wasm copies arrays into its heap, so the reduced gradients go in as views of the buckets
+  // (the cpu backend above gets copies): the same equivalence must hold.
+  it('on the wasm backend too: 2 workers with batch 16 match 1 worker with batch 32; an unknown backend is refused', function () {
+    try {
+      require.resolve('@tensorflow/tfjs-backend-wasm', { paths: [ROOT] });
+    } catch {
+      this.skip();
+    }
+    const common = ['--backend', 'wasm', '--train-samples', '512', '--test-samples', '200', '--lr', '0.05', '--epochs', '1', '--no-shuffle'];
+    const two = example(2, [...common, '--batch-per-worker', '16', '--save', path.join(dir, 'wasm-two')]);
+    example(1, [...common, '--batch-per-worker', '32', '--save', path.join(dir, 'wasm-one')]);
+    expect(two).to.include({ np: 2, backend: 'wasm', epochs: 1, train_samples: 512, global_batch: 32 });
+    expect(two.comm_share).to.be.within(0, 1);
+    const a = floats(path.join(dir, 'wasm-two', 'weights.bin'));
+    const b = floats(path.join(dir, 'wasm-one', 'weights.bin'));
+    expect(a.length).to.equal(b.length);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    expect(worst).to.be.below(1e-5);
+    const bad = spawnSync(process.execPath, [EXAMPLE, '--backend', 'gpu'], { cwd: ROOT, encoding: 'utf8' });
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.include('--backend must be cpu or wasm');
+  });
+
   it('BroadcastWeightsCallback makes different initial weights equal; MetricAverageCallback gives every rank the global metrics', async () => {
     const job = await runJob({ np: 2, script: 'tfjs.js', args: ['broadcast'] });
     expect(job.code, describeJob(job)).to.equal(0);
@@ -138,6 +162,16 @@ describe('dtrain/tfjs (TensorFlow.js data-parallel)', function () {
       expect(r.counts[1], 'after 100 steps').to.equal(r.counts[0]);
       expect(new Set(r.perEpoch).size, `per epoch ${r.perEpoch}`).to.equal(1);
       expect(r.buckets).to.equal(100 + 4 * 8);
+    }
+  });
+
+  it('compressed gradients (fp16, qsgd, dgc) keep the ranks identical and the loss falling', async () => {
+    const job = await runJob({ np: 2, script: 'tfjs.js', args: ['compression'] });
+    expect(job.code, describeJob(job)).to.equal(0);
+    const [r0, r1] = byRank(job);
+    for (const name of ['fp16', 'qsgd', 'dgc']) {
+      expect(r1.out[name].weights, name).to.equal(r0.out[name].weights);
+      expect(r0.out[name].last, name).to.be.below(r0.out[name].first * 0.95);
     }
   });
 

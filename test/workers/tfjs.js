@@ -3,7 +3,7 @@
 // argv[2] is the scenario; results are printed as "RESULT {json}" lines.
 const crypto = require('node:crypto');
 const dtrain = require('../..');
-const tfjs = require('../../dist/tfjs');
+const tfjs = require('dtrain/tfjs');
 const tf = require('@tensorflow/tfjs');
 
 const scenario = process.argv[2];
@@ -131,6 +131,31 @@ const scenarios = {
       callbacks: [new tfjs.MetricAverageCallback(), new tf.CustomCallback({ onEpochEnd: () => perEpoch.push(tf.memory().numTensors) })],
     });
     result({ rank: dtrain.rank(), counts, perEpoch, buckets: opt.stats.steps });
+  },
+
+  // Compressed gradients: every rank still applies the same update, and the loss falls.
+  async compression() {
+    const out = {};
+    for (const [name, inner] of [
+      ['fp16', () => tf.train.momentum(0.1, 0.9)],
+      ['qsgd', () => tf.train.momentum(0.1, 0.9)],
+      ['dgc', () => tf.train.sgd(0.1)],
+    ]) {
+      const model = mlp(2);
+      await tfjs.broadcastWeights(model); // the biases' initializer is not seeded
+      const compression = name === 'dgc' ? new dtrain.compress.DGC({ density: 0.1, warmup: [] }) : name;
+      const opt = new tfjs.DistributedOptimizer(inner(), { compression, fusionThreshold: 1024 });
+      const [x0, y0] = problem(64);
+      const [x, y] = tfjs.shard([x0, y0]);
+      const losses = [];
+      for (let step = 0; step < 30; step++) {
+        const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x)), true);
+        losses.push(loss.dataSync()[0]);
+        loss.dispose();
+      }
+      out[name] = { first: losses[0], last: losses[losses.length - 1], weights: digest(model.getWeights()) };
+    }
+    result({ rank: dtrain.rank(), out });
   },
 
   // Rank 1 builds a wider hidden layer: the first step fails on every rank, naming it.

@@ -1,8 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfd from '@tensorflow/tfjs-data';
-import { getCommunicator } from '../comm/world';
-import { checkOptions } from '../common/args';
-import { DistributedSampler } from '../data/sampler';
+import { getCommunicator } from '../../comm/world';
+import { checkOptions } from '../../common/args';
+import { DistributedSampler } from '../../data/sampler';
 import { tfjs, tfjsData } from './load';
 
 const tf = tfjs().core;

@@ -1,8 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Communicator } from '../comm/communicator';
-import { getCommunicator } from '../comm/world';
-import { checkSameSettings } from '../train/fingerprint';
-import { EpochProgress, progressTerminal } from '../train/progress';
+import type { Communicator } from '../../comm/communicator';
+import { getCommunicator } from '../../comm/world';
+import { checkSameSettings } from '../../train/fingerprint';
+import { EpochProgress, progressTerminal } from '../../train/progress';
 import { tfjs } from './load';
 import { broadcastOptimizerWeights, broadcastWeights } from './weights';
 

@@ -1,12 +1,12 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Communicator } from '../comm/communicator';
-import { fusionThresholdFromEnv } from '../comm/config';
-import { getCommunicator } from '../comm/world';
-import { checkOptions } from '../common/args';
-import { compressorConfig, NoCompression, type Compressor, type GradientBucket } from '../compress/compressor';
-import { makeCompressor } from '../compress/registry';
-import { DEFAULT_FUSION_THRESHOLD, type CommStats } from '../train/distributed-optimizer';
-import { checkSameParameters, checkSameSettings } from '../train/fingerprint';
+import type { Communicator } from '../../comm/communicator';
+import { fusionThresholdFromEnv } from '../../comm/config';
+import { getCommunicator } from '../../comm/world';
+import { checkOptions } from '../../common/args';
+import { compressorConfig, NoCompression, type Compressor, type GradientBucket } from '../../compress/compressor';
+import { makeCompressor } from '../../compress/registry';
+import { DEFAULT_FUSION_THRESHOLD, type CommStats } from '../../train/distributed-optimizer';
+import { checkSameParameters, checkSameSettings } from '../../train/fingerprint';
 import { tfjs } from './load';
 
 const tf = tfjs().core;
@@ -44,6 +44,26 @@ interface Layout {
   buckets: Bucket[];
   // Per gradient (in the caller's order, nulls left out): its bucket and offset.
   where: { bucket: Bucket; offset: number; size: number }[];
+}
+
+const keepsArrays = new Map<string, boolean>();
+
+/**
+ * Whether the current backend uses the array a tensor is made from as the tensor's storage
+ * (cpu does; wasm copies it into its heap), found by trying it once per backend.
+ */
+function backendKeepsArrays(): boolean {
+  const name = tf.getBackend();
+  let keeps = keepsArrays.get(name);
+  if (keeps === undefined) {
+    const probe = Float32Array.of(1);
+    const t = tf.tensor(probe, [1], 'float32');
+    probe[0] = 2;
+    keeps = t.dataSync()[0] !== 1;
+    t.dispose();
+    keepsArrays.set(name, keeps);
+  }
+  return keeps;
 }
 
 function thresholdOf(v: unknown, who: string): number {
@@ -133,12 +153,17 @@ export class DistributedOptimizer extends tf.Optimizer {
         throw new TypeError(`tfjs DistributedOptimizer: the gradient of '${name}' is ${t.dtype}; dtrain all-reduces float32 gradients (make the variable float32)`);
       }
     }
+    if (this.comm.size === 1 && this.compressor instanceof NoCompression) {
+      // The mean over one rank is the gradient itself: no copies.
+      this.stats.lastWaitMs = 0;
+      this.stats.steps++;
+      this.optimizer.applyGradients(variableGradients);
+      return;
+    }
     const layout = this.layoutFor(present);
     const t0 = performance.now();
     present.forEach(([, t], i) => layout.where[i].bucket.data.set(t.dataSync() as Float32Array, layout.where[i].offset));
-    if (this.comm.size > 1 || !(this.compressor instanceof NoCompression)) {
-      for (const b of layout.buckets) this.compressor.reduceSync(b, this.comm, this.algorithm);
-    }
+    for (const b of layout.buckets) this.compressor.reduceSync(b, this.comm, this.algorithm);
     if (this.op === 'sum' && this.comm.size > 1) {
       for (const b of layout.buckets) for (let i = 0; i < b.data.length; i++) b.data[i] *= this.comm.size;
     }
@@ -147,13 +172,16 @@ export class DistributedOptimizer extends tf.Optimizer {
     this.stats.totalWaitMs += waited;
     this.stats.steps++;
 
-    // New tensors from copies: the cpu backend keeps the array it is given as the tensor's
-    // storage, and the buckets are refilled next step.
+    // The cpu backend keeps the array a tensor is made from as its storage, and the buckets
+    // are refilled next step: there the tensors get copies. Backends that copy on creation
+    // (wasm) get views, which spares a copy and, more, garbage whose collection slows the step.
+    const copy = backendKeepsArrays();
     const made: tfc.Tensor[] = [];
     const reduced = new Map<string, tfc.Tensor>();
     present.forEach(([name, t], i) => {
       const { bucket, offset, size } = layout.where[i];
-      const r = tf.tensor(bucket.data.slice(offset, offset + size), t.shape, 'float32');
+      const values = copy ? bucket.data.slice(offset, offset + size) : bucket.data.subarray(offset, offset + size);
+      const r = tf.tensor(values, t.shape, 'float32');
       made.push(r);
       reduced.set(name, r);
     });

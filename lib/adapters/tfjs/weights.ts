@@ -1,8 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Communicator } from '../comm/communicator';
-import { getCommunicator } from '../comm/world';
-import { checkSameParameters } from '../train/fingerprint';
+import type { Communicator } from '../../comm/communicator';
+import { getCommunicator } from '../../comm/world';
+import { checkSameParameters } from '../../train/fingerprint';
 import { tfjs } from './load';
 
 const tf = tfjs().core;
