@@ -114,7 +114,7 @@ async function main() {
       series: [
         { name: '1 process', values: summaries.map((s) => s.one) },
         { name: `${np} workers, dtrain/tfjs`, values: summaries.map((s) => s.many) },
-        { name: `${np} independent processes at once (no communication)`, values: summaries.map((s) => s.bound) },
+        { name: `${np} uncoupled processes (the bound)`, values: summaries.map((s) => s.bound) },
       ],
     });
     fs.writeFileSync(values.plot, svg);
