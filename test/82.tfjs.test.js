@@ -175,6 +175,29 @@ describe('dtrain/tfjs (TensorFlow.js data-parallel)', function () {
     }
   });
 
+  it('repeated fits leak on no rank; DGC follows its warm-up; Adamax trains; a changed variable set restarts 1-bit', async () => {
+    const job = await runJob({ np: 2, script: 'tfjs.js', args: ['robust'] });
+    expect(job.code, describeJob(job)).to.equal(0);
+    const [r0, r1] = byRank(job);
+    for (const r of [r0, r1]) {
+      expect(new Set(r.counts).size, `rank ${r.rank} tensors after each fit: ${r.counts}`).to.equal(1);
+      expect(r.densities).to.deep.equal([0.5, 0.25, 0.05]);
+    }
+    expect(r1.adamax).to.equal(r0.adamax);
+    expect(r1.onebit).to.equal(r0.onebit);
+    expect(job.stderr).to.include("the optimizer's state is not broadcast (Adamax.getWeights() failed");
+  });
+
+  it('a rank whose step leaves a variable out gets, with the others, the error naming it', async () => {
+    const job = await runJob({ np: 2, script: 'tfjs.js', args: ['divergent'] });
+    expect(job.code, describeJob(job)).to.equal(0);
+    expect(job.results).to.have.length(2);
+    for (const { error } of job.results) {
+      expect(error.code).to.equal('ERR_DTRAIN_MISMATCH');
+      expect(error.message).to.include("rank 0 has 'dense_Dense1/kernel' (640 elements); rank 1 has 'dense_Dense1/bias' (32 elements)");
+    }
+  });
+
   it('models that differ across ranks fail on every rank, naming the variable', async () => {
     const job = await runJob({ np: 2, script: 'tfjs.js', args: ['mismatch'] });
     expect(job.code, describeJob(job)).to.equal(0);

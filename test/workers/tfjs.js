@@ -158,6 +158,57 @@ const scenarios = {
     result({ rank: dtrain.rank(), out });
   },
 
+  // Robustness: repeated fits leak nothing on any rank; DGC follows its warm-up through
+  // BroadcastWeightsCallback; an optimizer without getWeights (Adamax) still trains; a change of
+  // the trained variables restarts a stateful compressor instead of failing.
+  async robust() {
+    const rank = dtrain.rank();
+    const [x0, y0] = problem(64);
+    const [x, y] = tfjs.shard([x0, y0]);
+    const model = mlp(4);
+    model.compile({ optimizer: new tfjs.DistributedOptimizer(tf.train.adam(0.01)), loss: 'categoricalCrossentropy' });
+    const counts = [];
+    for (let i = 0; i < 4; i++) {
+      await model.fit(x, y, { batchSize: 8, epochs: 1, verbose: 0, callbacks: [new tfjs.BroadcastWeightsCallback()] });
+      counts.push(tf.memory().numTensors);
+    }
+    const dgc = new dtrain.compress.DGC({ density: 0.05, warmup: [0.5, 0.25] });
+    const densities = [];
+    const m2 = mlp(5);
+    m2.compile({ optimizer: new tfjs.DistributedOptimizer(tf.train.sgd(0.1), { compression: dgc }), loss: 'categoricalCrossentropy' });
+    await m2.fit(x, y, { batchSize: 8, epochs: 3, verbose: 0, callbacks: [new tfjs.BroadcastWeightsCallback(), new tf.CustomCallback({ onEpochEnd: () => densities.push(dgc.currentDensity) })] });
+    const m3 = mlp(6);
+    m3.compile({ optimizer: new tfjs.DistributedOptimizer(tf.train.adamax(0.01)), loss: 'categoricalCrossentropy' });
+    await m3.fit(x, y, { batchSize: 8, epochs: 1, verbose: 0, callbacks: [new tfjs.BroadcastWeightsCallback()] });
+    const m4 = mlp(7);
+    await tfjs.broadcastWeights(m4);
+    const opt = new tfjs.DistributedOptimizer(tf.train.sgd(0.1), { compression: new dtrain.compress.OneBit() });
+    const vars = m4.trainableWeights.map((w) => w.read());
+    const loss = () => tf.losses.softmaxCrossEntropy(y, m4.apply(x));
+    opt.minimize(loss, false, vars);
+    opt.minimize(loss, false, vars.slice(0, 2));
+    opt.minimize(loss, false, vars);
+    result({ rank, counts, densities, adamax: digest(m3.getWeights()), onebit: digest(m4.getWeights()) });
+  },
+
+  // Rank 1 leaves one variable out of its step: both ranks get the error naming it.
+  async divergent() {
+    const rank = dtrain.rank();
+    const model = mlp(1);
+    await tfjs.broadcastWeights(model);
+    const opt = new tfjs.DistributedOptimizer(tf.train.sgd(0.1));
+    const [x, y] = problem(8);
+    const vars = model.trainableWeights.map((w) => w.read());
+    const loss = () => tf.losses.softmaxCrossEntropy(y, model.apply(x));
+    opt.minimize(loss, false, vars);
+    try {
+      opt.minimize(loss, false, rank === 1 ? vars.slice(1) : vars);
+      result({ rank, ok: true });
+    } catch (err) {
+      result({ rank, error: errorOf(err) });
+    }
+  },
+
   // Rank 1 builds a wider hidden layer: the first step fails on every rank, naming it.
   async mismatch() {
     const rank = dtrain.rank();

@@ -4,6 +4,7 @@ import { getCommunicator } from '../../comm/world';
 import { checkSameSettings } from '../../train/fingerprint';
 import { EpochProgress, progressTerminal } from '../../train/progress';
 import { tfjs } from './load';
+import { DistributedOptimizer } from './optimizer';
 import { broadcastOptimizerWeights, broadcastWeights } from './weights';
 
 const { core: tf, layers: tfl } = tfjs();
@@ -20,7 +21,8 @@ export interface CallbackOptions {
  * Broadcasts the model's weights from `root` when training begins, so every rank starts from
  * the same model (Horovod's `BroadcastGlobalVariablesCallback`), and the optimizer's state:
  * at the start when root's optimizer already has slots (a resumed run), else after the first
- * batch, once they exist. Pass it to `model.fit` / `fitDataset` on every rank.
+ * batch, once they exist. It also tells a {@link DistributedOptimizer} each epoch as it begins
+ * (DGC's warm-up). Pass it to `model.fit` / `fitDataset` on every rank.
  */
 export class BroadcastWeightsCallback extends tfl.Callback {
   readonly root: number;
@@ -41,6 +43,11 @@ export class BroadcastWeightsCallback extends tfl.Callback {
     const opt = this.model.optimizer;
     // Only the step count (one tensor) means no slots yet: they appear with the first update.
     this.optimizerPending = !!opt && (await broadcastOptimizerWeights(opt, this.root, { communicator: this.comm })) <= 1;
+  }
+
+  override async onEpochBegin(epoch: number): Promise<void> {
+    const opt = this.model.optimizer;
+    if (opt instanceof DistributedOptimizer) opt.setEpoch(epoch);
   }
 
   override async onBatchEnd(): Promise<void> {

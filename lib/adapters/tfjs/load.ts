@@ -33,13 +33,12 @@ function resolveFrom(name: string, paths: string[]): string | undefined {
   }
 }
 
-// tfjs-layers found directly, or as a dependency of the union package @tensorflow/tfjs; the
-// other packages are then taken from beside it, so they are the copies it uses itself.
-function resolveLayers(paths: string[]): string | undefined {
-  const direct = resolveFrom('@tensorflow/tfjs-layers', paths);
-  if (direct) return direct;
+// A package as the application sees it: through the union package @tensorflow/tfjs when there
+// is one (the copy it uses, which may be nested under it, is the one the application's models
+// come from), else directly.
+function resolvePart(name: string, paths: string[]): string | undefined {
   const union = resolveFrom('@tensorflow/tfjs', paths);
-  return union ? resolveFrom('@tensorflow/tfjs-layers', [path.dirname(union)]) : undefined;
+  return (union && resolveFrom(name, [path.dirname(union)])) || resolveFrom(name, paths);
 }
 
 function missing(what: string, paths: string[]): Error {
@@ -55,7 +54,7 @@ function missing(what: string, paths: string[]): Error {
  * @throws Error with code MODULE_NOT_FOUND naming the packages to install
  */
 export function loadTfjs(paths: string[] = tfjsSearchPaths()): Tfjs {
-  const layersFile = resolveLayers(paths);
+  const layersFile = resolvePart('@tensorflow/tfjs-layers', paths);
   if (!layersFile) throw missing('TensorFlow.js (@tensorflow/tfjs-layers)', paths);
   const coreFile = resolveFrom('@tensorflow/tfjs-core', [path.dirname(layersFile), ...paths]);
   if (!coreFile) throw missing('@tensorflow/tfjs-core', paths);
@@ -76,9 +75,7 @@ export function tfjs(): Tfjs {
 /** tfjs-data, for sharding a `tf.data.Dataset` (loaded when first needed). */
 export function tfjsData(): typeof tfd {
   const paths = tfjsSearchPaths();
-  const direct = resolveFrom('@tensorflow/tfjs-data', paths);
-  const union = direct ? undefined : resolveFrom('@tensorflow/tfjs', paths);
-  const file = direct ?? (union ? resolveFrom('@tensorflow/tfjs-data', [path.dirname(union)]) : undefined);
+  const file = resolvePart('@tensorflow/tfjs-data', paths);
   if (!file) throw missing('@tensorflow/tfjs-data (needed to shard a tf.data.Dataset)', paths);
   return require(file) as typeof tfd;
 }

@@ -87,8 +87,8 @@ function thresholdOf(v: unknown, who: string): number {
  * here is the blocking one: the gradients are packed, in reverse variable order, into float32
  * buckets of up to `fusionThreshold` bytes, each all-reduced with `allreduceSync`, and handed
  * to the wrapped optimizer as new tensors in the caller's form (a map, or an array in the same
- * order: built-in optimizers keep their slots by position). The first step, and any step whose
- * set of gradients changed, checks that every rank has the same variables (names, sizes,
+ * order: built-in optimizers keep their slots by position). Every step first checks, with an
+ * all-gather of four integers, that every rank brings the same gradients (names, sizes,
  * order); ranks that differ all get ERR_DTRAIN_MISMATCH naming the variable.
  *
  * Serialization is the wrapped optimizer's (`getClassName`, `getConfig`, `getWeights`,
@@ -106,6 +106,7 @@ export class DistributedOptimizer extends tf.Optimizer {
   /** Time spent in the all-reduces (tfjs steps block in them: there is no overlap to hide it). */
   readonly stats: CommStats = { lastWaitMs: 0, totalWaitMs: 0, steps: 0 };
   private layout: Layout | undefined;
+  private nextBucketIndex = 0; // a new layout's buckets get new indices: fresh compressor state
 
   // tf.Optimizer answers `instanceof` by duck typing (any object with minimize and
   // applyGradients), and subclasses inherit that; this class answers by its prototype chain.
@@ -128,11 +129,10 @@ export class DistributedOptimizer extends tf.Optimizer {
     if (op !== 'avg' && op !== 'sum') throw new RangeError(`${who}: op must be 'avg' or 'sum', got ${JSON.stringify(op)}`);
     this.op = op;
     this.compressor = makeCompressor(options.compression);
-    const momentum = (optimizer as unknown as { momentum?: unknown }).momentum;
-    if (this.compressor.ownsMomentum && typeof momentum === 'number' && momentum > 0) {
+    if (this.compressor.ownsMomentum && optimizer.getClassName() !== 'SGD') {
       throw new RangeError(
         `${who}: compression '${this.compressor.name}' applies momentum itself (momentum correction); wrap tf.train.sgd ` +
-          `and set the compressor's momentum (the optimizer has momentum ${momentum})`,
+          `and set the compressor's momentum (got ${optimizer.getClassName()})`,
       );
     }
     if (options.algorithm !== undefined && typeof options.algorithm !== 'string') throw new TypeError(`${who}: algorithm must be a string`);
@@ -200,15 +200,17 @@ export class DistributedOptimizer extends tf.Optimizer {
   }
 
   private layoutFor(present: [string, tfc.Tensor][]): Layout {
-    let key = '';
-    for (const [name, t] of present) key += `${name}:${t.size};`;
-    if (this.layout?.key === key) return this.layout;
-    // A first step, or another set of gradients: check all ranks agree before any data moves.
+    // Every step, every rank checks that all ranks bring the same gradients (one all-gather of
+    // four integers when they agree): a set that changes on one rank only (a variable left
+    // without a gradient) is then the error naming it, on every rank, before any data moves.
     checkSameParameters(
       present.map(([name, t]) => ({ name, data: { length: t.size } })),
       this.comm,
       'tfjs DistributedOptimizer',
     );
+    let key = '';
+    for (const [name, t] of present) key += `${name}:${t.size};`;
+    if (this.layout?.key === key) return this.layout;
     const buckets: Bucket[] = [];
     const where: Layout['where'] = new Array(present.length);
     let group: number[] = [];
@@ -221,7 +223,7 @@ export class DistributedOptimizer extends tf.Optimizer {
         offsets.push(n);
         n += present[i][1].size;
       }
-      const bucket: Bucket = { index: buckets.length, data: new Float32Array(n), names: group.map((i) => present[i][0]), offsets, lossScale: 1, skippable: false };
+      const bucket: Bucket = { index: this.nextBucketIndex++, data: new Float32Array(n), names: group.map((i) => present[i][0]), offsets, lossScale: 1, skippable: false };
       group.forEach((i, k) => (where[i] = { bucket, offset: offsets[k], size: present[i][1].size }));
       buckets.push(bucket);
       group = [];
@@ -237,6 +239,15 @@ export class DistributedOptimizer extends tf.Optimizer {
     close();
     this.layout = { key, buckets, where };
     return this.layout;
+  }
+
+  /**
+   * Tells the compressor the epoch (DGC's warm-up of sparsity). BroadcastWeightsCallback calls
+   * it at every epoch's start in `fit`; a custom loop calls it itself.
+   */
+  setEpoch(epoch: number): void {
+    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`setEpoch: epoch must be an integer >= 0, got ${String(epoch)}`);
+    this.compressor.setEpoch?.(epoch);
   }
 
   /** The wrapped optimizer's step count. */

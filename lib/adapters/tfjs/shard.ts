@@ -74,21 +74,27 @@ function shardDataset(ds: AnyDataset, rank: number, size: number, options: Shard
   }
   // Of every `size` consecutive elements rank r keeps the r-th, and an incomplete last group is
   // dropped: every rank gets the same count without knowing the dataset's length.
-  return data.generator(async function* () {
+  const sharded = data.generator(async function* () {
     const it = await source.iterator();
     let group: tfc.TensorContainer[] = [];
-    for (;;) {
-      const { value, done } = await it.next();
-      if (done) break;
-      group.push(value);
-      if (group.length < size) continue;
-      const mine = group[rank];
-      tf.dispose(group.filter((_, i) => i !== rank));
-      group = [];
-      yield mine;
+    try {
+      for (;;) {
+        const { value, done } = await it.next();
+        if (done) break;
+        group.push(value);
+        if (group.length < size) continue;
+        const mine = group[rank];
+        tf.dispose(group.filter((_, i) => i !== rank));
+        group = [];
+        yield mine;
+      }
+    } finally {
+      tf.dispose(group);
     }
-    tf.dispose(group);
   } as unknown as () => Iterator<tfc.TensorContainer>);
+  // A known size lets batch() and fitDataset (and the progress bar) count the batches.
+  if (Number.isFinite(ds.size) && ds.size >= 0) (sharded as { size: number }).size = Math.floor(ds.size / size);
+  return sharded;
 }
 
 /**

@@ -79,8 +79,10 @@ export async function broadcastWeights(model: tfl.LayersModel, root = 0, options
   if (!Number.isInteger(root) || root < 0 || root >= comm.size) throw new RangeError(`${who}: root must be an integer in [0, ${comm.size}), got ${String(root)}`);
   if (comm.size === 1) return;
   const vars = model.weights;
+  // Shape and dtype are in the compared name: a weight of the same size but another shape or
+  // type would make only the receiving ranks' setWeights fail.
   checkSameParameters(
-    vars.map((v) => ({ name: v.originalName ?? v.name, data: { length: sizeOf(v.shape as number[]) } })),
+    vars.map((v) => ({ name: `${v.originalName ?? v.name} [${v.shape.join(',')}] ${v.dtype}`, data: { length: sizeOf(v.shape as number[]) } })),
     comm,
     who,
   );
@@ -95,10 +97,14 @@ export async function broadcastWeights(model: tfl.LayersModel, root = 0, options
   }
 }
 
+let warnedUnsupported = false;
+
 /**
  * Copies `root`'s optimizer state (step count, momentum or Adam slots) to every rank, in
  * root's layout: a rank that has no slots yet gets root's. Resolves to the number of tensors
- * broadcast (0 when root's optimizer has none).
+ * broadcast (0 when root's optimizer has none, or cannot give its state: tfjs's Adamax has no
+ * getWeights; then root warns once, and the ranks keep their own state, which stays equal
+ * from equal starts since every rank applies the same averaged gradients).
  */
 export async function broadcastOptimizerWeights(optimizer: tfc.Optimizer, root = 0, options: BroadcastWeightsOptions = {}): Promise<number> {
   const who = 'broadcastOptimizerWeights';
@@ -107,25 +113,75 @@ export async function broadcastOptimizerWeights(optimizer: tfc.Optimizer, root =
   }
   const comm = options.communicator ?? getCommunicator(who);
   if (comm.size === 1) return 0;
-  const mine = comm.rank === root ? await optimizer.getWeights() : undefined;
-  const meta = await comm.broadcastObject<Meta | undefined>(
-    mine && { names: mine.map((w) => w.name), shapes: mine.map((w) => w.tensor.shape), dtypes: mine.map((w) => w.tensor.dtype) },
+  let mine: NamedTensor[] | undefined;
+  let unsupported: string | undefined;
+  if (comm.rank === root) {
+    try {
+      mine = await optimizer.getWeights();
+    } catch (err) {
+      // Told to every rank below, so all skip alike instead of waiting in different calls.
+      unsupported = `${optimizer.getClassName()}.getWeights() failed: ${(err as Error).message}`;
+    }
+  }
+  const meta = await comm.broadcastObject<(Meta & { unsupported?: string }) | undefined>(
+    comm.rank !== root ? undefined : unsupported ? { names: [], shapes: [], dtypes: [], unsupported } : metaOf(mine ?? []),
     root,
   );
+  if (meta?.unsupported) {
+    if (comm.rank === root && !warnedUnsupported) {
+      warnedUnsupported = true;
+      process.stderr.write(`dtrain/tfjs: the optimizer's state is not broadcast (${meta.unsupported}); each rank keeps its own\n`);
+    }
+    return 0;
+  }
   if (!meta || meta.names.length === 0) return 0;
   try {
     const received = await broadcastValues(meta, mine?.map((w) => w.tensor), root, comm, who);
     if (received) {
+      // setWeights replaces the slot variables without freeing the old ones: free those it
+      // no longer holds.
+      const before = await stateTensors(optimizer);
       try {
         await optimizer.setWeights(received.map((tensor, i) => ({ name: meta.names[i], tensor })));
       } finally {
         tf.dispose(received);
       }
+      const after = await stateTensors(optimizer);
+      tf.dispose(before.filter((t) => !after.includes(t)));
     }
   } finally {
-    // getWeights makes new tensors for some entries (the step count); the slots are the
-    // optimizer's own variables, which stay.
-    if (mine) tf.dispose(mine.map((w) => w.tensor).filter((t) => !(t instanceof tf.Variable)));
+    if (mine) disposeMade(mine);
   }
   return meta.names.length;
+}
+
+interface NamedTensor {
+  name: string;
+  tensor: tfc.Tensor;
+}
+
+function metaOf(weights: NamedTensor[]): Meta {
+  return { names: weights.map((w) => w.name), shapes: weights.map((w) => w.tensor.shape), dtypes: weights.map((w) => w.tensor.dtype) };
+}
+
+// getWeights makes one new tensor, the step count ('iter', by tfjs's convention); the rest are
+// the optimizer's own variables, which stay.
+function disposeMade(weights: NamedTensor[]): void {
+  for (const { name, tensor } of weights) if (name === 'iter' && !(tensor instanceof tf.Variable)) tensor.dispose();
+}
+
+// The optimizer's state tensors as getWeights lists them (the 'iter' scalar it makes is freed).
+async function stateTensors(optimizer: tfc.Optimizer): Promise<tfc.Tensor[]> {
+  let w: NamedTensor[];
+  try {
+    w = await optimizer.getWeights();
+  } catch {
+    return [];
+  }
+  const out: tfc.Tensor[] = [];
+  for (const { name, tensor } of w) {
+    if (name === 'iter' && !(tensor instanceof tf.Variable)) tensor.dispose();
+    else out.push(tensor);
+  }
+  return out;
 }
