@@ -44,6 +44,8 @@ export interface NativeCommConfig {
   prefix: string;
   /** DTRAIN_DEBUG: 0 off, 1 INFO, 2 DETAIL. */
   debug: number;
+  /** DTRAIN_STALL_WARN: seconds a call waits before each stall line; 0 never. */
+  stallWarnSec: number;
   /** How debug lines name this rank: `rank 3`, `rank 0 of group c0/g1/`. */
   logName: string;
   /** `auto`'s cost model by transport name; a transport not listed uses its default. */

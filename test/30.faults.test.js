@@ -126,6 +126,39 @@ describe('a peer that stalls inside a small async all-reduce', function () {
   }
 });
 
+describe('a rank stuck inside an all-reduce that the others wait in', function () {
+  // 3 ranks: 0 waits on 2, 1 waits on 0; both must name 2, in the stall lines and the timeout.
+  for (const [transport, mode] of [
+    ['shm', 'async'],
+    ['shm', 'sync'],
+    ['tcp', 'async'],
+  ]) {
+    it(`${transport}, ${mode}: every waiting rank names the stuck rank, not its neighbour`, async function () {
+      const job = await runJob({
+        np: 3,
+        script: 'stuck.js',
+        args: ['6000', mode],
+        launcherArgs: ['--transport', transport],
+        env: { DTRAIN_TIMEOUT: '3.5', DTRAIN_STALL_WARN: '1' },
+      });
+      const waiting = job.results.filter((r) => r.rank !== 2);
+      expect(waiting, describeJob(job)).to.have.length(2);
+      for (const r of waiting) {
+        expect(r.code, JSON.stringify(r)).to.equal('ERR_DTRAIN_TIMEOUT');
+        expect(r.ranks, r.message).to.deep.equal([2]);
+        expect(r.message).to.match(/allreduce call #\d+ timed out: rank 2 did not finish it .*ranks 0, 1 waited in it/);
+        expect(r.ms).to.be.within(3000, 6500);
+      }
+      // One line per interval from each waiting rank, within a second of each deadline.
+      for (const rank of [0, 1]) {
+        const lines = job.stderr.split('\n').filter((l) => l.includes(`[dtrain rank ${rank}] stall: `));
+        expect(lines.length, job.stderr).to.be.within(2, 4);
+        for (const l of lines) expect(l).to.match(/allreduce\(float32\[65536\], op=sum, algorithm=[\w:-]+\) call #\d+ has waited [123]\.\d s; rank 2 is not in it; it times out in/);
+      }
+    });
+  }
+});
+
 describe('a worker killed with SIGKILL during an all-reduce', function () {
   for (const transport of ['shm', 'tcp']) {
     for (const np of [3, 4]) {

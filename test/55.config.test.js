@@ -70,7 +70,9 @@ describe('configuration', function () {
     it('passes every setting down, options in code first', function () {
       const c = from({ DTRAIN_SHM_SPIN: '300', DTRAIN_GROUP_SIZE: '2', DTRAIN_TEST_STALL_MS: '15', DTRAIN_TRANSPORT: 'tcp' }, { transport: 'auto' });
       expect(c).to.include({ shmSpin: 300, localSizeOverride: 2, testStallMs: 15, transport: 'auto' });
-      expect(from({})).to.include({ shmSpin: -1, localSizeOverride: 0, testStallMs: 0, transport: 'shm' });
+      expect(from({})).to.include({ shmSpin: -1, localSizeOverride: 0, testStallMs: 0, transport: 'shm', stallWarnSec: 60 });
+      expect(from({ DTRAIN_STALL_WARN: '0' }).stallWarnSec).to.equal(0);
+      expect(from({ DTRAIN_STALL_WARN: '2.5' }).stallWarnSec).to.equal(2.5);
       // DTRAIN_LOCAL_SIZE, which the launcher always exports, does not regroup the ranks.
       expect(from({ DTRAIN_LOCAL_SIZE: '2' }).localSizeOverride).to.equal(0);
     });
@@ -84,6 +86,7 @@ describe('configuration', function () {
         /DTRAIN_ALLREDUCE_ALGO: unknown all-reduce algorithm 'fastest'; known: auto, ring/,
       );
       expect(() => from({ DTRAIN_GAMMA: '-1' })).to.throw(RangeError, /DTRAIN_GAMMA must be a number >= 0/);
+      expect(() => from({ DTRAIN_STALL_WARN: 'often' })).to.throw(RangeError, /DTRAIN_STALL_WARN must be a number of seconds >= 0 \(0: never\), got 'often'/);
       expect(() => config.graceFromEnv({ DTRAIN_GRACE: 'soon' })).to.throw(RangeError, /DTRAIN_GRACE must be a number of seconds, got "soon"/);
     });
 

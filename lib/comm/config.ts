@@ -37,6 +37,12 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_JOB_ID', default: 'set by the launcher', meaning: "names this job's shared-memory segments", readBy: 'worker' },
   { name: 'DTRAIN_TRANSPORT', default: '`shm`', meaning: 'auto, shm or tcp', readBy: 'worker' },
   { name: 'DTRAIN_TIMEOUT', default: '`30`', meaning: 'seconds before a collective fails', readBy: 'worker' },
+  {
+    name: 'DTRAIN_STALL_WARN',
+    default: '`60`',
+    meaning: "seconds a collective may wait before every waiting rank logs a line naming the ranks not in it, repeated at that interval until it completes or times out; `0` never (a timeout shorter than it comes first)",
+    readBy: 'worker',
+  },
   { name: 'DTRAIN_INIT_TIMEOUT', default: '`60`', meaning: 'seconds init() waits for every worker', readBy: 'worker' },
   { name: 'DTRAIN_ALLREDUCE_ALGO', default: '`auto`', meaning: 'default all-reduce algorithm', readBy: 'worker' },
   { name: 'DTRAIN_ALPHA', default: 'calibrated or built in', meaning: "auto's seconds per message", readBy: 'worker' },
@@ -75,6 +81,14 @@ function intFromEnv(env: Env, name: string, min: number, max = Number.MAX_SAFE_I
         : `${name} must be an integer from ${min} to ${max}, got '${r}'`,
     );
   }
+  return v;
+}
+
+function stallWarnFromEnv(env: Env): number {
+  const r = raw(env, 'DTRAIN_STALL_WARN');
+  if (r === undefined) return 60;
+  const v = Number(r);
+  if (!Number.isFinite(v) || v < 0) throw configError(`DTRAIN_STALL_WARN must be a number of seconds >= 0 (0: never), got '${r}'`);
   return v;
 }
 
@@ -325,6 +339,7 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       generation,
       prefix: `c${generation}/`,
       debug: debugFromEnv(env),
+      stallWarnSec: stallWarnFromEnv(env),
       logName: `rank ${r}`,
       costModels,
       testStallMs: intFromEnv(env, 'DTRAIN_TEST_STALL_MS', 0) ?? 0,

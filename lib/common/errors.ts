@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   },
   ERR_DTRAIN_TIMEOUT: {
     thrownAs: 'DtrainError',
-    when: 'a collective did not finish in time (`DTRAIN_TIMEOUT`, default 30 s, or `{ timeout }` per call); `err.ranks` are the ranks that never joined the call',
+    when: 'a collective did not finish in time (`DTRAIN_TIMEOUT`, default 30 s, or `{ timeout }` per call); `err.ranks` are the ranks that never joined the call, or, in its data phase, the ranks not waiting in it, as every waiting rank agrees (not merely the neighbour this rank waited on)',
     remedy: 'find why those ranks did not call it (a hang, a skipped call, slow work between calls) or raise the timeout',
     native: true,
   },

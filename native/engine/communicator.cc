@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -69,6 +71,12 @@ Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
   };
   try {
     std::shared_ptr<PreparedOp> pr = prepare(op);
+    if (budgetSec < 0) {
+      // A blocking call: this thread waits it out, as the engine thread would.
+      runToEnd(op, *pr);
+      *status = Status{};
+      return Inline::kDone;
+    }
     if (config_.size > 1) {
       const Deadline soft = soonest(pr->deadline, budgetSec);
       try {
@@ -128,6 +136,7 @@ void Communicator::bootstrap() {
     store_ = std::make_unique<StoreClient>(config_.net.storeAddress, config_.net.token, deadline);
     const std::string prefix =
         config_.prefix.empty() ? "c" + std::to_string(config_.generation) + "/" : config_.prefix;
+    storePrefix_ = prefix;
     Rendezvous rv{store_.get(), prefix, config_.rank, config_.size, deadline};
     // Host names are gathered once: the topology, the transports and `auto` all read them.
     char host[256] = {0};
@@ -229,6 +238,7 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
   const int p = config_.size, me = config_.rank;
   auto pr = std::make_shared<PreparedOp>();
   pr->deadline = Deadline::after(op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec);
+  pr->started = Clock::now();
   CollectiveDesc& desc = pr->desc;
   desc.kind = static_cast<uint8_t>(op.kind);
   desc.dtype = static_cast<uint8_t>(op.dtype);
@@ -481,12 +491,149 @@ void Communicator::execute(OpRequest& op) {
   try {
     if (op.kind == OpKind::kJoin) return runJoin(op);
     std::shared_ptr<PreparedOp> pr = op.prepared ? op.prepared : prepare(op);
-    if (config_.size > 1 && !pr->exchanged) exchange(*pr, pr->deadline);
-    pr->exchanged = true;
-    runData(op, *pr, pr->deadline);
+    runToEnd(op, *pr);
   } catch (const Error& e) {
     fail(e);
     throw;
+  }
+}
+
+namespace {
+
+// How long a rank waits for the other waiters' reports: at the timeout, long enough for ranks
+// whose calls started a little later to time out and report too; at a stall line, short,
+// since every waiter reported half an interval in.
+constexpr int kAgreeMs = 1000;
+constexpr int kStallAgreeMs = 100;
+
+std::string rankList(const std::vector<int>& ranks) {
+  std::string s = ranks.size() > 1 ? "ranks " : "rank ";
+  for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s;
+}
+
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", s);
+  return buf;
+}
+
+}  // namespace
+
+std::string Communicator::waitingKey(const PreparedOp& pr, int rank) const {
+  return storePrefix_ + "waiting/" + std::to_string(pr.desc.seq) + "/" + std::to_string(rank);
+}
+
+bool Communicator::reportWaiting(PreparedOp& pr) {
+  const OpKind kind = static_cast<OpKind>(pr.desc.kind);
+  // A point-to-point call involves two ranks, and joined ranks answer without calling: the
+  // others' absence from the store would say nothing.
+  if (!store_ || config_.size < 2 || pointToPoint(kind) || pr.contributors != 0) return false;
+  if (pr.reportedWaiting) return true;
+  try {
+    store_->set(waitingKey(pr, config_.rank), "1", Deadline::after(2.0));
+  } catch (const std::exception&) {
+    return false;  // the store is gone: the transport's own account stands
+  }
+  pr.reportedWaiting = true;
+  return true;
+}
+
+std::vector<int> Communicator::notWaiting(PreparedOp& pr, int graceMs, bool* known) {
+  *known = false;
+  if (!reportWaiting(pr)) return {};
+  std::vector<int> missing;
+  try {
+    const Deadline grace = Deadline::after(graceMs / 1000.0);
+    for (int r = 0; r < config_.size; ++r) {
+      if (r == config_.rank) continue;
+      try {
+        store_->get(waitingKey(pr, r), grace);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kTimeout) throw;
+        missing.push_back(r);
+      }
+    }
+  } catch (const std::exception&) {
+    return {};  // the store is gone: the transport's own account stands
+  }
+  *known = true;
+  return missing;
+}
+
+void Communicator::warnStall(PreparedOp& pr) {
+  const double waited = std::chrono::duration<double>(Clock::now() - pr.started).count();
+  const double left = std::chrono::duration<double>(pr.deadline.at - Clock::now()).count();
+  bool known = false;
+  const std::vector<int> missing = notWaiting(pr, kStallAgreeMs, &known);
+  std::string who;
+  if (!known) {
+    who = "waiting for its peers";
+  } else if (missing.empty()) {
+    who = "every rank is in it (its data is slow to move)";
+  } else {
+    who = rankList(missing) + (missing.size() > 1 ? " are" : " is") + " not in it";
+  }
+  const std::string line = "[dtrain " + config_.logName + "] stall: " + pr.desc.describe() + " call #" +
+                           std::to_string(pr.desc.seq) + " has waited " + seconds(waited) + " s; " +
+                           who + "; it times out in " + seconds(left > 0 ? left : 0) + " s\n";
+  ssize_t ignored = ::write(2, line.data(), line.size());
+  (void)ignored;
+}
+
+Error Communicator::attributeTimeout(PreparedOp& pr, const Error& e) {
+  bool known = false;
+  const std::vector<int> missing = notWaiting(pr, kAgreeMs, &known);
+  if (!known) return e;
+  if (missing.empty()) {
+    // Every rank is in the call: a slow transfer, or this rank came late and the others have
+    // given up on it. Either way no rank is absent.
+    return Error(ErrorCode::kTimeout, std::string(e.what()) + "; every other rank reported waiting in this call", e.ranks());
+  }
+  std::vector<int> waiting;
+  for (int r = 0; r < config_.size; ++r)
+    if (std::find(missing.begin(), missing.end(), r) == missing.end()) waiting.push_back(r);
+  return Error(ErrorCode::kTimeout,
+               std::string(opKindName(static_cast<OpKind>(pr.desc.kind))) + " call #" +
+                   std::to_string(pr.desc.seq) + " timed out: " + rankList(missing) +
+                   " did not finish it (stopped, stuck in it, or busy elsewhere); " +
+                   rankList(waiting) + " waited in it (this rank " + e.what() + ")",
+               missing);
+}
+
+void Communicator::runToEnd(OpRequest& op, PreparedOp& pr) {
+  const double w = config_.stallWarnSec;
+  auto at = [&](double sec) {
+    return pr.started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sec));
+  };
+  for (;;) {
+    // Half an interval in, this rank reports that it waits in the call; then a line at each
+    // interval.
+    Deadline until = pr.deadline;
+    if (w > 0) {
+      const auto next = at(pr.stallEvents == 0 ? w / 2 : w * pr.stallEvents);
+      if (next < until.at) until.at = next;
+    }
+    try {
+      if (config_.size > 1 && !pr.exchanged) exchange(pr, until);
+      pr.exchanged = true;
+      if (runData(op, pr, until)) return;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kTimeout) throw;
+      if (until.at >= pr.deadline.at || pr.deadline.passed()) {
+        // The exchange's own message is right already: it hears from every rank directly.
+        if (pr.exchanged) throw attributeTimeout(pr, e);
+        throw;
+      }
+    }
+    if (pr.stallEvents == 0) {
+      reportWaiting(pr);
+    } else {
+      warnStall(pr);
+    }
+    // The next event still to come (a thread that was held up past several skips them).
+    const double waited = std::chrono::duration<double>(Clock::now() - pr.started).count();
+    pr.stallEvents = std::max(pr.stallEvents + 1, static_cast<int>(waited / w) + 1);
   }
 }
 

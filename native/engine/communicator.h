@@ -49,6 +49,9 @@ struct CommConfig {
   // call's descriptor); logged to stderr with `logName` ("rank 3", "rank 1 of group g0").
   int debug = 0;
   std::string logName;
+  // DTRAIN_STALL_WARN: a call that has waited this long logs a line naming the ranks not in it,
+  // and again at each further interval; 0 never.
+  double stallWarnSec = 0;
   // `auto`'s cost model per transport (calibrated, or from the environment); a transport not
   // listed uses its registry default.
   std::map<std::string, CostModel> costModels;
@@ -103,6 +106,21 @@ class Communicator {
   bool runData(OpRequest& op, PreparedOp& pr, const Deadline& soft);
   void fail(const Error& e);  // marks the communicator broken when the failure calls for it
   void execute(OpRequest& op);
+  // Runs what is left of the op (exchange, data phase) on this thread until it is done: at
+  // each stall interval it warns, and at the timeout of a collective's data phase it names the
+  // ranks that are not waiting in the call (the peer this rank waits on may itself be waiting
+  // on another), as every waiting rank sees them.
+  void runToEnd(OpRequest& op, PreparedOp& pr);
+  void warnStall(PreparedOp& pr);
+  Error attributeTimeout(PreparedOp& pr, const Error& e);
+  // The ranks that have not said, in the store, that they wait in this call within `graceMs`
+  // of this rank saying so; empty when it cannot tell (no store, a point-to-point call, joined
+  // ranks answering).
+  std::vector<int> notWaiting(PreparedOp& pr, int graceMs, bool* known);
+  // Says in the store that this rank waits in the call (once); false when that would tell the
+  // others nothing, or the store is gone.
+  bool reportWaiting(PreparedOp& pr);
+  std::string waitingKey(const PreparedOp& pr, int rank) const;
   Status executeCatching(OpRequest& op);
   // join(): answers the others' all-reduces with the operator's identity until every rank has
   // joined.
@@ -118,6 +136,7 @@ class Communicator {
   JobTopology topology_;
   std::unique_ptr<AllreduceChooser> chooser_;
   std::unique_ptr<StoreClient> store_;
+  std::string storePrefix_;  // this communicator's rendezvous keys' prefix
   std::unique_ptr<AbortWatch> abort_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Backend> backend_;

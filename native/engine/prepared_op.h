@@ -21,6 +21,9 @@ struct PreparedOp {
   bool exchanged = false;
   int contributors = 0;  // ranks whose data counts in an average (0: all; fewer once some joined)
   bool dataStarted = false;  // the plan is made and its scaling before the schedule done
+  Clock::time_point started{};  // when the call was prepared: its stall warnings count from it
+  int stallEvents = 0;  // passed: 0 none, 1 half an interval (reported waiting), k: k-1 lines
+  bool reportedWaiting = false;  // this rank's "waiting in this call" is in the store
   Plan plan;
   ExecState exec;
 };

@@ -179,6 +179,7 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   cfg.generation = static_cast<int>(numberField(o, "generation", 0));
   cfg.prefix = stringField(o, "prefix", "");
   cfg.debug = static_cast<int>(numberField(o, "debug", 0));
+  cfg.stallWarnSec = numberField(o, "stallWarnSec", 0);
   cfg.logName = stringField(o, "logName", "rank " + std::to_string(cfg.rank));
   if (cfg.size < 1 || cfg.rank < 0 || cfg.rank >= cfg.size) {
     throw Napi::RangeError::New(env, "rank must be in [0, size) and size >= 1");
