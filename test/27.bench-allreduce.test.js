@@ -107,6 +107,26 @@ describe('dtrain bench allreduce: options', function () {
   it('refuses options --calibrate would ignore', function () {
     expectUsageError(dtrain(['bench', 'allreduce', '--np', '2', '--calibrate', '--max-bytes', '4096']), /--calibrate takes only --np and --transport.*drop --max-bytes/);
     expectUsageError(dtrain(['bench', 'allreduce', '--np', '2', '--calibrate', '--algorithm', 'ring']), /drop --algorithm/);
+    expectUsageError(dtrain(['bench', 'allreduce', '--np', '2', '--calibrate', '--plot', 'x.svg']), /drop --plot/);
+  });
+
+  it('--plot draws bus bandwidth against size as an SVG, one line per implementation', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-plot-'));
+    try {
+      const file = path.join(dir, 'busbw.svg');
+      const r = dtrain(['bench', 'allreduce', '--np', '2', '--min-bytes', '4KiB', '--max-bytes', '64KiB', '--mode', 'sync', '--plot', file]);
+      expect(r.code, r.stderr).to.equal(0);
+      const svg = fs.readFileSync(file, 'utf8');
+      expect(svg).to.match(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+      expect(svg.trim()).to.match(/<\/svg>$/);
+      expect(svg).to.include('dtrain sync (auto, shm)');
+      expect(svg).to.include('bus bandwidth (GB/s)');
+      // One point per measured size: 4, 16 and 64 KiB.
+      expect(r.json.filter((l) => l.impl === 'dtrain')).to.have.length(3);
+      expect(r.stderr).to.include(`plot written to ${file}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a failing worker ends the command with one line and exit 1, not a stack of its own', function () {
@@ -151,8 +171,10 @@ describe('dtrain bench allreduce: the peers in bench/peers/', function () {
       this.skip();
     }
     const env = { XDG_CACHE_HOME: cache };
-    const r = dtrain(['bench', 'allreduce', '--np', '2', '--min-bytes', '4KiB', '--max-bytes', '16KiB', '--mpi'], env);
+    const plot = path.join(cache, 'mpi.svg');
+    const r = dtrain(['bench', 'allreduce', '--np', '2', '--min-bytes', '4KiB', '--max-bytes', '16KiB', '--mpi', '--plot', plot], env);
     expect(r.code, r.stderr).to.equal(0);
+    expect(fs.readFileSync(plot, 'utf8')).to.include('dtrain async').and.include('>mpi<');
     const mpi = r.json.filter((l) => l.impl === 'mpi');
     expect(mpi.map((l) => l.bytes)).to.deep.equal([4096, 16384]);
     for (const l of mpi) {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { costModelFor } from '../comm/config';
@@ -8,6 +8,7 @@ import { addBenchGemmCommand } from './bench-gemm';
 import { addBenchKernelsCommand } from './bench-kernels';
 import { addBenchTrainCommand } from './bench-train';
 import { mpiAllreducePeer, onPath, peerPath, requireTorchPython } from './peers';
+import { lineChartSvg } from './svg-lines';
 import { checkWholeElements, CommandError, parseBytes, positiveInteger, transportName, UsageError } from './values';
 
 interface AllreduceBenchOptions {
@@ -23,6 +24,7 @@ interface AllreduceBenchOptions {
   python?: string;
   calibrate?: boolean;
   predict?: boolean;
+  plot?: string;
 }
 
 /** One measurement line, as both dtrain's worker and the peers print them. */
@@ -99,13 +101,14 @@ export function addBenchCommand(program: Command): void {
     .option('--python <path>', 'python with torch for --gloo (default: /usr/bin/python3, then python3)')
     .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
     .option('--predict', 'print the calibrated model\'s prediction beside each measurement')
+    .option('--plot <file.svg>', 'also draw bus bandwidth against size for dtrain and each peer in the run, as an SVG')
     .action(async (options: AllreduceBenchOptions) => {
       const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
       const launch = [cli, 'run', '-np', String(options.np), ...(options.transport ? ['--transport', options.transport] : [])];
       const ours = /^\[0\] (\{.*\})$/;
       if (options.calibrate) {
         // Calibration times fixed sizes with fixed algorithms; say so rather than ignore them.
-        const ignored = (['minBytes', 'maxBytes', 'algorithm', 'mpi', 'gloo', 'predict'] as const).filter((k) => options[k] !== undefined);
+        const ignored = (['minBytes', 'maxBytes', 'algorithm', 'mpi', 'gloo', 'predict', 'plot'] as const).filter((k) => options[k] !== undefined);
         if (ignored.length > 0 || options.dtype !== 'float32') {
           const flag = ignored.length > 0 ? `--${ignored[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : '--dtype';
           throw new UsageError(`--calibrate takes only --np and --transport (it measures fixed sizes in float32); drop ${flag}`);
@@ -180,7 +183,31 @@ export function addBenchCommand(program: Command): void {
         const wrong = lines.find((m) => m.ok === false);
         if (wrong) throw new CommandError(`${name}: the all-reduce of ${wrong.bytes} bytes gave a wrong sum (ok: false)`);
       }
+      if (options.plot) plotBusBandwidth(options, mine, peers);
     });
+}
+
+/** `--plot`: bus bandwidth against size, one line for dtrain and one per peer. */
+function plotBusBandwidth(options: AllreduceBenchOptions, mine: Measurement[], peers: [string, Measurement[]][]): void {
+  const transport = String(mine[0]?.transport ?? options.transport ?? 'shm');
+  const series = [
+    { name: `dtrain ${options.mode} (${options.algorithm ?? 'auto'}, ${transport})`, points: mine.map((m): [number, number] => [m.bytes, m.busbw_GBs]) },
+    ...peers.map(([name, lines]) => ({ name, points: lines.map((m): [number, number] => [m.bytes, m.busbw_GBs]) })),
+  ];
+  const svg = lineChartSvg({
+    title: `All-reduce bus bandwidth, ${options.np} ranks`,
+    subtitle: `${options.dtype} sum; busbw = bytes / time x 2(np-1)/np, as nccl-tests; one run, peers one after another`,
+    xLabel: 'bytes per rank',
+    yLabel: 'bus bandwidth (GB/s)',
+    xLog: true,
+    series,
+  });
+  try {
+    writeFileSync(options.plot as string, svg);
+  } catch (err) {
+    throw new CommandError(`--plot: could not write ${options.plot}: ${(err as Error).message}`);
+  }
+  console.error(`dtrain bench allreduce: plot written to ${options.plot}`);
 }
 
 /** Runs the jobs one after another (so they do not share the cores) and returns their lines. */
