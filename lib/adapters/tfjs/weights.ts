@@ -4,6 +4,7 @@ import type { Communicator } from '../../comm/communicator';
 import { getCommunicator } from '../../comm/world';
 import { checkSameParameters } from '../../train/fingerprint';
 import { tfjs } from './load';
+import type { NamedTensor } from './optimizer';
 
 const tf = tfjs().core;
 
@@ -155,11 +156,6 @@ export async function broadcastOptimizerWeights(optimizer: tfc.Optimizer, root =
   return meta.names.length;
 }
 
-interface NamedTensor {
-  name: string;
-  tensor: tfc.Tensor;
-}
-
 function metaOf(weights: NamedTensor[]): Meta {
   return { names: weights.map((w) => w.name), shapes: weights.map((w) => w.tensor.shape), dtypes: weights.map((w) => w.tensor.dtype) };
 }
@@ -178,10 +174,6 @@ async function stateTensors(optimizer: tfc.Optimizer): Promise<tfc.Tensor[]> {
   } catch {
     return [];
   }
-  const out: tfc.Tensor[] = [];
-  for (const { name, tensor } of w) {
-    if (name === 'iter' && !(tensor instanceof tf.Variable)) tensor.dispose();
-    else out.push(tensor);
-  }
-  return out;
+  disposeMade(w);
+  return w.filter((x) => !x.tensor.isDisposed).map((x) => x.tensor);
 }
