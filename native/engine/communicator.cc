@@ -14,6 +14,22 @@
 
 namespace dtrain {
 
+namespace {
+
+// "rank 2", "ranks 0, 1": how every message here names ranks.
+std::string rankList(const std::vector<int>& ranks) {
+  std::string s = ranks.size() > 1 ? "ranks " : "rank ";
+  for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s;
+}
+
+// "allreduce call #12": how a timeout names the call.
+std::string callName(const CollectiveDesc& d) {
+  return std::string(opKindName(static_cast<OpKind>(d.kind))) + " call #" + std::to_string(d.seq);
+}
+
+}  // namespace
+
 Communicator::Communicator(CommConfig config, Completion ready) : config_(std::move(config)) {
   thread_ = std::thread([this, ready = std::move(ready)] { loop(ready); });
 }
@@ -319,12 +335,8 @@ void Communicator::exchange(PreparedOp& pr, const Deadline& until) {
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kTimeout || until.at < pr.deadline.at) throw;
     // Nobody has received anything from these ranks for this call: they have not called it.
-    std::string missing;
-    for (int r : e.ranks()) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
     throw Error(ErrorCode::kTimeout,
-                std::string(opKindName(static_cast<OpKind>(pr.desc.kind))) + " call #" +
-                    std::to_string(pr.desc.seq) + " timed out: rank" +
-                    (e.ranks().size() > 1 ? "s " : " ") + missing +
+                callName(pr.desc) + " timed out: " + rankList(e.ranks()) +
                     " did not join it (still busy, stuck, or calling something else)",
                 e.ranks());
   }
@@ -506,12 +518,6 @@ namespace {
 constexpr int kAgreeMs = 1000;
 constexpr int kStallAgreeMs = 100;
 
-std::string rankList(const std::vector<int>& ranks) {
-  std::string s = ranks.size() > 1 ? "ranks " : "rank ";
-  for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
-  return s;
-}
-
 std::string seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", s);
@@ -594,8 +600,7 @@ Error Communicator::attributeTimeout(PreparedOp& pr, const Error& e) {
   for (int r = 0; r < config_.size; ++r)
     if (std::find(missing.begin(), missing.end(), r) == missing.end()) waiting.push_back(r);
   return Error(ErrorCode::kTimeout,
-               std::string(opKindName(static_cast<OpKind>(pr.desc.kind))) + " call #" +
-                   std::to_string(pr.desc.seq) + " timed out: " + rankList(missing) +
+               callName(pr.desc) + " timed out: " + rankList(missing) +
                    " did not finish it (stopped, stuck in it, or busy elsewhere); " +
                    rankList(waiting) + " waited in it (this rank " + e.what() + ")",
                missing);
