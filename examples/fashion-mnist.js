@@ -5,9 +5,13 @@
 // The last line rank 0 prints is one JSON object: {np, epochs, steps, updates, skipped_steps,
 // loss_scale, precision, compression, batch_per_worker, test_acc, train_loss, samples_per_s, step_ms,
 // comm_wait_ms, bytes_sent_per_step, optimizer, lr, global_batch, batch_schedule}.
+// With parameter servers (docs/async.md):
+//   npx dtrain run -np 4 --servers 2 examples/fashion-mnist.js --mode ps-async|ps-sync|ssp [--staleness S]
+// and the summary adds {mode, servers, staleness, wall_s, updates, mean_staleness, ...}.
 'use strict';
 const { parseArgs } = require('node:util');
 const dtrain = require('..');
+const { trainWithServers } = require('./ps-train');
 
 const { nn, optim, data, amp, compress } = dtrain;
 
@@ -18,7 +22,11 @@ const USAGE = `usage: fashion-mnist.js [--epochs N] [--batch-per-worker B] [--lr
   [--dgc-density D] [--dgc-warmup D1,D2,..] [--dgc-clip NORM] [--qsgd-levels S] [--no-error-feedback]
   [--onebit-chunk N] [--lars-exclude none|1d]
   [--algorithm A] [--fusion-threshold BYTES]
-  [--checkpoint DIR] [--resume] [--seed S] [--json] [--no-progress]`;
+  [--checkpoint DIR] [--resume] [--seed S] [--json] [--no-progress]
+  [--mode allreduce|ps-sync|ps-async|ssp] [--staleness S] [--staleness-lr] [--servers K]
+  [--slow-rank R] [--slow-factor F] [--eval-every STEPS] [--eval-samples N]`;
+
+const MODES = ['allreduce', 'ps-sync', 'ps-async', 'ssp'];
 
 const PRECISIONS = ['fp32', 'mixed', 'bf16'];
 
@@ -28,7 +36,7 @@ function options() {
       epochs: { type: 'string', default: '15' },
       'batch-per-worker': { type: 'string', default: '128' },
       lr: { type: 'string' },
-      momentum: { type: 'string', default: '0.9' },
+      momentum: { type: 'string' },
       'weight-decay': { type: 'string' },
       optimizer: { type: 'string', default: 'sgd' },
       schedule: { type: 'string', default: 'cosine' },
@@ -52,6 +60,14 @@ function options() {
       seed: { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       'no-progress': { type: 'boolean', default: false },
+      mode: { type: 'string', default: 'allreduce' },
+      staleness: { type: 'string' },
+      'staleness-lr': { type: 'boolean', default: false },
+      servers: { type: 'string' },
+      'slow-rank': { type: 'string' },
+      'slow-factor': { type: 'string', default: '3' },
+      'eval-every': { type: 'string', default: '0' },
+      'eval-samples': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -105,11 +121,44 @@ function options() {
     throw new RangeError(`--warmup-epochs must be >= 0 and less than --epochs (${values.epochs}), got '${values['warmup-epochs']}'\n${USAGE}`);
   }
   if (values.resume && !values.checkpoint) throw new RangeError(`--resume needs --checkpoint DIR\n${USAGE}`);
+  if (!MODES.includes(values.mode)) throw new RangeError(`--mode must be ${MODES.join(', ')}, got '${values.mode}'\n${USAGE}`);
+  const ps = values.mode !== 'allreduce';
+  if (values.staleness !== undefined && values.mode !== 'ssp') throw new RangeError(`--staleness applies to --mode ssp, not ${values.mode}\n${USAGE}`);
+  if (values.staleness !== undefined && !(Number.isInteger(Number(values.staleness)) && Number(values.staleness) >= 0)) {
+    throw new RangeError(`--staleness must be an integer >= 0, got '${values.staleness}'\n${USAGE}`);
+  }
+  if (!ps) {
+    for (const flag of ['staleness-lr', 'servers']) {
+      if (values[flag] !== undefined && values[flag] !== false) throw new RangeError(`--${flag} applies to the parameter-server modes (--mode ps-sync, ps-async, ssp)\n${USAGE}`);
+    }
+  } else {
+    for (const flag of ['checkpoint', 'batch-schedule', 'precision']) {
+      if (values[flag] !== undefined && values[flag] !== false && !(flag === 'precision' && values[flag] === 'fp32')) {
+        throw new RangeError(`--${flag} is not supported with --mode ${values.mode} (the servers hold fp32 parameters and no checkpoint)\n${USAGE}`);
+      }
+    }
+  }
+  if (values.servers !== undefined && !(Number.isInteger(Number(values.servers)) && Number(values.servers) >= 0)) {
+    throw new RangeError(`--servers must be a whole number, got '${values.servers}'\n${USAGE}`);
+  }
+  for (const name of ['slow-factor']) {
+    if (!(Number(values[name]) >= 1)) throw new RangeError(`--${name} must be a number >= 1, got '${values[name]}'\n${USAGE}`);
+  }
+  for (const name of ['eval-every', 'slow-rank']) {
+    if (values[name] !== undefined && !(Number.isInteger(Number(values[name])) && Number(values[name]) >= 0)) {
+      throw new RangeError(`--${name} must be an integer >= 0, got '${values[name]}'\n${USAGE}`);
+    }
+  }
+  if (values['eval-samples'] !== undefined && !(Number.isInteger(Number(values['eval-samples'])) && Number(values['eval-samples']) >= 1)) {
+    throw new RangeError(`--eval-samples must be a positive integer, got '${values['eval-samples']}'\n${USAGE}`);
+  }
   return {
     epochs: num('epochs', true),
     batch: num('batch-per-worker', true),
     lr: num('lr'),
-    momentum: num('momentum'),
+    // Asynchrony acts as momentum of its own (Mitliagkas et al. 2016: about 1 - 1/N with N
+    // workers), so the asynchronous modes default to less of the explicit kind.
+    momentum: num('momentum') ?? (values.mode === 'ps-async' || values.mode === 'ssp' ? 0.5 : 0.9),
     weightDecay: num('weight-decay'),
     optimizer: values.optimizer,
     schedule: values.schedule,
@@ -133,6 +182,14 @@ function options() {
     seed: num('seed', true),
     json: values.json,
     progress: values['no-progress'] ? false : undefined,
+    mode: values.mode,
+    staleness: values.staleness === undefined ? 2 : Number(values.staleness),
+    stalenessLr: values['staleness-lr'],
+    servers: num('servers', true),
+    slowRank: num('slow-rank', true),
+    slowFactor: num('slow-factor'),
+    evalEvery: num('eval-every', true),
+    evalSamples: num('eval-samples', true),
   };
 }
 
@@ -144,7 +201,18 @@ async function main() {
   // LARS: 10 at 256, whose trust ratio (eta |w| / |g|, eta 0.001) scales each layer's step
   // down, grown with the square root of the batch (linear growth diverged at 8,192: lr 320;
   // docs/experiments.md has the sweep).
-  const globalBatch = o.batch * dtrain.size();
+  const servers = dtrain.ps.numServers();
+  if (o.mode !== 'allreduce' && servers === 0) {
+    throw new RangeError(`--mode ${o.mode} needs parameter servers: run it with 'dtrain run -np N --servers K examples/fashion-mnist.js --mode ${o.mode}' (K >= 1)\n${USAGE}`);
+  }
+  if (o.servers !== undefined && o.servers !== servers) {
+    throw new RangeError(`--servers ${o.servers} with ${servers} parameter server(s) in this job; start it with 'dtrain run --servers ${o.servers}'${o.servers === 0 && o.mode !== 'allreduce' ? ` (a ps mode needs at least 1)` : ''}\n${USAGE}`);
+  }
+  if (o.mode === 'allreduce' && servers > 0) throw new RangeError(`this job has ${servers} parameter server(s); give --mode ps-sync, ps-async or ssp\n${USAGE}`);
+  // In the asynchronous modes every push is one update from one worker's batch, so the rate
+  // follows the batch of a push; sync averages every worker's into one (the global batch).
+  const async = o.mode === 'ps-async' || o.mode === 'ssp';
+  const globalBatch = o.batch * (async ? 1 : dtrain.size());
   if (o.lr === undefined) {
     o.lr =
       o.optimizer === 'lars'
@@ -184,6 +252,24 @@ async function main() {
     onebit: () => new compress.OneBit({ errorFeedback: o.errorFeedback, chunk: o.onebitChunk }),
   }[o.compression]();
   const momentum = o.compression === 'dgc' ? 0 : o.momentum;
+  // A straggler for the experiments: rank R's every pass takes F times as long (it sleeps the
+  // difference, as a slower machine would keep its CPU to itself).
+  if (o.slowRank !== undefined && o.slowRank === dtrain.rank() && o.slowFactor > 1) {
+    const pass = model.lossAndGrad.bind(model);
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    model.lossAndGrad = (...args) => {
+      const t = performance.now();
+      const loss = pass(...args);
+      Atomics.wait(cell, 0, 0, (performance.now() - t) * (o.slowFactor - 1));
+      return loss;
+    };
+  }
+  if (o.mode !== 'allreduce') {
+    const summary = await trainWithServers({ o: { ...o, momentum }, model, set, compression, say });
+    say(JSON.stringify({ ...summary, optimizer: o.optimizer, lr: o.lr, global_batch: o.batch * dtrain.size() }));
+    await dtrain.shutdown();
+    return;
+  }
   const params = model.parameters();
   const inner =
     o.optimizer === 'lars'
@@ -206,6 +292,7 @@ async function main() {
   // Growing the batch instead of decaying the rate (Smith et al. 2018): at each decay epoch the
   // batch is multiplied by the factor the rate would have been divided by; the rate stays.
   const decayEpochs = o.decayEpochs ?? [];
+  const evals = [];
   const growth = (epoch) => o.decayFactor ** decayEpochs.filter((e) => e <= epoch).length;
   const trainer = new dtrain.Trainer({
     model,
@@ -219,6 +306,12 @@ async function main() {
     resume: o.resume,
     progress: o.progress,
     onMetrics: (m) => o.json && rank0 && console.log(JSON.stringify(m)),
+    evalEverySteps: o.evalEvery,
+    evalSamples: o.evalSamples,
+    onEval: (point) => {
+      evals.push(point);
+      if (o.json && rank0) console.log(JSON.stringify({ eval: point }));
+    },
   });
   // The learning rate per step: the chosen decay over the whole run, after an optional warm-up.
   const total = o.epochs * trainer.stepsPerEpoch;
@@ -240,8 +333,10 @@ async function main() {
         : optim.schedules.stepDecay({ lr: o.lr, milestones: decayEpochs.map(stepAt).filter((m) => m > 0), gamma: 1 / o.decayFactor }),
   }[o.schedule]();
   trainer.schedule = warm > 0 ? optim.schedules.warmup(decay, { steps: warm }) : decay;
+  const t0 = performance.now();
   const summary = await trainer.fit();
-  say(JSON.stringify({ ...summary, optimizer: o.optimizer, lr: o.lr, global_batch: globalBatch, batch_schedule: o.batchSchedule }));
+  const extra = { mode: 'allreduce', wall_s: (performance.now() - t0) / 1000, ...(o.evalEvery > 0 ? { evals } : {}) };
+  say(JSON.stringify({ ...summary, optimizer: o.optimizer, lr: o.lr, global_batch: globalBatch, batch_schedule: o.batchSchedule, ...extra }));
   await dtrain.shutdown();
 }
 

@@ -76,6 +76,7 @@ export * as optim from './optim';
 export * as data from './data';
 export * as compress from './compress';
 export * as amp from './amp';
+export * as ps from './ps';
 export {
   DistributedOptimizer,
   broadcastParameters,

@@ -25,6 +25,8 @@ function run(args, env, command = [process.execPath]) {
 const FIELDS = [
   'np', 'epochs', 'steps', 'updates', 'skipped_steps', 'loss_scale', 'precision', 'compression', 'batch_per_worker', 'test_acc', 'train_loss',
   'samples_per_s', 'step_ms', 'comm_wait_ms', 'bytes_sent_per_step', 'optimizer', 'lr', 'global_batch', 'batch_schedule',
+  // Added by the parameter-server issue: which loop ran, and its wall time.
+  'mode', 'wall_s',
 ];
 
 describe('examples/fashion-mnist.js', function () {

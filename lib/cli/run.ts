@@ -11,6 +11,7 @@ const DEFAULT_GRACE_SECONDS = 5;
 
 interface RunOptions {
   np: number;
+  servers?: number;
   transport?: string;
   timeout?: number;
   grace?: number;
@@ -30,6 +31,11 @@ export function addRunCommand(program: Command): void {
     .requiredOption(
       '-n, --np <N>',
       'number of workers (mpirun-style -np N also works)',
+      positiveInteger,
+    )
+    .option(
+      '--servers <K>',
+      'also start K parameter servers (ranks N..N+K-1) for dtrain.ps; a lost worker then does not stop the job',
       positiveInteger,
     )
     .option('--transport <kind>', 'exported as DTRAIN_TRANSPORT: auto, shm, tcp (dtrain info lists them)', transportName)
@@ -64,7 +70,7 @@ export function addRunCommand(program: Command): void {
       try {
         graceSeconds = options.grace ?? graceFromEnv() ?? DEFAULT_GRACE_SECONDS;
         groupSize = localSizeFromEnv();
-        cpus = cpuPlan(options.np, options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
+        cpus = cpuPlan(options.np + (options.servers ?? 0), options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
@@ -72,6 +78,7 @@ export function addRunCommand(program: Command): void {
       process.stdout.on('error', () => {});
       process.exitCode = await runJob({
         size: options.np,
+        servers: options.servers ?? 0,
         script: path,
         args,
         transport: options.transport,

@@ -700,8 +700,11 @@ export class Communicator {
   shutdown(): Promise<void> {
     // A second call waits for the same shutdown rather than returning before it is done.
     this.closing ??= (async () => {
-      await Promise.all(this.groups.map((g) => g.shutdown()));
+      // A group that fails to close (a member died) must not leave this one's transport open.
+      const groups = await Promise.allSettled(this.groups.map((g) => g.shutdown()));
       await this.native.shutdown();
+      const failed = groups.find((g): g is PromiseRejectedResult => g.status === 'rejected');
+      if (failed) throw failed.reason;
     })();
     return this.closing;
   }

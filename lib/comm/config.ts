@@ -57,6 +57,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_DEBUG', default: 'unset', meaning: 'INFO: log bootstrap and each call\'s algorithm to stderr; DETAIL: also each call\'s descriptor', readBy: 'worker' },
   { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
   { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
+  { name: 'DTRAIN_SERVERS', default: 'set by the launcher', meaning: 'how many of the ranks are parameter servers (`dtrain run --servers K`); the last K', readBy: 'worker' },
   { name: 'DTRAIN_WORKER_CPUS', default: 'set by the launcher', meaning: 'how many CPUs the launcher bound this worker to', readBy: 'worker' },
   { name: 'DTRAIN_TTY_FD', default: 'set by the launcher', meaning: "rank 0's descriptor of the launcher's terminal, for the Trainer's progress bar", readBy: 'worker' },
   { name: 'DTRAIN_ISA', default: 'the best the CPU has', meaning: "force the CPU kernels' SIMD level", readBy: 'loader' },
@@ -121,6 +122,11 @@ export function bindToFromEnv(env: Env = process.env): 'auto' | 'core' | 'none' 
 /** DTRAIN_FUSION_THRESHOLD in bytes, or undefined when unset. */
 export function fusionThresholdFromEnv(env: Env = process.env): number | undefined {
   return intFromEnv(env, 'DTRAIN_FUSION_THRESHOLD', 0);
+}
+
+/** DTRAIN_SERVERS: how many of the job's ranks are parameter servers (0: none). */
+export function serversFromEnv(env: Env = process.env): number {
+  return intFromEnv(env, 'DTRAIN_SERVERS', 0) ?? 0;
 }
 
 /** DTRAIN_WORKER_CPUS: the CPUs the launcher bound this worker to, or undefined (not bound). */

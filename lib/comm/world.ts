@@ -5,6 +5,8 @@
 import { DtrainError } from '../common/errors';
 import { Communicator } from './communicator';
 import { configFromEnv } from './config';
+import { closePsJob, psJob, serversFromEnv, setupPsJob } from '../ps/job';
+import { getClient, resetClient } from '../ps/index';
 import type {
   AllgatherOptions,
   AllreduceOptions,
@@ -69,7 +71,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   }
   if (!pending) {
     const { config, defaultAlgorithm } = configFromEnv(options, generation++);
-    pending = Communicator.create(config, defaultAlgorithm);
+    pending = createWorld(config, defaultAlgorithm);
   }
   try {
     world = await pending;
@@ -77,6 +79,23 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   } finally {
     pending = undefined;
   }
+}
+
+// In a parameter-server job (DTRAIN_SERVERS) the script's world is the workers' group: rank and
+// size count workers, and the servers are reached through dtrain.ps.
+async function createWorld(config: Parameters<typeof Communicator.create>[0], defaultAlgorithm: string): Promise<Communicator> {
+  const servers = serversFromEnv();
+  const full = await Communicator.create(config, defaultAlgorithm);
+  if (servers === 0) return full;
+  const job = await setupPsJob(full, servers);
+  if (!job.workerGroup) {
+    await closePsJob(job);
+    throw new DtrainError(
+      `init: rank ${full.rank} is a parameter server of this job; 'dtrain run --servers' runs the servers itself (DTRAIN_SERVERS=${servers})`,
+      'ERR_DTRAIN_CONFIG',
+    );
+  }
+  return job.workerGroup;
 }
 
 /**
@@ -253,5 +272,16 @@ export async function shutdown(): Promise<void> {
   world = undefined;
   if (!w) return;
   closedGeneration = generation;
+  const job = psJob();
+  if (job && job.workerGroup === w) {
+    // Tell the servers this worker is done (they wait for every worker), then leave the job.
+    try {
+      await getClient('shutdown').close();
+    } finally {
+      resetClient();
+      await closePsJob(job);
+    }
+    return;
+  }
   await w.shutdown();
 }

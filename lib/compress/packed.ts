@@ -78,6 +78,26 @@ export abstract class PackedCompressor implements Compressor {
     this.encoded.clear();
   }
 
+  /**
+   * The bucket as one message of 32-bit words (word 0 says whether it was finite), for a path
+   * other than the all-gather: the parameter server's push. Updates the compressor's state as
+   * reduce() does; `comm` only lends its rank and size (the stochastic rounding's seed).
+   */
+  packMessage(bucket: GradientBucket, comm: Pick<Communicator, 'rank' | 'size'>): Int32Array {
+    return this.pack(bucket, comm as Communicator);
+  }
+
+  /**
+   * Decodes one message of {@link packMessage} into `bucket.data` (times `scale`); false, leaving
+   * the data untouched, when the sender's bucket held inf or NaN.
+   */
+  unpackMessage(bucket: GradientBucket, msg: Int32Array, scale = 1): boolean {
+    if (msg[0] === POISONED) return false;
+    bucket.data.fill(0);
+    this.decodeAdd(bucket, msg, scale, bucket.data);
+    return true;
+  }
+
   async reduce(bucket: GradientBucket, comm: Communicator): Promise<void> {
     const all = await comm.allgather(this.pack(bucket, comm));
     this.unpack(bucket, all, comm.size);

@@ -34,3 +34,39 @@ export function makeCompressor(c: string | Compressor | undefined): Compressor {
   }
   return c;
 }
+
+/**
+ * A compressor rebuilt from its `config` string (`'qsgd levels=15 chunk=512'`), as a process
+ * that only decodes (a parameter server) needs it: the settings that shape a message are in the
+ * string; seeds are not, as decoding does not draw.
+ */
+export function compressorFromConfig(config: string): Compressor {
+  const [name, ...pairs] = config.trim().split(/\s+/);
+  const kv = new Map(pairs.map((p) => p.split('=') as [string, string]));
+  const num = (k: string): number | undefined => (kv.has(k) ? Number(kv.get(k)) : undefined);
+  switch (name) {
+    case 'none':
+      return new NoCompression();
+    case 'fp16':
+      return new Fp16Compression();
+    case 'qsgd':
+      return new QSGD({ levels: num('levels'), chunk: num('chunk'), seed: 0 });
+    case 'terngrad':
+      return new TernGrad({ chunk: num('chunk'), seed: 0 });
+    case 'onebit':
+      return new OneBit({ errorFeedback: kv.get('feedback') !== 'false', chunk: num('chunk') });
+    case 'dgc': {
+      const clip = kv.get('clip');
+      return new DGC({
+        density: num('density'),
+        warmup: kv.get('warmup')?.split('/').filter((x) => x !== '').map(Number),
+        momentum: num('momentum'),
+        clipNorm: clip === undefined || clip === 'none' ? undefined : Number(clip),
+        sampleRatio: num('sample'),
+        seed: 0,
+      });
+    }
+    default:
+      throw new RangeError(`compression config '${config}' names no known compressor (${compressorNames().join(', ')})`);
+  }
+}

@@ -1,12 +1,18 @@
+import { join } from 'node:path';
 import { StoreServer } from '../store/server';
 import { newJobId, newToken } from './identity';
 import { WorkerGroup } from './worker-group';
 import { workerEnv } from './worker-env';
 
+/** The parameter server's entry point, run on server ranks. */
+const SERVER_MAIN = join(__dirname, '..', 'ps', 'server-main.js');
+
 /** One `dtrain run` invocation, already validated. */
 export interface JobOptions {
   /** Number of workers. */
   size: number;
+  /** Parameter servers started beside them (ranks size..size+servers-1); default 0. */
+  servers?: number;
   /** Absolute path of the worker script. */
   script: string;
   /** Arguments for the script, passed through untouched. */
@@ -41,10 +47,13 @@ export async function runJob(options: JobOptions): Promise<number> {
     // Worker output reaches the terminal through line-prefixing pipes, where a progress bar
     // that redraws one line cannot work; rank 0 also gets the terminal itself as fd 3.
     const terminal = process.stdout.isTTY === true;
-    const specs = Array.from({ length: options.size }, (_, rank) => {
+    const servers = options.servers ?? 0;
+    const total = options.size + servers;
+    const specs = Array.from({ length: total }, (_, rank) => {
+      const server = rank >= options.size;
       const env = workerEnv(options.baseEnv ?? process.env, {
         rank,
-        size: options.size,
+        size: total,
         store: store.address,
         token,
         jobId,
@@ -52,17 +61,21 @@ export async function runJob(options: JobOptions): Promise<number> {
         timeoutSeconds: options.timeoutSeconds,
         groupSize: options.groupSize,
       });
+      if (servers > 0) env.DTRAIN_SERVERS = String(servers);
       if (terminal && rank === 0) env.DTRAIN_TTY_FD = '3';
       const bind: [number[], string] | undefined = options.cpus && options.taskset ? [options.cpus[rank], options.taskset] : undefined;
       // Bound workers see only their own CPUs; say how many, for the DistributedOptimizer's choice.
       if (bind) env.DTRAIN_WORKER_CPUS = String(bind[0].length);
-      return { rank, command: process.execPath, args: [options.script, ...options.args], env, terminal: terminal && rank === 0, bind };
+      const args = server ? [SERVER_MAIN] : [options.script, ...options.args];
+      return { rank, command: process.execPath, args, env, terminal: terminal && rank === 0, bind };
     });
     const group = new WorkerGroup({
       graceMs: options.graceSeconds * 1000,
       stdout: (data) => process.stdout.write(data),
       stderr: (data) => process.stderr.write(data),
       log: (line) => process.stderr.write(`${line}\n`),
+      // The servers drop a lost worker and the others train on; a lost server ends the job.
+      survivable: servers > 0 ? (rank) => rank < options.size : undefined,
     });
     return await group.run(specs);
   } finally {

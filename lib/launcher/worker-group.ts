@@ -34,6 +34,11 @@ export interface WorkerGroupOptions {
   stderr: (data: Buffer) => void;
   /** Receives the launcher's own one-line reports (no trailing newline). */
   log: (line: string) => void;
+  /**
+   * Ranks whose failure the job survives (the workers of a parameter-server job): reported, but
+   * the others keep running. The job fails only if every such rank fails.
+   */
+  survivable?: (rank: number) => boolean;
 }
 
 /**
@@ -140,7 +145,14 @@ export class WorkerGroup {
   private onExit(worker: Worker, status: ExitStatus, report = true): void {
     if (worker.status !== null) return;
     worker.status = status;
-    if (isFailure(status) && !this.stopping) {
+    if (isFailure(status) && !this.stopping && this.firstFailure === null && this.options.survivable?.(worker.rank)) {
+      const left = this.workers.filter((w) => this.options.survivable?.(w.rank) && (w.status === null || !isFailure(w.status))).length;
+      if (report) this.options.log(`dtrain: ${describeExit(worker.rank, status)}; ${left > 0 ? 'the job continues without it' : 'no worker is left'}`);
+      if (left === 0 && this.firstFailure === null) {
+        this.firstFailure = status;
+        this.after(this.options.graceMs, () => this.stopSurvivors());
+      }
+    } else if (isFailure(status) && !this.stopping) {
       if (report) this.options.log(`dtrain: ${describeExit(worker.rank, status)}`);
       if (this.firstFailure === null) {
         this.firstFailure = status;

@@ -67,6 +67,15 @@ export interface TrainerOptions {
   resume?: boolean;
   /** Receives every epoch's metrics (on every rank; the values are the same). */
   onMetrics?: (m: EpochMetrics) => void;
+  /**
+   * Also evaluate every this many optimizer steps (sharded, as at each epoch's end) and report it
+   * to `onEval`, for curves of accuracy against time; default 0 (epochs only).
+   */
+  evalEverySteps?: number;
+  /** Test rows those evaluations use (the first ones); default the whole test set. */
+  evalSamples?: number;
+  /** Receives each `evalEverySteps` evaluation (on every rank; the values are the same). */
+  onEval?: (e: EvalPoint) => void;
   /** Rank 0 appends every epoch's metrics here as a JSON line. */
   metricsFile?: string;
   /** Draw a progress bar on rank 0; default: when there is a terminal to draw on. */
@@ -108,6 +117,17 @@ export interface EpochMetrics {
   rss_mib: number;
 }
 
+/** One evaluation between epochs (see `evalEverySteps`). */
+export interface EvalPoint {
+  /** Optimizer steps so far. */
+  step: number;
+  /** 1-based epoch in progress. */
+  epoch: number;
+  test_acc: number;
+  /** Seconds since fit() started. */
+  wall_s: number;
+}
+
 /** What {@link Trainer.fit} resolves to: the last epoch's figures and the job's shape. */
 export interface TrainSummary {
   np: number;
@@ -136,6 +156,7 @@ export interface TrainSummary {
 const KNOWN = [
   'model', 'optimizer', 'data', 'epochs', 'batchPerWorker', 'batchSchedule', 'schedule', 'seed', 'shuffle', 'dropLast', 'evalBatch',
   'checkpointDir', 'checkpointEverySteps', 'resume', 'onMetrics', 'metricsFile', 'progress', 'log', 'communicator',
+  'evalEverySteps', 'evalSamples', 'onEval',
 ];
 
 function positiveInt(v: unknown, name: string, dflt?: number): number {
@@ -193,6 +214,9 @@ export class Trainer {
     this.epochs = positiveInt(options.epochs, 'epochs');
     this.batchPerWorker = positiveInt(options.batchPerWorker, 'batchPerWorker', 128);
     positiveInt(options.evalBatch, 'evalBatch', 1000);
+    if (options.evalEverySteps !== undefined && options.evalEverySteps !== 0) positiveInt(options.evalEverySteps, 'evalEverySteps');
+    if (options.evalSamples !== undefined) positiveInt(options.evalSamples, 'evalSamples');
+    if (options.onEval !== undefined && typeof options.onEval !== 'function') throw new TypeError('Trainer: onEval must be a function');
     if (options.schedule !== undefined && typeof options.schedule !== 'function') throw new TypeError('Trainer: schedule must be a function of the step');
     this.schedule = options.schedule;
     if (options.resume && !options.checkpointDir) throw new TypeError('Trainer: resume needs checkpointDir');
@@ -240,6 +264,8 @@ export class Trainer {
     const scaler = dopt.lossScaler;
     // One options object for every pass; lossScale only with a scaler (a model may not know it).
     const passOptions: { onGrad: (p: Parameter) => void; accumulate: boolean; lossScale?: number } = { onGrad: this.onGrad, accumulate: false };
+    const evalEvery = this.test ? (this.o.evalEverySteps ?? 0) : 0;
+    const fitStart = performance.now();
     for (; this.epoch < this.epochs; this.epoch++, this.batchInEpoch = 0) {
       this.sampler.setEpoch(this.epoch);
       dopt.compressor.setEpoch?.(this.epoch);
@@ -294,6 +320,11 @@ export class Trainer {
         this.step++;
         this.batchInEpoch = (s + 1) * k;
         bar?.update(s + 1, { loss: lossSum / batches, samplesPerS: (samples * this.comm.size * 1000) / (performance.now() - t0) });
+        if (evalEvery > 0 && this.step % evalEvery === 0) {
+          const counts = Float64Array.from(await this.evaluateLocal(this.o.evalSamples));
+          if (this.comm.size > 1) await this.comm.allreduce(counts, { op: 'sum' });
+          this.o.onEval?.({ step: this.step, epoch: this.epoch + 1, test_acc: counts[0] / counts[1], wall_s: (performance.now() - fitStart) / 1000 });
+        }
         const every = this.o.checkpointEverySteps ?? 0;
         if (every > 0 && this.step % every === 0 && s + 1 < steps) this.checkpoint();
       }
@@ -608,11 +639,12 @@ export class Trainer {
   }
 
   // This rank's share of the test set (rows rank, rank + size, ...): [correct, count].
-  private async evaluateLocal(): Promise<[number, number]> {
+  private async evaluateLocal(rows?: number): Promise<[number, number]> {
     const test = this.test;
     if (!test) return [0, 0];
     const { rank, size } = this.comm;
-    const mine = new Int32Array(Math.max(0, Math.ceil((test.count - rank) / size)));
+    const n = Math.min(rows ?? test.count, test.count);
+    const mine = new Int32Array(Math.max(0, Math.ceil((n - rank) / size)));
     for (let i = 0; i < mine.length; i++) mine[i] = rank + i * size;
     const loader = new BatchLoader(test, this.o.evalBatch ?? 1000);
     let correct = 0;
