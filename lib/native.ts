@@ -36,6 +36,8 @@ export interface NativeCommConfig {
   shmChannelBytes: number;
   /** Polls before a waiting rank sleeps; -1 adapts. */
   shmSpin: number;
+  /** A group's hint: ranks of the whole job on this host (0: the group's own). */
+  hostRanks?: number;
   localSizeOverride: number;
   timeoutSec: number;
   bootstrapTimeoutSec: number;

@@ -11,6 +11,10 @@ export interface LineChart {
   yRange?: [number, number];
   /** A logarithmic x axis (ranks, sizes): every x must be > 0. */
   xLog?: boolean;
+  /** The x values to label (default every distinct x of the data, right for a few points). */
+  xTicks?: number[];
+  /** Draw each point as a dot (default true; many-point curves read better without). */
+  dots?: boolean;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
@@ -55,7 +59,7 @@ export function lineChartSvg(c: LineChart): string {
     o.push(`<line x1="${left}" x2="${left + pw}" y1="${Y(y).toFixed(1)}" y2="${Y(y).toFixed(1)}" stroke="#e5e5e5"/>`);
     o.push(`<text x="${left - 6}" y="${(Y(y) + 4).toFixed(1)}" text-anchor="end">${y.toFixed(3)}</text>`);
   }
-  for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
+  for (const x of c.xTicks ?? [...new Set(xs)].sort((a, b) => a - b)) {
     o.push(`<text x="${X(x).toFixed(1)}" y="${top + ph + 16}" text-anchor="middle">${x}</text>`);
   }
   o.push(`<text x="${left + pw / 2}" y="${H - 12}" text-anchor="middle">${esc(c.xLabel)}</text>`);
@@ -70,7 +74,7 @@ export function lineChartSvg(c: LineChart): string {
     const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
     const d = s.points.map((p, k) => `${k ? 'L' : 'M'}${X(p[0]).toFixed(1)} ${Y(p[1]).toFixed(1)}`).join(' ');
     o.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
-    for (const p of s.points) o.push(`<circle cx="${X(p[0]).toFixed(1)}" cy="${Y(p[1]).toFixed(1)}" r="2.5" fill="${color}"/>`);
+    if (c.dots !== false) for (const p of s.points) o.push(`<circle cx="${X(p[0]).toFixed(1)}" cy="${Y(p[1]).toFixed(1)}" r="2.5" fill="${color}"/>`);
     if (dash) {
       const ly = top + 11.5 + i * 20;
       o.push(`<line x1="${left + pw + 6}" x2="${left + pw + 26}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);

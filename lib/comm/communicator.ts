@@ -682,6 +682,8 @@ export class Communicator {
         size: members.length,
         prefix,
         logName: `rank ${index} of group ${prefix} (parent rank ${this.rank})`,
+        // The group's ranks share this host's cores with the rest of the job.
+        hostRanks: Math.max(this.config.hostRanks ?? 0, this.localSize),
         timeoutSec: o.timeout === undefined ? this.config.timeoutSec : checkSeconds(o.timeout, `${fn}: timeout`),
         bootstrapTimeoutSec:
           o.initTimeout === undefined ? this.config.bootstrapTimeoutSec : checkSeconds(o.initTimeout, `${fn}: initTimeout`),

@@ -191,10 +191,16 @@ export class PSClient {
           const slices = layout.servers[s.index];
           for (const sl of slices) s.send.set(params[sl.key].grad.subarray(sl.start, sl.start + sl.length), sl.offset);
           const bucket = () => bucketOf(s.index, s.send, slices.map((sl) => this.keys[sl.key].name), slices.map((sl) => sl.offset));
-          await this.sendGradient(s, Op.PushPull, -1, lr, s.send, bucket);
-          const r = await this.reply(s, fn, this.longTimeout(s));
-          staleness = Math.max(staleness, r[2]);
-          await s.pair.recv(s.recv, 1, { tag: TAG_VALUES });
+          // Posted together, so the pair's engine thread runs them back to back instead of
+          // waking this thread between them.
+          const h = new Float64Array(REPLY_WORDS);
+          await Promise.all([
+            this.sendGradient(s, Op.PushPull, -1, lr, s.send, bucket),
+            s.pair.recv(h, 1, { tag: TAG_REPLY, timeout: this.longTimeout(s) }),
+            s.pair.recv(s.recv, 1, { tag: TAG_VALUES, timeout: this.longTimeout(s) }),
+          ]);
+          await this.checkReply(s, h);
+          staleness = Math.max(staleness, h[2]);
         }),
       ),
     );
@@ -218,8 +224,13 @@ export class PSClient {
         await this.call(s, fn, async () => {
           const part = grad.subarray(slice.start, slice.start + slice.length);
           const bucketIndex = this.job.servers * (1 + key) + server;
-          await this.sendGradient(s, Op.Push, index, lr, part, () => bucketOf(bucketIndex, part, [name], [0]));
-          staleness = Math.max(staleness, (await this.reply(s, fn, this.longTimeout(s)))[2]);
+          const h = new Float64Array(REPLY_WORDS);
+          await Promise.all([
+            this.sendGradient(s, Op.Push, index, lr, part, () => bucketOf(bucketIndex, part, [name], [0])),
+            s.pair.recv(h, 1, { tag: TAG_REPLY, timeout: this.longTimeout(s) }),
+          ]);
+          await this.checkReply(s, h);
+          staleness = Math.max(staleness, h[2]);
         });
       }),
     );
@@ -239,9 +250,13 @@ export class PSClient {
         const s = this.servers[server];
         const index = layout.servers[server].indexOf(slice);
         await this.call(s, fn, async () => {
-          await s.pair.send(Float64Array.of(Op.Pull, index, this.clock, 0, 0, 0), 1, { tag: TAG_REQUEST });
-          await this.reply(s, fn, this.longTimeout(s));
-          await s.pair.recv(dst.subarray(slice.start, slice.start + slice.length), 1, { tag: TAG_VALUES });
+          const h = new Float64Array(REPLY_WORDS);
+          await Promise.all([
+            s.pair.send(Float64Array.of(Op.Pull, index, this.clock, 0, 0, 0), 1, { tag: TAG_REQUEST }),
+            s.pair.recv(h, 1, { tag: TAG_REPLY, timeout: this.longTimeout(s) }),
+            s.pair.recv(dst.subarray(slice.start, slice.start + slice.length), 1, { tag: TAG_VALUES }),
+          ]);
+          await this.checkReply(s, h);
         });
       }),
     );
@@ -353,14 +368,17 @@ export class PSClient {
   }
 
   private async sendGradient(s: Server, op: Op, index: number, lr: number, data: Float32Array, bucket: () => ReturnType<typeof bucketOf>): Promise<void> {
-    if (this.encoder) {
-      const words = this.encoder(bucket(), this.job.index);
-      await s.pair.send(Float64Array.of(op, index, this.clock, lr, words.length, Codec.Words), 1, { tag: TAG_REQUEST });
-      await s.pair.send(words, 1, { tag: TAG_PAYLOAD });
-    } else {
-      await s.pair.send(Float64Array.of(op, index, this.clock, lr, data.length, Codec.Float32), 1, { tag: TAG_REQUEST });
-      await s.pair.send(data, 1, { tag: TAG_PAYLOAD });
-    }
+    const words = this.encoder ? this.encoder(bucket(), this.job.index) : null;
+    const header = Float64Array.of(op, index, this.clock, lr, words ? words.length : data.length, words ? Codec.Words : Codec.Float32);
+    await Promise.all([s.pair.send(header, 1, { tag: TAG_REQUEST }), s.pair.send(words ?? data, 1, { tag: TAG_PAYLOAD })]);
+  }
+
+  /** After a reply header that came with its values: a server's error becomes this worker's. */
+  private async checkReply(s: Server, h: Float64Array): Promise<void> {
+    if (h[0] === 0) return;
+    const bytes = new Uint8Array(h[3]);
+    await s.pair.recv(bytes, 1, { tag: TAG_VALUES });
+    throw new DtrainError(fromUtf8.decode(bytes), 'ERR_DTRAIN_MISMATCH');
   }
 
   /** The reply header; a server's error becomes this worker's. */

@@ -324,8 +324,15 @@ export class ParameterServer {
     p.seen.set(this.versions);
     this.stats.pulls++;
     this.stats.busyMs += performance.now() - t1;
-    await this.replyOk(p, this.versions.length > 0 ? this.versions[0] : 0, staleness);
-    await p.pair.send(p.out, 0, { tag: TAG_VALUES });
+    await this.replyWith(p, p.out, this.versions.length > 0 ? this.versions[0] : 0, staleness);
+  }
+
+  /** A status header and the values, posted together (one wake-up of this thread, not two). */
+  private async replyWith(p: Peer, values: Float32Array, version: number, staleness: number): Promise<void> {
+    await Promise.all([
+      p.pair.send(Float64Array.of(0, version, staleness, 0, 0), 0, { tag: TAG_REPLY }),
+      p.pair.send(values, 0, { tag: TAG_VALUES }),
+    ]);
   }
 
   private completeRound(): void {
@@ -393,8 +400,7 @@ export class ParameterServer {
     view(p.out).set(view(this.values));
     p.seen[i] = this.versions[i];
     this.stats.pulls++;
-    await this.replyOk(p, this.versions[i], 0);
-    await p.pair.send(view(p.out), 0, { tag: TAG_VALUES });
+    await this.replyWith(p, view(p.out), this.versions[i], 0);
   }
 
   // ---- replies, waiting, dropping ---------------------------------------------------------

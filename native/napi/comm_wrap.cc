@@ -170,6 +170,7 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   cfg.net.tcpAddr = stringField(o, "tcpAddr", "127.0.0.1");
   cfg.net.shmChannelBytes = static_cast<size_t>(numberField(o, "shmChannelBytes", 1 << 20));
   cfg.net.shmSpin = static_cast<int>(numberField(o, "shmSpin", -1));
+  cfg.net.hostRanks = static_cast<int>(numberField(o, "hostRanks", 0));
   cfg.costModels = costModelsField(o);
   const double stallMs = numberField(o, "testStallMs", 0);
   if (stallMs > 0) cfg.hooks = stallBeforeAllreduce(static_cast<int>(stallMs));

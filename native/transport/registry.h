@@ -22,6 +22,9 @@ struct TransportOptions {
   std::string tcpAddr = "127.0.0.1";
   size_t shmChannelBytes = 1 << 20;
   int shmSpin = -1;  // polls before a waiting rank yields; -1 adapts
+  // Ranks of the whole job on this host, when this transport serves a group of them: they share
+  // the cores, so polling long pays only if they all have one. 0: just this transport's ranks.
+  int hostRanks = 0;
 };
 
 // A transport is created collectively, by every rank at once, once the ranks' host names are

@@ -65,7 +65,7 @@ struct ShmSegment {
 static_assert(sizeof(ShmSegment) <= 256, "segment header must fit its slot");
 
 ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes,
-                           int spins)
+                           int spins, int hostRanks)
     : rank_(rv.rank),
       size_(rv.size),
       // Each rank has two threads that may wait (JS and engine), but only one polls at a time.
@@ -142,7 +142,9 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
   // Ranks in other PID namespaces (containers sharing /dev/shm) are not visible by pid: then
   // a lost peer is found by the timeout and the abort reports of ranks that can see it.
   for (int r = 0; r < size_; ++r) pidsVisible_ = pidsVisible_ && processAlive(pids_[r]);
-  maxSpins_ = static_cast<int>(std::thread::hardware_concurrency()) >= size_
+  // A group's ranks share the cores with the rest of the job on this host (a parameter
+  // server's pairs: two ranks each, six processes on two cores), so count those too.
+  maxSpins_ = static_cast<int>(std::thread::hardware_concurrency()) >= std::max(size_, hostRanks)
                   ? 8000
                   : Backoff::kDefaultSpins;
 }
@@ -285,7 +287,7 @@ namespace {
 
 std::unique_ptr<Transport> createShm(const TransportSetup& s) {
   return std::make_unique<ShmTransport>(s.rendezvous, s.options.jobId, s.options.shmChannelBytes,
-                                        s.options.shmSpin);
+                                        s.options.shmSpin, s.options.hostRanks);
 }
 
 std::string shmUnavailable(const std::vector<std::string>& hosts) {

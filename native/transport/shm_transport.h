@@ -23,7 +23,8 @@ class ShmTransport : public Transport {
   // creates this rank's segment, maps every peer's, and unlinks its own name once all have
   // mapped it (so nothing is left in /dev/shm after a crash). spins >= 0 fixes the polls a
   // waiting rank makes before yielding; -1 adapts them.
-  ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes, int spins);
+  ShmTransport(const Rendezvous& rv, const std::string& jobId, size_t channelBytes, int spins,
+               int hostRanks = 0);
   ~ShmTransport() override;
 
   const char* name() const override { return "shm"; }
