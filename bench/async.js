@@ -4,9 +4,12 @@
 // worker 3x slower), 3 seeds each. Appends every summary to a JSON-lines file, then prints the
 // table and draws accuracy against wall time.
 //   node bench/async.js [--seeds 0,1,2] [--epochs 5] [--np 4] [--servers 2] [--only name,..] [--out FILE]
-//   node bench/async.js --table-only [--plot PREFIX]     (PREFIX-clean.svg, PREFIX-straggler.svg)
+//   node bench/async.js --table-only [--plot PREFIX]     (PREFIX-clean.svg, PREFIX-straggler.svg, PREFIX-straggler-6x.svg)
+//   node bench/async.js --slow-factor 6 --scenarios 'straggler 6x' --only allreduce,ps-async
+//   node bench/async.js --kill [--seeds ..]   ps-async with one worker (seeded pick) SIGKILLed at a
+//                                             seeded moment between 2 and 6 s: the others finish
 'use strict';
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -23,6 +26,9 @@ const { values } = parseArgs({
     'table-only': { type: 'boolean', default: false },
     plot: { type: 'string' },
     target: { type: 'string', default: '0.85' },
+    kill: { type: 'boolean', default: false },
+    'slow-factor': { type: 'string', default: '3' },
+    scenarios: { type: 'string' },
   },
 });
 
@@ -34,10 +40,11 @@ const MODES = [
   ['ssp s=2', ['--mode', 'ssp', '--staleness', '2']],
   ['ssp s=8', ['--mode', 'ssp', '--staleness', '8']],
 ];
-const SCENARIOS = [
-  ['clean', []],
-  ['straggler', ['--slow-rank', String(Number(values.np) - 1), '--slow-factor', '3']],
-];
+const factor = values['slow-factor'];
+const straggler = (f) => [f === '3' ? 'straggler' : `straggler ${f}x`, ['--slow-rank', String(Number(values.np) - 1), '--slow-factor', f]];
+const SCENARIOS = [['clean', []], straggler(factor)].filter(([name]) => !values.scenarios || values.scenarios.split(',').includes(name));
+// Rows of the table: every straggler factor the data holds, and bench/async.js --kill's runs.
+const TABLE_SCENARIOS = [['clean', []], straggler('3'), straggler('6'), ['killed', []]];
 const target = Number(values.target);
 
 function runOne(mode, flags, scenario, sflags, seed) {
@@ -53,6 +60,42 @@ function runOne(mode, flags, scenario, sflags, seed) {
   if (r.status !== 0 || !last) throw new Error(`${mode} ${scenario} seed ${seed} failed (exit ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   const s = JSON.parse(last.slice(4));
   return { name: mode, scenario, seed, command: `npx dtrain run ${launcher.join(' ')} examples/fashion-mnist.js ${[...flags, ...sflags].join(' ')} --epochs ${values.epochs} --seed ${seed} --eval-every 20 --eval-samples 2000`, run_s: (Date.now() - t0) / 1000, ...s };
+}
+
+// The same run as ps-async clean, with one worker killed by SIGKILL partway.
+function runKilled(seed) {
+  const np = Number(values.np);
+  // A seeded choice, so a rerun kills the same worker at the same moment.
+  const u = (k) => (((Math.imul(seed + 1, 2654435761) ^ Math.imul(k, 40503)) >>> 0) % 1000) / 1000;
+  const victim = 1 + Math.floor(u(1) * (np - 1));
+  const atS = 2 + 4 * u(2);
+  const flags = ['--mode', 'ps-async', '--epochs', values.epochs, '--seed', String(seed), '--eval-every', '20', '--eval-samples', '2000', '--no-progress'];
+  const example = path.join(ROOT, 'examples', 'fashion-mnist.js');
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'dtrain.js'), 'run', '-np', String(np), '--servers', values.servers, example, ...flags], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    let started = 0;
+    const timer = setInterval(() => {
+      // From the moment training starts (rank 0's first line about the servers).
+      if (!started && /parameter server\(s\), mode/.test(stdout)) started = Date.now();
+      if (!started || Date.now() - started < atS * 1000) return;
+      clearInterval(timer);
+      const pids = spawnSync('pgrep', ['-f', `${example} --mode ps-async`], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number);
+      const rankOf = (pid) => /(?:^|\0)DTRAIN_RANK=(\d+)/.exec(fs.readFileSync(`/proc/${pid}/environ`, 'latin1'))?.[1];
+      const pid = pids.find((p) => rankOf(p) === String(victim));
+      if (pid) process.kill(pid, 'SIGKILL');
+    }, 10);
+    child.on('close', (code) => {
+      clearInterval(timer);
+      const last = stdout.trim().split('\n').filter((l) => l.startsWith('[0] {"np"')).pop();
+      if (code !== 0 || !last) return reject(new Error(`kill run seed ${seed} failed (exit ${code}):\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
+      const s = JSON.parse(last.slice(4));
+      resolve({ name: 'ps-async', scenario: 'killed', seed, killed_rank: victim, killed_at_s: atS, launcher: stderr.split('\n').filter((l) => l.startsWith('dtrain:')), ...s });
+    });
+  });
 }
 
 function timeTo(run) {
@@ -74,7 +117,7 @@ function table(runs) {
     `| scenario | mode | test acc (${values.epochs} epochs) | wall s | time to ${target} (s) | updates | mean staleness | server busy share |`,
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const [scenario] of SCENARIOS) {
+  for (const [scenario] of TABLE_SCENARIOS) {
     for (const [mode] of MODES) {
       const rs = runs.filter((r) => r.name === mode && r.scenario === scenario);
       if (rs.length === 0) continue;
@@ -94,7 +137,7 @@ function table(runs) {
 function plot(runs, prefix) {
   const { lineChartSvg } = require(path.join(ROOT, 'dist', 'cli', 'svg-lines.js'));
   const colors = ['#1f77b4', '#7f7f7f', '#d62728', '#2ca02c', '#9467bd'];
-  for (const [scenario] of SCENARIOS) {
+  for (const [scenario] of TABLE_SCENARIOS.slice(0, 3)) {
     const series = [];
     MODES.forEach(([mode], i) => {
       const rs = runs.filter((r) => r.name === mode && r.scenario === scenario);
@@ -106,7 +149,7 @@ function plot(runs, prefix) {
     const maxX = Math.max(...series.flatMap((x) => x.points.map((p) => p[0])));
     const step = maxX > 60 ? 10 : maxX > 20 ? 5 : 1;
     const svg = lineChartSvg({
-      title: `Test accuracy against wall time, ${values.np} workers${scenario === 'straggler' ? ', one 3x slower' : ''}`,
+      title: `Test accuracy against wall time, ${values.np} workers${scenario.startsWith('straggler') ? `, one ${scenario === 'straggler' ? 3 : scenario.split(' ')[1].replace('x', '')}x slower` : ''}`,
       subtitle: `Fashion-MNIST MLP, batch 128 per worker, 2,000 test images every 20 steps; ${values.servers} servers for the ps modes`,
       xLabel: 'wall time (s)',
       yLabel: 'test accuracy',
@@ -117,7 +160,7 @@ function plot(runs, prefix) {
       xTicks: Array.from({ length: Math.floor(maxX / step) + 1 }, (_, i) => i * step),
       dots: false,
     });
-    fs.writeFileSync(`${prefix}-${scenario}.svg`, svg);
+    fs.writeFileSync(`${prefix}-${scenario.replace(/ /g, '-')}.svg`, svg);
   }
 }
 
@@ -126,14 +169,24 @@ function load() {
   return fs.readFileSync(values.out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
-if (!values['table-only']) {
+async function killRuns() {
+  for (const seed of values.seeds.split(',').map(Number)) {
+    const r = await runKilled(seed);
+    fs.appendFileSync(values.out, `${JSON.stringify(r)}\n`);
+    console.error(`killed worker ${r.killed_rank} at ${r.killed_at_s.toFixed(1)} s, seed ${seed}: acc ${r.test_acc}, dropped ${JSON.stringify(r.dropped_workers)}, clocks ${r.clocks}`);
+  }
+}
+
+if (values.kill) {
+  killRuns().then(() => console.log(table(load())));
+} else if (!values['table-only']) {
   const only = values.only ? values.only.split(',') : null;
   const seeds = values.seeds.split(',').map(Number);
   // Seeds outermost, so a noisy period of the machine spreads over every mode.
   for (const seed of seeds) {
     for (const [scenario, sflags] of SCENARIOS) {
       for (const [mode, flags] of MODES) {
-        if (only && !only.includes(mode) && !only.includes(scenario)) continue;
+        if (only && !only.includes(mode)) continue;
         const r = runOne(mode, flags, scenario, sflags, seed);
         fs.appendFileSync(values.out, `${JSON.stringify(r)}\n`);
         console.error(`${scenario} ${mode} seed ${seed}: acc ${r.test_acc} wall ${r.wall_s.toFixed(1)} s, to ${target}: ${timeTo(r) ?? 'never'}`);
@@ -141,6 +194,8 @@ if (!values['table-only']) {
     }
   }
 }
-const runs = load();
-console.log(table(runs));
-if (values.plot) plot(runs, values.plot);
+if (!values.kill) {
+  const runs = load();
+  console.log(table(runs));
+  if (values.plot) plot(runs, values.plot);
+}

@@ -157,6 +157,9 @@ describe('prebuilt package', function () {
     expect(lastJson(train.stdout, 4)).to.include({ np: 2, steps: 8 });
     const recipe = dtrain('run', ['run', '-np', '2', example, '--epochs', '1', '--precision', 'mixed', '--compression', 'dgc'], { env: slice });
     expect(lastJson(recipe.stdout, 4)).to.include({ precision: 'mixed', compression: 'dgc' });
+    // Parameter servers: the launcher finds the installed package's server entry point.
+    const ps = dtrain('run', ['run', '-np', '2', '--servers', '1', example, '--epochs', '1', '--mode', 'ps-async'], { env: slice });
+    expect(lastJson(ps.stdout, 4)).to.include({ np: 2, mode: 'ps-async', servers: 1, steps: 8 });
   });
 
   it('dtrain info', function () {
