@@ -95,10 +95,21 @@ describe('dtrain.ps: parameter servers', function () {
     expect(r.results[0].w).to.be.closeTo(1, 1e-6); // the zero-gradient step after the errors went through
   });
 
-  it('workers that register different keys all get an error naming the one that differs', async function () {
+  it('workers that register different keys all get an error naming the one that differs, and still shut down cleanly', async function () {
     const r = await job(3, 1, ['init-mismatch']);
-    expect(r.results).to.have.length(3);
-    for (const x of r.results) expect(x.error.message).to.match(/worker 1 registered key 'w' with 9 elements \(worker 0: 8\)/);
+    expect(r.code, describeJob(r)).to.equal(0);
+    const errors = r.results.filter((x) => x.error);
+    expect(errors).to.have.length(3);
+    for (const x of errors) expect(x.error.message).to.match(/worker 1 registered key 'w' with 9 elements \(worker 0: 8\)/);
+    expect(r.results.filter((x) => x.shutdown === 'ok')).to.have.length(3);
+  });
+
+  it('a worker whose script fails by itself: the others finish, and the job exits with its code', async function () {
+    const r = await job(3, 1, ['worker-error']);
+    expect(r.code, describeJob(r)).to.equal(3);
+    expect(r.stderr).to.match(/dtrain: rank 1 exited with code 3; the job continues without it/);
+    expect(byWorker(r.results).map((x) => x.worker)).to.deep.equal([0, 2]);
+    for (const x of r.results) expect(x.clocks).to.deep.equal([40, 5, 40]);
   });
 
   it("the script's world is the workers: rank, size and collectives count only them", async function () {

@@ -649,7 +649,10 @@ export class Communicator {
    */
   async newGroup(ranks: readonly number[], opts?: NewGroupOptions): Promise<Communicator | null> {
     const fn = 'newGroup';
-    const o = checkOptions(opts, ['initTimeout', 'timeout'] as const, fn);
+    const o = checkOptions(opts, ['initTimeout', 'timeout', 'stallWarn'] as const, fn);
+    if (o.stallWarn !== undefined && !(typeof o.stallWarn === 'number' && Number.isFinite(o.stallWarn) && o.stallWarn >= 0)) {
+      throw new RangeError(`${fn}: stallWarn must be a number of seconds >= 0 (0: never), got ${String(o.stallWarn)}`);
+    }
     if (!Array.isArray(ranks) || ranks.length === 0) throw new TypeError(`${fn}: ranks must be a non-empty array of ranks`);
     const members = ranks.map((r, i) => this.checkRank(r, fn, `ranks[${i}]`)).sort((a, b) => a - b);
     const dup = members.find((r, i) => i > 0 && members[i - 1] === r);
@@ -685,6 +688,7 @@ export class Communicator {
         // The group's ranks share this host's cores with the rest of the job.
         hostRanks: Math.max(this.config.hostRanks ?? 0, this.localSize),
         timeoutSec: o.timeout === undefined ? this.config.timeoutSec : checkSeconds(o.timeout, `${fn}: timeout`),
+        stallWarnSec: o.stallWarn ?? this.config.stallWarnSec,
         bootstrapTimeoutSec:
           o.initTimeout === undefined ? this.config.bootstrapTimeoutSec : checkSeconds(o.initTimeout, `${fn}: initTimeout`),
       },

@@ -147,6 +147,8 @@ export interface NewGroupOptions {
   initTimeout?: number;
   /** The group's default per-collective timeout; default the parent's. */
   timeout?: number;
+  /** Seconds a call may wait before the stall warning (see DTRAIN_STALL_WARN); 0 never; default the parent's. */
+  stallWarn?: number;
 }
 
 /** Options every other collective takes. */

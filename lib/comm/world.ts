@@ -71,7 +71,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   }
   if (!pending) {
     const { config, defaultAlgorithm } = configFromEnv(options, generation++);
-    pending = createWorld(config, defaultAlgorithm);
+    pending = createWorld(config, defaultAlgorithm, options);
   }
   try {
     world = await pending;
@@ -83,8 +83,15 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
 
 // In a parameter-server job (DTRAIN_SERVERS) the script's world is the workers' group: rank and
 // size count workers, and the servers are reached through dtrain.ps.
-async function createWorld(config: Parameters<typeof Communicator.create>[0], defaultAlgorithm: string): Promise<Communicator> {
+async function createWorld(config: Parameters<typeof Communicator.create>[0], defaultAlgorithm: string, options: InitOptions): Promise<Communicator> {
   const servers = serversFromEnv();
+  if (servers > 0 && options.transport !== undefined) {
+    // The servers read their settings from the launcher's environment, not from this call.
+    throw new DtrainError(
+      `init: in a job with parameter servers the transport is chosen for every rank with 'dtrain run --transport ${String(options.transport)}' (or DTRAIN_TRANSPORT), not init({ transport })`,
+      'ERR_DTRAIN_CONFIG',
+    );
+  }
   const full = await Communicator.create(config, defaultAlgorithm);
   if (servers === 0) return full;
   const job = await setupPsJob(full, servers);

@@ -35,8 +35,10 @@ export interface WorkerGroupOptions {
   /** Receives the launcher's own one-line reports (no trailing newline). */
   log: (line: string) => void;
   /**
-   * Ranks whose failure the job survives (the workers of a parameter-server job): reported, but
-   * the others keep running. The job fails only if every such rank fails.
+   * Ranks whose failure the job survives (the workers of a parameter-server job): reported, and
+   * the others keep running. Exit code: 0 if such ranks were only killed by signals (a lost
+   * machine) while the rest finished; the first one's code if one exited non-zero on its own (a
+   * script error is still an error); the first failure's, at once, when none is left running.
    */
   survivable?: (rank: number) => boolean;
 }
@@ -68,6 +70,10 @@ interface Worker {
 export class WorkerGroup {
   private workers: Worker[] = [];
   private firstFailure: ExitStatus | null = null;
+  /** The first survivable rank that exited non-zero by itself (not killed). */
+  private firstSurvivedError: ExitStatus | null = null;
+  /** The first survivable failure of any kind. */
+  private firstSurvived: ExitStatus | null = null;
   private interruptedBy: NodeJS.Signals | null = null;
   /** Set once the launcher starts ending workers itself; their deaths are then not reported. */
   private stopping = false;
@@ -100,7 +106,8 @@ export class WorkerGroup {
       this.timers.clear();
     }
     if (this.interruptedBy) return 128 + signalNumber(this.interruptedBy);
-    return this.firstFailure ? shellExitCode(this.firstFailure) : 0;
+    if (this.firstFailure) return shellExitCode(this.firstFailure);
+    return this.firstSurvivedError ? shellExitCode(this.firstSurvivedError) : 0;
   }
 
   private spawn(spec: WorkerSpec): Worker {
@@ -146,10 +153,17 @@ export class WorkerGroup {
     if (worker.status !== null) return;
     worker.status = status;
     if (isFailure(status) && !this.stopping && this.firstFailure === null && this.options.survivable?.(worker.rank)) {
-      const left = this.workers.filter((w) => this.options.survivable?.(w.rank) && (w.status === null || !isFailure(w.status))).length;
-      if (report) this.options.log(`dtrain: ${describeExit(worker.rank, status)}; ${left > 0 ? 'the job continues without it' : 'no worker is left'}`);
-      if (left === 0 && this.firstFailure === null) {
-        this.firstFailure = status;
+      this.firstSurvived ??= status;
+      if (status.signal === null) this.firstSurvivedError ??= status;
+      const survivable = this.workers.filter((w) => this.options.survivable?.(w.rank));
+      const running = survivable.filter((w) => w.status === null).length;
+      const finished = survivable.filter((w) => w.status !== null && !isFailure(w.status)).length;
+      if (report) {
+        const what = running > 0 ? 'the job continues without it' : finished > 0 ? 'the others have finished' : 'no worker is left';
+        this.options.log(`dtrain: ${describeExit(worker.rank, status)}; ${what}`);
+      }
+      if (running === 0 && finished === 0) {
+        this.firstFailure = this.firstSurvived;
         this.after(this.options.graceMs, () => this.stopSurvivors());
       }
     } else if (isFailure(status) && !this.stopping) {

@@ -68,6 +68,9 @@ interface Server {
   lock: Promise<unknown>;
 }
 
+/** How long close() waits for the other workers to finish (a week: in effect, for ever). */
+const CLOSE_WAIT_SEC = 7 * 24 * 3600;
+
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
@@ -148,6 +151,7 @@ export class PSClient {
       staleLr: options.staleLr === true,
       optimizer,
       compression: compressorConfig(compressor),
+      timeoutSec: this.servers[0].pair.settings.timeoutSec,
     };
     for (const s of this.servers) {
       s.send = new Float32Array(layout.totals[s.index]);
@@ -295,8 +299,9 @@ export class PSClient {
         this.servers.map((s) =>
           this.call(s, 'ps.close', async () => {
             await s.pair.send(Float64Array.of(Op.Done, params && this.layout ? 1 : 0, this.clock, 0, 0, 0), 1, { tag: TAG_REQUEST });
-            // Waits for the slowest worker to finish its training.
-            const h = await this.reply(s, 'ps.close', this.longTimeout(s) * 10);
+            // Waits for the slowest worker to finish its training, however long that is: a
+            // server or link lost meanwhile is still reported at once.
+            const h = await this.reply(s, 'ps.close', CLOSE_WAIT_SEC);
             if (params && this.layout) await s.pair.recv(s.recv, 1, { tag: TAG_VALUES });
             const bytes = new Uint8Array(h[3]);
             await s.pair.recv(bytes, 1, { tag: TAG_VALUES });

@@ -64,6 +64,8 @@ export interface InitRequest {
   optimizer: ServerOptimizerConfig;
   /** The compressor's config string (`'none'`, `'qsgd levels=15 chunk=512'`). */
   compression: string;
+  /** The workers' collective timeout (their init() options may set it): the servers' idle rule follows it. */
+  timeoutSec: number;
 }
 
 /** What a Stats reply carries (per server). */
@@ -76,6 +78,8 @@ export interface ServerStats {
   updates: number;
   pushes: number;
   pulls: number;
+  /** Updates skipped because the gradient held inf or NaN. */
+  skipped: number;
   /** Mean over pushes of (shard version at apply) - (version the gradient was computed from). */
   mean_staleness: number;
   max_staleness: number;

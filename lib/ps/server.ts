@@ -57,6 +57,9 @@ interface Waiter {
   resolve: () => void;
 }
 
+/** A request the server refuses after reading all of it, so the pair stays in step. */
+class RequestError extends Error {}
+
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
@@ -80,7 +83,7 @@ export class ParameterServer {
   private round = 0;
   private readonly arrived = new Set<number>();
   private roundLr = 0;
-  private readonly stats = { updates: 0, pushes: 0, pulls: 0, stale: 0, staleMax: 0, lead: 0, busyMs: 0, first: 0, last: 0 };
+  private readonly stats = { updates: 0, skipped: 0, pushes: 0, pulls: 0, stale: 0, staleMax: 0, lead: 0, busyMs: 0, first: 0, last: 0 };
   private readonly dropped: { worker: number; why: string }[] = [];
 
   constructor(
@@ -114,13 +117,22 @@ export class ParameterServer {
     return this.snapshot();
   }
 
+  // The workers' timeout once they have said it (their init() options may set it).
   private idleTimeout(p: Peer): number {
-    return p.pair.settings.timeoutSec * IDLE_TIMEOUTS;
+    return (this.config?.timeoutSec ?? p.pair.settings.timeoutSec) * IDLE_TIMEOUTS;
   }
 
   private async serve(p: Peer): Promise<void> {
     try {
-      if (!(await this.handleInit(p))) return;
+      if (!(await this.handleInit(p))) {
+        // Registration failed (the worker was told why): only its Done, from shutdown(), remains.
+        while (!p.done) {
+          await p.pair.recv(p.header, 0, { tag: TAG_REQUEST, timeout: this.idleTimeout(p) });
+          if (p.header[0] === Op.Done) await this.handle(p);
+          else await this.replyError(p, `${this.name}: ps.init failed for worker ${p.index}; nothing but shutdown() can follow`);
+        }
+        return;
+      }
       for (;;) {
         await p.pair.recv(p.header, 0, { tag: TAG_REQUEST, timeout: this.idleTimeout(p) });
         if (this.stats.first === 0) this.stats.first = performance.now();
@@ -203,8 +215,8 @@ export class ParameterServer {
     for (const q of this.peers) {
       const b = q.request;
       if (!b || q === this.peers[0]) continue;
-      for (const field of ['signature', 'mode', 'staleness', 'staleLr', 'compression'] as const) {
-        if (a[field] !== b[field]) {
+      for (const field of ['signature', 'mode', 'staleness', 'staleLr', 'compression', 'optimizer', 'timeoutSec'] as const) {
+        if (JSON.stringify(a[field]) !== JSON.stringify(b[field])) {
           const what = field === 'signature' ? describeKeyDifference(a, b) : `${field} ${JSON.stringify(b[field])} (worker 0: ${JSON.stringify(a[field])})`;
           return `ps.init: worker ${q.index} registered ${what}; every worker must call ps.init with the same parameters and options`;
         }
@@ -260,14 +272,17 @@ export class ParameterServer {
     const codec = p.header[5];
     const n = p.header[4];
     if (codec === Codec.Float32) {
-      if (n !== into.length) throw new DtrainError(`${this.name}: worker ${p.index} pushes ${n} elements where ${into.length} are held`, 'ERR_DTRAIN_MISMATCH', [p.index]);
+      if (n !== into.length) {
+        await p.pair.recv(new Float32Array(n), 0, { tag: TAG_PAYLOAD });
+        throw new RequestError(`${this.name}: worker ${p.index} pushed ${n} elements where ${into.length} are held`);
+      }
       await p.pair.recv(into, 0, { tag: TAG_PAYLOAD });
       return true;
     }
     if (p.words.length < n) p.words = new Int32Array(n);
     const words = p.words.subarray(0, n);
     await p.pair.recv(words, 0, { tag: TAG_PAYLOAD });
-    if (!this.decoder) throw new DtrainError(`${this.name}: worker ${p.index} pushes a compressed gradient, but ps.init set no compression`, 'ERR_DTRAIN_MISMATCH', [p.index]);
+    if (!this.decoder) throw new RequestError(`${this.name}: worker ${p.index} pushed a compressed gradient, but ps.init set no compression`);
     return this.decoder(bucket(), words);
   }
 
@@ -288,7 +303,13 @@ export class ParameterServer {
 
   private async pushPull(p: Peer): Promise<void> {
     const lr = p.header[3];
-    const finite = await this.receiveGradient(p, p.grad, () => this.fusedBucket(p));
+    let finite: boolean;
+    try {
+      finite = await this.receiveGradient(p, p.grad, () => this.fusedBucket(p));
+    } catch (err) {
+      if (err instanceof RequestError) return this.replyError(p, err.message, this.values.length);
+      throw err;
+    }
     this.stats.pushes++;
     const t0 = performance.now();
     let staleness = 0;
@@ -309,6 +330,8 @@ export class ParameterServer {
       if (finite) {
         this.grads.set(p.grad);
         this.applyAll(this.config.staleLr && staleness > 1 ? lr / staleness : lr, 1);
+      } else {
+        this.stats.skipped++;
       }
       p.clock++;
       this.stats.busyMs += performance.now() - t0;
@@ -347,13 +370,18 @@ export class ParameterServer {
     this.recheck();
   }
 
+  // An update skipped for inf or NaN (the optimizers check) changes no version.
   private applyAll(lr: number, gradScale: number): void {
+    let applied = false;
     this.optimizers.forEach((opt, i) => {
       opt.lr = lr;
-      opt.step(gradScale === 1 ? undefined : { gradScale });
-      this.versions[i]++;
+      if (opt.step(gradScale === 1 ? undefined : { gradScale })) {
+        this.versions[i]++;
+        applied = true;
+      }
     });
-    this.stats.updates++;
+    if (applied) this.stats.updates++;
+    else this.stats.skipped++;
   }
 
   private addInto(dst: Float32Array, src: Float32Array): void {
@@ -377,7 +405,13 @@ export class ParameterServer {
     const view = (a: Float32Array) => a.subarray(slice.offset, slice.offset + slice.length);
     if (op === Op.Push) {
       const name = this.config.keys[slice.key].name;
-      const finite = await this.receiveGradient(p, view(p.grad), () => bucketOf(0, view(p.grad), [name], [0]));
+      let finite: boolean;
+      try {
+        finite = await this.receiveGradient(p, view(p.grad), () => bucketOf(0, view(p.grad), [name], [0]));
+      } catch (err) {
+        if (err instanceof RequestError) return this.replyError(p, err.message);
+        throw err;
+      }
       this.stats.pushes++;
       if (this.config.mode === 'sync') {
         return this.replyError(p, `ps.push('${name}'): the sync mode applies a step once every worker has pushed every key; use ps.pushPull`);
@@ -385,14 +419,15 @@ export class ParameterServer {
       const t0 = performance.now();
       const staleness = this.staleness(p, i, i + 1);
       this.noteStaleness(staleness);
-      if (finite) {
-        view(this.grads).set(view(p.grad));
-        const opt = this.optimizers[i];
-        const lr = p.header[3];
-        opt.lr = this.config.staleLr && staleness > 1 ? lr / staleness : lr;
-        opt.step();
+      const opt = this.optimizers[i];
+      const lr = p.header[3];
+      opt.lr = this.config.staleLr && staleness > 1 ? lr / staleness : lr;
+      if (finite) view(this.grads).set(view(p.grad));
+      if (finite && opt.step()) {
         this.versions[i]++;
         this.stats.updates++;
+      } else {
+        this.stats.skipped++;
       }
       this.stats.busyMs += performance.now() - t0;
       return this.replyOk(p, this.versions[i], staleness);
@@ -409,9 +444,14 @@ export class ParameterServer {
     await p.pair.send(Float64Array.of(0, version, staleness, 0, 0), 0, { tag: TAG_REPLY });
   }
 
-  private async replyError(p: Peer, message: string): Promise<void> {
+  /**
+   * An error reply. A worker that posted its receive of `valuesLength` values with the header
+   * (pushPull) gets that many zeros first, so the pair stays in step; then the message.
+   */
+  private async replyError(p: Peer, message: string, valuesLength = -1): Promise<void> {
     const bytes = utf8.encode(message);
     await p.pair.send(Float64Array.of(1, 0, 0, bytes.length, 0), 0, { tag: TAG_REPLY });
+    if (valuesLength >= 0) await p.pair.send(new Float32Array(valuesLength), 0, { tag: TAG_VALUES });
     await p.pair.send(bytes, 0, { tag: TAG_VALUES });
   }
 
@@ -452,17 +492,10 @@ export class ParameterServer {
     this.dropped.push({ worker: p.index, why });
     const left = this.peers.filter((q) => q.alive && !q.done).length;
     if (!p.done) this.log(`dtrain ps: ${this.name} dropped worker ${p.index}: ${why}; ${left} other worker(s) still training`);
-    // Its share of an unfinished sync round is discarded with it.
-    if (this.arrived.delete(p.index) && this.config?.mode === 'sync') this.rebuildRound();
+    // A share of the open sync round that arrived whole stays (it is a complete gradient); the
+    // round no longer waits for this worker.
     if (this.config?.mode === 'sync') this.completeRound();
     this.recheck();
-  }
-
-  // Sync mode lost a worker that had pushed into the open round: the sum is rebuilt from the
-  // others' gradients, which each peer still holds.
-  private rebuildRound(): void {
-    this.grads.fill(0);
-    for (const i of this.arrived) this.addInto(this.grads, this.peers[i].grad);
   }
 
   private snapshot(): ServerStats {
@@ -475,6 +508,7 @@ export class ParameterServer {
       updates: s.updates,
       pushes: s.pushes,
       pulls: s.pulls,
+      skipped: s.skipped,
       mean_staleness: s.pushes > 0 ? s.stale / s.pushes : 0,
       max_staleness: s.staleMax,
       max_lead: s.lead,

@@ -203,7 +203,19 @@ const scenarios = {
     } catch (e) {
       report({ error: errorOf(e) });
     }
-    process.exit(0);
+    // A failed registration still leaves the job cleanly (main() shuts down).
+  },
+
+  // A worker whose script fails on its own (exit 3): the others finish; the job reports it.
+  async 'worker-error'() {
+    const p = [param('w', 100, () => 0)];
+    await ps.init(p, { mode: 'async', optimizer: { type: 'sgd', lr: 0.01 } });
+    for (let step = 0; step < 40; step++) {
+      if (dtrain.rank() === 1 && step === 5) process.exit(3);
+      await ps.pushPull(p);
+      await sleep(2);
+    }
+    report({ clocks: (await ps.close())[0].clocks });
   },
 
   // A worker killed mid-run in async mode: the others finish; the servers drop it.
@@ -260,6 +272,7 @@ function serverPid() {
   if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
   await scenarios[scenario]();
   if (scenario !== 'kill-worker' && scenario !== 'world') await dtrain.shutdown();
+  if (scenario === 'init-mismatch') report({ shutdown: 'ok' });
 })().catch((err) => {
   console.error(err && err.stack ? err.stack : err);
   process.exit(1);
