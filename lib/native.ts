@@ -54,6 +54,15 @@ export interface NativeCommConfig {
   costModels: Record<string, CostModel>;
   /** Tests only: stall this long before every all-reduce's data phase. 0: never. */
   testStallMs: number;
+  /** 1: record each call's phases for the timeline. */
+  timeline?: number;
+  /** JS only (the addon ignores it): where this rank writes the timeline, and its size cap. */
+  timelineFile?: string;
+  timelineMaxBytes?: number;
+  /** The launcher merges the parts (else the rank converts its own file at exit). */
+  timelineMerged?: boolean;
+  /** JS only: the rank of this process in the whole job (the timeline's pid). */
+  jobRank?: number;
 }
 
 /**
@@ -113,6 +122,8 @@ interface CommunicatorFacts {
   readonly bytesSent: number;
   /** All-reduces this rank answered while joined (join()), over the communicator's life. */
   readonly joinAnswered: number;
+  /** The timeline events recorded since the last call (9 numbers each), or null without a timeline. */
+  drainTimeline(): { events: Float64Array; dropped: number; algorithms: Record<string, string> } | null;
 }
 
 /** The native `Communicator`, as the addon exports it. */

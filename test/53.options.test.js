@@ -36,7 +36,7 @@ const OTHERS = [
   // From a fresh start: an init() while joined returns the communicator it already has.
   [
     'init',
-    'transport, timeout, initTimeout',
+    'transport, timeout, initTimeout, timeline',
     async (opts) => {
       await dtrain.shutdown();
       return dtrain.init(opts);

@@ -5,6 +5,7 @@ import { addBenchCommand } from './bench';
 import { addInfoCommand } from './info';
 import { addRunCommand } from './run';
 import { addSimulateCommand } from './simulate';
+import { addTimelineCommand } from './timeline';
 import { CommandError } from './values';
 
 /** Exit code for usage errors (bad options, missing script), as most Unix tools use. */
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   addInfoCommand(program);
   addBenchCommand(program);
   addSimulateCommand(program);
+  addTimelineCommand(program);
   return program;
 }
 

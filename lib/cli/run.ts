@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { bindToFromEnv, graceFromEnv, localSizeFromEnv } from '../comm/config';
+import { bindToFromEnv, graceFromEnv, localSizeFromEnv, timelineFromLauncherEnv } from '../comm/config';
 import { cpuPlan, findTaskset, type BindTo } from '../launcher/cpu-affinity';
 import { runJob } from '../launcher/job';
 import { nonNegativeSeconds, positiveInteger, positiveSeconds, transportName, UsageError } from './values';
@@ -12,6 +12,7 @@ const DEFAULT_GRACE_SECONDS = 5;
 interface RunOptions {
   np: number;
   servers?: number;
+  timeline?: string;
   transport?: string;
   timeout?: number;
   grace?: number;
@@ -37,6 +38,10 @@ export function addRunCommand(program: Command): void {
       '--servers <K>',
       'also start K parameter servers (ranks N..N+K-1) for dtrain.ps; a lost worker then does not stop the job',
       positiveInteger,
+    )
+    .option(
+      '--timeline <file>',
+      'exported as DTRAIN_TIMELINE: every rank records a Chrome-trace timeline, merged into FILE at the end (open it in ui.perfetto.dev)',
     )
     .option('--transport <kind>', 'exported as DTRAIN_TRANSPORT: auto, shm, tcp (dtrain info lists them)', transportName)
     .option(
@@ -79,6 +84,7 @@ export function addRunCommand(program: Command): void {
       process.exitCode = await runJob({
         size: options.np,
         servers: options.servers ?? 0,
+        timeline: options.timeline ?? timelineFromLauncherEnv(),
         script: path,
         args,
         transport: options.transport,

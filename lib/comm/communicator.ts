@@ -5,6 +5,7 @@
  * its own thread in call order, and every rank exchanges a descriptor of each call first, so
  * ranks that disagree fail with ERR_DTRAIN_MISMATCH instead of hanging.
  */
+import { traceCommunicator, untraceCommunicator } from './timeline';
 import { isOneOf, nativeIds, REDUCE_OP_NAMES, type OpKind } from '../common/constants';
 import { checkOptions, integer } from '../common/args';
 import { DtrainError } from '../common/errors';
@@ -93,9 +94,13 @@ export class Communicator {
     const binding = loadBinding();
     const full: NativeCommConfig = { ...config, prefix: config.prefix || `c${config.generation}/` };
     if (!full.logName) full.logName = `rank ${full.rank}`;
+    if (full.timelineFile) full.timeline = 1;
     const native = new binding.Communicator(full);
     const comm = new Communicator(native, full, defaultAlgorithm);
     await native.ready();
+    if (full.timelineFile) {
+      traceCommunicator(full.timelineFile, full.jobRank ?? full.rank, full.timelineMaxBytes ?? 256 * 2 ** 20, native, full.prefix, full.timelineMerged === true);
+    }
     if (full.transport === 'auto' && native.rank === 0 && native.size > 1) {
       process.stderr.write(`dtrain: transport auto chose ${native.transport}: ${native.transportReason}\n`);
     }
@@ -687,6 +692,7 @@ export class Communicator {
         logName: `rank ${index} of group ${prefix} (parent rank ${this.rank})`,
         // The group's ranks share this host's cores with the rest of the job.
         hostRanks: Math.max(this.config.hostRanks ?? 0, this.localSize),
+        jobRank: this.config.jobRank ?? this.config.rank,
         timeoutSec: o.timeout === undefined ? this.config.timeoutSec : checkSeconds(o.timeout, `${fn}: timeout`),
         stallWarnSec: o.stallWarn ?? this.config.stallWarnSec,
         bootstrapTimeoutSec:
@@ -709,6 +715,7 @@ export class Communicator {
       // A group that fails to close (a member died) must not leave this one's transport open.
       const groups = await Promise.allSettled(this.groups.map((g) => g.shutdown()));
       await this.native.shutdown();
+      if (this.config.timelineFile) untraceCommunicator(this.native);
       const failed = groups.find((g): g is PromiseRejectedResult => g.status === 'rejected');
       if (failed) throw failed.reason;
     })();

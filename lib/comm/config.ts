@@ -57,6 +57,8 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_DEBUG', default: 'unset', meaning: 'INFO: log bootstrap and each call\'s algorithm to stderr; DETAIL: also each call\'s descriptor', readBy: 'worker' },
   { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
   { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
+  { name: 'DTRAIN_TIMELINE', default: 'unset', meaning: "write a Chrome-trace / Perfetto timeline of the collectives' phases (and the Trainer's) there", readBy: 'worker' },
+  { name: 'DTRAIN_TIMELINE_MAX_MB', default: '`256`', meaning: 'size at which a rank\'s timeline file rotates (the previous part kept as FILE.1)', readBy: 'worker' },
   { name: 'DTRAIN_SERVERS', default: 'set by the launcher', meaning: 'how many of the ranks are parameter servers (`dtrain run --servers K`); the last K', readBy: 'worker' },
   { name: 'DTRAIN_WORKER_CPUS', default: 'set by the launcher', meaning: 'how many CPUs the launcher bound this worker to', readBy: 'worker' },
   { name: 'DTRAIN_TTY_FD', default: 'set by the launcher', meaning: "rank 0's descriptor of the launcher's terminal, for the Trainer's progress bar", readBy: 'worker' },
@@ -122,6 +124,23 @@ export function bindToFromEnv(env: Env = process.env): 'auto' | 'core' | 'none' 
 /** DTRAIN_FUSION_THRESHOLD in bytes, or undefined when unset. */
 export function fusionThresholdFromEnv(env: Env = process.env): number | undefined {
   return intFromEnv(env, 'DTRAIN_FUSION_THRESHOLD', 0);
+}
+
+/**
+ * Where this rank writes its timeline (init's `timeline`, else DTRAIN_TIMELINE): the file itself
+ * in a job of one, FILE.rank<r> under a launcher (which merges the parts); and the size cap
+ * (DTRAIN_TIMELINE_MAX_MB, default 256) after which the file rotates.
+ */
+function timelineFromEnv(option: string | undefined, env: Env, rank: number, launched: boolean): { timelineFile?: string; timelineMaxBytes?: number; timelineMerged?: boolean } {
+  const file = option ?? raw(env, 'DTRAIN_TIMELINE');
+  if (file === undefined) return {};
+  const mb = intFromEnv(env, 'DTRAIN_TIMELINE_MAX_MB', 1) ?? 256;
+  return { timelineFile: launched ? `${file}.rank${rank}` : file, timelineMaxBytes: mb * 2 ** 20, timelineMerged: launched };
+}
+
+/** DTRAIN_TIMELINE as the launcher reads it (it merges the ranks' parts there), or undefined. */
+export function timelineFromLauncherEnv(env: Env = process.env): string | undefined {
+  return raw(env, 'DTRAIN_TIMELINE');
 }
 
 /** DTRAIN_SERVERS: how many of the job's ranks are parameter servers (0: none). */
@@ -289,7 +308,10 @@ export interface WorkerSetup {
  * ERR_DTRAIN_CONFIG) or option.
  */
 export function configFromEnv(options: InitOptions, generation: number, env: Env = process.env): WorkerSetup {
-  checkOptions(options, ['transport', 'timeout', 'initTimeout'], 'init');
+  checkOptions(options, ['transport', 'timeout', 'initTimeout', 'timeline'], 'init');
+  if (options.timeline !== undefined && (typeof options.timeline !== 'string' || options.timeline === '')) {
+    throw new TypeError('init: timeline must be a file name (string)');
+  }
   checkIsa();
   const rank = intFromEnv(env, 'DTRAIN_RANK', 0);
   const size = intFromEnv(env, 'DTRAIN_SIZE', 1);
@@ -346,6 +368,7 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       prefix: `c${generation}/`,
       debug: debugFromEnv(env),
       stallWarnSec: stallWarnFromEnv(env),
+      ...timelineFromEnv(options.timeline, env, r, rank !== undefined),
       logName: `rank ${r}`,
       costModels,
       testStallMs: intFromEnv(env, 'DTRAIN_TEST_STALL_MS', 0) ?? 0,

@@ -169,4 +169,9 @@ export interface InitOptions {
   timeout?: number;
   /** Seconds to wait for every worker to join. Env: DTRAIN_INIT_TIMEOUT (default 60). */
   initTimeout?: number;
+  /**
+   * Write a Chrome-trace / Perfetto timeline of every collective's phases (and the Trainer's) to
+   * this file; under `dtrain run` each rank writes FILE.rank<r>. Env: DTRAIN_TIMELINE.
+   */
+  timeline?: string;
 }

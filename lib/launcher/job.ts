@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { mergeTimeline } from '../comm/timeline';
 import { StoreServer } from '../store/server';
 import { newJobId, newToken } from './identity';
 import { WorkerGroup } from './worker-group';
@@ -13,6 +14,8 @@ export interface JobOptions {
   size: number;
   /** Parameter servers started beside them (ranks size..size+servers-1); default 0. */
   servers?: number;
+  /** DTRAIN_TIMELINE for every rank; the launcher merges their parts into this file at the end. */
+  timeline?: string;
   /** Absolute path of the worker script. */
   script: string;
   /** Arguments for the script, passed through untouched. */
@@ -62,6 +65,7 @@ export async function runJob(options: JobOptions): Promise<number> {
         groupSize: options.groupSize,
       });
       if (servers > 0) env.DTRAIN_SERVERS = String(servers);
+      if (options.timeline !== undefined) env.DTRAIN_TIMELINE = options.timeline;
       if (terminal && rank === 0) env.DTRAIN_TTY_FD = '3';
       const bind: [number[], string] | undefined = options.cpus && options.taskset ? [options.cpus[rank], options.taskset] : undefined;
       // Bound workers see only their own CPUs; say how many, for the DistributedOptimizer's choice.
@@ -77,7 +81,12 @@ export async function runJob(options: JobOptions): Promise<number> {
       // The servers drop a lost worker and the others train on; a lost server ends the job.
       survivable: servers > 0 ? (rank) => rank < options.size : undefined,
     });
-    return await group.run(specs);
+    const code = await group.run(specs);
+    if (options.timeline !== undefined) {
+      const merged = mergeTimeline(options.timeline, total);
+      process.stderr.write(`dtrain: timeline of ${merged.length} rank(s) written to ${options.timeline} (open it in ui.perfetto.dev)\n`);
+    }
+    return code;
   } finally {
     await store.close();
   }

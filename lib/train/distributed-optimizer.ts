@@ -1,3 +1,4 @@
+import { nowNs, timelineActive, traceSpan, TID_BUCKETS } from '../comm/timeline';
 import type { Communicator } from '../comm/communicator';
 import { fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
@@ -268,6 +269,23 @@ export class DistributedOptimizer {
   }
 
   private launch(b: Bucket): void {
+    // Timeline: the bucket's all-reduce from its last gradient to its result, beside backward.
+    const traced = timelineActive();
+    const t0 = traced ? nowNs() : 0;
+    if (traced) {
+      const name = `bucket ${b.index} all-reduce (${b.data.length * 4} bytes, ${b.params.length} tensors)`;
+      const done = () => traceSpan(name, TID_BUCKETS, t0, nowNs(), { bucket: b.index, first: b.params[0]?.name });
+      try {
+        this.launchTraced(b);
+      } finally {
+        if (b.promise) b.promise.then(done, () => undefined);
+      }
+      return;
+    }
+    this.launchTraced(b);
+  }
+
+  private launchTraced(b: Bucket): void {
     if (b.fused) b.params.forEach((p, i) => b.data.set(p.grad, b.offsets[i]));
     b.lossScale = this.lossScaler?.scale ?? 1;
     b.skippable = this.lossScaler !== undefined;

@@ -1,3 +1,4 @@
+import { nowNs, timelineActive, traceSpan, TID_JS } from '../comm/timeline';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Communicator } from '../comm/communicator';
@@ -287,7 +288,10 @@ export class Trainer {
           const b = loader.fill(indices, s * k + pass);
           passOptions.accumulate = pass > 0;
           if (scaler) passOptions.lossScale = scaler.scale;
+          const traced = timelineActive();
+          const f0 = traced ? nowNs() : 0;
           const loss = this.model.lossAndGrad(b.x, b.y, b.size, passOptions);
+          if (traced) traceSpan('forward + backward', TID_JS, f0, nowNs(), { step: this.step, pass, batch: b.size });
           stepLoss += loss;
           samples += b.size;
         }
@@ -295,8 +299,10 @@ export class Trainer {
         // loss on any rank leads to) stops every rank at the same step; with loss scaling the
         // step is skipped on every rank and the scale backs off.
         let applied: boolean;
+        const s0 = timelineActive() ? nowNs() : 0;
         try {
           applied = await dopt.step();
+          if (s0) traceSpan('wait for buckets + optimizer step', TID_JS, s0, nowNs(), { step: this.step });
         } catch (err) {
           bar?.stop();
           if (err instanceof DtrainError && err.code === 'ERR_DTRAIN_NONFINITE') {

@@ -31,6 +31,7 @@ std::string callName(const CollectiveDesc& d) {
 }  // namespace
 
 Communicator::Communicator(CommConfig config, Completion ready) : config_(std::move(config)) {
+  if (config_.timeline) timeline_ = std::make_unique<Timeline>();
   thread_ = std::thread([this, ready = std::move(ready)] { loop(ready); });
 }
 
@@ -50,6 +51,7 @@ std::vector<AlgorithmChoice> Communicator::autoCandidates() const {
 }
 
 void Communicator::submit(OpRequest op) {
+  if (timeline_) op.submitted = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
@@ -74,6 +76,7 @@ Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
   // The engine thread takes over from where this thread got to. The op goes first, so nothing
   // overtakes it (nor uses the executor, which holds its staged data, before it resumes).
   auto handOver = [&](std::shared_ptr<PreparedOp> pr) {
+    if (timeline_) pr->handedOver = Clock::now();
     op.prepared = std::move(pr);
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_front(std::move(op));
@@ -90,6 +93,7 @@ Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
     if (budgetSec < 0) {
       // A blocking call: this thread waits it out, as the engine thread would.
       runToEnd(op, *pr);
+      if (timeline_) trace(op, *pr, TimelineThread::kJs);
       *status = Status{};
       return Inline::kDone;
     }
@@ -109,6 +113,7 @@ Communicator::Inline Communicator::tryRunInline(OpRequest& op, double budgetSec,
     if (!runData(op, *pr, soonest(pr->deadline, budgetSec < 0 ? -1 : dataBudgetSec))) {
       return handOver(std::move(pr));
     }
+    if (timeline_) trace(op, *pr, TimelineThread::kJs);
     *status = Status{};
   } catch (const Error& e) {
     fail(e);
@@ -327,8 +332,10 @@ uint64_t Communicator::bytesSent() const {
 }
 
 void Communicator::exchange(PreparedOp& pr, const Deadline& until) {
+  if (timeline_ && pr.exchangeStart == Clock::time_point{}) pr.exchangeStart = Clock::now();
   try {
     transport_->run(pr.transfers, until, abort_.get());
+    if (timeline_) pr.exchangeEnd = Clock::now();
     uint64_t sent = 0;
     for (const Transfer& tr : pr.transfers) sent += tr.kind == Transfer::kSend ? tr.bytes : 0;
     descriptorBytes_.fetch_add(sent, std::memory_order_relaxed);
@@ -485,6 +492,10 @@ void Communicator::runJoin(OpRequest& op) {
 
 bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) {
   if (!pr.dataStarted && config_.hooks) config_.hooks->beforeDataPhase(op.kind);
+  if (timeline_ && pr.dataStart == Clock::time_point{}) {
+    pr.dataStart = Clock::now();
+    pr.exec.spans = &pr.rounds;
+  }
   return backend_->run(op, pr, soft);
 }
 
@@ -504,6 +515,7 @@ void Communicator::execute(OpRequest& op) {
     if (op.kind == OpKind::kJoin) return runJoin(op);
     std::shared_ptr<PreparedOp> pr = op.prepared ? op.prepared : prepare(op);
     runToEnd(op, *pr);
+    if (timeline_) trace(op, *pr, TimelineThread::kEngine);
   } catch (const Error& e) {
     fail(e);
     throw;
@@ -640,6 +652,45 @@ void Communicator::runToEnd(OpRequest& op, PreparedOp& pr) {
     const double waited = std::chrono::duration<double>(Clock::now() - pr.started).count();
     pr.stallEvents = std::max(pr.stallEvents + 1, static_cast<int>(waited / w) + 1);
   }
+}
+
+void Communicator::trace(const OpRequest& op, const PreparedOp& pr, TimelineThread thread) {
+  const Clock::time_point end = Clock::now();
+  const auto ns = [](Clock::time_point t) { return steadyNs(t); };
+  const auto dur = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+  };
+  const bool perRank = op.kind == OpKind::kAllgather || op.kind == OpKind::kGather ||
+                       op.kind == OpKind::kScatter || op.kind == OpKind::kAlltoall;
+  size_t elems = op.count * (perRank ? static_cast<size_t>(config_.size) : 1);
+  for (size_t c : op.sendCounts) elems += c;
+  const uint64_t bytes = elems * dtypeSize(op.dtype);
+  const uint8_t kind = static_cast<uint8_t>(op.kind);
+  const uint8_t algo = pr.algo.encode();
+  const bool handed = pr.handedOver != Clock::time_point{};
+  const uint8_t js = static_cast<uint8_t>(TimelineThread::kJs);
+  const uint8_t th = static_cast<uint8_t>(thread);
+  std::vector<TimelineEvent> ev;
+  ev.reserve(5 + pr.rounds.size());
+  auto add = [&](TimelinePhase phase, uint8_t on, Clock::time_point a, Clock::time_point b,
+                 uint64_t n, int64_t index) {
+    if (a == Clock::time_point{} || b < a) return;
+    ev.push_back({kind, static_cast<uint8_t>(phase), on, algo, ns(a), dur(a, b), n, index,
+                  pr.desc.seq});
+  };
+  // Queued: from submit() until prepared (engine) or, for a handed-over call, not at all (the
+  // JS thread prepared it at once).
+  if (thread == TimelineThread::kEngine && !handed) add(TimelinePhase::kQueued, th, op.submitted, pr.started, bytes, -1);
+  if (handed) add(TimelinePhase::kInline, js, pr.started, pr.handedOver, bytes, -1);
+  add(TimelinePhase::kCall, th, pr.started, end, bytes, -1);
+  add(TimelinePhase::kExchange, handed && pr.exchangeEnd <= pr.handedOver ? js : th, pr.exchangeStart,
+      pr.exchangeEnd, bytes, -1);
+  add(TimelinePhase::kData, th, pr.dataStart, end, bytes, -1);
+  for (const ExecState::RoundSpan& r : pr.rounds) {
+    add(TimelinePhase::kRound, handed && r.end <= pr.handedOver ? js : th, r.start, r.end, r.bytesSent,
+        static_cast<int64_t>(r.round));
+  }
+  timeline_->add(ev.data(), ev.size());
 }
 
 }  // namespace dtrain

@@ -19,6 +19,7 @@
 #include "engine/op_request.h"
 #include "engine/prepared_op.h"
 #include "engine/test_hooks.h"
+#include "engine/timeline.h"
 #include "engine/topology.h"
 #include "sim/choose.h"
 #include "transport/registry.h"
@@ -56,6 +57,7 @@ struct CommConfig {
   // listed uses its registry default.
   std::map<std::string, CostModel> costModels;
   std::shared_ptr<EngineHooks> hooks;  // tests only
+  bool timeline = false;  // record each call's phases (DTRAIN_TIMELINE)
 };
 
 class Communicator {
@@ -96,6 +98,8 @@ class Communicator {
   std::vector<AlgorithmChoice> autoCandidates() const;
   // Collectives this rank answered while joined (join()), over the communicator's life.
   uint64_t joinAnswered() const { return joinAnswered_.load(std::memory_order_relaxed); }
+  // The recorded phases, when the config asked for a timeline; else null.
+  Timeline* timeline() const { return timeline_.get(); }
 
  private:
   void loop(Completion ready);
@@ -133,6 +137,9 @@ class Communicator {
   void log(int level, const std::string& line) const;
 
   CommConfig config_;
+  std::unique_ptr<Timeline> timeline_;
+  // Adds a finished call's spans to the timeline; `thread` is the one that finished it.
+  void trace(const OpRequest& op, const PreparedOp& pr, TimelineThread thread);
   JobTopology topology_;
   std::unique_ptr<AllreduceChooser> chooser_;
   std::unique_ptr<StoreClient> store_;

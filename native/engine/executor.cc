@@ -165,7 +165,9 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
         }
       }
       state->inRound = true;
+      if (state->spans) state->roundStart = Clock::now();
     }
+    uint64_t roundSent = 0;
     if (!transfers.empty()) {
       try {
         t.run(transfers, softer ? soft : deadline, abort);
@@ -178,6 +180,7 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
       uint64_t sent = 0;
       for (const Transfer& tr : transfers) sent += tr.kind == Transfer::kSend ? tr.bytes : 0;
       bytesSent_.fetch_add(sent, std::memory_order_relaxed);
+      roundSent = sent;
     }
     for (const Step& st : round.steps) {
       if (st.kind == StepKind::kReduce) {
@@ -189,6 +192,7 @@ bool Executor::resume(const Schedule& s, Transport& t, const Buffers& bufs, DTyp
       }
     }
     state->inRound = false;
+    if (state->spans) state->spans->push_back({state->round, state->roundStart, Clock::now(), roundSent});
   }
   return true;
 }

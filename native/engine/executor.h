@@ -35,6 +35,14 @@ struct ExecState {
   size_t round = 0;
   bool inRound = false;
   std::vector<Transfer> transfers;
+  // With a timeline: each finished round's span is appended here (null: not recorded).
+  struct RoundSpan {
+    size_t round;
+    Clock::time_point start, end;
+    uint64_t bytesSent;
+  };
+  std::vector<RoundSpan>* spans = nullptr;
+  Clock::time_point roundStart{};
 };
 
 class Executor {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/dtype.h"
 #include "common/error.h"
 #include "engine/segment.h"
@@ -43,6 +44,7 @@ struct OpRequest {
   // All-to-all with variable splits: elements to and from each rank (empty: `count` each).
   std::vector<size_t> sendCounts, recvCounts;
   double timeoutSec = 0;        // 0 = the communicator's default
+  Clock::time_point submitted{};  // when submit() queued it (the timeline's "queued" span)
   Completion done;              // called on the engine thread
   // Set when the op was started on the JS thread and handed to the engine thread to finish.
   std::shared_ptr<PreparedOp> prepared;

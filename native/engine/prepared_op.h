@@ -26,6 +26,9 @@ struct PreparedOp {
   bool reportedWaiting = false;  // this rank's "waiting in this call" is in the store
   Plan plan;
   ExecState exec;
+  // Timeline (DTRAIN_TIMELINE) only: when each phase began, and the rounds' spans.
+  Clock::time_point exchangeStart{}, exchangeEnd{}, dataStart{}, handedOver{};
+  std::vector<ExecState::RoundSpan> rounds;
 };
 
 }  // namespace dtrain

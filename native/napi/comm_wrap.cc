@@ -153,6 +153,7 @@ Napi::Function CommWrap::define(Napi::Env env) {
                          InstanceAccessor<&CommWrap::getAutoCandidates>("autoCandidates"),
                          InstanceAccessor<&CommWrap::getRequestSlot>("requestSlot"),
                          InstanceAccessor<&CommWrap::getJoinAnswered>("joinAnswered"),
+                         InstanceMethod<&CommWrap::drainTimeline>("drainTimeline"),
                      });
 }
 
@@ -181,6 +182,7 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   cfg.prefix = stringField(o, "prefix", "");
   cfg.debug = static_cast<int>(numberField(o, "debug", 0));
   cfg.stallWarnSec = numberField(o, "stallWarnSec", 0);
+  cfg.timeline = numberField(o, "timeline", 0) != 0;
   cfg.logName = stringField(o, "logName", "rank " + std::to_string(cfg.rank));
   if (cfg.size < 1 || cfg.rank < 0 || cfg.rank >= cfg.size) {
     throw Napi::RangeError::New(env, "rank must be in [0, size) and size >= 1");
@@ -490,6 +492,44 @@ Napi::Value CommWrap::getTransportReason(const Napi::CallbackInfo& info) {
 }
 Napi::Value CommWrap::getJoinAnswered(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(comm_->joinAnswered()));
+}
+
+// drainTimeline() -> { events: Float64Array (kTimelineFields per event), dropped, algorithms:
+// { code: name } } or null without a timeline. Numbers, not objects, so a drain of thousands
+// of events costs one allocation.
+Napi::Value CommWrap::drainTimeline(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Timeline* t = comm_ ? comm_->timeline() : nullptr;
+  if (!t) return env.Null();
+  uint64_t dropped = 0;
+  const std::vector<TimelineEvent> ev = t->drain(&dropped);
+  constexpr size_t kFields = 9;
+  Napi::Float64Array a = Napi::Float64Array::New(env, ev.size() * kFields);
+  double* d = a.Data();
+  bool seen[256] = {false};
+  Napi::Object names = Napi::Object::New(env);
+  for (size_t i = 0; i < ev.size(); ++i) {
+    const TimelineEvent& e = ev[i];
+    double* f = d + i * kFields;
+    f[0] = e.kind;
+    f[1] = e.phase;
+    f[2] = e.thread;
+    f[3] = e.algorithm;
+    f[4] = static_cast<double>(e.startNs);
+    f[5] = static_cast<double>(e.durNs);
+    f[6] = static_cast<double>(e.bytes);
+    f[7] = static_cast<double>(e.index);
+    f[8] = static_cast<double>(e.seq);
+    if (!seen[e.algorithm]) {
+      seen[e.algorithm] = true;
+      names.Set(std::to_string(e.algorithm), AlgorithmChoice::decode(e.algorithm).name());
+    }
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("events", a);
+  out.Set("dropped", static_cast<double>(dropped));
+  out.Set("algorithms", names);
+  return out;
 }
 Napi::Value CommWrap::getAutoCandidates(const Napi::CallbackInfo& info) {
   const std::vector<AlgorithmChoice> candidates = comm_->autoCandidates();

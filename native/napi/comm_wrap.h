@@ -48,6 +48,7 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   Napi::Value getTransportReason(const Napi::CallbackInfo& info);
   Napi::Value getAutoCandidates(const Napi::CallbackInfo& info);
   Napi::Value getJoinAnswered(const Napi::CallbackInfo& info);
+  Napi::Value drainTimeline(const Napi::CallbackInfo& info);
 
   // Runs or queues a checked request: blocking when `sync`, else through a Promise.
   Napi::Value dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Object keep1,
