@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -7,7 +7,7 @@ import { loadBinding } from '../native';
 import { addBenchGemmCommand } from './bench-gemm';
 import { addBenchKernelsCommand } from './bench-kernels';
 import { addBenchTrainCommand } from './bench-train';
-import { mpiAllreducePeer, onPath, peerPath, requireTorchPython } from './peers';
+import { membwPeer, mpiAllreducePeer, onPath, peerPath, requireTorchPython } from './peers';
 import { lineChartSvg } from './svg-lines';
 import { checkWholeElements, CommandError, parseBytes, positiveInteger, transportName, UsageError } from './values';
 
@@ -21,6 +21,7 @@ interface AllreduceBenchOptions {
   dtype: 'float32' | 'float16' | 'bfloat16';
   mpi?: string | true;
   gloo?: string | true;
+  bound?: boolean;
   python?: string;
   calibrate?: boolean;
   predict?: boolean;
@@ -102,13 +103,14 @@ export function addBenchCommand(program: Command): void {
     .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
     .option('--predict', 'print the calibrated model\'s prediction beside each measurement')
     .option('--plot <file.svg>', 'also draw bus bandwidth against size for dtrain and each peer in the run, as an SVG')
+    .option('--bound', "also measure one core's memcpy bandwidth at each size (bench/peers/membw.c) and print the bus bandwidth it allows: 2(np-1)/(3np-1) of it")
     .action(async (options: AllreduceBenchOptions) => {
       const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
       const launch = [cli, 'run', '-np', String(options.np), ...(options.transport ? ['--transport', options.transport] : [])];
       const ours = /^\[0\] (\{.*\})$/;
       if (options.calibrate) {
         // Calibration times fixed sizes with fixed algorithms; say so rather than ignore them.
-        const ignored = (['minBytes', 'maxBytes', 'algorithm', 'mpi', 'gloo', 'predict', 'plot'] as const).filter((k) => options[k] !== undefined);
+        const ignored = (['minBytes', 'maxBytes', 'algorithm', 'mpi', 'gloo', 'predict', 'plot', 'bound'] as const).filter((k) => options[k] !== undefined);
         if (ignored.length > 0 || options.dtype !== 'float32') {
           const flag = ignored.length > 0 ? `--${ignored[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : '--dtype';
           throw new UsageError(`--calibrate takes only --np and --transport (it measures fixed sizes in float32); drop ${flag}`);
@@ -162,6 +164,7 @@ export function addBenchCommand(program: Command): void {
       }
       const [mine, ...peerLines] = await sequence(jobs);
       const peers = peerLines.map((lines, i): [string, Measurement[]] => [jobs[i + 1].name, lines]);
+      const bounds = options.bound ? printBounds(mine, options) : [];
       if (options.predict) printPredictions(mine, options);
       for (const [name, peer] of peers) {
         for (const m of mine) {
@@ -183,8 +186,44 @@ export function addBenchCommand(program: Command): void {
         const wrong = lines.find((m) => m.ok === false);
         if (wrong) throw new CommandError(`${name}: the all-reduce of ${wrong.bytes} bytes gave a wrong sum (ok: false)`);
       }
-      if (options.plot) plotBusBandwidth(options, mine, peers);
+      if (options.plot) plotBusBandwidth(options, mine, bounds.length > 0 ? [...peers, ['bound (one core\'s memcpy)', bounds]] : peers);
     });
+}
+
+/**
+ * `--bound`: the fastest an all-reduce of n bytes can be on one host with one core per rank.
+ * Moving every byte once (each rank reduces its 1/np chunk straight from the others' memory,
+ * then copies the other np-1 reduced chunks), a rank reads and writes (3np - 1) n / np bytes;
+ * at one core's memcpy bandwidth B (bytes read plus written per second) that takes
+ * (3np - 1) n / (np B), so busbw = n / time x 2(np-1)/np can reach at most 2(np-1) B / (3np - 1).
+ * B is measured now, at each size, so the bound and the measurement share the machine's state.
+ */
+function printBounds(mine: Measurement[], options: AllreduceBenchOptions): Measurement[] {
+  const probe = membwPeer();
+  const sizes = mine.map((m) => String(m.bytes));
+  const out = spawnSync(probe, sizes, { encoding: 'utf8' });
+  if (out.status !== 0) throw new CommandError(`${probe} failed: ${(out.stderr || '').trim()}`);
+  const p = options.np;
+  const bounds: Measurement[] = [];
+  for (const line of out.stdout.trim().split('\n')) {
+    const b = JSON.parse(line) as { bytes: number; memcpy_GBs: number };
+    const m = mine.find((x) => x.bytes === b.bytes);
+    if (!m) continue;
+    const bound = (2 * (p - 1) * b.memcpy_GBs) / (3 * p - 1);
+    console.log(
+      JSON.stringify({
+        compare: 'dtrain/bound',
+        np: p,
+        bytes: b.bytes,
+        memcpy_GBs: b.memcpy_GBs,
+        bound_busbw_GBs: +bound.toFixed(3),
+        busbw_GBs: m.busbw_GBs,
+        fraction: +(m.busbw_GBs / bound).toFixed(3),
+      }),
+    );
+    bounds.push({ ...m, busbw_GBs: bound });
+  }
+  return bounds;
 }
 
 /** `--plot`: bus bandwidth against size, one line for dtrain and one per peer. */

@@ -107,6 +107,31 @@ export function mpiAllreducePeer(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
+ * The memory-bandwidth probe (bench/peers/membw.c), compiled with cc into the cache folder the
+ * first time and whenever the source or the compiler changes.
+ *
+ * @throws CommandError when cc is missing or the compile fails
+ */
+export function membwPeer(env: NodeJS.ProcessEnv = process.env): string {
+  const cc = onPath('cc', env) ?? onPath('gcc', env);
+  if (!cc) throw new CommandError('--bound needs a C compiler (cc or gcc) on PATH to build bench/peers/membw.c');
+  const source = peerPath('membw.c');
+  const version = spawnSync(cc, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const hash = createHash('sha256').update(readFileSync(source)).update(version).digest('hex').slice(0, 12);
+  const binary = join(cacheDir(env), `membw-${hash}`);
+  if (existsSync(binary)) return binary;
+  const partial = `${binary}.${process.pid}.tmp`;
+  const out = spawnSync(cc, ['-O2', '-o', partial, source], { encoding: 'utf8' });
+  if (out.status !== 0) {
+    rmSync(partial, { force: true });
+    const why = (out.stderr || out.error?.message || '').trim().split('\n').slice(-3).join(' | ');
+    throw new CommandError(`cc could not build ${source}: ${why}`);
+  }
+  renameSync(partial, binary);
+  return binary;
+}
+
+/**
  * Where `require('@tensorflow/tfjs')` resolves for the tfjs peer: from the current folder (the
  * user's app), else from the package (an app that installed both), or undefined.
  */
