@@ -16,7 +16,17 @@ if (!input || !output) {
   console.error('usage: timeline-svg.js TRACE.json OUT.svg [--from-step N] [--steps K]');
   process.exit(2);
 }
-const ev = JSON.parse(fs.readFileSync(input, 'utf8'));
+const raw = JSON.parse(fs.readFileSync(input, 'utf8'));
+// Async begin/end pairs (queued calls, buckets) as spans with a duration, like the others.
+const open = new Map();
+const ev = [];
+for (const e of raw) {
+  if (e.ph === 'b') open.set(`${e.pid}/${e.id}`, e);
+  else if (e.ph === 'e') {
+    const b = open.get(`${e.pid}/${e.id}`);
+    if (b) ev.push({ ...b, ph: 'X', dur: e.ts - b.ts });
+  } else ev.push(e);
+}
 const from = Number(values['from-step']);
 const steps = Number(values.steps);
 

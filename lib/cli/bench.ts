@@ -103,7 +103,7 @@ export function addBenchCommand(program: Command): void {
     .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
     .option('--predict', 'print the calibrated model\'s prediction beside each measurement')
     .option('--plot <file.svg>', 'also draw bus bandwidth against size for dtrain and each peer in the run, as an SVG')
-    .option('--bound', "also measure one core's memcpy bandwidth at each size (bench/peers/membw.c) and print the bus bandwidth it allows: 2(np-1)/(3np-1) of it")
+    .option('--bound', "also measure one core's memcpy bandwidth at each size (bench/peers/membw.c) and print the bus bandwidth it allows: (np-1)/np of it")
     .action(async (options: AllreduceBenchOptions) => {
       const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
       const launch = [cli, 'run', '-np', String(options.np), ...(options.transport ? ['--transport', options.transport] : [])];
@@ -192,10 +192,10 @@ export function addBenchCommand(program: Command): void {
 
 /**
  * `--bound`: the fastest an all-reduce of n bytes can be on one host with one core per rank.
- * Moving every byte once (each rank reduces its 1/np chunk straight from the others' memory,
- * then copies the other np-1 reduced chunks), a rank reads and writes (3np - 1) n / np bytes;
- * at one core's memcpy bandwidth B (bytes read plus written per second) that takes
- * (3np - 1) n / (np B), so busbw = n / time x 2(np-1)/np can reach at most 2(np-1) B / (3np - 1).
+ * Moving every byte once (each rank reads its 1/np chunk of every rank's input straight from
+ * their memory, reduces it, and writes the result into every rank's output), a rank reads n
+ * bytes and writes n; at one core's memcpy bandwidth B (bytes read plus written per second)
+ * that takes 2n / B, so busbw = n / time x 2(np-1)/np can reach at most (np-1) B / np.
  * B is measured now, at each size, so the bound and the measurement share the machine's state.
  */
 function printBounds(mine: Measurement[], options: AllreduceBenchOptions): Measurement[] {
@@ -209,7 +209,7 @@ function printBounds(mine: Measurement[], options: AllreduceBenchOptions): Measu
     const b = JSON.parse(line) as { bytes: number; memcpy_GBs: number };
     const m = mine.find((x) => x.bytes === b.bytes);
     if (!m) continue;
-    const bound = (2 * (p - 1) * b.memcpy_GBs) / (3 * p - 1);
+    const bound = ((p - 1) * b.memcpy_GBs) / p;
     console.log(
       JSON.stringify({
         compare: 'dtrain/bound',

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { mergeTimeline } from '../comm/timeline';
+import { convertRawPart, isRawPart, mergeTimeline } from '../comm/timeline';
 import { CommandError } from './values';
 
 /**
@@ -22,7 +22,15 @@ export function addTimelineCommand(program: Command): void {
         .map((f) => new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.rank(\\d+)(\\.1)?$`).exec(f))
         .filter((m): m is RegExpExecArray => m !== null)
         .map((m) => Number(m[1]));
-      if (ranks.length === 0) throw new CommandError(`dtrain timeline: no parts ${file}.rank<r> found in ${dir}`);
+      if (ranks.length === 0) {
+        // A job of one writes FILE itself, raw until it exits; a killed one leaves it so.
+        if (isRawPart(file)) {
+          convertRawPart(path.resolve(file));
+          process.stdout.write(`converted ${file}\n`);
+          return;
+        }
+        throw new CommandError(`dtrain timeline: no parts ${file}.rank<r> found in ${dir}`);
+      }
       const merged = mergeTimeline(path.resolve(file), Math.max(...ranks) + 1);
       process.stdout.write(`merged ${merged.length} rank(s) into ${file}\n`);
     });

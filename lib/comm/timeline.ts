@@ -43,6 +43,8 @@ class TimelineWriter {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly header = Buffer.alloc(12);
+  /** Every algorithm name seen, written again at the head of each part (a part is read alone). */
+  private readonly algorithms: Record<string, string> = {};
 
   constructor(
     readonly file: string,
@@ -51,6 +53,8 @@ class TimelineWriter {
     /** Convert the part to JSON at exit (a job of one: no launcher will). */
     private readonly convertAtExit: boolean,
   ) {
+    // A previous run's rotated part would otherwise be merged with this one's.
+    fs.rmSync(`${file}.1`, { force: true });
     this.fd = this.open();
     this.timer = setInterval(() => this.drain(), DRAIN_MS);
     this.timer.unref();
@@ -65,6 +69,7 @@ class TimelineWriter {
     this.text(meta(this.pid, TID_JS, 'thread_name', { name: 'JS thread' }));
     this.text(meta(this.pid, TID_BUCKETS, 'thread_name', { name: 'training: buckets and steps' }));
     for (const s of this.sources) this.describe(s);
+    if (Object.keys(this.algorithms).length > 0) this.text(JSON.stringify({ dtrainAlgorithms: this.algorithms }));
     return fd;
   }
 
@@ -77,13 +82,20 @@ class TimelineWriter {
 
   private record(tag: number, a: number, b: number, body: Uint8Array): void {
     if (this.closed) return;
-    this.rotateIfFull(12 + body.length);
-    this.header.writeUInt32LE(tag, 0);
-    this.header.writeUInt32LE(a, 4);
-    this.header.writeUInt32LE(b, 8);
-    fs.writeSync(this.fd, this.header);
-    fs.writeSync(this.fd, body);
-    this.bytes += 12 + body.length;
+    try {
+      this.rotateIfFull(12 + body.length);
+      this.header.writeUInt32LE(tag, 0);
+      this.header.writeUInt32LE(a, 4);
+      this.header.writeUInt32LE(b, 8);
+      fs.writeSync(this.fd, this.header);
+      fs.writeSync(this.fd, body);
+      this.bytes += 12 + body.length;
+    } catch (err) {
+      // A full disk must not take the training down: say so once and stop recording.
+      this.closed = true;
+      if (this.timer) clearInterval(this.timer);
+      process.stderr.write(`dtrain: timeline ${this.file}: ${(err as Error).message}; recording stopped\n`);
+    }
   }
 
   /** One ready-made Chrome-trace event (metadata, a JS span). */
@@ -124,8 +136,11 @@ class TimelineWriter {
       return; // torn down
     }
     if (!d) return;
-    const names = Object.keys(d.algorithms);
-    if (names.length > 0) this.text(JSON.stringify({ dtrainAlgorithms: d.algorithms }));
+    const fresh = Object.keys(d.algorithms).filter((k) => !(k in this.algorithms));
+    if (fresh.length > 0) {
+      Object.assign(this.algorithms, d.algorithms);
+      this.text(JSON.stringify({ dtrainAlgorithms: d.algorithms }));
+    }
     if (d.events.length > 0) this.record(EVENTS, s.engineTid, d.events.length / FIELDS, new Uint8Array(d.events.buffer, d.events.byteOffset, d.events.byteLength));
     if (d.dropped > 0) this.text(JSON.stringify({ name: `${d.dropped} events dropped (not drained in time)`, ph: 'i', s: 'p', ts: nowNs() / 1000, pid: this.pid, tid: s.engineTid }));
   }
@@ -133,14 +148,14 @@ class TimelineWriter {
   close(): void {
     if (this.closed) return;
     this.drain();
+    if (this.closed) return; // a write failed
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    fs.closeSync(this.fd);
-    if (this.convertAtExit) {
-      const parts = [`${this.file}.1`, this.file].filter((f) => fs.existsSync(f));
-      const json = parts.map((p) => eventsOfPart(fs.readFileSync(p))).filter((x) => x.length > 0);
-      fs.writeFileSync(this.file, `[\n${json.join(',\n')}\n]\n`);
-      if (parts.length > 1) fs.rmSync(`${this.file}.1`, { force: true });
+    try {
+      fs.closeSync(this.fd);
+      if (this.convertAtExit) convertParts([`${this.file}.1`, this.file], this.file);
+    } catch (err) {
+      process.stderr.write(`dtrain: timeline ${this.file}: ${(err as Error).message}\n`);
     }
   }
 }
@@ -190,6 +205,17 @@ export function traceSpan(name: string, tid: number, startNs: number, endNs: num
   writer.text(JSON.stringify({ name, cat: 'train', ph: 'X', ts: startNs / 1000, dur: Math.max(0, endNs - startNs) / 1000, pid: writer.pid, tid, args }));
 }
 
+/**
+ * Records a span that may overlap others of its kind (the buckets' all-reduces) as an async
+ * begin/end pair: the viewers give overlapping ones their own lanes instead of dropping them.
+ */
+export function traceAsyncSpan(name: string, id: string, tid: number, startNs: number, endNs: number, args?: Record<string, unknown>): void {
+  if (!writer) return;
+  const pid = writer.pid;
+  writer.text(JSON.stringify({ name, cat: 'train', ph: 'b', id, ts: startNs / 1000, pid, tid, args }));
+  writer.text(JSON.stringify({ name, cat: 'train', ph: 'e', id, ts: Math.max(startNs, endNs) / 1000, pid, tid }));
+}
+
 function human(bytes: number): string {
   if (bytes >= 2 ** 20) return `${+(bytes / 2 ** 20).toFixed(2)} MiB`;
   if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KiB`;
@@ -197,11 +223,11 @@ function human(bytes: number): string {
 }
 
 /**
- * A part file's events as Chrome-trace JSON objects joined by ",\n". A record cut short (the
- * rank was killed while writing it) ends the part.
+ * Calls `emit` with a part file's events as Chrome-trace JSON, one record's worth at a time (a
+ * part can hold millions of events: more than one string may). A record cut short (the rank
+ * was killed while writing it) ends the part.
  */
-export function eventsOfPart(buf: Buffer): string {
-  const out: string[] = [];
+export function eventsOfPart(buf: Buffer, emit: (json: string) => void): void {
   const sources = new Map<number, { label: string; kinds: string[] }>();
   const algorithms: Record<string, string> = {};
   let pid = 0;
@@ -221,7 +247,7 @@ export function eventsOfPart(buf: Buffer): string {
         Object.assign(algorithms, o.dtrainAlgorithms);
       } else {
         if (o.name === 'process_name') pid = Number(o.pid);
-        out.push(line);
+        emit(line);
       }
       continue;
     }
@@ -233,20 +259,69 @@ export function eventsOfPart(buf: Buffer): string {
     off += 12 + bytes;
     const src = sources.get(a) ?? { label: '?', kinds: [] };
     const label = JSON.stringify(src.label);
+    const out: string[] = [];
     for (let i = 0; i < e.length; i += FIELDS) {
       const kind = src.kinds[e[i]] ?? `op${e[i]}`;
       const phase = PHASES[e[i + 1]] ?? 'phase';
       const tid = e[i + 2] === 0 ? TID_JS : a;
       const algo = kind === 'allreduce' ? algorithms[String(e[i + 3])] : undefined;
       const n = e[i + 6];
+      const ts = e[i + 4] / 1000;
+      const args = `{"bytes":${n},"seq":${e[i + 8]},"communicator":${label}${algo ? `,"algorithm":"${algo}"` : ''}}`;
+      if (phase === 'queued') {
+        // Waiting calls overlap the running one: an async span (its own lane in the viewers,
+        // which drop overlapping complete events on one thread).
+        const id = `"${label.slice(1, -1)}:${e[i + 8]}"`;
+        out.push(`{"name":"queued ${kind}","cat":"queued","ph":"b","id":${id},"ts":${ts.toFixed(3)},"pid":${pid},"tid":${tid},"args":${args}}`);
+        out.push(`{"name":"queued ${kind}","cat":"queued","ph":"e","id":${id},"ts":${(ts + e[i + 5] / 1000).toFixed(3)},"pid":${pid},"tid":${tid}}`);
+        continue;
+      }
       const name = phase === 'call' ? `${kind} ${human(n)}${algo && algo !== 'auto' ? ` (${algo})` : ''}` : phase === 'round' ? `round ${e[i + 7]}` : phase;
       out.push(
-        `{"name":"${name}","cat":"${phase === 'call' ? kind : phase}","ph":"X","ts":${(e[i + 4] / 1000).toFixed(3)},"dur":${(e[i + 5] / 1000).toFixed(3)},` +
-          `"pid":${pid},"tid":${tid},"args":{"bytes":${n},"seq":${e[i + 8]},"communicator":${label}${algo ? `,"algorithm":"${algo}"` : ''}}}`,
+        `{"name":"${name}","cat":"${phase === 'call' ? kind : phase}","ph":"X","ts":${ts.toFixed(3)},"dur":${(e[i + 5] / 1000).toFixed(3)},` +
+          `"pid":${pid},"tid":${tid},"args":${args}}`,
       );
     }
+    if (out.length > 0) emit(out.join(',\n'));
   }
-  return out.join(',\n');
+}
+
+/**
+ * Writes the events of `parts` (those that exist, in order) into `file` as one JSON array:
+ * through a temporary file renamed into place, so a failure leaves neither a half file nor lost
+ * parts; the parts are removed once it is in place. Returns the parts read.
+ */
+function convertParts(parts: string[], file: string): string[] {
+  const present = parts.filter((p) => fs.existsSync(p));
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, '[\n');
+    let first = true;
+    for (const part of present) {
+      eventsOfPart(fs.readFileSync(part), (json) => {
+        fs.writeSync(fd, first ? json : `,\n${json}`);
+        first = false;
+      });
+    }
+    fs.writeSync(fd, '\n]\n');
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+  for (const part of present) if (part !== file) fs.rmSync(part, { force: true });
+  return present;
+}
+
+/** The part files of rank r, oldest first. */
+const partsOf = (file: string, r: number): string[] => [`${file}.rank${r}.1`, `${file}.rank${r}`];
+
+/** Removes a previous run's parts, so they are not merged with this one's (the launcher, at start). */
+export function removeTimelineParts(file: string, ranks: number): void {
+  for (let r = 0; r < ranks; r++) for (const p of partsOf(file, r)) fs.rmSync(p, { force: true });
 }
 
 /**
@@ -254,23 +329,31 @@ export function eventsOfPart(buf: Buffer): string {
  * valid JSON array, and removes the parts. Returns the ranks found.
  */
 export function mergeTimeline(file: string, ranks: number): number[] {
+  const parts: string[] = [];
   const merged: number[] = [];
-  const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, '[\n');
-  let first = true;
   for (let r = 0; r < ranks; r++) {
-    for (const part of [`${file}.rank${r}.1`, `${file}.rank${r}`]) {
-      if (!fs.existsSync(part)) continue;
-      const body = eventsOfPart(fs.readFileSync(part));
-      if (body.length > 0) {
-        fs.writeSync(fd, (first ? '' : ',\n') + body);
-        first = false;
-      }
-      fs.rmSync(part, { force: true });
-      if (!merged.includes(r)) merged.push(r);
-    }
+    const mine = partsOf(file, r).filter((p) => fs.existsSync(p));
+    if (mine.length > 0) merged.push(r);
+    parts.push(...mine);
   }
-  fs.writeSync(fd, '\n]\n');
-  fs.closeSync(fd);
+  convertParts(parts, file);
   return merged;
+}
+
+/** Whether `file` is a part in the raw form (a job of one that was killed before converting it). */
+export function isRawPart(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(4);
+    fs.readSync(fd, b, 0, 4, 0);
+    fs.closeSync(fd);
+    return b.readUInt32LE(0) === TEXT;
+  } catch {
+    return false;
+  }
+}
+
+/** Converts a raw part in place (`dtrain timeline FILE` on a job of one's file). */
+export function convertRawPart(file: string): void {
+  convertParts([`${file}.1`, file], file);
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { mergeTimeline } from '../comm/timeline';
+import { mergeTimeline, removeTimelineParts } from '../comm/timeline';
 import { StoreServer } from '../store/server';
 import { newJobId, newToken } from './identity';
 import { WorkerGroup } from './worker-group';
@@ -52,6 +52,7 @@ export async function runJob(options: JobOptions): Promise<number> {
     const terminal = process.stdout.isTTY === true;
     const servers = options.servers ?? 0;
     const total = options.size + servers;
+    if (options.timeline !== undefined) removeTimelineParts(options.timeline, total);
     const specs = Array.from({ length: total }, (_, rank) => {
       const server = rank >= options.size;
       const env = workerEnv(options.baseEnv ?? process.env, {
@@ -83,8 +84,13 @@ export async function runJob(options: JobOptions): Promise<number> {
     });
     const code = await group.run(specs);
     if (options.timeline !== undefined) {
-      const merged = mergeTimeline(options.timeline, total);
-      process.stderr.write(`dtrain: timeline of ${merged.length} rank(s) written to ${options.timeline} (open it in ui.perfetto.dev)\n`);
+      try {
+        const merged = mergeTimeline(options.timeline, total);
+        process.stderr.write(`dtrain: timeline of ${merged.length} rank(s) written to ${options.timeline} (open it in ui.perfetto.dev)\n`);
+      } catch (err) {
+        // The parts stay where they are; the job's own exit code still stands.
+        process.stderr.write(`dtrain: could not merge the timeline into ${options.timeline} (${(err as Error).message}); the parts ${options.timeline}.rank<r> are kept: run 'dtrain timeline ${options.timeline}'\n`);
+      }
     }
     return code;
   } finally {

@@ -1,4 +1,4 @@
-import { nowNs, timelineActive, traceSpan, TID_BUCKETS } from '../comm/timeline';
+import { nowNs, timelineActive, traceAsyncSpan, TID_BUCKETS } from '../comm/timeline';
 import type { Communicator } from '../comm/communicator';
 import { fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
@@ -274,7 +274,8 @@ export class DistributedOptimizer {
     const t0 = traced ? nowNs() : 0;
     if (traced) {
       const name = `bucket ${b.index} all-reduce (${b.data.length * 4} bytes, ${b.params.length} tensors)`;
-      const done = () => traceSpan(name, TID_BUCKETS, t0, nowNs(), { bucket: b.index, first: b.params[0]?.name });
+      const id = `bucket-${b.index}-${this.stats.steps}`;
+      const done = () => traceAsyncSpan(name, id, TID_BUCKETS, t0, nowNs(), { bucket: b.index, first: b.params[0]?.name });
       try {
         this.launchTraced(b);
       } finally {

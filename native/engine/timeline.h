@@ -41,7 +41,7 @@ inline int64_t steadyNs(Clock::time_point t) {
 
 class Timeline {
  public:
-  // Events kept between drains at most; older ones beyond it are counted and dropped, so a
+  // Events kept between drains at most; newer ones beyond it are counted and dropped, so a
   // process that never drains cannot grow without bound.
   static constexpr size_t kMaxPending = 1 << 20;
 
