@@ -8,6 +8,11 @@ const scenario = process.argv[2];
     // The file named in code: a job of one converts its own; under a launcher, parts remain.
     await dtrain.init({ timeline: process.argv[3] });
     await dtrain.allreduce(new Float32Array(1000));
+    if (process.argv[4] === 'kill') {
+      // Past a drain, then gone without the exit handler that converts the file.
+      await new Promise((r) => setTimeout(r, 300));
+      process.kill(process.pid, 'SIGKILL');
+    }
     await dtrain.shutdown();
     return;
   }
