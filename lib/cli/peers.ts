@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir, tmpdir, userInfo } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 import { CommandError } from './values';
 
 /**
@@ -89,18 +89,26 @@ export function mpiAllreducePeer(env: NodeJS.ProcessEnv = process.env): string {
     const missing = [mpicc ? '' : 'mpicc', mpirun ? '' : 'mpirun'].filter(Boolean).join(' and ');
     throw new CommandError(`--mpi needs ${missing} on PATH to build and start bench/peers/mpi_allreduce.c (OpenMPI: apt-get install openmpi-bin libopenmpi-dev), or say --mpi BINARY with mpirun`);
   }
-  const source = peerPath('mpi_allreduce.c');
-  const version = spawnSync(mpicc, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  return compiledPeer(mpicc, 'mpi_allreduce.c', 'mpi_allreduce', env);
+}
+
+/**
+ * A C peer compiled with `cc` into the cache folder, named with a hash of the source and the
+ * compiler's version (a change of either rebuilds it); built beside the target and renamed, so
+ * a concurrent run never sees half a binary.
+ */
+function compiledPeer(cc: string, file: string, name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const source = peerPath(file);
+  const version = spawnSync(cc, ['--version'], { encoding: 'utf8' }).stdout ?? '';
   const hash = createHash('sha256').update(readFileSync(source)).update(version).digest('hex').slice(0, 12);
-  const binary = join(cacheDir(env), `mpi_allreduce-${hash}`);
+  const binary = join(cacheDir(env), `${name}-${hash}`);
   if (existsSync(binary)) return binary;
-  // Compile beside the target and rename: a concurrent run never sees half a binary.
   const partial = `${binary}.${process.pid}.tmp`;
-  const cc = spawnSync(mpicc, ['-O2', '-o', partial, source], { encoding: 'utf8' });
-  if (cc.status !== 0) {
+  const out = spawnSync(cc, ['-O2', '-o', partial, source], { encoding: 'utf8' });
+  if (out.status !== 0) {
     rmSync(partial, { force: true });
-    const why = (cc.stderr || cc.error?.message || '').trim().split('\n').slice(-3).join(' | ');
-    throw new CommandError(`mpicc could not build ${source}: ${why}`);
+    const why = (out.stderr || out.error?.message || '').trim().split('\n').slice(-3).join(' | ');
+    throw new CommandError(`${basename(cc)} could not build ${source}: ${why}`);
   }
   renameSync(partial, binary);
   return binary;
@@ -115,20 +123,7 @@ export function mpiAllreducePeer(env: NodeJS.ProcessEnv = process.env): string {
 export function membwPeer(env: NodeJS.ProcessEnv = process.env): string {
   const cc = onPath('cc', env) ?? onPath('gcc', env);
   if (!cc) throw new CommandError('--bound needs a C compiler (cc or gcc) on PATH to build bench/peers/membw.c');
-  const source = peerPath('membw.c');
-  const version = spawnSync(cc, ['--version'], { encoding: 'utf8' }).stdout ?? '';
-  const hash = createHash('sha256').update(readFileSync(source)).update(version).digest('hex').slice(0, 12);
-  const binary = join(cacheDir(env), `membw-${hash}`);
-  if (existsSync(binary)) return binary;
-  const partial = `${binary}.${process.pid}.tmp`;
-  const out = spawnSync(cc, ['-O2', '-o', partial, source], { encoding: 'utf8' });
-  if (out.status !== 0) {
-    rmSync(partial, { force: true });
-    const why = (out.stderr || out.error?.message || '').trim().split('\n').slice(-3).join(' | ');
-    throw new CommandError(`cc could not build ${source}: ${why}`);
-  }
-  renameSync(partial, binary);
-  return binary;
+  return compiledPeer(cc, 'membw.c', 'membw', env);
 }
 
 /**
