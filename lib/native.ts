@@ -54,6 +54,8 @@ export interface NativeCommConfig {
   costModels: Record<string, CostModel>;
   /** Tests only: stall this long before every all-reduce's data phase. 0: never. */
   testStallMs: number;
+  /** Async calls of at most this many bytes may run on the JS thread when the engine is idle. */
+  inlineBytes?: number;
   /** 1: record each call's phases for the timeline. */
   timeline?: number;
   /** JS only (the addon ignores it): where this rank writes the timeline, and its size cap. */

@@ -57,6 +57,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_DEBUG', default: 'unset', meaning: 'INFO: log bootstrap and each call\'s algorithm to stderr; DETAIL: also each call\'s descriptor', readBy: 'worker' },
   { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
   { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
+  { name: 'DTRAIN_INLINE_BYTES', default: '`65536`', meaning: 'async calls up to this size run on the JS thread when the engine is idle', readBy: 'worker' },
   { name: 'DTRAIN_TIMELINE', default: 'unset', meaning: "write a Chrome-trace / Perfetto timeline of the collectives' phases (and the Trainer's) there", readBy: 'worker' },
   { name: 'DTRAIN_TIMELINE_MAX_MB', default: '`256`', meaning: 'size at which a rank\'s timeline file rotates (the previous part kept as FILE.1)', readBy: 'worker' },
   { name: 'DTRAIN_SERVERS', default: 'set by the launcher', meaning: 'how many of the ranks are parameter servers (`dtrain run --servers K`); the last K', readBy: 'worker' },
@@ -368,6 +369,8 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       prefix: `c${generation}/`,
       debug: debugFromEnv(env),
       stallWarnSec: stallWarnFromEnv(env),
+      // Raising it helps mid sizes and hurts large ones here (docs/performance.md): a knob, not a default.
+      inlineBytes: intFromEnv(env, 'DTRAIN_INLINE_BYTES', 0) ?? 64 << 10,
       ...timelineFromEnv(options.timeline, env, r, rank !== undefined),
       logName: `rank ${r}`,
       costModels,

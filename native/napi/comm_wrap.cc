@@ -183,6 +183,7 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   cfg.debug = static_cast<int>(numberField(o, "debug", 0));
   cfg.stallWarnSec = numberField(o, "stallWarnSec", 0);
   cfg.timeline = numberField(o, "timeline", 0) != 0;
+  inlineBytes_ = static_cast<size_t>(numberField(o, "inlineBytes", 64 << 10));
   cfg.logName = stringField(o, "logName", "rank " + std::to_string(cfg.rank));
   if (cfg.size < 1 || cfg.rank < 0 || cfg.rank >= cfg.size) {
     throw Napi::RangeError::New(env, "rank must be in [0, size) and size >= 1");
@@ -239,13 +240,12 @@ void CommWrap::settled(Napi::Env env) {
 Napi::Value CommWrap::ready(const Napi::CallbackInfo& info) { return readyPromise_.Value(); }
 
 namespace {
-// An async collective of at most this many bytes may run on the JS thread when the engine is
+// An async collective of at most inlineBytes_ (64 KiB by default) may run on the JS thread when the engine is
 // idle, waiting at most kInlineBudgetSec for the peers to join and then at most
 // kInlineDataBudgetSec for its data (a peer descheduled or stopped mid-call); whichever runs
 // out, the engine thread takes over from where it got to. It saves two thread hand-offs and an
 // event-loop wake-up, which are most of a small collective's time on a busy machine, and the
 // event loop never waits much longer than a millisecond.
-constexpr size_t kInlineBytes = 64 << 10;
 constexpr double kInlineBudgetSec = 50e-6;
 constexpr double kInlineDataBudgetSec = 1e-3;
 }  // namespace
@@ -288,7 +288,7 @@ Napi::Value CommWrap::dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Obj
   size_t elems = op.count * (perRank ? static_cast<size_t>(comm_->size()) : 1);
   for (size_t c : op.sendCounts) elems += c;
   const size_t bytes = elems * dtypeSize(op.dtype);
-  const bool small = mayInline && bytes <= kInlineBytes && inFlight_ == 0;
+  const bool small = mayInline && bytes <= inlineBytes_ && inFlight_ == 0;
   Pending* p = track(env);
   if (!keep1.IsEmpty()) p->keep1 = Napi::Persistent(keep1);
   if (!keep2.IsEmpty()) p->keep2 = Napi::Persistent(keep2);

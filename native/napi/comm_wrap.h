@@ -66,6 +66,8 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   std::unique_ptr<Communicator> comm_;
   Settler settler_;
   int inFlight_ = 0;
+  // An async call of at most this many bytes may run on the JS thread (see dispatch()).
+  size_t inlineBytes_ = 64 << 10;
   Napi::Reference<Napi::Promise> readyPromise_;
   Napi::Reference<Napi::Float64Array> requestSlot_;
   const double* request_ = nullptr;  // requestSlot_'s memory
