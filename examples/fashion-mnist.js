@@ -4,7 +4,7 @@
 //   node examples/fashion-mnist.js            (a job of one)
 // The last line rank 0 prints is one JSON object: {np, epochs, steps, updates, skipped_steps,
 // loss_scale, precision, compression, batch_per_worker, test_acc, train_loss, samples_per_s, step_ms,
-// comm_wait_ms, bytes_sent_per_step, optimizer, lr, global_batch, batch_schedule}.
+// comm_wait_ms, bytes_sent_per_step, optimizer, lr, global_batch, batch_schedule, mode, wall_s}.
 // With parameter servers (docs/async.md):
 //   npx dtrain run -np 4 --servers 2 examples/fashion-mnist.js --mode ps-async|ps-sync|ssp [--staleness S]
 // and the summary adds {mode, servers, staleness, wall_s, updates, mean_staleness, ...}.
