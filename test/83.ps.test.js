@@ -77,6 +77,15 @@ describe('dtrain.ps: parameter servers', function () {
     }
   });
 
+  it('runs over tcp too: atomic pushes, and a lost worker dropped', async function () {
+    const r = await runJob({ np: 3, launcherArgs: ['--servers', '2', '--transport', 'tcp'], script: 'ps.js', args: ['atomic'] });
+    expect(r.code, describeJob(r)).to.equal(0);
+    for (const x of r.results) expect(x.small).to.deep.equal([300, 300, 300]);
+    const k = await runJob({ np: 2, launcherArgs: ['--servers', '1', '--transport', 'tcp'], script: 'ps.js', args: ['kill-worker', 'async'] });
+    expect(k.code, describeJob(k)).to.equal(0);
+    expect(k.results.map((x) => x.dropped)).to.deep.equal([[[1]]]);
+  });
+
   it('misuse: unknown keys, wrong lengths and dtypes, bad options, a push in sync mode, a push after close', async function () {
     const r = await job(1, 2, ['misuse']);
     expect(r.code, describeJob(r)).to.equal(0);
