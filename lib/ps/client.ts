@@ -14,6 +14,7 @@ import type { PsJob } from './job';
 import { DEFAULT_BIG_ARRAY_BOUND, layoutSignature, makeLayout, type KeySpec, type Layout } from './layout';
 import {
   Codec,
+  IDLE_TIMEOUTS,
   Op,
   REPLY_WORDS,
   TAG_PAYLOAD,
@@ -25,7 +26,6 @@ import {
   type ServerOptimizerConfig,
   type ServerStats,
 } from './protocol';
-import { IDLE_TIMEOUTS } from './server';
 
 /** Options of {@link PSClient.init} (`ps.init`). */
 export interface PsInitOptions {

@@ -26,6 +26,12 @@ export const REQUEST_WORDS = 6;
 /** Reply header, float64: [status (0 ok, 1 error), version, staleness, error bytes, codec payload]. */
 export const REPLY_WORDS = 5;
 
+/**
+ * A worker silent this many collective timeouts is dropped by the servers (a step is
+ * milliseconds); a worker waits twice as long for a gated reply, so the drop comes first.
+ */
+export const IDLE_TIMEOUTS = 10;
+
 export const TAG_REQUEST = 101;
 export const TAG_PAYLOAD = 102;
 export const TAG_REPLY = 103;

@@ -18,6 +18,7 @@ import type { PsJob } from './job';
 import { makeLayout, type Layout, type Slice } from './layout';
 import {
   Codec,
+  IDLE_TIMEOUTS,
   Op,
   REPLY_WORDS,
   REQUEST_WORDS,
@@ -29,9 +30,6 @@ import {
   type ServerOptimizerConfig,
   type ServerStats,
 } from './protocol';
-
-/** A worker silent this many collective timeouts is dropped (a step is milliseconds). */
-export const IDLE_TIMEOUTS = 10;
 
 interface Peer {
   index: number;
