@@ -24,7 +24,8 @@ const USAGE = `usage: fashion-mnist.js [--epochs N] [--batch-per-worker B] [--lr
   [--algorithm A] [--fusion-threshold BYTES]
   [--checkpoint DIR] [--resume] [--seed S] [--json] [--no-progress]
   [--mode allreduce|ps-sync|ps-async|ssp] [--staleness S] [--staleness-lr] [--servers K]
-  [--slow-rank R] [--slow-factor F] [--eval-every STEPS] [--eval-samples N]`;
+  [--slow-rank R] [--slow-factor F] [--eval-every STEPS] [--eval-samples N]
+  [--elastic] [--commit-every STEPS] [--sample-ledger FILE]`;
 
 const MODES = ['allreduce', 'ps-sync', 'ps-async', 'ssp'];
 
@@ -68,6 +69,9 @@ function options() {
       'slow-factor': { type: 'string', default: '3' },
       'eval-every': { type: 'string', default: '0' },
       'eval-samples': { type: 'string' },
+      elastic: { type: 'boolean', default: false },
+      'commit-every': { type: 'string' },
+      'sample-ledger': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -141,6 +145,16 @@ function options() {
   if (values.servers !== undefined && !(Number.isInteger(Number(values.servers)) && Number(values.servers) >= 0)) {
     throw new RangeError(`--servers must be a whole number, got '${values.servers}'\n${USAGE}`);
   }
+  if (values.elastic) {
+    if (ps) throw new RangeError(`--elastic trains with all-reduce; it does not take --mode ${values.mode}\n${USAGE}`);
+    for (const flag of ['resume', 'batch-schedule']) {
+      if (values[flag]) throw new RangeError(`--${flag} is not supported with --elastic (its state lives in in-memory commits)\n${USAGE}`);
+    }
+  } else {
+    for (const flag of ['commit-every', 'sample-ledger']) {
+      if (values[flag] !== undefined) throw new RangeError(`--${flag} applies to --elastic\n${USAGE}`);
+    }
+  }
   for (const name of ['slow-factor']) {
     if (!(Number(values[name]) >= 1)) throw new RangeError(`--${name} must be a number >= 1, got '${values[name]}'\n${USAGE}`);
   }
@@ -190,13 +204,18 @@ function options() {
     slowFactor: num('slow-factor'),
     evalEvery: num('eval-every', true),
     evalSamples: num('eval-samples', true),
+    elastic: values.elastic,
+    commitEvery: num('commit-every', true),
+    sampleLedger: values['sample-ledger'],
   };
 }
 
 async function main() {
   const o = options();
   await dtrain.init();
-  const rank0 = dtrain.rank() === 0;
+  // In an elastic job rank 0 may change (the most senior survivor), so ask each time.
+  const isRank0 = () => dtrain.rank() === 0;
+  const rank0 = isRank0();
   // SGD: the linear scaling rule (Goyal et al. 2017), 0.1 per 256 samples of global batch.
   // LARS: 10 at 256, whose trust ratio (eta |w| / |g|, eta 0.001) scales each layer's step
   // down, grown with the square root of the batch (linear growth diverged at 8,192: lr 320;
@@ -219,7 +238,7 @@ async function main() {
         ? 10 * Math.sqrt(globalBatch / 256)
         : optim.schedules.linearScaling({ baseLr: 0.1, batchSize: globalBatch, referenceBatch: 256 });
   }
-  const say = (line) => rank0 && console.log(line);
+  const say = (line) => isRank0() && console.log(line);
 
   const set = data.loadFashionMnist();
   if (set.slice) {
@@ -305,7 +324,8 @@ async function main() {
     checkpointDir: o.checkpoint,
     resume: o.resume,
     progress: o.progress,
-    onMetrics: (m) => o.json && rank0 && console.log(JSON.stringify(m)),
+    onMetrics: (m) => o.json && isRank0() && console.log(JSON.stringify(m)),
+    ...(o.elastic ? { elastic: true, commitEvery: o.commitEvery, sampleLedger: o.sampleLedger } : {}),
     evalEverySteps: o.evalEvery,
     evalSamples: o.evalSamples,
     onEval: (point) => {
@@ -335,7 +355,7 @@ async function main() {
   trainer.schedule = warm > 0 ? optim.schedules.warmup(decay, { steps: warm }) : decay;
   const t0 = performance.now();
   const summary = await trainer.fit();
-  const extra = { mode: 'allreduce', wall_s: (performance.now() - t0) / 1000, ...(o.evalEvery > 0 ? { evals } : {}) };
+  const extra = { mode: o.elastic ? 'elastic' : 'allreduce', wall_s: (performance.now() - t0) / 1000, ...(o.evalEvery > 0 ? { evals } : {}) };
   say(JSON.stringify({ ...summary, optimizer: o.optimizer, lr: o.lr, global_batch: globalBatch, batch_schedule: o.batchSchedule, ...extra }));
   await dtrain.shutdown();
 }

@@ -77,6 +77,7 @@ export * as data from './data';
 export * as compress from './compress';
 export * as amp from './amp';
 export * as ps from './ps';
+export * as elastic from './elastic';
 export {
   DistributedOptimizer,
   broadcastParameters,

@@ -89,6 +89,48 @@ describe('store server', function () {
     expect((await c.get('a', 0)).toString()).to.equal('overwritten');
   });
 
+  it('compare-and-set: create-if-absent has one winner, a swap needs the exact current value', async function () {
+    const cs = await Promise.all([client(), client(), client(), client()]);
+    const won = await Promise.all(cs.map((c, i) => c.compareAndSet('m', null, `by ${i}`)));
+    expect(won.filter(Boolean)).to.have.length(1);
+    const c = cs[0];
+    const current = (await c.get('m', 0)).toString();
+    expect(await c.compareAndSet('m', 'by nobody', 'x')).to.equal(false);
+    expect(await c.compareAndSet('m', current, 'swapped\n\0')).to.equal(true);
+    expect((await c.get('m', 0)).toString()).to.equal('swapped\n\0');
+    expect(await c.delete('m')).to.equal(true);
+    expect(await c.delete('m')).to.equal(false);
+    expect(await c.compareAndSet('m', null, 'again')).to.equal(true);
+  });
+
+  it('an ephemeral key lives as long as the connection that set it; LIST reads a prefix with the revision', async function () {
+    const owner = await StoreClient.connect(store.address, TOKEN);
+    const c = await client();
+    await owner.setEphemeral('alive/a', 'A');
+    await c.set('alive/b', 'B');
+    await c.set('other', 'x');
+    const before = await c.list('alive/');
+    expect([...before.entries].map(([k, v]) => [k, v.toString()])).to.deep.equal([['alive/a', 'A'], ['alive/b', 'B']]);
+    const woke = c.watch('alive/', before.revision, 5000);
+    await owner.close();
+    expect(await woke).to.be.above(before.revision);
+    expect([...(await c.list('alive/')).entries.keys()]).to.deep.equal(['alive/b']);
+  });
+
+  it('WATCH answers at once for a change after the given revision, waits for the next otherwise, and times out', async function () {
+    const c = await client();
+    const w = await client();
+    const { revision } = await c.list('p/');
+    await c.set('p/x', '1'); // between the read and the watch: must not be missed
+    expect(await w.watch('p/', revision, 5000)).to.be.above(revision);
+    const now = (await c.list('p/')).revision;
+    const later = w.watch('p/', now, 5000);
+    await c.set('q/y', 'elsewhere');
+    await c.delete('p/x');
+    expect(await later).to.be.above(now);
+    expect(await w.watch('p/', (await c.list('p/')).revision, 50)).to.equal(null);
+  });
+
   it('releases a blocking GET when another client sets the key', async function () {
     const waiter = await client();
     const setter = await client();
@@ -227,7 +269,9 @@ describe('store server', function () {
   });
 
   for (const [name, request] of [
-    ['an unknown verb', 'DEL k\n'],
+    ['an unknown verb', 'RENAME k\n'],
+    ['a CAS with a bad expected length', 'CAS k x 1\n'],
+    ['a WATCH without a timeout', 'WATCH k 0\n'],
     ['a key with no length', 'SET k\n'],
     ['a non-numeric length', 'SET k x\n'],
     ['an oversized length', `SET k ${2 ** 40}\n`],

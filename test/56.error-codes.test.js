@@ -101,6 +101,7 @@ const ELSEWHERE = {
   ERR_DTRAIN_PEER_LOST: ['30.faults.test.js', "to.equal('ERR_DTRAIN_PEER_LOST')"],
   ERR_DTRAIN_TIMEOUT: ['30.faults.test.js', "to.equal('ERR_DTRAIN_TIMEOUT')"],
   ERR_DTRAIN_BROKEN: ['30.faults.test.js', "to.equal('ERR_DTRAIN_BROKEN')"],
+  ERR_DTRAIN_MEMBERSHIP: ['85.elastic.test.js', "to.equal('ERR_DTRAIN_MEMBERSHIP')"],
 };
 
 // Codes no test provokes, and why.

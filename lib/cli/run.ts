@@ -3,14 +3,21 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bindToFromEnv, graceFromEnv, localSizeFromEnv, timelineFromLauncherEnv } from '../comm/config';
 import { cpuPlan, findTaskset, type BindTo } from '../launcher/cpu-affinity';
-import { runJob } from '../launcher/job';
+import { runJob, type ElasticLaunch } from '../launcher/job';
 import { nonNegativeSeconds, positiveInteger, positiveSeconds, transportName, UsageError } from './values';
 
 /** Grace period after a worker failure when neither --grace nor DTRAIN_GRACE is given. */
 const DEFAULT_GRACE_SECONDS = 5;
 
 interface RunOptions {
-  np: number;
+  np?: number;
+  elastic?: boolean;
+  minNp?: number;
+  maxNp?: number;
+  respawn?: boolean;
+  elasticTimeout?: number;
+  store?: string;
+  hostDiscoveryScript?: string;
   servers?: number;
   timeline?: string;
   transport?: string;
@@ -29,11 +36,18 @@ export function addRunCommand(program: Command): void {
     .command('run')
     .description('run N workers of a Node.js script on this host, connected as one job')
     .usage('-np <N> [options] <script> [args...]')
-    .requiredOption(
+    .option(
       '-n, --np <N>',
-      'number of workers (mpirun-style -np N also works)',
+      'number of workers (mpirun-style -np N also works); with --elastic, how many to start (default --max-np, else --min-np)',
       positiveInteger,
     )
+    .option('--elastic', 'the job survives lost workers and admits new ones at commits (dtrain.elastic, the Trainer\'s elastic: true; docs/elastic.md)')
+    .option('--min-np <M>', 'with --elastic: keep training while at least M workers live (default 1)', positiveInteger)
+    .option('--max-np <N>', 'with --elastic: the most workers a generation takes (default -np)', positiveInteger)
+    .option('--respawn', 'with --elastic: start a replacement (up to --max-np) when a worker is killed')
+    .option('--elastic-timeout <seconds>', 'with --elastic: how long workers wait below --min-np before failing (default 600)', positiveSeconds)
+    .option('--store <url>', 'with --elastic: agree on membership in etcd (etcd://host:port,...) instead of the launcher\'s store')
+    .option('--host-discovery-script <file>', 'with --elastic: a script printing host:slots lines, run every 2 s; this host\'s slots set how many workers run')
     .option(
       '--servers <K>',
       'also start K parameter servers (ranks N..N+K-1) for dtrain.ps; a lost worker then does not stop the job',
@@ -68,6 +82,9 @@ export function addRunCommand(program: Command): void {
     .action(async (script: string, args: string[], options: RunOptions, command: Command) => {
       const path = resolve(script);
       if (!isFile(path)) command.error(`dtrain: script not found: ${script}`, { exitCode: 2 });
+      const elastic = elasticOptions(options);
+      const np = options.np ?? elastic?.start;
+      if (np === undefined) command.error("dtrain: required option '-n, --np <N>' not specified", { exitCode: 2 });
       let graceSeconds: number;
       let groupSize: number | undefined;
       let cpus: number[][] | undefined;
@@ -75,14 +92,15 @@ export function addRunCommand(program: Command): void {
       try {
         graceSeconds = options.grace ?? graceFromEnv() ?? DEFAULT_GRACE_SECONDS;
         groupSize = localSizeFromEnv();
-        cpus = cpuPlan(options.np + (options.servers ?? 0), options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
+        cpus = cpuPlan(np + (options.servers ?? 0), options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
       // A closed stdout (e.g. piped into `head`) must not crash the launcher and orphan the job.
       process.stdout.on('error', () => {});
       process.exitCode = await runJob({
-        size: options.np,
+        size: np,
+        elastic: elastic?.launch,
         servers: options.servers ?? 0,
         timeline: options.timeline ?? timelineFromLauncherEnv(),
         script: path,
@@ -95,6 +113,34 @@ export function addRunCommand(program: Command): void {
         taskset,
       });
     });
+}
+
+/** The --elastic options, checked; undefined without --elastic (the other options then are errors). */
+function elasticOptions(o: RunOptions): { start: number; launch: ElasticLaunch } | undefined {
+  const given = (['minNp', 'maxNp', 'respawn', 'elasticTimeout', 'store', 'hostDiscoveryScript'] as const).filter((k) => o[k] !== undefined);
+  if (!o.elastic) {
+    if (given.length > 0) throw new UsageError(`--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --elastic`);
+    return undefined;
+  }
+  if (o.servers !== undefined) throw new UsageError('--elastic and --servers cannot be combined: a parameter-server job already survives lost workers');
+  const minNp = o.minNp ?? 1;
+  const maxNp = o.maxNp ?? Math.max(o.np ?? minNp, minNp);
+  if (minNp > maxNp) throw new UsageError(`--min-np (${minNp}) must not exceed --max-np (${maxNp})`);
+  const start = o.np ?? (o.maxNp !== undefined ? maxNp : minNp);
+  if (start < minNp || start > maxNp) throw new UsageError(`-np ${start} must lie between --min-np ${minNp} and --max-np ${maxNp}`);
+  if (o.store !== undefined && !/^etcd:\/\/[^,\s]+(,[^,\s]+)*$/.test(o.store)) throw new UsageError(`--store must be etcd://host:port[,host:port...], got '${o.store}'`);
+  if (o.hostDiscoveryScript !== undefined && !isFile(resolve(o.hostDiscoveryScript))) throw new UsageError(`--host-discovery-script: no such file: ${o.hostDiscoveryScript}`);
+  return {
+    start,
+    launch: {
+      minNp,
+      maxNp,
+      respawn: o.respawn === true,
+      timeoutSec: o.elasticTimeout ?? 600,
+      store: o.store,
+      discoveryScript: o.hostDiscoveryScript === undefined ? undefined : resolve(o.hostDiscoveryScript),
+    },
+  };
 }
 
 function bindTo(v: string): BindTo {

@@ -63,6 +63,13 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_SERVERS', default: 'set by the launcher', meaning: 'how many of the ranks are parameter servers (`dtrain run --servers K`); the last K', readBy: 'worker' },
   { name: 'DTRAIN_WORKER_CPUS', default: 'set by the launcher', meaning: 'how many CPUs the launcher bound this worker to', readBy: 'worker' },
   { name: 'DTRAIN_TTY_FD', default: 'set by the launcher', meaning: "rank 0's descriptor of the launcher's terminal, for the Trainer's progress bar", readBy: 'worker' },
+  { name: 'DTRAIN_ELASTIC_ID', default: 'set by `dtrain run --elastic`', meaning: "this worker's name in an elastic job (`w<k>`, k in start order); set, it makes the job elastic", readBy: 'worker' },
+  { name: 'DTRAIN_ELASTIC_JOIN', default: 'set by the launcher', meaning: '`1` for a worker started to replace or add one: it joins the running job at its next commit', readBy: 'worker' },
+  { name: 'DTRAIN_MIN_NP', default: 'set by the launcher', meaning: 'an elastic job keeps training while at least this many workers live', readBy: 'worker' },
+  { name: 'DTRAIN_MAX_NP', default: 'set by the launcher', meaning: 'the most workers an elastic generation takes', readBy: 'worker' },
+  { name: 'DTRAIN_ELASTIC_TIMEOUT', default: '`600`', meaning: 'seconds an elastic job waits, below the minimum, for workers to come back', readBy: 'worker' },
+  { name: 'DTRAIN_ELASTIC_STORE', default: "the launcher's store", meaning: 'membership store of an elastic job: `etcd://host:port,...` (Raft-replicated) or unset for the launcher\'s store', readBy: 'worker' },
+  { name: 'DTRAIN_TEST_ELASTIC_DIE_IN_SYNC', default: 'unset', meaning: 'tests only: the elastic worker with this id kills itself while receiving the state', readBy: 'worker' },
   { name: 'DTRAIN_ISA', default: 'the best the CPU has', meaning: "force the CPU kernels' SIMD level", readBy: 'loader' },
   { name: 'DTRAIN_PREBUILD', default: 'unset', meaning: 'a folder to load the addon from (read by node-gyp-build)', readBy: 'loader' },
 ];
@@ -162,6 +169,36 @@ export function ttyFdFromEnv(env: Env = process.env): number | undefined {
 /** FASHION_MNIST_DIR (the data set's own convention, not a DTRAIN_ variable), or undefined. */
 export function fashionMnistDirFromEnv(env: Env = process.env): string | undefined {
   return raw(env, 'FASHION_MNIST_DIR');
+}
+
+/** An elastic worker's settings, from the launcher's environment. */
+export interface ElasticSettings {
+  id: string;
+  /** Started to replace or add a worker: it has no rank until it is admitted. */
+  joiner: boolean;
+  minNp: number;
+  maxNp: number;
+  timeoutSec: number;
+  /** `etcd://...`, or undefined for the launcher's store. */
+  store: string | undefined;
+}
+
+/** DTRAIN_ELASTIC_ID and the rest, or undefined when the job is not elastic. */
+export function elasticFromEnv(env: Env = process.env): ElasticSettings | undefined {
+  const id = raw(env, 'DTRAIN_ELASTIC_ID');
+  if (id === undefined) return undefined;
+  if (!/^w\d+$/.test(id)) throw configError(`DTRAIN_ELASTIC_ID must be w<k> (set by dtrain run --elastic), got '${id}'`);
+  const minNp = intFromEnv(env, 'DTRAIN_MIN_NP', 1) ?? 1;
+  const maxNp = intFromEnv(env, 'DTRAIN_MAX_NP', 1) ?? Number.MAX_SAFE_INTEGER;
+  if (minNp > maxNp) throw configError(`DTRAIN_MIN_NP (${minNp}) must not exceed DTRAIN_MAX_NP (${maxNp})`);
+  const store = raw(env, 'DTRAIN_ELASTIC_STORE');
+  if (store !== undefined && !store.startsWith('etcd://')) throw configError(`DTRAIN_ELASTIC_STORE must be etcd://host:port[,host:port...], got '${store}'`);
+  return { id, joiner: raw(env, 'DTRAIN_ELASTIC_JOIN') === '1', minNp, maxNp, timeoutSec: secondsFromEnv(env, 'DTRAIN_ELASTIC_TIMEOUT', 600), store };
+}
+
+/** DTRAIN_TEST_ELASTIC_DIE_IN_SYNC: the elastic id that dies in its first sync (tests only). */
+export function testDieInSyncFromEnv(env: Env = process.env): string | undefined {
+  return raw(env, 'DTRAIN_TEST_ELASTIC_DIE_IN_SYNC');
 }
 
 /** Checks a timeout given in code; `what` names it in the error. */

@@ -4,7 +4,8 @@
  */
 import { DtrainError } from '../common/errors';
 import { Communicator } from './communicator';
-import { configFromEnv } from './config';
+import { configFromEnv, elasticFromEnv } from './config';
+import { closeElasticJob, createElasticWorld, elasticJob } from '../elastic/world';
 import { closePsJob, psJob, serversFromEnv, setupPsJob } from '../ps/job';
 import { getClient, resetClient } from '../ps/index';
 import type {
@@ -84,6 +85,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
 // In a parameter-server job (DTRAIN_SERVERS) the script's world is the workers' group: rank and
 // size count workers, and the servers are reached through dtrain.ps.
 async function createWorld(config: Parameters<typeof Communicator.create>[0], defaultAlgorithm: string, options: InitOptions): Promise<Communicator> {
+  const elastic = elasticFromEnv();
+  if (elastic) return createElasticWorld(config, defaultAlgorithm, elastic);
   const servers = serversFromEnv();
   if (servers > 0 && options.transport !== undefined) {
     // The servers read their settings from the launcher's environment, not from this call.
@@ -273,11 +276,28 @@ export function barrierSync(opts?: CallOptions): void {
   current('barrierSync').barrierSync(opts);
 }
 
+/**
+ * Makes `comm` the module's communicator (elastic training swaps in each generation's); the
+ * previous one must already be shut down.
+ */
+export function replaceWorld(comm: Communicator): void {
+  world = comm;
+}
+
 /** Leaves the job cleanly (a final barrier, then the transport closes); init() may follow. */
 export async function shutdown(): Promise<void> {
   const w = world;
   world = undefined;
   if (!w) return;
+  if (elasticJob()) {
+    closedGeneration = generation;
+    try {
+      await w.shutdown();
+    } finally {
+      await closeElasticJob();
+    }
+    return;
+  }
   closedGeneration = generation;
   const job = psJob();
   if (job && job.workerGroup === w) {

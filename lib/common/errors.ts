@@ -73,6 +73,12 @@ export const ERROR_CODES = {
     remedy: 'lower the learning rate, check the inputs, or use loss scaling with fp16',
     native: false,
   },
+  ERR_DTRAIN_MEMBERSHIP: {
+    thrownAs: 'DtrainError',
+    when: "an elastic job's membership changed (a worker was lost or one joined), agreed at a commit; `elastic.run` and the Trainer's `elastic: true` recover from it themselves. Also: fewer than `--min-np` workers stayed alive for `--elastic-timeout` seconds (the message names who was waited for)",
+    remedy: "run the training loop inside `elastic.run(state, fn)`, which catches it; for the timeout, start more workers or lower `--min-np`",
+    native: false,
+  },
   ERR_DTRAIN_INVALID_ARG: {
     thrownAs: 'RangeError',
     when: 'an argument that only the native core can judge is out of range (an index past the end in a decoder, an unknown algorithm)',

@@ -6,7 +6,7 @@ export { readIdx, writeIdx } from './idx';
 export type { IdxArray } from './idx';
 export { loadFashionMnist, loadMnistSplit, fashionMnistDirs, SLICE_DIR } from './fashion-mnist';
 export type { FashionMnist } from './fashion-mnist';
-export { DistributedSampler } from './sampler';
+export { DistributedSampler, ElasticSampler } from './sampler';
 export type { DistributedSamplerOptions } from './sampler';
 export { BatchLoader } from './batches';
 export type { Batch } from './batches';

@@ -1,6 +1,23 @@
 import { checkOptions } from '../common/args';
 import { Rng, mixSeed } from '../common/rng';
 
+/**
+ * Fills `perm` with epoch `epoch`'s order of the samples: Fisher-Yates from a generator seeded by
+ * (seed, epoch) alone, so it is the same on every rank (the identity without shuffling).
+ */
+function fillPermutation(perm: Int32Array, shuffle: boolean, seed: number, epoch: number): Int32Array {
+  for (let i = 0; i < perm.length; i++) perm[i] = i;
+  if (!shuffle) return perm;
+  const rng = new Rng(mixSeed(seed, epoch));
+  for (let i = perm.length - 1; i > 0; i--) {
+    const j = rng.nextInt(i + 1);
+    const t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  return perm;
+}
+
 /** Options of {@link DistributedSampler}. */
 export interface DistributedSamplerOptions {
   rank: number;
@@ -73,21 +90,57 @@ export class DistributedSampler {
   /** This rank's sample indices for the current epoch (an array reused across epochs). */
   indices(): Int32Array {
     if (this.filledFor === this.epochValue) return this.shard;
-    const perm = this.perm;
-    for (let i = 0; i < this.n; i++) perm[i] = i;
-    if (this.shuffle) {
-      // Fisher-Yates from a generator seeded by (seed, epoch) alone: the same on every rank.
-      const rng = new Rng(mixSeed(this.seed, this.epochValue));
-      for (let i = this.n - 1; i > 0; i--) {
-        const j = rng.nextInt(i + 1);
-        const t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-      }
-    }
+    const perm = fillPermutation(this.perm, this.shuffle, this.seed, this.epochValue);
     // Position p of the padded list is perm[p mod n]; rank r takes p = r, r + size, ...
     for (let k = 0; k < this.numSamples; k++) this.shard[k] = perm[(this.rank + k * this.size) % this.n];
     this.filledFor = this.epochValue;
     return this.shard;
+  }
+}
+
+/**
+ * The sampler of elastic training, where the number of ranks may change within an epoch: the
+ * epoch is the same seeded permutation as {@link DistributedSampler}'s (torch's), read as a
+ * stream by global position. A step takes the next `size * batch` positions (the epoch's last
+ * step what is left), split into `size` contiguous slices, so after a change the survivors
+ * continue from the committed position with the new layout: no sample is skipped or repeated
+ * within an epoch.
+ */
+export class ElasticSampler {
+  readonly n: number;
+  readonly shuffle: boolean;
+  readonly seed: number;
+  private readonly perm: Int32Array;
+  private filledFor = -1;
+
+  constructor(n: number, options: { shuffle?: boolean; seed?: number } = {}) {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`ElasticSampler: n must be a positive integer, got ${String(n)}`);
+    const { shuffle = true, seed = 0 } = options;
+    if (!Number.isInteger(seed)) throw new TypeError(`ElasticSampler: seed must be an integer, got ${String(seed)}`);
+    this.n = n;
+    this.shuffle = !!shuffle;
+    this.seed = seed;
+    this.perm = new Int32Array(n);
+  }
+
+  /** Epoch `epoch`'s permutation (an array reused across epochs). */
+  permutation(epoch: number): Int32Array {
+    if (this.filledFor === epoch) return this.perm;
+    fillPermutation(this.perm, this.shuffle, this.seed, epoch);
+    this.filledFor = epoch;
+    return this.perm;
+  }
+
+  /**
+   * The positions the step starting at `position` takes ([start, end) of the whole step) and
+   * this rank's slice of them.
+   */
+  step(position: number, rank: number, size: number, batch: number): { end: number; from: number; to: number } {
+    const take = Math.min(size * batch, this.n - position);
+    return {
+      end: position + take,
+      from: position + Math.floor((rank * take) / size),
+      to: position + Math.floor(((rank + 1) * take) / size),
+    };
   }
 }

@@ -1,12 +1,61 @@
+import { execFile } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mergeTimeline, removeTimelineParts } from '../comm/timeline';
 import { StoreServer } from '../store/server';
 import { newJobId, newToken } from './identity';
-import { WorkerGroup } from './worker-group';
+import { WorkerGroup, type WorkerGroupOptions } from './worker-group';
 import { workerEnv } from './worker-env';
 
 /** The parameter server's entry point, run on server ranks. */
 const SERVER_MAIN = join(__dirname, '..', 'ps', 'server-main.js');
+
+/** The variables that make a worker part of an elastic job (its id is `w<id>`). */
+function elasticEnv(el: ElasticLaunch, id: number, joiner: boolean): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    DTRAIN_ELASTIC_ID: `w${id}`,
+    DTRAIN_MIN_NP: String(el.minNp),
+    DTRAIN_MAX_NP: String(el.maxNp),
+    DTRAIN_ELASTIC_TIMEOUT: String(el.timeoutSec),
+  };
+  if (joiner) env.DTRAIN_ELASTIC_JOIN = '1';
+  if (el.store !== undefined) env.DTRAIN_ELASTIC_STORE = el.store;
+  return env;
+}
+
+/** How often the host discovery script runs (Horovod runs its own about every second). */
+const DISCOVERY_INTERVAL_MS = 2000;
+
+/**
+ * Runs the discovery script every few seconds and reports this host's slots (lines
+ * `host:slots`; this host is `localhost`, `127.0.0.1` or its name). A failing script is
+ * reported and retried. Returns a function that stops it.
+ */
+function discover(script: string, onSlots: (slots: number) => void): () => void {
+  const here = new Set(['localhost', '127.0.0.1', hostname()]);
+  let warned = false;
+  const tick = (): void => {
+    execFile(script, [], { timeout: 10_000 }, (err, stdout) => {
+      if (err) {
+        process.stderr.write(`dtrain: host discovery script ${script} failed (${err.message.trim()}); keeping the current workers\n`);
+        return;
+      }
+      let slots = 0;
+      for (const line of stdout.split('\n')) {
+        const m = /^\s*([^\s:]+)(?::(\d+))?\s*$/.exec(line);
+        if (!m) continue;
+        if (here.has(m[1])) slots += m[2] === undefined ? 1 : Number(m[2]);
+        else if (!warned) {
+          warned = true;
+          process.stderr.write(`dtrain: host discovery script lists ${m[1]}; this launcher starts workers on this host only, so other hosts are ignored\n`);
+        }
+      }
+      onSlots(slots);
+    });
+  };
+  const timer = setInterval(tick, DISCOVERY_INTERVAL_MS);
+  return () => clearInterval(timer);
+}
 
 /** One `dtrain run` invocation, already validated. */
 export interface JobOptions {
@@ -34,6 +83,22 @@ export interface JobOptions {
   cpus?: number[][];
   /** taskset's path, when `cpus` is given. */
   taskset?: string;
+  /** `--elastic`: the job survives lost workers and admits new ones (docs/elastic.md). */
+  elastic?: ElasticLaunch;
+}
+
+/** The elastic settings of `dtrain run --elastic`. */
+export interface ElasticLaunch {
+  minNp: number;
+  maxNp: number;
+  /** Start a replacement when a worker is killed (not when its script fails). */
+  respawn: boolean;
+  /** Seconds the workers wait below minNp. */
+  timeoutSec: number;
+  /** `etcd://...` membership store, or undefined for the launcher's. */
+  store?: string;
+  /** A script printing `host:slots` lines; this host's slots set how many workers should run. */
+  discoveryScript?: string;
 }
 
 /**
@@ -74,15 +139,39 @@ export async function runJob(options: JobOptions): Promise<number> {
       const args = server ? [SERVER_MAIN] : [options.script, ...options.args];
       return { rank, command: process.execPath, args, env, terminal: terminal && rank === 0, bind };
     });
-    const group = new WorkerGroup({
+    const groupOptions: WorkerGroupOptions = {
       graceMs: options.graceSeconds * 1000,
       stdout: (data) => process.stdout.write(data),
       stderr: (data) => process.stderr.write(data),
       log: (line) => process.stderr.write(`${line}\n`),
       // The servers drop a lost worker and the others train on; a lost server ends the job.
-      survivable: servers > 0 ? (rank) => rank < options.size : undefined,
-    });
+      survivable: servers > 0 ? (rank: number) => rank < options.size : undefined,
+    };
+    let group = new WorkerGroup(groupOptions);
+    let stopDiscovery = (): void => {};
+    if (options.elastic) {
+      for (const spec of specs) Object.assign(spec.env, elasticEnv(options.elastic, spec.rank, false));
+      const el = options.elastic;
+      let nextId = total;
+      const startOne = (why: string): void => {
+        const id = nextId++;
+        const env = workerEnv(options.baseEnv ?? process.env, { rank: 0, size: 1, store: store.address, token, jobId, transport: options.transport, timeoutSeconds: options.timeoutSeconds, groupSize: options.groupSize });
+        for (const k of ['DTRAIN_RANK', 'DTRAIN_SIZE', 'DTRAIN_LOCAL_RANK', 'DTRAIN_LOCAL_SIZE']) delete env[k];
+        Object.assign(env, elasticEnv(el, id, true));
+        if (options.timeline !== undefined) env.DTRAIN_TIMELINE = options.timeline;
+        if (group.add({ rank: id, command: process.execPath, args: [options.script, ...options.args], env })) {
+          process.stderr.write(`dtrain: started worker w${id} (${why}); it joins at the next commit\n`);
+        }
+      };
+      group = new WorkerGroup({ ...groupOptions, survivable: () => true, onSurvivedFailure: (_rank, status, running) => {
+        if (el.respawn && status.signal !== null && !group.anyFinished && running < el.maxNp) startOne('replacing a lost one');
+      } });
+      if (el.discoveryScript) stopDiscovery = discover(el.discoveryScript, (slots) => {
+        for (let n = group.running; n < Math.min(slots, el.maxNp) && !group.anyFinished; n++) startOne(`the discovery script reports ${slots} slot(s) here`);
+      });
+    }
     const code = await group.run(specs);
+    stopDiscovery();
     if (options.timeline !== undefined) {
       try {
         const merged = mergeTimeline(options.timeline, total);

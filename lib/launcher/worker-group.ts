@@ -41,6 +41,11 @@ export interface WorkerGroupOptions {
    * script error is still an error); the first failure's, at once, when none is left running.
    */
   survivable?: (rank: number) => boolean;
+  /**
+   * Called after a survivable rank failed while others run (the elastic launcher starts a
+   * replacement with {@link WorkerGroup.add}).
+   */
+  onSurvivedFailure?: (rank: number, status: ExitStatus, running: number) => void;
 }
 
 /**
@@ -110,6 +115,23 @@ export class WorkerGroup {
     return this.firstSurvivedError ? shellExitCode(this.firstSurvivedError) : 0;
   }
 
+  /** Workers still running. */
+  get running(): number {
+    return this.workers.filter((w) => w.status === null).length;
+  }
+
+  /** Whether some worker has already finished with exit code 0 (the job is ending). */
+  get anyFinished(): boolean {
+    return this.workers.some((w) => w.status !== null && !isFailure(w.status));
+  }
+
+  /** Starts one more worker while the group runs (an elastic replacement); false once it is ending. */
+  add(spec: WorkerSpec): boolean {
+    if (this.stopping || this.firstFailure !== null || this.workers.every((w) => w.status !== null)) return false;
+    this.workers.push(this.spawn(spec));
+    return true;
+  }
+
   private spawn(spec: WorkerSpec): Worker {
     // taskset execs the worker in place: same pid, so signals and exit status are the worker's.
     const [command, args] = spec.bind
@@ -165,6 +187,8 @@ export class WorkerGroup {
       if (running === 0 && finished === 0) {
         this.firstFailure = this.firstSurvived;
         this.after(this.options.graceMs, () => this.stopSurvivors());
+      } else if (running > 0) {
+        this.options.onSurvivedFailure?.(worker.rank, status, running);
       }
     } else if (isFailure(status) && !this.stopping) {
       if (report) this.options.log(`dtrain: ${describeExit(worker.rank, status)}`);

@@ -3,7 +3,8 @@ import { ByteQueue } from './byte-queue';
 import { MAX_LINE_BYTES, isValidKey, parseAddress } from './protocol';
 
 /** What the next reply line is expected to answer. */
-type Expect = 'OK' | 'VAL' | 'NUM';
+/** `WATCH` answers a number or `TIMEOUT`. */
+type Expect = 'OK' | 'VAL' | 'NUM' | 'WATCH';
 
 interface Pending {
   expect: Expect;
@@ -93,6 +94,60 @@ export class StoreClient {
     return Number(reply as bigint);
   }
 
+  /**
+   * Stores `value` under `key` for as long as this connection lives: the store deletes it when
+   * the connection closes, so a killed process's record disappears at once (a lease).
+   */
+  async setEphemeral(key: string, value: Buffer | string): Promise<void> {
+    checkKey(key);
+    const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    await this.request(Buffer.concat([Buffer.from(`SETE ${key} ${body.length}\n`, 'utf8'), body]), 'OK', `SETE ${key}`);
+  }
+
+  /** Deletes `key`; resolves to whether it existed. */
+  async delete(key: string): Promise<boolean> {
+    checkKey(key);
+    return (await this.request(`DEL ${key}\n`, 'NUM', `DEL ${key}`)) === 1n;
+  }
+
+  /**
+   * Sets `key` to `value` only if it currently holds `expect` (`null`: only if it is absent);
+   * resolves to whether it did. Of several clients racing to create a key, exactly one wins.
+   */
+  async compareAndSet(key: string, expect: Buffer | string | null, value: Buffer | string): Promise<boolean> {
+    checkKey(key);
+    const old = expect === null ? null : typeof expect === 'string' ? Buffer.from(expect, 'utf8') : expect;
+    const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    const line = Buffer.from(`CAS ${key} ${old === null ? '-' : old.length} ${body.length}\n`, 'utf8');
+    return (await this.request(Buffer.concat([line, old ?? Buffer.alloc(0), body]), 'NUM', `CAS ${key}`)) === 1n;
+  }
+
+  /** Every key starting with `prefix`, with its value, and the store's revision at that moment. */
+  async list(prefix: string): Promise<{ revision: number; entries: Map<string, Buffer> }> {
+    checkKey(prefix);
+    const reply = (await this.request(`LIST ${prefix}\n`, 'VAL', `LIST ${prefix}`)) as Buffer;
+    const parsed = JSON.parse(reply.toString('utf8')) as { revision: number; entries: Record<string, string> };
+    return { revision: parsed.revision, entries: new Map(Object.entries(parsed.entries).map(([k, v]) => [k, Buffer.from(v, 'base64')])) };
+  }
+
+  /**
+   * Waits until a key starting with `prefix` changes after store revision `after` (at once if
+   * one already has); resolves to the revision of that change, or null after `timeoutMs`.
+   */
+  async watch(prefix: string, after: number, timeoutMs: number): Promise<number | null> {
+    checkKey(prefix);
+    const reply = await this.request(`WATCH ${prefix} ${after} ${timeoutMs}\n`, 'WATCH', `WATCH ${prefix}`);
+    return reply === null ? null : Number(reply as bigint);
+  }
+
+  /**
+   * Lets the process exit while this connection is open (a background client, such as the
+   * elastic membership's, must not keep a finished script alive).
+   */
+  unref(): void {
+    this.socket.unref();
+  }
+
   /** Closes the connection; requests still in flight are rejected. */
   close(): Promise<void> {
     return new Promise((resolve) => {
@@ -134,12 +189,12 @@ export class StoreClient {
       if (head.expect === 'OK' && line === 'OK') {
         this.pending.shift();
         head.resolve(null);
-      } else if (head.expect === 'VAL' && line === 'TIMEOUT') {
+      } else if ((head.expect === 'VAL' || head.expect === 'WATCH') && line === 'TIMEOUT') {
         this.pending.shift();
         head.resolve(null);
       } else if (head.expect === 'VAL' && /^VAL \d+$/.test(line)) {
         this.valueLength = Number(line.slice(4));
-      } else if (head.expect === 'NUM' && /^NUM -?\d+$/.test(line)) {
+      } else if ((head.expect === 'NUM' || head.expect === 'WATCH') && /^NUM -?\d+$/.test(line)) {
         this.pending.shift();
         head.resolve(BigInt(line.slice(4)));
       } else {

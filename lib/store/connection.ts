@@ -38,8 +38,8 @@ interface Reply {
 export class StoreConnection {
   private state: 'auth' | 'ready' | 'closing' = 'auth';
   private readonly input = new ByteQueue();
-  /** A SET whose line has been read but whose value bytes are still arriving. */
-  private pendingSet: { key: string; length: number } | null = null;
+  /** A SET or CAS whose line has been read but whose value bytes are still arriving. */
+  private pendingBody: { key: string; length: number; ephemeral: boolean; expectLength?: number | null } | null = null;
   private readonly replies: Reply[] = [];
   /** Cancels outstanding GET waits and timers when the connection goes away. */
   private readonly cleanups = new Set<() => void>();
@@ -81,13 +81,21 @@ export class StoreConnection {
         this.authenticate(line);
         continue;
       }
-      if (this.pendingSet) {
-        const value = this.input.read(this.pendingSet.length);
-        if (value === null) return;
+      if (this.pendingBody) {
+        const body = this.pendingBody;
+        const expectLength = body.expectLength ?? 0;
+        const bytes = this.input.read(expectLength + body.length);
+        if (bytes === null) return;
+        this.pendingBody = null;
         // Copy so the stored value does not pin the whole socket read buffer it was sliced from.
-        this.ctx.table.set(this.pendingSet.key, Buffer.from(value));
-        this.pendingSet = null;
-        this.reply('OK\n');
+        const value = Buffer.from(bytes.subarray(expectLength));
+        if (body.expectLength === undefined) {
+          this.ctx.table.set(body.key, value, body.ephemeral ? this : undefined);
+          this.reply('OK\n');
+        } else {
+          const expect = body.expectLength === null ? null : bytes.subarray(0, expectLength);
+          this.reply(`NUM ${this.ctx.table.compareAndSet(body.key, expect, value) ? 1 : 0}\n`);
+        }
         continue;
       }
       const line = this.input.readLine(MAX_LINE_BYTES);
@@ -118,8 +126,20 @@ export class StoreConnection {
       case 'malformed':
         return this.fail(request.why);
       case 'SET':
-        this.pendingSet = { key: request.key, length: request.length };
+        this.pendingBody = { key: request.key, length: request.length, ephemeral: request.ephemeral };
         return;
+      case 'CAS':
+        this.pendingBody = { key: request.key, length: request.length, ephemeral: false, expectLength: request.expectLength };
+        return;
+      case 'DEL':
+        return this.reply(`NUM ${this.ctx.table.delete(request.key) ? 1 : 0}\n`);
+      case 'LIST': {
+        // Keys and values as JSON (values base64): the membership reads a few small records.
+        const entries = Object.fromEntries(this.ctx.table.list(request.prefix).map(([k, v]) => [k, v.toString('base64')]));
+        return this.reply(valueReply(Buffer.from(JSON.stringify({ revision: this.ctx.table.revision, entries }), 'utf8')));
+      }
+      case 'WATCH':
+        return this.watch(request.prefix, request.revision, request.timeoutMs);
       case 'ADD': {
         const result = this.ctx.table.add(request.key, request.delta);
         if (typeof result !== 'bigint') return this.fail(`ADD ${request.key}: ${result.why}`);
@@ -153,6 +173,30 @@ export class StoreConnection {
       Math.min(timeoutMs, MAX_TIMER_MS),
     );
     this.cleanups.add(stop);
+  }
+
+  private watch(prefix: string, after: number, timeoutMs: number): void {
+    const slot: Reply = { data: null };
+    this.replies.push(slot);
+    let done = false;
+    const finish = (data: string): void => {
+      if (done) return;
+      done = true;
+      cancel?.();
+      clearTimeout(timer);
+      this.cleanups.delete(stop);
+      slot.data = Buffer.from(data, 'latin1');
+      this.flush();
+    };
+    const stop = (): void => {
+      done = true;
+      cancel?.();
+      clearTimeout(timer);
+    };
+    let cancel: (() => void) | undefined;
+    const timer = setTimeout(() => finish('TIMEOUT\n'), Math.min(timeoutMs, MAX_TIMER_MS));
+    this.cleanups.add(stop);
+    cancel = this.ctx.table.watch(prefix, after, (revision) => finish(`NUM ${revision}\n`));
   }
 
   private reply(data: string | Buffer): void {
@@ -214,6 +258,8 @@ export class StoreConnection {
     if (this.state !== 'closing') this.state = 'closing';
     this.clearAuthTimer();
     this.runCleanups();
+    // A worker's liveness record goes with its connection: the store sees a killed process at once.
+    this.ctx.table.dropOwned(this);
     this.ctx.onClosed(this);
   }
 }

@@ -17,9 +17,16 @@ const INT64_MAX = 2n ** 63n - 1n;
 
 /** A request line that parsed cleanly. */
 export type Request =
-  | { kind: 'SET'; key: string; length: number }
+  | { kind: 'SET'; key: string; length: number; ephemeral: boolean }
   | { kind: 'GET'; key: string; timeoutMs: number }
-  | { kind: 'ADD'; key: string; delta: bigint };
+  | { kind: 'ADD'; key: string; delta: bigint }
+  | { kind: 'DEL'; key: string }
+  | { kind: 'CAS'; key: string; expectLength: number | null; length: number }
+  | { kind: 'LIST'; prefix: string }
+  | { kind: 'WATCH'; prefix: string; revision: number; timeoutMs: number };
+
+/** The verbs and how many arguments each takes. */
+const ARITY: Record<string, number> = { SET: 2, SETE: 2, GET: 2, ADD: 2, DEL: 1, CAS: 3, LIST: 1, WATCH: 3 };
 
 /** Why a request line was rejected; sent back as `ERR <why>`. */
 export interface Malformed {
@@ -45,30 +52,53 @@ export function fitsInt64(value: bigint): boolean {
 export function parseRequest(line: string): Request | Malformed {
   const parts = line.split(' ');
   const verb = parts[0];
-  if (verb !== 'SET' && verb !== 'GET' && verb !== 'ADD') {
+  if (!Object.hasOwn(ARITY, verb)) {
     // The verb is echoed back, so cap it: a peer must not be able to make us write arbitrary data.
     const shown = verb.length > 16 ? `${verb.slice(0, 16)}...` : verb;
     return malformed(verb === '' ? 'empty request' : `unknown request ${JSON.stringify(shown)}`);
   }
-  if (parts.length !== 3) return malformed(`${verb} takes exactly 2 arguments`);
-  const [, key, arg] = parts;
+  const arity = ARITY[verb];
+  if (parts.length !== arity + 1) return malformed(`${verb} takes exactly ${arity} argument${arity > 1 ? 's' : ''}`);
+  const key = parts[1];
   if (!isValidKey(key)) return malformed('bad key');
+  const length = (arg: string): number | Malformed => {
+    if (!/^\d+$/.test(arg)) return malformed('bad length');
+    const n = Number(arg);
+    return n > MAX_VALUE_BYTES ? malformed(`value longer than ${MAX_VALUE_BYTES} bytes`) : n;
+  };
   switch (verb) {
-    case 'SET': {
-      if (!/^\d+$/.test(arg)) return malformed('bad length');
-      const length = Number(arg);
-      if (length > MAX_VALUE_BYTES) return malformed(`value longer than ${MAX_VALUE_BYTES} bytes`);
-      return { kind: 'SET', key, length };
+    case 'SET':
+    case 'SETE': {
+      const n = length(parts[2]);
+      return typeof n === 'number' ? { kind: 'SET', key, length: n, ephemeral: verb === 'SETE' } : n;
     }
     case 'GET': {
-      if (!/^\d+$/.test(arg)) return malformed('bad timeout');
-      return { kind: 'GET', key, timeoutMs: Number(arg) };
+      if (!/^\d+$/.test(parts[2])) return malformed('bad timeout');
+      return { kind: 'GET', key, timeoutMs: Number(parts[2]) };
     }
     case 'ADD': {
-      if (!/^[+-]?\d+$/.test(arg)) return malformed('bad delta');
-      const delta = BigInt(arg);
+      if (!/^[+-]?\d+$/.test(parts[2])) return malformed('bad delta');
+      const delta = BigInt(parts[2]);
       if (!fitsInt64(delta)) return malformed('delta out of 64-bit range');
       return { kind: 'ADD', key, delta };
+    }
+    case 'DEL':
+      return { kind: 'DEL', key };
+    case 'CAS': {
+      // `-` expects the key to be absent: create-if-absent, the membership's one-winner write.
+      const expect = parts[2] === '-' ? null : length(parts[2]);
+      if (expect !== null && typeof expect !== 'number') return expect;
+      const n = length(parts[3]);
+      if (typeof n !== 'number') return n;
+      if ((expect ?? 0) + n > MAX_VALUE_BYTES) return malformed(`values longer than ${MAX_VALUE_BYTES} bytes`);
+      return { kind: 'CAS', key, expectLength: expect, length: n };
+    }
+    case 'LIST':
+      return { kind: 'LIST', prefix: key };
+    default: {
+      if (!/^\d+$/.test(parts[2])) return malformed('bad revision');
+      if (!/^\d+$/.test(parts[3])) return malformed('bad timeout');
+      return { kind: 'WATCH', prefix: key, revision: Number(parts[2]), timeoutMs: Number(parts[3]) };
     }
   }
 }

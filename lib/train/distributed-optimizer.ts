@@ -121,7 +121,7 @@ export class DistributedOptimizer {
   readonly op: 'avg' | 'sum';
   readonly compressor: Compressor;
   readonly algorithm: string | undefined;
-  readonly comm: Communicator;
+  private communicator: Communicator;
   /** Whether bucket all-reduces run on the engine thread (see the `background` option). */
   readonly background: boolean;
   /** The buckets, in launch order: which parameters each holds and its size. */
@@ -170,19 +170,43 @@ export class DistributedOptimizer {
       throw new TypeError(`${who}: algorithm must be a string`);
     }
     this.algorithm = options.algorithm;
-    this.comm = options.communicator ?? getCommunicator(who);
+    this.communicator = options.communicator ?? getCommunicator(who);
     if (options.background !== undefined && typeof options.background !== 'boolean') throw new TypeError(`${who}: background must be a boolean`);
     // A worker bound by the launcher has its own CPUs; unbound ones share the host's.
     const cpusPerWorker = workerCpusFromEnv() ?? Math.floor(availableParallelism() / this.comm.localSize);
     this.background = options.background ?? cpusPerWorker >= 2;
-    checkSameParameters(this.params, this.comm, who);
+    this.checkJob(this.comm);
+    this.buckets = this.makeBuckets();
+  }
+
+  /** The communicator the gradients are averaged over. */
+  get comm(): Communicator {
+    return this.communicator;
+  }
+
+  /**
+   * Averages over `comm` from now on (elastic training's next generation): every rank of it
+   * checks again that all hold the same parameters, and a step in progress is abandoned.
+   */
+  setCommunicator(comm: Communicator): void {
+    // The same exchanges as the constructor's, so a worker that joins (constructing its
+    // optimizer) and the survivors (moving theirs) make the same calls.
+    this.checkJob(comm);
+    this.communicator = comm;
+    this.syncWaitMs = 0;
+    this.reset();
+  }
+
+  // Every rank holds the same parameters and settings (blocking exchanges).
+  private checkJob(comm: Communicator): void {
+    const who = 'DistributedOptimizer';
+    checkSameParameters(this.params, comm, who);
     // Ranks that compress differently would exchange messages of different formats.
     checkSameSettings(
-      [`compression ${compressorConfig(this.compressor)}`, `lossScaler ${this.lossScaler ? this.lossScaler.config : 'off'}`, `op ${this.op}`, `backwardPassesPerStep ${k}`].join('; '),
-      this.comm,
+      [`compression ${compressorConfig(this.compressor)}`, `lossScaler ${this.lossScaler ? this.lossScaler.config : 'off'}`, `op ${this.op}`, `backwardPassesPerStep ${this.backwardPassesPerStep}`].join('; '),
+      comm,
       who,
     );
-    this.buckets = this.makeBuckets();
   }
 
   get lr(): number {

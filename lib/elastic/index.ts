@@ -1,0 +1,20 @@
+/**
+ * Elastic training (`dtrain.elastic`): a job that survives lost workers and admits new ones
+ * without restarting, with membership agreed through the launcher's store or etcd. See
+ * docs/elastic.md.
+ */
+export { State, type StateOptions, type ResetInfo, type StatefulOptimizer } from './state';
+export { run, recoveryStats, type RecoveryStats } from './run';
+export { BuiltinKV, type ElasticKV } from './kv';
+import { elasticJob } from './world';
+
+/** Whether this process is a worker of an elastic job (started by `dtrain run --elastic`). */
+export function isElastic(): boolean {
+  return elasticJob() !== undefined;
+}
+
+/** This worker's elastic id (`w<k>`) and generation, or undefined outside an elastic job. */
+export function membership(): { id: string; generation: number; members: string[] } | undefined {
+  const j = elasticJob();
+  return j ? { id: j.membership.id, generation: j.membership.current.generation, members: [...j.membership.current.members] } : undefined;
+}
