@@ -243,8 +243,21 @@ export interface SimulationResult {
 }
 
 /** The addon's exports. */
+/** The MPI plugin's loader (native/napi/mpi_wrap.cc); used by init() under mpirun. */
+export interface MpiBinding {
+  /** dlopen()s the plugin; throws ERR_DTRAIN_BOOTSTRAP saying why it cannot be used. */
+  load(path: string): void;
+  /** MPI_Init_thread, once. */
+  init(): { rank: number; size: number; localRank: number; localSize: number; version: string };
+  /** MPI_Bcast of the bytes in place (blocking). */
+  bcastBytes(bytes: Uint8Array, root: number): void;
+  /** MPI_Finalize, if MPI was initialized. */
+  finalize(): void;
+}
+
 interface AddonExports {
   Communicator: new (config: NativeCommConfig) => AddonCommunicator;
+  mpi: MpiBinding;
   registry: Registry;
   nativeInfo(): NativeInfo;
   /** The encoded choice for an algorithm name; `kind` defaults to all-reduce. Throws a RangeError. */

@@ -147,16 +147,18 @@ describe('elastic training (dtrain run --elastic, dtrain.elastic)', function () 
     expect(r.stderr).to.match(/started worker w3 \(replacing a lost one\)/);
   });
 
-  it('a host discovery script that reports more slots grows the job (2 -> 3 with --max-np 3) at a commit', async function () {
+  it('a host discovery script that reports more slots grows the job (4 -> 5 with --max-np 5) at a commit', async function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-discover-'));
     const script = path.join(dir, 'discover.sh');
-    fs.writeFileSync(script, '#!/bin/sh\necho localhost:3\n', { mode: 0o755 });
+    fs.writeFileSync(script, '#!/bin/sh\necho localhost:5\n', { mode: 0o755 });
     try {
-      const r = await loopJob(['--min-np', '2', '--max-np', '3', '-np', '2', '--host-discovery-script', script], [], 250);
-      const finals = checkLoop(r, { steps: 250, size: 3 });
-      expect(finals[0].sizes[0]).to.equal(2);
-      expect(finals[0].sizes[249]).to.equal(3);
-      expect(r.stderr).to.match(/started worker w2 \(the discovery script reports 3 slot\(s\) here\)/);
+      const r = await loopJob(['--min-np', '2', '--max-np', '5', '-np', '4', '--host-discovery-script', script], [], 250);
+      const finals = checkLoop(r, { steps: 250, size: 5 });
+      expect(finals[0].sizes[0]).to.equal(4);
+      expect(finals[0].sizes[249]).to.equal(5);
+      expect(finals.map((f) => f.id).sort()).to.deep.equal(['w0', 'w1', 'w2', 'w3', 'w4']);
+      expect(r.stderr).to.match(/started worker w4 \(the discovery script reports 5 slot\(s\) here\)/);
+      expect(r.stderr).to.not.match(/started worker w5/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

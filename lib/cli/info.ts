@@ -53,7 +53,30 @@ function defaultLoadNative(): object {
   const { loadBinding } = require('../native') as typeof import('../native');
   const binding = loadBinding();
   // The kernels' SIMD level (DTRAIN_ISA or the CPU's best) next to the CPU's own.
-  return { ...binding.nativeInfo(), kernels: binding.kernels.info() };
+  const native = binding.nativeInfo() as unknown as { mpi: { usable: boolean; library?: string; reason: string; tried: string[] } };
+  return { ...native, mpi: mpiInfo(native.mpi, (p) => binding.mpi.load(p)), kernels: binding.kernels.info() };
+}
+
+/**
+ * Whether mpirun jobs can run: the system's libmpi (the addon's probe) and dtrain's MPI plugin,
+ * built against it at install, which must load (its symbols and ABI are checked).
+ */
+export function mpiInfo(probe: { usable: boolean; library?: string; reason: string; tried: string[] }, load: (path: string) => void): object {
+  const { mpiPluginCandidates } = require('../comm/mpi') as typeof import('../comm/mpi');
+  const { existsSync } = require('node:fs') as typeof import('node:fs');
+  const candidates = mpiPluginCandidates();
+  const plugin = candidates.find((p) => existsSync(p));
+  const base = { library: probe.library ?? null, tried: probe.tried, plugin: plugin ?? null, pluginTried: candidates };
+  if (probe.library === undefined) return { ...base, usable: false, reason: probe.reason };
+  if (!plugin) {
+    return { ...base, usable: false, reason: `${probe.library} is present, but dtrain's MPI plugin is not built: install the MPI compiler wrappers (apt-get install libopenmpi-dev), then run npm rebuild dtrain` };
+  }
+  try {
+    load(plugin);
+  } catch (err) {
+    return { ...base, usable: false, reason: errorMessage(err) };
+  }
+  return { ...base, usable: true, reason: `mpirun jobs join through ${plugin}; algorithm 'mpi' runs ${probe.library}'s collectives` };
 }
 
 function errorMessage(err: unknown): string {

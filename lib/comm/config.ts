@@ -201,6 +201,20 @@ export function testDieInSyncFromEnv(env: Env = process.env): string | undefined
   return raw(env, 'DTRAIN_TEST_ELASTIC_DIE_IN_SYNC');
 }
 
+/**
+ * Which launcher's variables say this process was started by mpirun (Open MPI's
+ * OMPI_COMM_WORLD_*, PMIx's PMIX_RANK, MPICH/Hydra's PMI_*), or undefined. A `dtrain run` job
+ * (DTRAIN_RANK) never counts, whatever else is set.
+ */
+export function mpiLauncherFromEnv(env: Env = process.env): string | undefined {
+  if (raw(env, 'DTRAIN_RANK') !== undefined) return undefined;
+  for (const name of ['OMPI_COMM_WORLD_SIZE', 'PMIX_RANK', 'PMI_SIZE', 'PMI_RANK']) {
+    const v = env[name];
+    if (v !== undefined && v !== '') return `${name}=${v}`;
+  }
+  return undefined;
+}
+
 /** Checks a timeout given in code; `what` names it in the error. */
 export function checkSeconds(v: unknown, what: string): number {
   if (typeof v !== 'number') {
@@ -356,12 +370,9 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
   if ((rank === undefined) !== (size === undefined)) {
     throw configError('DTRAIN_RANK and DTRAIN_SIZE must be set together (dtrain run sets both)');
   }
-  if (rank === undefined && (env.OMPI_COMM_WORLD_SIZE || env.PMI_SIZE)) {
-    throw new DtrainError(
-      'dtrain: this process was started by mpirun, but the MPI bootstrap is not available in ' +
-        'this version; start the job with `dtrain run -np N script.js` instead',
-      'ERR_DTRAIN_BOOTSTRAP',
-    );
+  if (rank === undefined && mpiLauncherFromEnv(env) !== undefined) {
+    // init() bootstraps through MPI first and passes its rank and store in; only a direct caller gets here.
+    throw new DtrainError('dtrain: this process was started by mpirun; call init(), which joins through MPI', 'ERR_DTRAIN_BOOTSTRAP');
   }
   const r = rank ?? 0;
   const s = size ?? 1;

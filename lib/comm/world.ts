@@ -4,7 +4,8 @@
  */
 import { DtrainError } from '../common/errors';
 import { Communicator } from './communicator';
-import { configFromEnv, elasticFromEnv } from './config';
+import { configFromEnv, elasticFromEnv, mpiLauncherFromEnv } from './config';
+import { envOf, mpiJob } from './mpi';
 import { closeElasticJob, createElasticWorld, elasticJob } from '../elastic/world';
 import { closePsJob, psJob, serversFromEnv, setupPsJob } from '../ps/job';
 import { getClient, resetClient } from '../ps/index';
@@ -71,8 +72,17 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     return world;
   }
   if (!pending) {
-    const { config, defaultAlgorithm } = configFromEnv(options, generation++);
-    pending = createWorld(config, defaultAlgorithm, options);
+    if (mpiLauncherFromEnv() === undefined) {
+      const { config, defaultAlgorithm } = configFromEnv(options, generation++);
+      pending = createWorld(config, defaultAlgorithm, options);
+    } else {
+      // Started by mpirun: MPI says who is who, and rank 0 hosts the store.
+      const gen = generation++;
+      pending = mpiJob().then((j) => {
+        const { config, defaultAlgorithm } = configFromEnv(options, gen, envOf(j));
+        return createWorld(config, defaultAlgorithm, options);
+      });
+    }
   }
   try {
     world = await pending;
@@ -113,7 +123,7 @@ async function createWorld(config: Parameters<typeof Communicator.create>[0], de
  * and must describe the running communicator (they cannot change it).
  */
 function sameSettings(running: Communicator, options: InitOptions): void {
-  const { config } = configFromEnv(options, 0);
+  const { config } = configFromEnv(options, 0, { ...process.env, DTRAIN_RANK: String(running.rank), DTRAIN_SIZE: String(running.size), DTRAIN_STORE: 'x', DTRAIN_TOKEN: 'x' });
   const now = running.settings;
   const differ: string[] = [];
   if (options.transport !== undefined && config.transport !== now.transport) {

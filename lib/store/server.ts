@@ -32,6 +32,7 @@ export interface StoreServerOptions {
 export class StoreServer {
   private readonly connections = new Set<StoreConnection>();
   private closing: Promise<void> | null = null;
+  private unrefd = false;
 
   private constructor(
     private readonly server: Server,
@@ -69,12 +70,22 @@ export class StoreServer {
       store.connections.delete(connection);
     };
     server.on('connection', (socket) => {
+      if (store.unrefd) socket.unref();
       store.connections.add(
         new StoreConnection(socket, { table, tokenDigest, authTimeoutMs, log, onClosed }),
       );
     });
     server.on('error', (err) => log(`dtrain store: ${err.message}`));
     return store;
+  }
+
+  /**
+   * Lets the process exit while the store runs (a store hosted by a worker, under mpirun, must
+   * not keep a finished script alive); connections accepted later do not hold it either.
+   */
+  unref(): void {
+    this.unrefd = true;
+    this.server.unref();
   }
 
   /** Stops listening and drops every connection; waiting GETs are abandoned. Idempotent. */

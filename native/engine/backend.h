@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/op_request.h"
@@ -47,5 +48,7 @@ struct BackendDef {
 const std::vector<const BackendDef*>& backends();
 // The first that accepts `transport`; throws Error(kBootstrap) when none does.
 const BackendDef& backendFor(const Transport& transport);
+// The backend called `name` (an algorithm's whole-collective backend); throws when none is.
+const BackendDef& backendNamed(const std::string& name);
 
 }  // namespace dtrain

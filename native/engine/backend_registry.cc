@@ -23,4 +23,10 @@ const BackendDef& backendFor(const Transport& transport) {
                                          transport.name() + " transport");
 }
 
+const BackendDef& backendNamed(const std::string& name) {
+  for (const BackendDef* b : backends())
+    if (name == b->name) return *b;
+  throw Error(ErrorCode::kInvalidArgument, "no backend is called '" + name + "'");
+}
+
 }  // namespace dtrain

@@ -496,6 +496,17 @@ bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) 
     pr.dataStart = Clock::now();
     pr.exec.spans = &pr.rounds;
   }
+  // A whole-collective algorithm (mpi) runs in its own backend, made on first use.
+  const AlgorithmDef* d = pr.algo.isAuto() ? nullptr : pr.algo.def();
+  const char* whole = d ? d->support(op.kind).backend : nullptr;
+  if (whole) {
+    std::unique_ptr<Backend>& b = wholeBackends_[whole];
+    if (!b) {
+      b = backendNamed(whole).create(
+          BackendSetup{*transport_, abort_.get(), topology_.groupOf, config_.rank, config_.size});
+    }
+    return b->run(op, pr, soft);
+  }
   return backend_->run(op, pr, soft);
 }
 

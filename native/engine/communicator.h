@@ -144,6 +144,7 @@ class Communicator {
   std::unique_ptr<AllreduceChooser> chooser_;
   std::unique_ptr<StoreClient> store_;
   std::string storePrefix_;  // this communicator's rendezvous keys' prefix
+  std::map<std::string, std::unique_ptr<Backend>> wholeBackends_;  // by name, engine thread only
   std::unique_ptr<AbortWatch> abort_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Backend> backend_;

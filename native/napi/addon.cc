@@ -23,6 +23,7 @@ Napi::Object InitDtrain(Napi::Env env, Napi::Object exports) {
   exports.Set("measureReduce", Napi::Function::New(env, dtrain::measureReduceJs));
   dtrain::registerKernels(env, exports);
   dtrain::registerNn(env, exports);
+  dtrain::registerMpi(env, exports);
   return exports;
 }
 

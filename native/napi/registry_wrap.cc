@@ -65,7 +65,7 @@ Napi::Object algorithmEntry(Napi::Env env, const AlgorithmDef& d) {
   o.Set("summary", d.summary);
   std::vector<std::string> implements, powerOfTwo;
   for (OpKind k : scheduledCollectives()) {
-    if (!d.support(k).generate) continue;
+    if (!d.support(k).implemented()) continue;
     implements.push_back(opKindName(k));
     if (d.support(k).powerOfTwoSizes) powerOfTwo.push_back(opKindName(k));
   }
@@ -74,6 +74,8 @@ Napi::Object algorithmEntry(Napi::Env env, const AlgorithmDef& d) {
   o.Set("takesInner", d.takesInner);
   o.Set("auto", d.allreduce.generate && d.autoCandidate);
   o.Set("closedForm", d.closedForm != nullptr);
+  // A whole-collective algorithm (mpi) names the backend that runs it instead of a schedule.
+  o.Set("backend", d.allreduce.backend ? Napi::Value(Napi::String::New(env, d.allreduce.backend)) : env.Null());
   return o;
 }
 
@@ -82,6 +84,9 @@ Napi::Object probeLibrary(Napi::Env env, std::initializer_list<const char*> name
                           const char* purpose, const char* presentButUnused) {
   Napi::Object o = Napi::Object::New(env);
   std::string why;
+  Napi::Array tried = Napi::Array::New(env);
+  for (const char* name : names) tried.Set(tried.Length(), name);
+  o.Set("tried", tried);
   for (const char* name : names) {
     void* h = dlopen(name, RTLD_LAZY | RTLD_LOCAL);
     if (h) {
@@ -164,7 +169,7 @@ Napi::Value nativeInfo(const Napi::CallbackInfo& info) {
                              "NCCL is present, but this build has no NCCL backend yet"));
   o.Set("mpi", probeLibrary(env, {"libmpi.so.40", "libmpi.so.12", "libmpi.so"},
                             "an MPI library (libmpi.so)",
-                            "MPI is present, but this build has no MPI backend yet"));
+                            "MPI is present; the MPI plugin decides whether dtrain can use it"));
   return o;
 }
 

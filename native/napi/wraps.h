@@ -14,5 +14,7 @@ Napi::Object registryExports(Napi::Env env);
 Napi::Value nativeInfo(const Napi::CallbackInfo& info);
 Napi::Value algorithmId(const Napi::CallbackInfo& info);
 Napi::Value chunkOf(const Napi::CallbackInfo& info);
+// binding.mpi: the MPI plugin's loader (napi/mpi_wrap.cc).
+void registerMpi(Napi::Env env, Napi::Object exports);
 
 }  // namespace dtrain

@@ -101,7 +101,7 @@ std::string AlgorithmChoice::name() const {
 std::vector<std::string> algorithmNames(OpKind kind) {
   std::vector<std::string> names = {"auto"}, composite, inner;
   for (const AlgorithmDef* d : algorithms()) {
-    if (!d->support(kind).generate) continue;
+    if (!d->support(kind).implemented()) continue;
     names.push_back(d->name);
     if (d->takesInner) composite.push_back(d->name);
   }
@@ -115,7 +115,7 @@ AlgorithmChoice parseAlgorithm(const std::string& name, OpKind kind) {
   if (name.empty() || name == "auto") return {};
   const size_t colon = name.find(':');
   const AlgorithmDef* d = byName(name.substr(0, colon));
-  if (!d || !d->support(kind).generate) unknown(kind, name);
+  if (!d || !d->support(kind).implemented()) unknown(kind, name);
   AlgorithmChoice c = AlgorithmChoice::of(d);
   if (colon == std::string::npos) return c;
   const AlgorithmDef* in = byName(name.substr(colon + 1));
@@ -127,7 +127,7 @@ AlgorithmChoice parseAlgorithm(const std::string& name, OpKind kind) {
 bool knownAlgorithm(OpKind kind, AlgorithmChoice choice) {
   if (choice.isAuto()) return choice.inner == 0;
   const AlgorithmDef* d = choice.def();
-  if (!d || !d->support(kind).generate) return false;
+  if (!d || !d->support(kind).implemented()) return false;
   if (choice.inner == 0) return true;
   const AlgorithmDef* in = byId(choice.inner);
   return d->takesInner && in && innerCandidate(in);
@@ -159,6 +159,10 @@ Schedule scheduleFor(OpKind kind, AlgorithmChoice choice, const ScheduleArgs& ar
     throw Error(ErrorCode::kInvalidArgument, "an all-reduce schedule needs a concrete algorithm");
   }
   const AlgorithmDef* d = choice.isAuto() ? defaultAlgorithm(kind) : choice.def();
+  if (d && d->support(kind).backend) {
+    throw Error(ErrorCode::kInvalidArgument, std::string("algorithm ") + d->name + " runs the " + d->support(kind).backend +
+                                                 " library's own " + opKindProse(kind) + ": it has no schedule to plan or simulate");
+  }
   if (!d || !d->support(kind).generate) {
     throw Error(ErrorCode::kInvalidArgument, std::string("no ") + opKindProse(kind) +
                                                  " schedule for algorithm " + choice.name());

@@ -44,6 +44,10 @@ using Generator = Schedule (*)(const ScheduleArgs&);
 struct CollectiveSupport {
   Generator generate = nullptr;
   bool powerOfTwoSizes = false;  // only for a power-of-two number of ranks
+  // Run by this whole-collective backend (engine/backend_list.def) instead of a schedule: the
+  // site's library does the data phase (algorithm `mpi`). Null for schedules.
+  const char* backend = nullptr;
+  bool implemented() const { return generate != nullptr || backend != nullptr; }
 };
 
 struct AlgorithmDef {

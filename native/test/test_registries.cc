@@ -42,15 +42,16 @@ int main() {
       "binary-blocks",
       "recursive-doubling",
       "hierarchical",
+      "mpi",
       "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling>"};
   CHECK(algorithmNames(OpKind::kAllreduce) == allreduce, "all-reduce names");
   CHECK((algorithmNames(OpKind::kReduceScatter) ==
-         std::vector<std::string>{"auto", "ring", "halving-doubling"}),
+         std::vector<std::string>{"auto", "ring", "halving-doubling", "mpi"}),
         "reduce-scatter names");
   CHECK((algorithmNames(OpKind::kAllgather) ==
-         std::vector<std::string>{"auto", "ring", "recursive-doubling"}),
+         std::vector<std::string>{"auto", "ring", "recursive-doubling", "mpi"}),
         "all-gather names");
-  CHECK((algorithmNames(OpKind::kBroadcast) == std::vector<std::string>{"auto", "binomial-tree"}),
+  CHECK((algorithmNames(OpKind::kBroadcast) == std::vector<std::string>{"auto", "binomial-tree", "mpi"}),
         "broadcast names");
 
   // Parsing: every name round-trips, through the byte the descriptor carries.
@@ -63,7 +64,7 @@ int main() {
   CHECK(parseAlgorithm("auto").isAuto() && parseAlgorithm("").isAuto(), "auto");
   CHECK(errorOf([] { parseAlgorithm("bogus"); }) ==
             "unknown all-reduce algorithm 'bogus'; known: auto, ring, halving-doubling, "
-            "binary-blocks, recursive-doubling, hierarchical, "
+            "binary-blocks, recursive-doubling, hierarchical, mpi, "
             "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling>",
         "unknown name: %s", errorOf([] { parseAlgorithm("bogus"); }).c_str());
   for (const char* bad : {"hierarchical:auto", "hierarchical:hierarchical", "ring:ring",
@@ -91,7 +92,7 @@ int main() {
                  8);
   CHECK(errorOf([] {
           checkAlgorithm(OpKind::kAllgather, parseAlgorithm("binary-blocks"), 4);
-        }).find("allgather: algorithm must be auto, ring or recursive-doubling") == 0,
+        }).find("allgather: algorithm must be auto, ring, recursive-doubling or mpi") == 0,
         "all-gather by an all-reduce-only algorithm");
   CHECK(!knownAlgorithm(OpKind::kAllreduce, AlgorithmChoice::decode(15)), "id 15 is unknown");
   CHECK(!knownAlgorithm(OpKind::kAllreduce, {1, 1}), "ring takes no inner algorithm");

@@ -1,0 +1,24 @@
+// Algorithm `mpi`: no schedule of dtrain's. The mpi backend (engine/mpi_backend.cc) runs the
+// site's MPI collective for the data phase, after dtrain's descriptor exchange.
+#include "sched/algorithm.h"
+
+namespace dtrain {
+
+namespace {
+
+constexpr CollectiveSupport kByMpi{nullptr, false, "mpi"};
+
+}  // namespace
+
+extern const AlgorithmDef kMpiAlgorithm = {
+    "mpi",
+    "the site's MPI (MPI_Allreduce, MPI_Bcast, MPI_Allgather, MPI_Reduce_scatter) under mpirun",
+    /*allreduce=*/kByMpi,
+    /*reduceScatter=*/kByMpi,
+    /*allgather=*/kByMpi,
+    /*broadcast=*/kByMpi,
+    /*takesInner=*/false,
+    /*autoCandidate=*/false,
+};
+
+}  // namespace dtrain
