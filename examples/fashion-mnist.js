@@ -231,7 +231,9 @@ async function main() {
   // In the asynchronous modes every push is one update from one worker's batch, so the rate
   // follows the batch of a push; sync averages every worker's into one (the global batch).
   const async = o.mode === 'ps-async' || o.mode === 'ssp';
-  const globalBatch = o.batch * (async ? 1 : dtrain.size());
+  // An elastic job scales from its size at the start, the same on a worker that joins later.
+  const startSize = dtrain.elastic.membership()?.initialSize ?? dtrain.size();
+  const globalBatch = o.batch * (async ? 1 : startSize);
   if (o.lr === undefined) {
     o.lr =
       o.optimizer === 'lars'

@@ -172,6 +172,54 @@ describe('elastic training (dtrain run --elastic, dtrain.elastic)', function () 
     expect(r.stderr).to.match(/rank 3 was killed by signal SIGKILL/);
   });
 
+  it('a worker stopped (SIGSTOP) past the timeout is left out; woken, it rejoins at a commit and takes the newest state', async function () {
+    const job = loopJob(['--min-np', '2', '-np', '3'], [], 700, { DTRAIN_TIMEOUT: '2' });
+    const r = await (async () => {
+      // Stop w1 once training runs, wake it 4 s later.
+      const started = Date.now();
+      const stopper = setInterval(() => {
+        for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+          try {
+            const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+            if (env.includes('DTRAIN_ELASTIC_ID=w1') && env.includes('ELASTIC_STEP_MS=15') && Date.now() - started > 1500) {
+              process.kill(Number(p), 'SIGSTOP');
+              setTimeout(() => process.kill(Number(p), 'SIGCONT'), 4000);
+              clearInterval(stopper);
+            }
+          } catch {
+            // not ours, or gone
+          }
+        }
+      }, 100);
+      try {
+        return await job;
+      } finally {
+        clearInterval(stopper);
+      }
+    })();
+    const finals = checkLoop(r, { steps: 700, size: 3 });
+    expect(finals.map((f) => f.id).sort()).to.deep.equal(['w0', 'w1', 'w2']);
+    // Steps ran with 2 workers while w1 was stopped, and the woken w1 did not roll them back.
+    expect(finals[0].sizes).to.include(2);
+    expect(finals[0].sizes[699]).to.equal(3);
+  });
+
+  it('a worker that arrives when the loop is over never trains alone: it is admitted in time or exits 0', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-discover-'));
+    const script = path.join(dir, 'discover.sh');
+    fs.writeFileSync(script, '#!/bin/sh\necho localhost:3\n', { mode: 0o755 });
+    try {
+      const r = await loopJob(['--min-np', '1', '--max-np', '3', '-np', '2', '--host-discovery-script', script], [], 140);
+      expect(r.code, describeJob(r)).to.equal(0);
+      for (const f of r.results) {
+        expect(f.counter[1]).to.equal(140);
+        expect(f.counter[0], 'no worker trained on its own from scratch').to.be.above(140);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('below --min-np for --elastic-timeout: the survivor fails with ERR_DTRAIN_MEMBERSHIP saying what it waited for', async function () {
     const r = await loopJob(['--min-np', '2', '-np', '2', '--elastic-timeout', '2'], [['w1', 300]], 400);
     expect(r.code).to.not.equal(0);

@@ -130,6 +130,9 @@ function elasticOptions(o: RunOptions): { start: number; launch: ElasticLaunch }
   if (start < minNp || start > maxNp) throw new UsageError(`-np ${start} must lie between --min-np ${minNp} and --max-np ${maxNp}`);
   if (o.store !== undefined && !/^etcd:\/\/[^,\s]+(,[^,\s]+)*$/.test(o.store)) throw new UsageError(`--store must be etcd://host:port[,host:port...], got '${o.store}'`);
   if (o.hostDiscoveryScript !== undefined && !isFile(resolve(o.hostDiscoveryScript))) throw new UsageError(`--host-discovery-script: no such file: ${o.hostDiscoveryScript}`);
+  if (o.hostDiscoveryScript !== undefined && maxNp === start) {
+    process.stderr.write(`dtrain: --max-np is ${maxNp}, the workers started, so the discovery script can only replace workers, not add any\n`);
+  }
   return {
     start,
     launch: {

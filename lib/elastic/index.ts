@@ -13,8 +13,14 @@ export function isElastic(): boolean {
   return elasticJob() !== undefined;
 }
 
-/** This worker's elastic id (`w<k>`) and generation, or undefined outside an elastic job. */
-export function membership(): { id: string; generation: number; members: string[] } | undefined {
+/**
+ * This worker's elastic id (`w<k>`), its generation and its members in rank order, and the
+ * job's size at the start (for scaling rates the same on a worker that joins later), or
+ * undefined outside an elastic job.
+ */
+export function membership(): { id: string; generation: number; members: string[]; initialSize: number } | undefined {
   const j = elasticJob();
-  return j ? { id: j.membership.id, generation: j.membership.current.generation, members: [...j.membership.current.members] } : undefined;
+  return j
+    ? { id: j.membership.id, generation: j.membership.current.generation, members: [...j.membership.current.members], initialSize: j.membership.initialSize }
+    : undefined;
 }

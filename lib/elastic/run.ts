@@ -42,8 +42,22 @@ export async function run<T>(state: State, fn: (state: State) => Promise<T>): Pr
   let previousSize = comm.size;
   let failedAt = 0;
   let pendingReset = job !== undefined && job.membership.current.generation > 0;
+  // The ranks a failure named, for the next generation to leave out; null: no regroup pending.
+  let regroupLosing: readonly number[] | null = null;
   for (;;) {
     try {
+      // Everything after a failure is retried as a whole: a member lost while the next
+      // generation connects or syncs only means one more regroup.
+      if (regroupLosing !== null) {
+        const lost = regroupLosing;
+        comm = await regroup(comm, lost);
+        regroupLosing = null;
+        replaceWorld(comm);
+        state.rebind(comm);
+        state.restore();
+        stats.resets++;
+        pendingReset = true;
+      }
       await state.sync(comm);
       if (pendingReset) {
         pendingReset = false;
@@ -55,20 +69,18 @@ export async function run<T>(state: State, fn: (state: State) => Promise<T>): Pr
         job?.log(`dtrain elastic: ${job.membership.id} resumed as rank ${comm.rank} of ${comm.size} in generation ${job.membership.current.generation} from its commit at epoch ${state.epoch}, batch ${state.batch}, ${took.toFixed(3)} s after the failure reached it (at ${new Date().toISOString()})`);
         failedAt = 0;
       }
-      return await fn(state);
+      previousSize = comm.size;
+      const result = await fn(state);
+      // Workers still waiting to be admitted have nothing left to join.
+      await job?.membership.markDone();
+      return result;
     } catch (err) {
-      if (!job || !(err instanceof DtrainError) || !RECOVERABLE.has(err.code)) throw err;
+      if (!job || !(err instanceof DtrainError) || !RECOVERABLE.has(err.code) || (err as { final?: boolean }).final) throw err;
       failedAt ||= performance.now();
       job.log(`dtrain elastic: ${job.membership.id} (rank ${comm.rank} of ${comm.size}, generation ${job.membership.current.generation}): ${err.message}; regrouping`);
-      previousSize = comm.size;
       // A collective that failed on a lost or stuck peer names it; a membership change, nobody.
-      const lost = err.code === 'ERR_DTRAIN_PEER_LOST' || err.code === 'ERR_DTRAIN_TIMEOUT' || err.code === 'ERR_DTRAIN_BROKEN' ? err.ranks : [];
-      comm = await regroup(comm, lost);
-      replaceWorld(comm);
-      state.rebind(comm);
-      state.restore();
-      stats.resets++;
-      pendingReset = true;
+      const named = err.code === 'ERR_DTRAIN_PEER_LOST' || err.code === 'ERR_DTRAIN_TIMEOUT' || err.code === 'ERR_DTRAIN_BROKEN' ? err.ranks : [];
+      regroupLosing = named;
     }
   }
 }

@@ -49,6 +49,7 @@ interface Snapshot {
   epoch: number;
   batch: number;
   extra: Record<string, unknown>;
+  stamp: number;
 }
 
 /** A deep copy of `sd`, written into `into`'s arrays where they fit (a commit per step allocates nothing). */
@@ -96,6 +97,12 @@ export class State {
   readonly scaler: LossScaler | undefined;
   /** Commits so far on this worker. */
   commits = 0;
+  /**
+   * How far this worker's committed state has come: the same on every rank of a generation
+   * after a sync, one more per commit. A sync copies from the rank with the largest (a worker
+   * that joins has -1, so it never is the source).
+   */
+  private stamp: number;
   private snap: Snapshot | undefined;
   private readonly callbacks: ((info: ResetInfo) => void | Promise<void>)[] = [];
 
@@ -113,6 +120,7 @@ export class State {
     this.scaler = options.scaler;
     if (options.extra !== undefined && (options.extra === null || typeof options.extra !== 'object')) throw new TypeError('elastic.State: extra must be an object');
     this.extra = options.extra ?? {};
+    this.stamp = elasticJob()?.membership.settings.joiner ? -1 : 0;
   }
 
   /**
@@ -121,6 +129,7 @@ export class State {
    * {@link run} moves the job to the new membership from this commit.
    */
   async commit(): Promise<void> {
+    this.stamp++;
     this.save();
     const job = elasticJob();
     if (!job) return;
@@ -142,23 +151,32 @@ export class State {
     this.epoch = s.epoch;
     this.batch = s.batch;
     this.extra = structuredClone(s.extra);
+    this.stamp = s.stamp;
   }
 
   /**
-   * Makes every rank's state rank 0's (the most senior surviving worker's, which holds the
-   * latest commit), then commits it, so every rank starts the generation from the same point.
+   * Makes every rank's state that of the rank holding the latest commit (the most senior such
+   * one; a worker that joins never is), then commits it, so every rank starts the generation
+   * from the same point. A DistributedOptimizer first checks that every rank holds the same
+   * parameters and settings.
    */
   async sync(comm: Communicator = getCommunicator('elastic.State.sync')): Promise<void> {
     if (comm.size > 1) {
-      await broadcastParameters([...this.params], 0, { communicator: comm });
+      if (this.optimizer instanceof DistributedOptimizer) this.optimizer.checkJob(comm);
+      const stamps = await comm.allgather(Float64Array.of(this.stamp));
+      const newest = Math.max(...stamps);
+      if (newest < 0) throw new DtrainError('elastic: no rank of this generation holds the job\'s state', 'ERR_DTRAIN_MEMBERSHIP');
+      const root = stamps.indexOf(newest);
+      await broadcastParameters([...this.params], root, { communicator: comm });
       const job = elasticJob();
       if (job && testDieInSyncFromEnv() === job.membership.id) process.kill(process.pid, 'SIGKILL');
-      if (this.optimizer) await broadcastOptimizerState(this.optimizer, 0, { communicator: comm });
-      const rest = await comm.broadcastObject({ epoch: this.epoch, batch: this.batch, extra: this.extra, scaler: this.scaler?.stateDict() ?? null }, 0);
+      if (this.optimizer) await broadcastOptimizerState(this.optimizer, root, { communicator: comm });
+      const rest = await comm.broadcastObject({ epoch: this.epoch, batch: this.batch, extra: this.extra, scaler: this.scaler?.stateDict() ?? null }, root);
       this.epoch = rest.epoch;
       this.batch = rest.batch;
       this.extra = rest.extra;
       if (this.scaler && rest.scaler) this.scaler.loadStateDict(rest.scaler);
+      this.stamp = newest;
     }
     this.save();
   }
@@ -196,6 +214,7 @@ export class State {
       epoch: this.epoch,
       batch: this.batch,
       extra: structuredClone(this.extra),
+      stamp: this.stamp,
     };
     this.commits++;
   }

@@ -34,10 +34,13 @@ const DISCOVERY_INTERVAL_MS = 2000;
 function discover(script: string, onSlots: (slots: number) => void): () => void {
   const here = new Set(['localhost', '127.0.0.1', hostname()]);
   let warned = false;
+  let lastFailure = 0;
   const tick = (): void => {
     execFile(script, [], { timeout: 10_000 }, (err, stdout) => {
       if (err) {
-        process.stderr.write(`dtrain: host discovery script ${script} failed (${err.message.trim()}); keeping the current workers\n`);
+        // Once per 30 s: a script that keeps failing must not flood the output.
+        if (Date.now() - lastFailure > 30_000) process.stderr.write(`dtrain: host discovery script ${script} failed (${err.message.trim()}); keeping the current workers\n`);
+        lastFailure = Date.now();
         return;
       }
       let slots = 0;
@@ -163,8 +166,17 @@ export async function runJob(options: JobOptions): Promise<number> {
           process.stderr.write(`dtrain: started worker w${id} (${why}); it joins at the next commit\n`);
         }
       };
+      // Replacements back off and are capped, so a worker that keeps dying cannot spin the job.
+      const budget = 2 * el.maxNp;
+      let respawned = 0;
       group = new WorkerGroup({ ...groupOptions, survivable: () => true, onSurvivedFailure: (_rank, status, running) => {
-        if (el.respawn && status.signal !== null && !group.anyFinished && running < el.maxNp) startOne('replacing a lost one');
+        if (!el.respawn || status.signal === null || group.anyFinished || running >= el.maxNp) return;
+        if (respawned >= budget) {
+          if (respawned++ === budget) process.stderr.write(`dtrain: not replacing lost workers any more: --respawn started ${budget} (2 x --max-np) already\n`);
+          return;
+        }
+        const delay = Math.min(250 * 2 ** respawned++, 8000);
+        setTimeout(() => startOne('replacing a lost one'), delay).unref();
       } });
       if (el.discoveryScript) stopDiscovery = discover(el.discoveryScript, (slots) => {
         for (let n = group.running; n < Math.min(slots, el.maxNp) && !group.anyFinished; n++) startOne(`the discovery script reports ${slots} slot(s) here`);

@@ -185,7 +185,8 @@ export class WorkerGroup {
         this.options.log(`dtrain: ${describeExit(worker.rank, status)}; ${what}`);
       }
       if (running === 0 && finished === 0) {
-        this.firstFailure = this.firstSurvived;
+        // A script's own error says more than the signal that started the trouble.
+        this.firstFailure = this.firstSurvivedError ?? this.firstSurvived;
         this.after(this.options.graceMs, () => this.stopSurvivors());
       } else if (running > 0) {
         this.options.onSurvivedFailure?.(worker.rank, status, running);

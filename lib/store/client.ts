@@ -26,6 +26,8 @@ export class StoreClient {
   /** Length of a VAL body still arriving for the head request. */
   private valueLength: number | null = null;
   private failure: Error | null = null;
+  /** After unref(): the connection holds the process only while a request is in flight. */
+  private idleUnref = false;
 
   private constructor(private readonly socket: Socket) {
     socket.setNoDelay(true);
@@ -145,7 +147,8 @@ export class StoreClient {
    * elastic membership's, must not keep a finished script alive).
    */
   unref(): void {
-    this.socket.unref();
+    this.idleUnref = true;
+    if (this.pending.length === 0) this.socket.unref();
   }
 
   /** Closes the connection; requests still in flight are rejected. */
@@ -163,9 +166,12 @@ export class StoreClient {
     what: string,
   ): Promise<Buffer | bigint | null> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
+    if (this.idleUnref && this.pending.length === 0) this.socket.ref();
+    return new Promise<Buffer | bigint | null>((resolve, reject) => {
       this.pending.push({ expect, what, resolve, reject });
       this.socket.write(data);
+    }).finally(() => {
+      if (this.idleUnref && this.pending.length === 0) this.socket.unref();
     });
   }
 

@@ -1,6 +1,6 @@
 import { nowNs, timelineActive, traceAsyncSpan, TID_BUCKETS } from '../comm/timeline';
 import type { Communicator } from '../comm/communicator';
-import { fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
+import { elasticFromEnv, fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
 import { getCommunicator } from '../comm/world';
 import { checkParameters, type Parameter } from '../common/parameter';
@@ -175,7 +175,9 @@ export class DistributedOptimizer {
     // A worker bound by the launcher has its own CPUs; unbound ones share the host's.
     const cpusPerWorker = workerCpusFromEnv() ?? Math.floor(availableParallelism() / this.comm.localSize);
     this.background = options.background ?? cpusPerWorker >= 2;
-    this.checkJob(this.comm);
+    // In an elastic job every rank checks at elastic.run's sync instead, where survivors and a
+    // worker that joins make the same calls at the same point.
+    if (elasticFromEnv() === undefined) this.checkJob(this.comm);
     this.buckets = this.makeBuckets();
   }
 
@@ -185,20 +187,20 @@ export class DistributedOptimizer {
   }
 
   /**
-   * Averages over `comm` from now on (elastic training's next generation): every rank of it
-   * checks again that all hold the same parameters, and a step in progress is abandoned.
+   * Averages over `comm` from now on (elastic training's next generation); a step in progress
+   * is abandoned. elastic.run then checks the job with {@link checkJob} on every rank.
    */
   setCommunicator(comm: Communicator): void {
-    // The same exchanges as the constructor's, so a worker that joins (constructing its
-    // optimizer) and the survivors (moving theirs) make the same calls.
-    this.checkJob(comm);
     this.communicator = comm;
     this.syncWaitMs = 0;
     this.reset();
   }
 
-  // Every rank holds the same parameters and settings (blocking exchanges).
-  private checkJob(comm: Communicator): void {
+  /**
+   * Checks that every rank of `comm` holds the same parameters and settings (blocking
+   * exchanges): the constructor's check, which elastic training runs at each sync instead.
+   */
+  checkJob(comm: Communicator = this.comm): void {
     const who = 'DistributedOptimizer';
     checkSameParameters(this.params, comm, who);
     // Ranks that compress differently would exchange messages of different formats.

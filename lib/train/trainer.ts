@@ -251,9 +251,12 @@ export class Trainer {
     this.params = model.parameters();
     const dopt = this.optimizer;
     this.onGrad = (p) => dopt.gradReady(p);
+    // Elastic training shards by position (ElasticSampler); this one only counts steps, at the
+    // job's size at the start, so every worker (one that joins later too) has the same schedule.
+    const elasticStart = options.elastic ? (elasticMembership()?.initialSize ?? this.comm.size) : undefined;
     this.sampler = new DistributedSampler(this.train.count, {
-      rank: this.comm.rank,
-      size: this.comm.size,
+      rank: elasticStart !== undefined ? 0 : this.comm.rank,
+      size: elasticStart ?? this.comm.size,
       shuffle: options.shuffle ?? true,
       seed: options.seed ?? 0,
     });
@@ -402,12 +405,16 @@ export class Trainer {
     if (dopt.backwardPassesPerStep !== 1) throw new RangeError('Trainer: elastic training takes backwardPassesPerStep 1');
     const commitEvery = positiveInt(this.o.commitEvery, 'commitEvery', 10);
     if (this.o.onReset !== undefined && typeof this.o.onReset !== 'function') throw new TypeError('Trainer: onReset must be a function');
+    for (const [name, set] of [['checkpointDir', this.o.checkpointDir !== undefined], ['evalEverySteps', (this.o.evalEverySteps ?? 0) > 0], ['dropLast', this.o.dropLast === true]] as const) {
+      if (set) throw new TypeError(`Trainer: elastic training does not take ${name} (its state lives in memory commits; see docs/elastic.md)`);
+    }
     const sampler = new ElasticSampler(this.train.count, { shuffle: this.sampler.shuffle, seed: this.sampler.seed });
     const n = this.train.count;
     const b = this.batchPerWorker;
     const baseLr = dopt.lr;
     const scaler = dopt.lossScaler;
-    const extra: ElasticProgress = { position: 0, step: 0, skipped: 0, initialSize: this.comm.size, history: [] };
+    // Synced from the rank with the latest commit, so a worker that joins takes the job's rate.
+    const extra: ElasticProgress = { position: 0, step: 0, skipped: 0, initialSize: this.sampler.size, baseLr: dopt.lr, history: [] };
     const state = new State({ params: this.params, optimizer: dopt, scaler, extra: extra as unknown as Record<string, unknown> });
     if (this.o.onReset) state.onReset(this.o.onReset);
     const log = this.o.log ?? ((line: string) => console.log(line));
@@ -439,7 +446,7 @@ export class Trainer {
         while (x.position < n) {
           const { end, from, to } = sampler.step(x.position, comm.rank, comm.size, b);
           const seen = Math.floor((st.epoch * n + x.position) / (b * x.initialSize));
-          dopt.lr = (this.schedule ? this.schedule(seen) : baseLr) * lrScale;
+          dopt.lr = (this.schedule ? this.schedule(seen) : x.baseLr) * lrScale;
           // Written before the gradients leave (buckets start during backward), so every step
           // whose update some rank may have applied is in the ledger.
           if (ledger) fs.appendFileSync(ledger, `${JSON.stringify({ g: who?.generation ?? 0, s: x.step + 1, e: st.epoch, i: Array.from(perm.subarray(from, to)) })}\n`);
@@ -469,9 +476,14 @@ export class Trainer {
           st.batch++;
           this.step = x.step;
           steps++;
-          if (x.step % commitEvery === 0 || x.position >= n) await st.commit();
+          // The epoch's last step is committed with its metrics, below: a failure in between
+          // redoes the step rather than report an epoch of no samples.
+          if (x.step % commitEvery === 0 && x.position < n) await st.commit();
         }
         const m = await this.epochMetrics(lossSum, batches, samples, performance.now() - t0, steps, bytes0, wait0, b);
+        if (!Number.isFinite(m.train_loss)) {
+          throw new DtrainError(`Trainer: the training loss was ${m.train_loss} in epoch ${m.epoch} while the averaged gradients stayed finite; training stopped`, 'ERR_DTRAIN_NONFINITE');
+        }
         x.history.push(m);
         if (comm.rank === 0) {
           if (this.o.metricsFile) fs.appendFileSync(this.o.metricsFile, `${JSON.stringify(m)}\n`);
@@ -561,6 +573,8 @@ export class Trainer {
       ['data.train.count', this.train.count],
       ['data.test.count', this.test?.count ?? -1],
       ['resume', this.o.resume ? 1 : 0],
+      // A worker that joins an elastic job builds its schedule itself: it must be the same one.
+      ...(this.o.elastic && this.schedule ? [0, 97, 1000, 10007].map((t): [string, number] => [`schedule(${t})`, (this.schedule as Schedule)(t)]) : []),
       ...Array.from({ length: this.batchSchedule ? this.epochs : 0 }, (_, e): [string, number] => [`batchSchedule(${e})`, this.loaderFor(e).batchSize]),
     ];
   }
@@ -818,6 +832,8 @@ interface ElasticProgress {
   skipped: number;
   /** Workers at the start: the learning rate scales by workers now / this. */
   initialSize: number;
+  /** The learning rate without a schedule (rank 0's at the start). */
+  baseLr: number;
   history: EpochMetrics[];
 }
 
