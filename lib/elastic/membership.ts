@@ -1,7 +1,7 @@
 /**
  * Who is in an elastic job, agreed through a key-value store (the launcher's, or etcd's Raft).
  *
- * Keys (under `el/`):
+ * Keys (under `em/`, apart from the generations' bootstrap keys under `el/c<G>/`, so listing and watching the membership never sees those):
  * - `alive/<id>`: a worker's liveness record, ephemeral (it vanishes with the worker's store
  *   connection or etcd lease), holding its seniority.
  * - `g/<G>/ready/<id>`: the worker asks to be in generation G.
@@ -39,7 +39,7 @@ interface AliveRecord {
   pid: number;
 }
 
-const PREFIX = 'el/';
+const PREFIX = 'em/';
 const ALIVE = `${PREFIX}alive/`;
 const LOST = `${PREFIX}lost/`;
 
@@ -150,7 +150,7 @@ export class Membership {
     }
     const view = readView(entries, target);
     const later = [...entries.keys()].some((k) => {
-      const g = /^el\/g\/(\d+)\/members$/.exec(k);
+      const g = /^em\/g\/(\d+)\/members$/.exec(k);
       return g !== null && Number(g[1]) > target;
     });
     // A later generation already forming means this one was skipped by everyone else.
