@@ -39,6 +39,8 @@ export interface NativeCommConfig {
   /** A group's hint: ranks of the whole job on this host (0: the group's own). */
   hostRanks?: number;
   localSizeOverride: number;
+  /** DTRAIN_HOST: this rank's host as the launcher names it; '' = the system's host name. */
+  hostName?: string;
   timeoutSec: number;
   bootstrapTimeoutSec: number;
   generation: number;

@@ -1,9 +1,10 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { bindToFromEnv, graceFromEnv, localSizeFromEnv, timelineFromLauncherEnv } from '../comm/config';
+import { bindToFromEnv, graceFromEnv, interfaceAddress, localSizeFromEnv, timelineFromLauncherEnv } from '../comm/config';
 import { cpuPlan, findTaskset, type BindTo } from '../launcher/cpu-affinity';
 import { runJob, type ElasticLaunch } from '../launcher/job';
+import { parseHostfile, parseHosts, placeRanks, type HostSlots } from '../launcher/hosts';
 import { nonNegativeSeconds, positiveInteger, positiveSeconds, transportName, UsageError } from './values';
 
 /** Grace period after a worker failure when neither --grace nor DTRAIN_GRACE is given. */
@@ -11,6 +12,10 @@ const DEFAULT_GRACE_SECONDS = 5;
 
 interface RunOptions {
   np?: number;
+  hosts?: string;
+  hostfile?: string;
+  launcherCmd?: string;
+  networkInterface?: string;
   elastic?: boolean;
   minNp?: number;
   maxNp?: number;
@@ -47,6 +52,10 @@ export function addRunCommand(program: Command): void {
     .option('--respawn', 'with --elastic: start a replacement (up to --max-np) when a worker is killed')
     .option('--elastic-timeout <seconds>', 'with --elastic: how long workers wait below --min-np before failing (default 600)', positiveSeconds)
     .option('--store <url>', 'with --elastic: agree on membership in etcd (etcd://host:port,...) instead of the launcher\'s store')
+    .option('--hosts <list>', 'run the ranks on these hosts, filled in order: h1:2,h2:2 (each host:slots); other hosts through --launcher-cmd (ssh by default)')
+    .option('--hostfile <file>', "like --hosts, from a file of 'host slots=N' lines")
+    .option('--launcher-cmd <cmd>', "how a worker starts on another host, {host} replaced (default 'ssh -o BatchMode=yes {host}'); e.g. 'ip netns exec {host}'")
+    .option('--network-interface <name>', 'exported as DTRAIN_IFACE: every host publishes this interface\'s address, and the store listens on it here')
     .option('--host-discovery-script <file>', 'with --elastic: a script printing host:slots lines, run every 2 s; this host\'s slots set how many workers run')
     .option(
       '--servers <K>',
@@ -83,7 +92,8 @@ export function addRunCommand(program: Command): void {
       const path = resolve(script);
       if (!isFile(path)) command.error(`dtrain: script not found: ${script}`, { exitCode: 2 });
       const elastic = elasticOptions(options);
-      const np = options.np ?? elastic?.start;
+      const hosts = hostOptions(options);
+      const np = options.np ?? elastic?.start ?? hosts?.reduce((n, h) => n + h.slots, 0);
       if (np === undefined) command.error("dtrain: required option '-n, --np <N>' not specified", { exitCode: 2 });
       let graceSeconds: number;
       let groupSize: number | undefined;
@@ -92,7 +102,10 @@ export function addRunCommand(program: Command): void {
       try {
         graceSeconds = options.grace ?? graceFromEnv() ?? DEFAULT_GRACE_SECONDS;
         groupSize = localSizeFromEnv();
-        cpus = cpuPlan(np + (options.servers ?? 0), options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
+        // Binding is for workers on this host alone; a multi-host job leaves placement to each.
+        cpus = hosts ? undefined : cpuPlan(np + (options.servers ?? 0), options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
+        if (hosts) placeRanks(hosts, np);
+        if (options.networkInterface !== undefined) interfaceAddress(options.networkInterface, '--network-interface');
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
@@ -101,6 +114,9 @@ export function addRunCommand(program: Command): void {
       process.exitCode = await runJob({
         size: np,
         elastic: elastic?.launch,
+        hosts,
+        launcherCmd: options.launcherCmd,
+        networkInterface: options.networkInterface,
         servers: options.servers ?? 0,
         timeline: options.timeline ?? timelineFromLauncherEnv(),
         script: path,
@@ -144,6 +160,21 @@ function elasticOptions(o: RunOptions): { start: number; launch: ElasticLaunch }
       discoveryScript: o.hostDiscoveryScript === undefined ? undefined : resolve(o.hostDiscoveryScript),
     },
   };
+}
+
+/** --hosts or --hostfile, checked (not both; not with --servers or --elastic yet). */
+function hostOptions(o: RunOptions): HostSlots[] | undefined {
+  if (o.hosts !== undefined && o.hostfile !== undefined) throw new UsageError('give --hosts or --hostfile, not both');
+  if (o.hosts === undefined && o.hostfile === undefined) {
+    if (o.launcherCmd !== undefined) throw new UsageError('--launcher-cmd needs --hosts or --hostfile');
+    return undefined;
+  }
+  if (o.servers !== undefined || o.elastic) throw new UsageError('--hosts and --hostfile do not combine with --servers or --elastic yet: those jobs run on this host');
+  try {
+    return o.hosts !== undefined ? parseHosts(o.hosts) : parseHostfile(o.hostfile as string);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function bindTo(v: string): BindTo {

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { checkOptions } from '../common/args';
 import { configError, DtrainError } from '../common/errors';
@@ -50,6 +50,8 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_GAMMA', default: 'calibrated or built in', meaning: "auto's seconds per byte reduced", readBy: 'worker' },
   { name: 'DTRAIN_CALIBRATION', default: '`~/.dtrain/calibration.json`', meaning: 'the calibration file', readBy: 'worker' },
   { name: 'DTRAIN_TCP_ADDR', default: '`127.0.0.1`', meaning: 'numeric IPv4 or IPv6 address the TCP transport listens on', readBy: 'worker' },
+  { name: 'DTRAIN_IFACE', default: 'unset', meaning: 'network interface whose address the TCP transport (and the launcher\'s store) use, on each host (`--network-interface`)', readBy: 'worker' },
+  { name: 'DTRAIN_HOST', default: 'set by the launcher', meaning: "this worker's host as `dtrain run --hosts` names it; ranks with the same one share memory", readBy: 'worker' },
   { name: 'DTRAIN_SHM_CHANNEL_BYTES', default: '`1048576`', meaning: 'size of each shared-memory ring', readBy: 'worker' },
   { name: 'DTRAIN_SHM_SPIN', default: 'adaptive', meaning: 'polls before a waiting rank sleeps', readBy: 'worker' },
   { name: 'DTRAIN_GRACE', default: '`5`', meaning: 'launcher: seconds survivors get after a failure', readBy: 'launcher' },
@@ -317,12 +319,40 @@ function checkIsa(): void {
  * peers (default 127.0.0.1; an IPv6 address with or without brackets, `::1` or `[::1]`).
  */
 export function tcpAddrFromEnv(env: Env = process.env): string {
+  const iface = raw(env, 'DTRAIN_IFACE');
+  if (iface !== undefined && raw(env, 'DTRAIN_TCP_ADDR') === undefined) return interfaceAddress(iface, 'DTRAIN_IFACE');
   const v = raw(env, 'DTRAIN_TCP_ADDR') ?? '127.0.0.1';
   const bare = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
   if (isIP(bare) === 0) {
     throw configError(`DTRAIN_TCP_ADDR must be a numeric IPv4 or IPv6 address (such as 10.0.0.5 or ::1), got '${v}'`);
   }
   return bare;
+}
+
+/**
+ * The address of network interface `name` on this host (IPv4 first), for DTRAIN_IFACE and the
+ * launcher's --network-interface; `what` names the setting in the error, which lists the
+ * interfaces that exist.
+ */
+export function interfaceAddress(name: string, what: string): string {
+  const all = networkInterfaces();
+  const addrs = all[name];
+  const pick = addrs?.find((a) => a.family === 'IPv4') ?? addrs?.find((a) => a.family === 'IPv6' && !a.address.startsWith('fe80'));
+  if (!pick) {
+    const exist = Object.entries(all).map(([n, as]) => `${n} (${(as ?? []).map((a) => a.address).join(', ')})`);
+    throw configError(`${what}: this host (${hostname()}) has no network interface '${name}' with an address; it has ${exist.join(', ')}`);
+  }
+  return pick.address;
+}
+
+/** Whether DTRAIN_TRANSPORT is set in `env` (the launcher leaves a user's choice alone). */
+export function transportChosenIn(env: Env = process.env): boolean {
+  return raw(env, 'DTRAIN_TRANSPORT') !== undefined;
+}
+
+/** DTRAIN_HOST: the launcher's name for this worker's host, or undefined. */
+export function hostNameFromEnv(env: Env = process.env): string | undefined {
+  return raw(env, 'DTRAIN_HOST');
 }
 
 /** DTRAIN_GRACE: seconds the launcher gives survivors after a failure, or undefined if unset. */
@@ -405,6 +435,7 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       shmSpin: intFromEnv(env, 'DTRAIN_SHM_SPIN', 0, 10_000_000) ?? -1,
       // Without one, ranks are grouped by host name (DTRAIN_LOCAL_SIZE only describes the host).
       localSizeOverride: intFromEnv(env, 'DTRAIN_GROUP_SIZE', 1) ?? 0,
+      hostName: raw(env, 'DTRAIN_HOST') ?? '',
       timeoutSec:
         options.timeout !== undefined
           ? checkSeconds(options.timeout, 'timeout')

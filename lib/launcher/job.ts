@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
+import { interfaceAddress, transportChosenIn } from '../comm/config';
+import { isThisHost, placeRanks, remoteArgv, SSH, type HostSlots } from './hosts';
 import { join } from 'node:path';
 import { mergeTimeline, removeTimelineParts } from '../comm/timeline';
 import { StoreServer } from '../store/server';
@@ -9,6 +11,20 @@ import { workerEnv } from './worker-env';
 
 /** The parameter server's entry point, run on server ranks. */
 const SERVER_MAIN = join(__dirname, '..', 'ps', 'server-main.js');
+
+/**
+ * Where the store listens: loopback for a job on this host; with --hosts, the address of
+ * --network-interface here, or this host's first non-loopback IPv4 address.
+ */
+function storeHost(options: JobOptions): string {
+  if (!options.hosts) return '127.0.0.1';
+  if (options.networkInterface !== undefined) return interfaceAddress(options.networkInterface, '--network-interface');
+  if (options.launcherCmd === undefined && options.hosts.every((h) => isThisHost(h.host))) return '127.0.0.1';
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  throw new Error('this host has no non-loopback IPv4 address for the other hosts to reach the store; give --network-interface');
+}
 
 /** The variables that make a worker part of an elastic job (its id is `w<id>`). */
 function elasticEnv(el: ElasticLaunch, id: number, joiner: boolean): NodeJS.ProcessEnv {
@@ -88,6 +104,12 @@ export interface JobOptions {
   taskset?: string;
   /** `--elastic`: the job survives lost workers and admits new ones (docs/elastic.md). */
   elastic?: ElasticLaunch;
+  /** `--hosts` / `--hostfile`: the ranks fill these hosts in order. */
+  hosts?: HostSlots[];
+  /** How a worker starts on another host (`{host}` replaced); default ssh. */
+  launcherCmd?: string;
+  /** `--network-interface`: every host publishes this interface's address (DTRAIN_IFACE). */
+  networkInterface?: string;
 }
 
 /** The elastic settings of `dtrain run --elastic`. */
@@ -113,7 +135,8 @@ export interface ElasticLaunch {
 export async function runJob(options: JobOptions): Promise<number> {
   const token = newToken();
   const jobId = newJobId();
-  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token });
+  const placements = options.hosts ? placeRanks(options.hosts, options.size) : undefined;
+  const store = await StoreServer.start({ host: storeHost(options), port: 0, token });
   try {
     // Worker output reaches the terminal through line-prefixing pipes, where a progress bar
     // that redraws one line cannot work; rank 0 also gets the terminal itself as fd 3.
@@ -140,7 +163,20 @@ export async function runJob(options: JobOptions): Promise<number> {
       // Bound workers see only their own CPUs; say how many, for the DistributedOptimizer's choice.
       if (bind) env.DTRAIN_WORKER_CPUS = String(bind[0].length);
       const args = server ? [SERVER_MAIN] : [options.script, ...options.args];
-      return { rank, command: process.execPath, args, env, terminal: terminal && rank === 0, bind };
+      const place = placements?.[rank];
+      if (place) {
+        // The launcher's name for the host decides which ranks share memory, and every host
+        // publishes the chosen interface's address; across hosts auto picks tcp.
+        Object.assign(env, { DTRAIN_HOST: place.host, DTRAIN_LOCAL_RANK: String(place.localRank), DTRAIN_LOCAL_SIZE: String(place.localSize) });
+        if (options.networkInterface !== undefined) env.DTRAIN_IFACE = options.networkInterface;
+        if (options.transport === undefined && !transportChosenIn(env)) env.DTRAIN_TRANSPORT = 'auto';
+        if (options.launcherCmd !== undefined || !isThisHost(place.host)) {
+          const passed = Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== undefined && (k.startsWith('DTRAIN_') || k === 'FASHION_MNIST_DIR'))) as Record<string, string>;
+          const argv = remoteArgv(options.launcherCmd ?? SSH, place.host, passed, process.execPath, args);
+          return { rank, command: argv[0], args: argv.slice(1), env: options.baseEnv ?? process.env };
+        }
+      }
+      return { rank, command: process.execPath, args, env, terminal: terminal && rank === 0 && !place, bind };
     });
     const groupOptions: WorkerGroupOptions = {
       graceMs: options.graceSeconds * 1000,

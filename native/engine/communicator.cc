@@ -160,9 +160,12 @@ void Communicator::bootstrap() {
     storePrefix_ = prefix;
     Rendezvous rv{store_.get(), prefix, config_.rank, config_.size, deadline};
     // Host names are gathered once: the topology, the transports and `auto` all read them.
+    // Hosts that share a kernel (network namespaces, containers) can share a host name: the
+    // launcher's name for the host, when it gives one, says which ranks really share memory.
     char host[256] = {0};
     gethostname(host, sizeof(host) - 1);
-    const std::vector<std::string> hosts = rv.allGather("host", host);
+    const std::vector<std::string> hosts =
+        rv.allGather("host", config_.hostName.empty() ? std::string(host) : config_.hostName);
     topology_ = topologyOf(hosts, config_.rank, config_.localSizeOverride);
     abort_ = std::make_unique<AbortWatch>(config_.net.storeAddress, config_.net.token,
                                           rv.prefix + "abort", deadline);

@@ -40,6 +40,7 @@ struct CommConfig {
   // rendezvous store's, empty only when size == 1.
   TransportOptions net;
   int localSizeOverride = 0;  // DTRAIN_GROUP_SIZE: groups of consecutive ranks act as hosts
+  std::string hostName;       // DTRAIN_HOST: this rank's host as the launcher names it (empty: gethostname)
   double timeoutSec = 30.0;   // default per-collective timeout
   double bootstrapTimeoutSec = 60.0;
   int generation = 0;  // distinguishes communicators created one after another

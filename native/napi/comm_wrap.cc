@@ -176,6 +176,7 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   const double stallMs = numberField(o, "testStallMs", 0);
   if (stallMs > 0) cfg.hooks = stallBeforeAllreduce(static_cast<int>(stallMs));
   cfg.localSizeOverride = static_cast<int>(numberField(o, "localSizeOverride", 0));
+  cfg.hostName = stringField(o, "hostName", "");
   cfg.timeoutSec = numberField(o, "timeoutSec", 30);
   cfg.bootstrapTimeoutSec = numberField(o, "bootstrapTimeoutSec", 60);
   cfg.generation = static_cast<int>(numberField(o, "generation", 0));

@@ -1,0 +1,114 @@
+'use strict';
+// dtrain run --hosts across two "hosts" made of network namespaces joined by a veth pair (each
+// with an interface dt0), workers started through --launcher-cmd 'ip netns exec {host}': the
+// store on dt0's address, tcp between hosts, ranks grouped by host (hierarchical), a worker
+// killed on the second host. Needs root and iproute2; skipped, saying why, without them.
+const { expect } = require('chai');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+const { ROOT } = require('./helpers');
+
+const CLI = path.join(ROOT, 'bin', 'dtrain.js');
+const WORKER = path.join(__dirname, 'workers', 'multihost.js');
+const A = `dtA${process.pid % 100000}`;
+const B = `dtB${process.pid % 100000}`;
+
+function sh(args) {
+  const r = spawnSync(args[0], args.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.error}`);
+}
+
+function run(ns, args, timeoutMs = 90000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, 'run', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`did not finish\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const results = [];
+      for (const line of stdout.split('\n')) {
+        const m = /^\[(\d+)\] RESULT (.*)$/.exec(line);
+        if (m) results.push(JSON.parse(m[2]));
+      }
+      resolve({ code, stdout, stderr, results });
+    });
+  });
+}
+
+describe('multi-host: dtrain run --hosts over two network namespaces', function () {
+  this.timeout(120000);
+  const hostsArgs = ['--hosts', `${A}:2,${B}:2`, '--launcher-cmd', 'ip netns exec {host}', '--network-interface', 'dt0'];
+
+  before(function () {
+    const why =
+      process.getuid?.() !== 0
+        ? 'not root'
+        : spawnSync('ip', ['-V']).status !== 0
+          ? 'no iproute2 (apt-get install iproute2)'
+          : spawnSync('ip', ['netns', 'add', A]).status !== 0
+            ? 'network namespaces are not allowed here'
+            : null;
+    if (why) {
+      console.log(`      (skipped: ${why})`);
+      this.skip();
+    }
+    sh(['ip', 'netns', 'add', B]);
+    sh(['ip', 'link', 'add', `${A}v`, 'type', 'veth', 'peer', 'name', `${B}v`]);
+    sh(['ip', 'link', 'set', `${A}v`, 'netns', A]);
+    sh(['ip', 'link', 'set', `${B}v`, 'netns', B]);
+    for (const [ns, dev, addr] of [[A, `${A}v`, '10.213.0.1/24'], [B, `${B}v`, '10.213.0.2/24']]) {
+      sh(['ip', '-n', ns, 'link', 'set', dev, 'name', 'dt0']);
+      sh(['ip', '-n', ns, 'addr', 'add', addr, 'dev', 'dt0']);
+      sh(['ip', '-n', ns, 'link', 'set', 'dt0', 'up']);
+      sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+  });
+
+  after(function () {
+    // Deleting a namespace removes its end of the veth pair, and so the pair.
+    for (const ns of [A, B]) spawnSync('ip', ['netns', 'del', ns]);
+  });
+
+  it('4 workers on 2 hosts: the store on dt0, tcp between the hosts, ranks grouped by host, hierarchical exact', async function () {
+    const r = await run(A, [...hostsArgs, WORKER]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/transport auto chose tcp: the ranks are on more than one host/);
+    const byRank = r.results.sort((x, y) => x.rank - y.rank);
+    expect(byRank.map((x) => x.host)).to.deep.equal([A, A, B, B]);
+    expect(byRank.map((x) => [x.localRank, x.localSize])).to.deep.equal([[0, 2], [1, 2], [0, 2], [1, 2]]);
+    for (const x of byRank) {
+      expect(x.transport).to.equal('tcp');
+      expect(x.sums).to.deep.equal({ hierarchical: true, ring: true, auto: true });
+    }
+  });
+
+  it('a worker killed on the second host: the others fail naming it, and the launcher reports it', async function () {
+    const r = await run(A, [...hostsArgs, WORKER, 'kill']);
+    expect(r.code).to.not.equal(0);
+    expect(r.stderr).to.match(/rank 3 was killed by signal SIGKILL/);
+    const others = r.results.filter((x) => x.rank !== 3);
+    expect(others.length).to.be.at.least(1);
+    for (const x of others) {
+      expect(x.code).to.equal('ERR_DTRAIN_PEER_LOST');
+      expect(x.lost).to.equal(3);
+    }
+  });
+
+  it('a wrong interface or too few slots are usage errors that say what exists', async function () {
+    const wrong = await run(A, ['--hosts', `${A}:2,${B}:2`, '--launcher-cmd', 'ip netns exec {host}', '--network-interface', 'nope0', WORKER]);
+    expect(wrong.code).to.equal(2);
+    expect(wrong.stderr).to.match(/no network interface 'nope0' with an address; it has .*dt0 \(10\.213\.0\.1/);
+    const slots = await run(A, ['-np', '5', '--hosts', `${A}:2,${B}:2`, WORKER]);
+    expect(slots.code).to.equal(2);
+    expect(slots.stderr).to.match(/-np 5 is more than the 4 slot\(s\)/);
+    const bad = await run(A, ['--hosts', `${A}:x`, WORKER]);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--hosts: '.*:x' is not host or host:slots/);
+  });
+});
