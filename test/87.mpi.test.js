@@ -6,37 +6,15 @@
 const { expect } = require('chai');
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
-const { runJob, describeJob, ROOT } = require('./helpers');
+const { spawnSync } = require('node:child_process');
+const { runJob, spawnCollect, describeJob, ROOT } = require('./helpers');
 
 const HAVE_MPIRUN = spawnSync('mpirun', ['--version'], { stdio: 'ignore' }).status === 0;
 const PLUGIN = path.join(ROOT, 'build', 'mpi', 'libdtrain_mpi.so');
 const ALGORITHMS = ['ring', 'halving-doubling', 'binary-blocks', 'recursive-doubling', 'hierarchical'];
 
 function mpirun(np, args, { env = {}, timeoutMs = 180000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', String(np), process.execPath, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mpirun did not finish within ${timeoutMs} ms\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const results = stdout
-        .split('\n')
-        .filter((l) => /^RESULT \{.*\}$/.test(l))
-        .map((l) => JSON.parse(l.slice(7)));
-      resolve({ code, stdout, stderr, results });
-    });
-  });
+  return spawnCollect('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', String(np), process.execPath, ...args], { env, timeoutMs });
 }
 
 describe('under mpirun (Open MPI)', function () {

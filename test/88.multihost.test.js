@@ -5,8 +5,8 @@
 // killed on the second host. Needs root and iproute2; skipped, saying why, without them.
 const { expect } = require('chai');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
-const { ROOT } = require('./helpers');
+const { spawnSync } = require('node:child_process');
+const { spawnCollect, ROOT } = require('./helpers');
 
 const CLI = path.join(ROOT, 'bin', 'dtrain.js');
 const WORKER = path.join(__dirname, 'workers', 'multihost.js');
@@ -19,26 +19,7 @@ function sh(args) {
 }
 
 function run(ns, args, timeoutMs = 90000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, 'run', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`did not finish\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const results = [];
-      for (const line of stdout.split('\n')) {
-        const m = /^\[(\d+)\] RESULT (.*)$/.exec(line);
-        if (m) results.push(JSON.parse(m[2]));
-      }
-      resolve({ code, stdout, stderr, results });
-    });
-  });
+  return spawnCollect('ip', ['netns', 'exec', ns, process.execPath, CLI, 'run', ...args], { timeoutMs });
 }
 
 describe('multi-host: dtrain run --hosts over two network namespaces', function () {
