@@ -78,6 +78,7 @@ export * as compress from './compress';
 export * as amp from './amp';
 export * as ps from './ps';
 export * as elastic from './elastic';
+export * as cuda from './cuda';
 export {
   DistributedOptimizer,
   broadcastParameters,

@@ -199,6 +199,8 @@ export interface AlgorithmEntry {
   /** Whether `auto` simulates it as an all-reduce candidate. */
   auto: boolean;
   closedForm: boolean;
+  /** The whole-collective backend that runs it instead of a schedule (`mpi`), or null. */
+  backend: string | null;
 }
 
 /** One entry of the transport registry (native/transport/transport_list.def). */
@@ -257,9 +259,35 @@ export interface MpiBinding {
   finalize(): void;
 }
 
+/** What the CUDA runtime and NCCL probes found (native/gpu/cuda_api.h). */
+export interface GpuLibraryInfo {
+  usable: boolean;
+  library: string | null;
+  tried: string[];
+  reason: string;
+}
+
+/** The CUDA runtime and NCCL, loaded at run time (native/napi/cuda_wrap.cc). */
+export interface CudaBinding {
+  probe(): {
+    cuda: GpuLibraryInfo & { devices: number; runtimeVersion: number; driverVersion: number };
+    nccl: GpuLibraryInfo & { version: number };
+  };
+  deviceCount(): number;
+  /** cudaMalloc'ed memory; throws ERR_DTRAIN_NO_GPU without a device. */
+  DeviceMemory: new (bytes: number, device: number) => {
+    readonly bytes: number;
+    readonly device: number;
+    upload(src: ArrayBufferView, offsetBytes: number): void;
+    download(dst: ArrayBufferView, offsetBytes: number): void;
+    free(): void;
+  };
+}
+
 interface AddonExports {
   Communicator: new (config: NativeCommConfig) => AddonCommunicator;
   mpi: MpiBinding;
+  cuda: CudaBinding;
   registry: Registry;
   nativeInfo(): NativeInfo;
   /** The encoded choice for an algorithm name; `kind` defaults to all-reduce. Throws a RangeError. */

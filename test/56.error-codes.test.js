@@ -102,6 +102,8 @@ const ELSEWHERE = {
   ERR_DTRAIN_TIMEOUT: ['30.faults.test.js', "to.equal('ERR_DTRAIN_TIMEOUT')"],
   ERR_DTRAIN_BROKEN: ['30.faults.test.js', "to.equal('ERR_DTRAIN_BROKEN')"],
   ERR_DTRAIN_MEMBERSHIP: ['85.elastic.test.js', "to.equal('ERR_DTRAIN_MEMBERSHIP')"],
+  // On machines without a GPU; where there is one, that test runs the device buffers instead.
+  ERR_DTRAIN_NO_GPU: ['89.cuda.test.js', "to.equal('ERR_DTRAIN_NO_GPU')"],
 };
 
 // Codes no test provokes, and why.

@@ -54,7 +54,9 @@ function defaultLoadNative(): object {
   const binding = loadBinding();
   // The kernels' SIMD level (DTRAIN_ISA or the CPU's best) next to the CPU's own.
   const native = binding.nativeInfo() as unknown as { mpi: { usable: boolean; library?: string; reason: string; tried: string[] } };
-  return { ...native, mpi: mpiInfo(native.mpi, (p) => binding.mpi.load(p)), kernels: binding.kernels.info() };
+  // The CUDA runtime and NCCL as loaded at run time: names tried, devices, versions, why not.
+  const gpu = binding.cuda.probe();
+  return { ...native, cuda: gpu.cuda, nccl: gpu.nccl, mpi: mpiInfo(native.mpi, (p) => binding.mpi.load(p)), kernels: binding.kernels.info() };
 }
 
 /**

@@ -196,8 +196,9 @@ function planFrom(o: TrainSimOptions): Plan {
     return usage((err as Error).message);
   }
 
-  // Algorithms: the registry's all-reduce ones, or the --algo list, each checked.
-  const registry = binding.registry.algorithms;
+  // Algorithms: the registry's all-reduce ones, or the --algo list, each checked. Algorithms
+  // that a library runs (mpi) have no schedule to simulate.
+  const registry = binding.registry.algorithms.filter((a) => a.backend == null);
   const base = (name: string) => name.split(':')[0];
   const allgatherAlgos = new Set(registry.filter((a) => a.collectives.includes('allgather')).map((a) => a.name));
   const notes: string[] = [];
@@ -211,6 +212,7 @@ function planFrom(o: TrainSimOptions): Plan {
       } catch (err) {
         usage((err as Error).message);
       }
+      if (!registry.some((d) => d.name === base(a))) usage(`${a} runs a library's own collective: it has no schedule to simulate`);
       if (!grouped && registry.find((d) => d.name === base(a))?.takesInner) {
         usage(`${a} needs hosts (--ranks-per-host K or --hosts H): without them every rank is its own host and it is the ring`);
       }

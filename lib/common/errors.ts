@@ -79,6 +79,12 @@ export const ERROR_CODES = {
     remedy: "run the training loop inside `elastic.run(state, fn)`, which catches it; for the timeout, start more workers or lower `--min-np`",
     native: false,
   },
+  ERR_DTRAIN_NO_GPU: {
+    thrownAs: 'DtrainError',
+    when: 'a `dtrain.cuda` call on a machine where no CUDA device or runtime library was found; the message lists the library names tried and why each failed',
+    remedy: 'run on a machine with an NVIDIA GPU and its driver; `dtrain info` says what was found (`cuda`, `nccl`)',
+    native: true,
+  },
   ERR_DTRAIN_INVALID_ARG: {
     thrownAs: 'RangeError',
     when: 'an argument that only the native core can judge is out of range (an index past the end in a decoder, an unknown algorithm)',

@@ -16,6 +16,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kClosed: return "ERR_DTRAIN_CLOSED";
     case ErrorCode::kSystem: return "ERR_DTRAIN_SYSTEM";
     case ErrorCode::kConfig: return "ERR_DTRAIN_CONFIG";
+    case ErrorCode::kNoGpu: return "ERR_DTRAIN_NO_GPU";
   }
   return "ERR_DTRAIN_UNKNOWN";
 }

@@ -21,10 +21,11 @@ enum class ErrorCode {
   kClosed,           // ERR_DTRAIN_CLOSED: the communicator was shut down
   kSystem,           // ERR_DTRAIN_SYSTEM: an OS call failed
   kConfig,           // ERR_DTRAIN_CONFIG: a DTRAIN_* setting this build or machine cannot use
+  kNoGpu,            // ERR_DTRAIN_NO_GPU: a GPU call where no CUDA device or library was found
 };
 
-// How many codes there are (kConfig is the last).
-constexpr int kErrorCodeCount = static_cast<int>(ErrorCode::kConfig) + 1;
+// How many codes there are (kNoGpu is the last).
+constexpr int kErrorCodeCount = static_cast<int>(ErrorCode::kNoGpu) + 1;
 
 const char* errorCodeName(ErrorCode code);
 

@@ -24,6 +24,7 @@ Napi::Object InitDtrain(Napi::Env env, Napi::Object exports) {
   dtrain::registerKernels(env, exports);
   dtrain::registerNn(env, exports);
   dtrain::registerMpi(env, exports);
+  dtrain::registerCuda(env, exports);
   return exports;
 }
 

@@ -163,10 +163,6 @@ Napi::Value nativeInfo(const Napi::CallbackInfo& info) {
   o.Set("auto", autoChoices);
   for (const BackendDef* b : backends()) backendNames.push_back(b->name);
   o.Set("backends", strings(env, backendNames));
-  o.Set("cuda", probeLibrary(env, {"libcuda.so.1"}, "the CUDA driver (libcuda.so.1)",
-                             "the CUDA driver is present, but this build has no CUDA kernels yet"));
-  o.Set("nccl", probeLibrary(env, {"libnccl.so.2"}, "NCCL (libnccl.so.2)",
-                             "NCCL is present, but this build has no NCCL backend yet"));
   o.Set("mpi", probeLibrary(env, {"libmpi.so.40", "libmpi.so.12", "libmpi.so"},
                             "an MPI library (libmpi.so)",
                             "MPI is present; the MPI plugin decides whether dtrain can use it"));

@@ -16,5 +16,7 @@ Napi::Value algorithmId(const Napi::CallbackInfo& info);
 Napi::Value chunkOf(const Napi::CallbackInfo& info);
 // binding.mpi: the MPI plugin's loader (napi/mpi_wrap.cc).
 void registerMpi(Napi::Env env, Napi::Object exports);
+// binding.cuda: the CUDA runtime and NCCL found at run time, and device memory (napi/cuda_wrap.cc).
+void registerCuda(Napi::Env env, Napi::Object exports);
 
 }  // namespace dtrain
