@@ -35,7 +35,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_STORE', default: 'set by the launcher', meaning: 'host:port of the rendezvous store', readBy: 'worker' },
   { name: 'DTRAIN_TOKEN', default: 'set by the launcher', meaning: 'the per-job secret', readBy: 'worker' },
   { name: 'DTRAIN_JOB_ID', default: 'set by the launcher', meaning: "names this job's shared-memory segments", readBy: 'worker' },
-  { name: 'DTRAIN_TRANSPORT', default: '`shm`', meaning: 'auto, shm or tcp', readBy: 'worker' },
+  { name: 'DTRAIN_TRANSPORT', default: '`shm`', meaning: 'auto, shm, tcp or mpi', readBy: 'worker' },
   { name: 'DTRAIN_TIMEOUT', default: '`30`', meaning: 'seconds before a collective fails', readBy: 'worker' },
   {
     name: 'DTRAIN_STALL_WARN',

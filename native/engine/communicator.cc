@@ -517,6 +517,7 @@ void Communicator::fail(const Error& e) {
   if (e.code() != ErrorCode::kPeerLost && e.code() != ErrorCode::kTimeout) return;
   // Streams between ranks are now out of step; nothing later on them can be trusted.
   broken_ = std::make_unique<Error>(e);
+  if (transport_) transport_->abandon();
   if (e.code() == ErrorCode::kPeerLost && abort_ && !e.ranks().empty()) {
     abort_->raise(e.ranks()[0], "rank " + std::to_string(e.ranks()[0]) +
                                     " was lost (reported by rank " + std::to_string(config_.rank) +

@@ -247,6 +247,43 @@ int dtrain_mpi_reduce_scatter(const void* send, void* recv, const int* counts, i
   return rc == MPI_SUCCESS ? 0 : fail(err, errLen, even ? "MPI_Reduce_scatter_block" : "MPI_Reduce_scatter", rc);
 }
 
+int dtrain_mpi_isend(const void* buf, int bytes, int peer, int tag, void** req, char* err, size_t errLen) {
+  auto* r = new MPI_Request;
+  const int rc = MPI_Isend(buf, bytes, MPI_BYTE, peer, tag, world, r);
+  if (rc != MPI_SUCCESS) {
+    delete r;
+    return fail(err, errLen, "MPI_Isend", rc);
+  }
+  *req = r;
+  return 0;
+}
+
+int dtrain_mpi_irecv(void* buf, int bytes, int peer, int tag, void** req, char* err, size_t errLen) {
+  auto* r = new MPI_Request;
+  const int rc = MPI_Irecv(buf, bytes, MPI_BYTE, peer, tag, world, r);
+  if (rc != MPI_SUCCESS) {
+    delete r;
+    return fail(err, errLen, "MPI_Irecv", rc);
+  }
+  *req = r;
+  return 0;
+}
+
+int dtrain_mpi_test(void* req, int* done, char* err, size_t errLen) {
+  auto* r = static_cast<MPI_Request*>(req);
+  const int rc = MPI_Test(r, done, MPI_STATUS_IGNORE);
+  if (rc != MPI_SUCCESS) return fail(err, errLen, "MPI_Test", rc);
+  if (*done) delete r;
+  return 0;
+}
+
+void dtrain_mpi_cancel(void* req) {
+  auto* r = static_cast<MPI_Request*>(req);
+  MPI_Cancel(r);
+  MPI_Request_free(r);
+  delete r;
+}
+
 void dtrain_mpi_finalize(void) {
   int finalized = 0;
   MPI_Finalized(&finalized);

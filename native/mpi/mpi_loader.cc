@@ -44,6 +44,10 @@ MpiPlugin& loadMpiPlugin(const std::string& path) {
   p->allgather = symbol<dtrain_mpi_allgather_fn>(h, "dtrain_mpi_allgather", path);
   p->reduceScatter = symbol<dtrain_mpi_reduce_scatter_fn>(h, "dtrain_mpi_reduce_scatter", path);
   p->finalize = symbol<dtrain_mpi_finalize_fn>(h, "dtrain_mpi_finalize", path);
+  p->isend = symbol<dtrain_mpi_isend_fn>(h, "dtrain_mpi_isend", path);
+  p->irecv = symbol<dtrain_mpi_irecv_fn>(h, "dtrain_mpi_irecv", path);
+  p->test = symbol<dtrain_mpi_test_fn>(h, "dtrain_mpi_test", path);
+  p->cancel = symbol<dtrain_mpi_cancel_fn>(h, "dtrain_mpi_cancel", path);
   loaded = p;  // never unloaded: MPI cannot be initialized twice in a process
   return *p;
 }

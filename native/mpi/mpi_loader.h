@@ -16,6 +16,10 @@ struct MpiPlugin {
   dtrain_mpi_allgather_fn allgather = nullptr;
   dtrain_mpi_reduce_scatter_fn reduceScatter = nullptr;
   dtrain_mpi_finalize_fn finalize = nullptr;
+  dtrain_mpi_isend_fn isend = nullptr;
+  dtrain_mpi_irecv_fn irecv = nullptr;
+  dtrain_mpi_test_fn test = nullptr;
+  dtrain_mpi_cancel_fn cancel = nullptr;
   // Set by mpiInit(): MPI's view of this process.
   bool initialized = false;
   int rank = 0, size = 1, localRank = 0, localSize = 1;

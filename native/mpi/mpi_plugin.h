@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#define DTRAIN_MPI_ABI 1
+#define DTRAIN_MPI_ABI 2
 
 // dtrain's dtype and reduce-op codes (common/dtype.h), repeated so the plugin needs no core header.
 #define DTRAIN_MPI_FLOAT32 0
@@ -39,6 +39,12 @@ typedef int (*dtrain_mpi_allgather_fn)(const void* send, void* recv, size_t coun
 typedef int (*dtrain_mpi_reduce_scatter_fn)(const void* send, void* recv, const int* counts, int dtype, int op,
                                             char* err, size_t errLen);
 typedef void (*dtrain_mpi_finalize_fn)(void);
+// Non-blocking point-to-point on MPI_COMM_WORLD (the mpi transport): at most INT_MAX bytes per
+// call; *req is the plugin's handle, released by test (once done) or cancel.
+typedef int (*dtrain_mpi_isend_fn)(const void* buf, int bytes, int peer, int tag, void** req, char* err, size_t errLen);
+typedef int (*dtrain_mpi_irecv_fn)(void* buf, int bytes, int peer, int tag, void** req, char* err, size_t errLen);
+typedef int (*dtrain_mpi_test_fn)(void* req, int* done, char* err, size_t errLen);
+typedef void (*dtrain_mpi_cancel_fn)(void* req);
 
 #ifdef __cplusplus
 }

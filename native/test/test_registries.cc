@@ -146,9 +146,9 @@ int main() {
             "rank 2 on 'b'; set DTRAIN_TRANSPORT=tcp",
         "shm across hosts: %s", refusal.c_str());
   CHECK(errorOf([] { chooseTransport("carrier-pigeon", {"a"}); }) ==
-            "unknown transport 'carrier-pigeon'; use auto, shm, tcp",
+            "unknown transport 'carrier-pigeon'; use auto, shm, tcp, mpi",
         "unknown transport");
-  CHECK((transportNames() == std::vector<std::string>{"auto", "shm", "tcp"}), "transport names");
+  CHECK((transportNames() == std::vector<std::string>{"auto", "shm", "tcp", "mpi"}), "transport names");
 
   // Topology: host names grouped in order of first appearance; an explicit group size wins.
   JobTopology t = topologyOf({"b", "a", "b", "a", "c"}, 2, 0);

@@ -48,6 +48,9 @@ class Transport {
   // `abort` (may be null).
   virtual void run(std::vector<Transfer>& transfers, const Deadline& deadline,
                    AbortWatch* abort) = 0;
+  // The communicator failed: stop whatever transfers are still in flight (their buffers may go
+  // away). Transports that complete or drop a transfer within run() have nothing to do.
+  virtual void abandon() {}
 };
 
 // Describes the peers still awaited by unfinished transfers, for timeout messages:
