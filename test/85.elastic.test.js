@@ -140,11 +140,22 @@ describe('elastic training (dtrain run --elastic, dtrain.elastic)', function () 
     expect(finals.find((f) => f.rank === 0).id).to.equal('w1');
   });
 
-  it('--respawn: a killed worker is replaced; the replacement joins at a commit, receives the state, and the job ends at full size', async function () {
-    const r = await loopJob(['--respawn', '--min-np', '2', '--max-np', '3', '-np', '3'], [['w1', 400]], 150);
-    const finals = checkLoop(r, { steps: 150, size: 3 });
-    expect(finals.map((f) => f.id).sort()).to.deep.equal(['w0', 'w2', 'w3']);
-    expect(r.stderr).to.match(/started worker w3 \(replacing a lost one\)/);
+  it('--respawn: a killed worker is replaced; the replacement joins at a commit, receives the state, and the job ends at full size (its timeline part too)', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-timeline-'));
+    try {
+      const timeline = path.join(dir, 'trace.json');
+      const r = await loopJob(['--respawn', '--min-np', '2', '--max-np', '3', '-np', '3', '--timeline', timeline], [['w1', 400]], 150);
+      const finals = checkLoop(r, { steps: 150, size: 3 });
+      expect(finals.map((f) => f.id).sort()).to.deep.equal(['w0', 'w2', 'w3']);
+      expect(r.stderr).to.match(/started worker w3 \(replacing a lost one\)/);
+      // One track per worker (w<k>: k), the replacement's included, whatever its ranks.
+      expect(r.stderr).to.match(/timeline of 4 rank\(s\) written/);
+      const events = JSON.parse(fs.readFileSync(timeline, 'utf8'));
+      const pids = new Set((events.traceEvents ?? events).map((e) => e.pid));
+      expect([...pids].sort()).to.deep.equal([0, 1, 2, 3]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a host discovery script that reports more slots grows the job (4 -> 5 with --max-np 5) at a commit', async function () {

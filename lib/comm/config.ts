@@ -350,6 +350,12 @@ export function transportChosenIn(env: Env = process.env): boolean {
   return raw(env, 'DTRAIN_TRANSPORT') !== undefined;
 }
 
+/** The k of DTRAIN_ELASTIC_ID=w<k>, or undefined outside an elastic job. */
+function elasticPart(env: Env): number | undefined {
+  const id = raw(env, 'DTRAIN_ELASTIC_ID');
+  return id !== undefined && /^w\d+$/.test(id) ? Number(id.slice(1)) : undefined;
+}
+
 /** DTRAIN_HOST: the launcher's name for this worker's host, or undefined. */
 export function hostNameFromEnv(env: Env = process.env): string | undefined {
   return raw(env, 'DTRAIN_HOST');
@@ -450,7 +456,9 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       stallWarnSec: stallWarnFromEnv(env),
       // Raising it helps mid sizes and hurts large ones here (docs/performance.md): a knob, not a default.
       inlineBytes: intFromEnv(env, 'DTRAIN_INLINE_BYTES', 0) ?? 64 << 10,
-      ...timelineFromEnv(options.timeline, env, r, rank !== undefined),
+      // An elastic worker's part is named by its id (w<k>: part k), since ranks change and a
+      // worker that joins has none yet.
+      ...timelineFromEnv(options.timeline, env, elasticPart(env) ?? r, rank !== undefined || elasticPart(env) !== undefined),
       logName: `rank ${r}`,
       costModels,
       testStallMs: intFromEnv(env, 'DTRAIN_TEST_STALL_MS', 0) ?? 0,

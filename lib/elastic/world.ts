@@ -93,6 +93,8 @@ async function connect(g: Generation): Promise<Communicator> {
           generation: g.generation,
           prefix: `el/c${g.generation}/`,
           logName: `rank ${rank} (${j.membership.id}, generation ${g.generation})`,
+          // The timeline's track is the worker's, whatever its rank in this generation.
+          jobRank: Number(j.membership.id.slice(1)),
           bootstrapTimeoutSec: Math.min(j.config.bootstrapTimeoutSec, GENERATION_BOOTSTRAP_SEC),
         },
         j.defaultAlgorithm,

@@ -188,10 +188,12 @@ export async function runJob(options: JobOptions): Promise<number> {
     };
     let group = new WorkerGroup(groupOptions);
     let stopDiscovery = (): void => {};
+    let startedWorkers = (): number => total;
     if (options.elastic) {
       for (const spec of specs) Object.assign(spec.env, elasticEnv(options.elastic, spec.rank, false));
       const el = options.elastic;
       let nextId = total;
+      startedWorkers = () => nextId;
       const startOne = (why: string): void => {
         const id = nextId++;
         const env = workerEnv(options.baseEnv ?? process.env, { rank: 0, size: 1, store: store.address, token, jobId, transport: options.transport, timeoutSeconds: options.timeoutSeconds, groupSize: options.groupSize });
@@ -222,7 +224,8 @@ export async function runJob(options: JobOptions): Promise<number> {
     stopDiscovery();
     if (options.timeline !== undefined) {
       try {
-        const merged = mergeTimeline(options.timeline, total);
+        // Elastic replacements wrote parts of their own (w<k>: part k).
+        const merged = mergeTimeline(options.timeline, startedWorkers());
         process.stderr.write(`dtrain: timeline of ${merged.length} rank(s) written to ${options.timeline} (open it in ui.perfetto.dev)\n`);
       } catch (err) {
         // The parts stay where they are; the job's own exit code still stands.
