@@ -303,6 +303,9 @@ export async function shutdown(): Promise<void> {
     closedGeneration = generation;
     try {
       await w.shutdown();
+    } catch (err) {
+      // The loop has finished; a peer lost during the goodbye changes nothing for this one.
+      process.stderr.write(`dtrain elastic: a peer was lost while leaving the job (${(err as Error).message}); this worker's results stand\n`);
     } finally {
       await closeElasticJob();
     }
