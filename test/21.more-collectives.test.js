@@ -88,7 +88,7 @@ describe('collectives usage edges', function () {
       expect(r.same).to.equal(true);
       expect(r.otherTransport).to.include({ name: 'RangeError', code: 'ERR_DTRAIN_INVALID_ARG' });
       expect(r.otherTransport.message).to.match(/transport 'tcp' \(running: 'shm'\).*shutdown\(\)/);
-      expect(r.unknownTransport.message).to.match(/transport must be 'auto', 'shm' or 'tcp', got 'ib'/);
+      expect(r.unknownTransport.message).to.match(/transport must be 'auto', 'shm', 'tcp' or 'mpi', got 'ib'/);
       expect(r.otherTimeout.message).to.match(/timeout 7 \(running: 30\)/);
       expect(r.typo).to.include({ name: 'TypeError' });
       expect(r.typo.message).to.match(/tiemout/);

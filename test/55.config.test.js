@@ -79,8 +79,8 @@ describe('configuration', function () {
 
     it('refuses bad values, naming the variable and what it must be', function () {
       expect(() => from({ DTRAIN_SHM_SPIN: 'lots' })).to.throw(RangeError, /DTRAIN_SHM_SPIN must be an integer from 0 to 10000000, got 'lots'/);
-      expect(() => from({ DTRAIN_TRANSPORT: 'carrier-pigeon' })).to.throw(RangeError, /DTRAIN_TRANSPORT must be 'auto', 'shm' or 'tcp', got 'carrier-pigeon'/);
-      expect(() => from({}, { transport: 'udp' })).to.throw(RangeError, /transport must be 'auto', 'shm' or 'tcp', got 'udp'/);
+      expect(() => from({ DTRAIN_TRANSPORT: 'carrier-pigeon' })).to.throw(RangeError, /DTRAIN_TRANSPORT must be 'auto', 'shm', 'tcp' or 'mpi', got 'carrier-pigeon'/);
+      expect(() => from({}, { transport: 'udp' })).to.throw(RangeError, /transport must be 'auto', 'shm', 'tcp' or 'mpi', got 'udp'/);
       expect(() => config.configFromEnv({}, 0, { ...base, DTRAIN_ALLREDUCE_ALGO: 'fastest' })).to.throw(
         RangeError,
         /DTRAIN_ALLREDUCE_ALGO: unknown all-reduce algorithm 'fastest'; known: auto, ring/,

@@ -46,7 +46,7 @@ describe('a toy algorithm and a toy transport, added with one file and one regis
     expect(info.algorithms).to.include('hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|toy-gather>');
     expect(info.collectives.reduceScatter).to.not.include('toy-gather');
     expect(info.auto.allreduce).to.include('toy-gather');
-    expect(info.transports).to.deep.equal(['shm', 'tcp', 'toy-store']);
+    expect(info.transports).to.deep.equal(['shm', 'tcp', 'mpi', 'toy-store']);
     expect(info.auto.transport).to.include('toy-store');
   });
 
