@@ -1,5 +1,5 @@
 // The mpi backend: algorithm `mpi` hands a collective's data phase to the site's MPI
-// (MPI_Allreduce, MPI_Bcast, MPI_Allgather, MPI_Reduce_scatter[_block]) through the plugin,
+// (MPI_Allreduce, MPI_Allgather, MPI_Reduce_scatter[_block]) through the plugin,
 // after dtrain's own descriptor exchange has checked that every rank made the same call. It
 // is the baseline to compare dtrain's schedules with, and the choice where a cluster's MPI is
 // fastest. MPI's collectives have no timeout: a peer lost in the data phase is MPI's to report
@@ -49,10 +49,6 @@ class MpiBackend final : public Backend {
           }
         }
         bytes_ += 2 * (size_ - 1) * op.count * es / size_;
-        break;
-      case OpKind::kBroadcast:
-        check(p->bcast(op.data, op.count, dt, op.root, err_, sizeof err_));
-        bytes_ += op.count * es;
         break;
       case OpKind::kAllgather:
         check(p->allgather(op.input, op.data, op.count, dt, err_, sizeof err_));

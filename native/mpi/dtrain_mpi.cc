@@ -208,19 +208,6 @@ int dtrain_mpi_allreduce(void* buf, size_t count, int dtype, int op, char* err, 
   return 0;
 }
 
-int dtrain_mpi_bcast(void* buf, size_t count, int dtype, int root, char* err, size_t errLen) {
-  MPI_Datatype t;
-  if (!typeOf(dtype, &t)) return badArgs(err, errLen, dtype, 0);
-  int es = 0;
-  MPI_Type_size(t, &es);
-  for (size_t at = 0; at < count; at += kMaxPiece) {
-    const size_t n = count - at < kMaxPiece ? count - at : kMaxPiece;
-    const int rc = MPI_Bcast(static_cast<char*>(buf) + at * es, static_cast<int>(n), t, root, world);
-    if (rc != MPI_SUCCESS) return fail(err, errLen, "MPI_Bcast", rc);
-  }
-  return 0;
-}
-
 int dtrain_mpi_allgather(const void* send, void* recv, size_t count, int dtype, char* err, size_t errLen) {
   MPI_Datatype t;
   if (!typeOf(dtype, &t)) return badArgs(err, errLen, dtype, 0);

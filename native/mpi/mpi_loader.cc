@@ -40,7 +40,6 @@ MpiPlugin& loadMpiPlugin(const std::string& path) {
   p->init = symbol<dtrain_mpi_init_fn>(h, "dtrain_mpi_init", path);
   p->bcastBytes = symbol<dtrain_mpi_bcast_bytes_fn>(h, "dtrain_mpi_bcast_bytes", path);
   p->allreduce = symbol<dtrain_mpi_allreduce_fn>(h, "dtrain_mpi_allreduce", path);
-  p->bcast = symbol<dtrain_mpi_bcast_fn>(h, "dtrain_mpi_bcast", path);
   p->allgather = symbol<dtrain_mpi_allgather_fn>(h, "dtrain_mpi_allgather", path);
   p->reduceScatter = symbol<dtrain_mpi_reduce_scatter_fn>(h, "dtrain_mpi_reduce_scatter", path);
   p->finalize = symbol<dtrain_mpi_finalize_fn>(h, "dtrain_mpi_finalize", path);

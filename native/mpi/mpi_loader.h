@@ -12,7 +12,6 @@ struct MpiPlugin {
   dtrain_mpi_init_fn init = nullptr;
   dtrain_mpi_bcast_bytes_fn bcastBytes = nullptr;
   dtrain_mpi_allreduce_fn allreduce = nullptr;
-  dtrain_mpi_bcast_fn bcast = nullptr;
   dtrain_mpi_allgather_fn allgather = nullptr;
   dtrain_mpi_reduce_scatter_fn reduceScatter = nullptr;
   dtrain_mpi_finalize_fn finalize = nullptr;

@@ -32,7 +32,6 @@ typedef int (*dtrain_mpi_init_fn)(int* rank, int* size, int* localRank, int* loc
                                   size_t versionLen, char* err, size_t errLen);
 typedef int (*dtrain_mpi_bcast_bytes_fn)(void* buf, size_t bytes, int root, char* err, size_t errLen);
 typedef int (*dtrain_mpi_allreduce_fn)(void* buf, size_t count, int dtype, int op, char* err, size_t errLen);
-typedef int (*dtrain_mpi_bcast_fn)(void* buf, size_t count, int dtype, int root, char* err, size_t errLen);
 typedef int (*dtrain_mpi_allgather_fn)(const void* send, void* recv, size_t count, int dtype, char* err,
                                        size_t errLen);
 // counts: each rank's chunk (elements), in rank order; the chunks of `send` follow one another.

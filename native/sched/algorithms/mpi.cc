@@ -12,11 +12,12 @@ constexpr CollectiveSupport kByMpi{nullptr, false, "mpi"};
 
 extern const AlgorithmDef kMpiAlgorithm = {
     "mpi",
-    "the site's MPI (MPI_Allreduce, MPI_Bcast, MPI_Allgather, MPI_Reduce_scatter) under mpirun",
+    "the site's MPI (MPI_Allreduce, MPI_Allgather, MPI_Reduce_scatter) under mpirun",
     /*allreduce=*/kByMpi,
     /*reduceScatter=*/kByMpi,
     /*allgather=*/kByMpi,
-    /*broadcast=*/kByMpi,
+    // Broadcast takes no algorithm in the API (it is always the binomial tree).
+    /*broadcast=*/{},
     /*takesInner=*/false,
     /*autoCandidate=*/false,
 };
