@@ -27,7 +27,7 @@ export function recoveryStats(): RecoveryStats {
  * receives it); when a collective fails because a worker was lost (or stuck past the
  * timeout), or a commit agreed that one waits to join, every survivor discards the step in
  * flight, leaves the communicator, agrees on the next membership, restores its last commit,
- * syncs from the most senior survivor, runs the reset callbacks, and calls `fn` again.
+ * syncs from the survivor whose commit is latest, runs the reset callbacks, and calls `fn` again.
  *
  * Outside an elastic job (`dtrain run` without `--elastic`) it runs `fn` once, failures included.
  *
