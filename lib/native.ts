@@ -11,7 +11,7 @@ import type { KernelsBinding } from './kernels/binding';
 import type { NnBinding } from './nn/binding';
 
 /** The shape of the binding this TypeScript expects; the addon reports its own at load. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** A transport's cost model, or a calibrated one (lib/comm/config.ts). */
 export interface CostModel {

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "gpu/cuda_api.h"
 #include "napi/errors.h"
+#include "napi/wraps.h"
 
 namespace dtrain {
 
@@ -35,9 +36,7 @@ Napi::Object probe(Napi::Env env) {
   const CudaRuntime* rt = cudaRuntime();
   c.Set("usable", rt != nullptr && p.devices > 0);
   c.Set("library", rt ? Napi::Value(Napi::String::New(env, rt->library)) : env.Null());
-  Napi::Array tried = Napi::Array::New(env);
-  for (const std::string& n : p.cudartTried) tried.Set(tried.Length(), n);
-  c.Set("tried", tried);
+  c.Set("tried", strings(env, p.cudartTried));
   c.Set("devices", p.devices);
   c.Set("runtimeVersion", p.runtimeVersion);
   c.Set("driverVersion", p.driverVersion);
@@ -49,9 +48,7 @@ Napi::Object probe(Napi::Env env) {
   const Nccl* nc = nccl();
   n.Set("usable", nc != nullptr && p.devices > 0);
   n.Set("library", nc ? Napi::Value(Napi::String::New(env, nc->library)) : env.Null());
-  Napi::Array ntried = Napi::Array::New(env);
-  for (const std::string& x : p.ncclTried) ntried.Set(ntried.Length(), x);
-  n.Set("tried", ntried);
+  n.Set("tried", strings(env, p.ncclTried));
   n.Set("version", nc ? nc->version : 0);
   n.Set("reason", !p.ncclError.empty() ? p.ncclError
                   : p.devices == 0   ? std::string("NCCL ") + std::to_string(nc ? nc->version : 0) + " is present, but there is no CUDA device"

@@ -24,14 +24,8 @@ namespace {
 
 // Raised whenever what the binding exports or accepts changes shape, so a stale build is caught
 // at load instead of misreading arguments (lib/native.ts expects the same number).
-constexpr int kAbiVersion = 3;
+constexpr int kAbiVersion = 4;
 
-
-Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
-  Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.Set(i, v[i]);
-  return a;
-}
 
 Napi::Object costModel(Napi::Env env, const CostModel& m) {
   Napi::Object o = Napi::Object::New(env);
@@ -106,6 +100,12 @@ Napi::Object probeLibrary(Napi::Env env, std::initializer_list<const char*> name
 }
 
 }  // namespace
+
+Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(i, v[i]);
+  return a;
+}
 
 Napi::Object registryExports(Napi::Env env) {
   Napi::Object r = Napi::Object::New(env);

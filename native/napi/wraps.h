@@ -3,6 +3,9 @@
 
 #include <napi.h>
 
+#include <string>
+#include <vector>
+
 namespace dtrain {
 
 // simulate_wrap.cc
@@ -14,6 +17,8 @@ Napi::Object registryExports(Napi::Env env);
 Napi::Value nativeInfo(const Napi::CallbackInfo& info);
 Napi::Value algorithmId(const Napi::CallbackInfo& info);
 Napi::Value chunkOf(const Napi::CallbackInfo& info);
+// A JS array of the strings (registry names, library names tried).
+Napi::Array strings(Napi::Env env, const std::vector<std::string>& v);
 // binding.mpi: the MPI plugin's loader (napi/mpi_wrap.cc).
 void registerMpi(Napi::Env env, Napi::Object exports);
 // binding.cuda: the CUDA runtime and NCCL found at run time, and device memory (napi/cuda_wrap.cc).
