@@ -21,7 +21,13 @@ async function main() {
   const dtype = arg('--dtype', 'float32');
   const half = dtype === 'float16' || dtype === 'bfloat16';
   const es = half ? 2 : 4;
-  const buf = half ? new Uint16Array(maxBytes / 2) : new Float32Array(maxBytes / 4);
+  // --shared: an array in shared memory (dtrain.alloc), which same-host peers reduce from in place.
+  const shared = process.argv.includes('--shared');
+  const buf = shared
+    ? dtrain.alloc(maxBytes / es, half ? 'float16' : 'float32')
+    : half
+      ? new Uint16Array(maxBytes / 2)
+      : new Float32Array(maxBytes / 4);
   // The value x as buf holds it: float32, or the half format's bits.
   const cast = dtype === 'bfloat16' ? dtrain.kernels.castToBFloat16 : dtrain.kernels.castToHalf;
   const held = (x) => (half ? cast(Float32Array.of(x))[0] : x);
@@ -31,20 +37,31 @@ async function main() {
     const n = bytes / es;
     const view = buf.subarray(0, n);
     // Same iteration counts as the MPI peer benchmark (`--mpi`), so the two compare.
-    const iters = bytes < 1 << 20 ? 200 : bytes < 16 << 20 ? 30 : 8;
+    const iters = bytes < 64 << 10 ? 2000 : bytes < 1 << 20 ? 200 : bytes < 16 << 20 ? 30 : 8;
     view.fill(held(rank + 1));
-    for (let i = 0; i < 3; i++) await once(view);
+    // Below 1 MiB, as many warm-up calls as timed ones (MPI's peer makes 3): V8 compiles the
+    // loop's code on a background thread during the first few thousand calls, which shares the
+    // worker's core, and ranks that slept in the barrier wake up in them.
+    const warm = bytes < 1 << 20 ? iters : 3;
     await dtrain.barrier();
-    // The mean (as the peers report it) and the median, which a shared machine's occasional
-    // multi-millisecond preemption does not move.
-    const each = new Float64Array(iters);
+    for (let i = 0; i < warm; i++) await once(view);
+    // The mean, as the peers report it: a loop of calls and nothing else (sync calls are not
+    // awaited, MPI's are not timed one by one). Then the median, from a second loop that times
+    // each call: a shared machine's occasional multi-millisecond preemption does not move it.
     const t0 = process.hrtime.bigint();
+    if (mode === 'sync') {
+      for (let i = 0; i < iters; i++) dtrain.allreduceSync(view, opts);
+    } else {
+      for (let i = 0; i < iters; i++) await dtrain.allreduce(view, opts);
+    }
+    const t = Number(process.hrtime.bigint() - t0) / 1e9 / iters;
+    await dtrain.barrier();
+    const each = new Float64Array(iters);
     for (let i = 0; i < iters; i++) {
       const s = process.hrtime.bigint();
       await once(view);
       each[i] = Number(process.hrtime.bigint() - s) / 1e9;
     }
-    const t = Number(process.hrtime.bigint() - t0) / 1e9 / iters;
     const p50 = each.sort()[iters >> 1];
     const [tmax, p50max] = await dtrain.allreduce(Float64Array.of(t, p50), { op: 'max' });
     view.fill(held(rank + 1));
@@ -59,6 +76,7 @@ async function main() {
           transport: comm.transport,
           mode,
           dtype,
+          ...(shared ? { shared } : {}),
           np: p,
           bytes,
           time_us: +(tmax * 1e6).toFixed(1),

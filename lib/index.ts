@@ -49,6 +49,8 @@ export {
   newGroup,
   shutdown,
 } from './comm/world';
+export { alloc } from './comm/alloc';
+export type { AllocTypes } from './comm/alloc';
 export { Communicator } from './comm/communicator';
 export { DtrainError, ERROR_CODES } from './common/errors';
 export type { DtrainErrorCode, ErrorCodeInfo } from './common/errors';

@@ -11,7 +11,7 @@ import type { KernelsBinding } from './kernels/binding';
 import type { NnBinding } from './nn/binding';
 
 /** The shape of the binding this TypeScript expects; the addon reports its own at load. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /** A transport's cost model, or a calibrated one (lib/comm/config.ts). */
 export interface CostModel {
@@ -56,8 +56,10 @@ export interface NativeCommConfig {
   costModels: Record<string, CostModel>;
   /** Tests only: stall this long before every all-reduce's data phase. 0: never. */
   testStallMs: number;
+  testNoPeerMaps?: number;
   /** Async calls of at most this many bytes may run on the JS thread when the engine is idle. */
   inlineBytes?: number;
+  eagerBytes?: number;
   /** 1: record each call's phases for the timeline. */
   timeline?: number;
   /** JS only (the addon ignores it): where this rank writes the timeline, and its size cap. */
@@ -308,6 +310,8 @@ interface AddonExports {
     } & Partial<CostModel>,
   ): SimulationResult;
   measureReduce(bytes: number): number;
+  /** An ArrayBuffer of `bytes` over shared memory that peers on this host can map (dtrain.alloc). */
+  allocShared(bytes: number): ArrayBuffer;
   /** The CPU kernels (lib/kernels/). */
   kernels: KernelsBinding;
   /** The reference model's layers and the GEMM (lib/nn/). */

@@ -43,7 +43,7 @@ describe('a toy algorithm and a toy transport, added with one file and one regis
     expect(r.status, r.stderr).to.equal(0);
     const info = JSON.parse(r.stdout);
     expect(info.algorithms).to.include('toy-gather');
-    expect(info.algorithms).to.include('hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|toy-gather>');
+    expect(info.algorithms).to.include('hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|direct|toy-gather>');
     expect(info.collectives.reduceScatter).to.not.include('toy-gather');
     expect(info.auto.allreduce).to.include('toy-gather');
     expect(info.transports).to.deep.equal(['shm', 'tcp', 'mpi', 'toy-store']);

@@ -15,6 +15,7 @@
 
 /* Timed calls per size: the same counts as dtrain's worker, so the two means compare. */
 static int timed_calls(size_t bytes) {
+  if (bytes < ((size_t)64 << 10)) return 2000;
   if (bytes < ((size_t)1 << 20)) return 200;
   if (bytes < ((size_t)16 << 20)) return 30;
   return 8;

@@ -26,6 +26,7 @@ interface AllreduceBenchOptions {
   calibrate?: boolean;
   predict?: boolean;
   plot?: string;
+  shared?: boolean;
 }
 
 /** One measurement line, as both dtrain's worker and the peers print them. */
@@ -103,6 +104,7 @@ export function addBenchCommand(program: Command): void {
     .option('--calibrate', 'measure alpha, beta, gamma for the transport and store them for auto and simulate')
     .option('--predict', 'print the calibrated model\'s prediction beside each measurement')
     .option('--plot <file.svg>', 'also draw bus bandwidth against size for dtrain and each peer in the run, as an SVG')
+    .option('--shared', "dtrain's buffer from dtrain.alloc (shared memory, which same-host peers reduce from in place) instead of an ordinary array")
     .option('--bound', "also measure one core's memcpy bandwidth at each size (bench/peers/membw.c) and print the bus bandwidth it allows: (np-1)/np of it")
     .action(async (options: AllreduceBenchOptions) => {
       const cli = join(__dirname, '..', '..', 'bin', 'dtrain.js');
@@ -110,7 +112,7 @@ export function addBenchCommand(program: Command): void {
       const ours = /^\[0\] (\{.*\})$/;
       if (options.calibrate) {
         // Calibration times fixed sizes with fixed algorithms; say so rather than ignore them.
-        const ignored = (['minBytes', 'maxBytes', 'algorithm', 'mpi', 'gloo', 'predict', 'plot', 'bound'] as const).filter((k) => options[k] !== undefined);
+        const ignored = (['minBytes', 'maxBytes', 'algorithm', 'mpi', 'gloo', 'predict', 'plot', 'bound', 'shared'] as const).filter((k) => options[k] !== undefined);
         if (ignored.length > 0 || options.dtype !== 'float32') {
           const flag = ignored.length > 0 ? `--${ignored[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : '--dtype';
           throw new UsageError(`--calibrate takes only --np and --transport (it measures fixed sizes in float32); drop ${flag}`);
@@ -139,6 +141,7 @@ export function addBenchCommand(program: Command): void {
             ...(options.algorithm ? ['--algorithm', options.algorithm] : []),
             '--dtype',
             options.dtype,
+            ...(options.shared ? ['--shared'] : []),
           ],
           pattern: ours,
         },

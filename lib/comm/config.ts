@@ -57,9 +57,11 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_GRACE', default: '`5`', meaning: 'launcher: seconds survivors get after a failure', readBy: 'launcher' },
   { name: 'DTRAIN_BIND_TO', default: '`auto`', meaning: 'launcher: bind each worker to a CPU (core, none, auto)', readBy: 'launcher' },
   { name: 'DTRAIN_DEBUG', default: 'unset', meaning: 'INFO: log bootstrap and each call\'s algorithm to stderr; DETAIL: also each call\'s descriptor', readBy: 'worker' },
+  { name: 'DTRAIN_TEST_NO_PEER_MAPS', default: 'unset', meaning: "tests only: `1` makes this rank fail to map its peers' shared arrays", readBy: 'worker' },
   { name: 'DTRAIN_TEST_STALL_MS', default: 'unset', meaning: 'tests only: stall before every all-reduce', readBy: 'worker' },
   { name: 'DTRAIN_FUSION_THRESHOLD', default: '`1048576`', meaning: "bytes of gradients per fused all-reduce (the DistributedOptimizer's default fusionThreshold)", readBy: 'worker' },
-  { name: 'DTRAIN_INLINE_BYTES', default: '`65536`', meaning: 'async calls up to this size run on the JS thread when the engine is idle', readBy: 'worker' },
+  { name: 'DTRAIN_EAGER_BYTES', default: '`16384`', meaning: "auto sends an all-reduce whose bytes times (ranks - 1) are at most this with its descriptor, in one message to each peer (algorithm direct); 0 never; at most 65536 a message", readBy: 'worker' },
+  { name: 'DTRAIN_INLINE_BYTES', default: '`65536`; unlimited in a worker bound to one CPU', meaning: 'async calls up to this size run on the JS thread when the engine is idle', readBy: 'worker' },
   { name: 'DTRAIN_TIMELINE', default: 'unset', meaning: "write a Chrome-trace / Perfetto timeline of the collectives' phases (and the Trainer's) there", readBy: 'worker' },
   { name: 'DTRAIN_TIMELINE_MAX_MB', default: '`256`', meaning: 'size at which a rank\'s timeline file rotates (the previous part kept as FILE.1)', readBy: 'worker' },
   { name: 'DTRAIN_SERVERS', default: 'set by the launcher', meaning: 'how many of the ranks are parameter servers (`dtrain run --servers K`); the last K', readBy: 'worker' },
@@ -454,14 +456,17 @@ export function configFromEnv(options: InitOptions, generation: number, env: Env
       prefix: `c${generation}/`,
       debug: debugFromEnv(env),
       stallWarnSec: stallWarnFromEnv(env),
-      // Raising it helps mid sizes and hurts large ones here (docs/performance.md): a knob, not a default.
-      inlineBytes: intFromEnv(env, 'DTRAIN_INLINE_BYTES', 0) ?? 64 << 10,
+      // A worker bound to one CPU has no second core for the engine thread to overlap on, so
+      // any call may run inline there (docs/performance.md).
+      inlineBytes: intFromEnv(env, 'DTRAIN_INLINE_BYTES', 0) ?? (workerCpusFromEnv(env) === 1 ? Number.MAX_SAFE_INTEGER : 64 << 10),
+      eagerBytes: intFromEnv(env, 'DTRAIN_EAGER_BYTES', 0) ?? 16 << 10,
       // An elastic worker's part is named by its id (w<k>: part k), since ranks change and a
       // worker that joins has none yet.
       ...timelineFromEnv(options.timeline, env, elasticPart(env) ?? r, rank !== undefined || elasticPart(env) !== undefined),
       logName: `rank ${r}`,
       costModels,
       testStallMs: intFromEnv(env, 'DTRAIN_TEST_STALL_MS', 0) ?? 0,
+      testNoPeerMaps: raw(env, 'DTRAIN_TEST_NO_PEER_MAPS') === '1' ? 1 : 0,
     },
     defaultAlgorithm: defaultAllreduceAlgorithm(env),
   };

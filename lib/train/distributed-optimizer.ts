@@ -3,6 +3,7 @@ import type { Communicator } from '../comm/communicator';
 import { elasticFromEnv, fusionThresholdFromEnv, workerCpusFromEnv } from '../comm/config';
 import { availableParallelism } from 'node:os';
 import { getCommunicator } from '../comm/world';
+import { alloc } from '../comm/alloc';
 import { checkParameters, type Parameter } from '../common/parameter';
 import { compressorConfig, NoCompression, type Compressor, type GradientBucket } from '../compress/compressor';
 import { makeCompressor } from '../compress/registry';
@@ -236,7 +237,8 @@ export class DistributedOptimizer {
         params: group,
         names: group.map((p) => p.name),
         offsets,
-        data: fused ? new Float32Array(n) : group[0].grad,
+        // In shared memory: on one host, peers reduce a large bucket straight from it.
+        data: fused ? alloc(n) : group[0].grad,
         fused,
         lossScale: 1,
         skippable: false,

@@ -11,13 +11,14 @@ using Clock = std::chrono::steady_clock;
 
 struct Deadline {
   Clock::time_point at;
-  static Deadline after(double seconds) {
+  static Deadline after(double seconds) { return after(seconds, Clock::now()); }
+  // `seconds` from `from` (a time the caller has read already).
+  static Deadline after(double seconds, Clock::time_point from) {
     // Beyond about 292 years the clock's nanosecond count would overflow (and the deadline
     // pass at once): treat anything over 100 years as "no deadline" of 100 years.
     constexpr double kMax = 100.0 * 365 * 24 * 3600;
     if (!(seconds < kMax)) seconds = kMax;
-    return {Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(seconds))};
+    return {from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds))};
   }
   bool passed() const { return Clock::now() >= at; }
   // Milliseconds left, clamped to [0, cap].

@@ -9,7 +9,7 @@ namespace dtrain {
 bool CollectiveDesc::sameCall(const CollectiveDesc& o) const {
   return magic == o.magic && kind == o.kind && dtype == o.dtype && op == o.op &&
          algorithm == o.algorithm && root == o.root && tag == o.tag && count == o.count &&
-         seq == o.seq && shape == o.shape && parts == o.parts;
+         seq == o.seq && shape == o.shape && parts == o.parts && payload == o.payload;
 }
 
 std::string CollectiveDesc::describe() const {
@@ -29,15 +29,32 @@ std::string CollectiveDesc::describe() const {
   if (rooted) s += ", root=" + std::to_string(root);
   if (pointToPoint(k)) s += ", tag=" + std::to_string(tag);
   else if (k != OpKind::kBroadcast) s += ", algorithm=" + AlgorithmChoice::decode(algorithm).name();
+  if (payload) s += ", data sent with the descriptor";
   return s + ")";
 }
 
 std::string findMismatch(const std::vector<CollectiveDesc>& all, std::vector<int>* odd) {
+  auto isJoin = [](const CollectiveDesc& d) {
+    return d.magic == 0x64657363 && d.kind == static_cast<uint8_t>(OpKind::kJoin);
+  };
+  // The common case, all the same, allocates nothing.
+  const CollectiveDesc* ref = nullptr;
+  bool same = true;
+  for (const CollectiveDesc& d : all) {
+    if (isJoin(d)) continue;
+    if (!ref) {
+      ref = &d;
+    } else if (!ref->sameCall(d)) {
+      same = false;
+      break;
+    }
+  }
+  if (same) return "";
   // Group ranks by what they called, in order of first appearance.
   // Ranks that have joined (join()) answer whatever the others call: they are not compared.
   std::vector<std::vector<int>> groups;
   for (int r = 0; r < static_cast<int>(all.size()); ++r) {
-    if (all[r].magic == 0x64657363 && all[r].kind == static_cast<uint8_t>(OpKind::kJoin)) continue;
+    if (isJoin(all[r])) continue;
     bool placed = false;
     for (auto& g : groups) {
       if (all[g[0]].sameCall(all[r])) {

@@ -25,7 +25,20 @@ struct alignas(8) CollectiveDesc {
   uint64_t seq = 0;   // the call's number; send/recv: the message's number between the pair
   uint64_t shape = 0;  // a grouped all-reduce's array lengths, hashed; all-to-all-v's flag
   uint32_t parts = 0;  // arrays in a grouped all-reduce
-  uint8_t pad[20] = {0};
+  // Bytes of the call's data that follow the descriptor in the same stream (a small all-reduce
+  // by `direct`, engine/communicator.cc); 0 for everything else. Receivers read exactly this
+  // much, whatever they called, so streams stay in step after a mismatch.
+  uint32_t payload = 0;
+  // An all-reduce whose buffer lies in shared memory (dtrain.alloc): its allocation (0: none),
+  // the allocation's file descriptor in this rank's process and the buffer's offset in
+  // elements, for peers on this host to read it where it is (engine/zero_copy.cc). Differs
+  // between ranks; not part of the comparison.
+  uint32_t region = 0;
+  int32_t regionFd = 0;
+  uint32_t regionOffset = 0;
+  uint8_t flags = 0;  // kAutoAlgorithm: the caller left the algorithm to `auto`
+  uint8_t pad[3] = {0};
+  static constexpr uint8_t kAutoAlgorithm = 1;
 
   bool sameCall(const CollectiveDesc& o) const;
   std::string describe() const;  // "allreduce(float32[10], sum)"

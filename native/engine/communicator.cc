@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/reducer.h"
 #include "transport/rendezvous.h"
 #include "transport/self_transport.h"
 #include "transport/store_client.h"
@@ -21,6 +22,16 @@ std::string rankList(const std::vector<int>& ranks) {
   std::string s = ranks.size() > 1 ? "ranks " : "rank ";
   for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
   return s;
+}
+
+// The algorithm small all-reduces are fused with (null in a build whose registry lacks it).
+const AlgorithmDef* directAlgorithm() {
+  static const AlgorithmDef* def = [] {
+    for (const AlgorithmDef* d : algorithms())
+      if (std::strcmp(d->name, "direct") == 0) return d;
+    return static_cast<const AlgorithmDef*>(nullptr);
+  }();
+  return def;
 }
 
 // "allreduce call #12": how a timeout names the call.
@@ -180,6 +191,11 @@ void Communicator::bootstrap() {
   backend_ = backendFor(*transport_)
                  .create(BackendSetup{*transport_, abort_.get(), topology_.groupOf, config_.rank,
                                       config_.size});
+  if (config_.size > 1 && transport_->hostPids()) {
+    zeroCopy_ = std::make_unique<ZeroCopy>(*transport_, abort_.get(), *transport_->hostPids(),
+                                           config_.rank, config_.size, cpuReducer(),
+                                           config_.testNoPeerMaps);
+  }
 }
 
 void Communicator::loop(Completion ready) {
@@ -260,9 +276,15 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
                 broken_->ranks());
   }
   const int p = config_.size, me = config_.rank;
-  auto pr = std::make_shared<PreparedOp>();
-  pr->deadline = Deadline::after(op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec);
+  std::shared_ptr<PreparedOp> pr;
+  if (spare_ && spare_.use_count() == 1) {
+    pr = spare_;
+    pr->reset();
+  } else {
+    pr = spare_ = std::make_shared<PreparedOp>();
+  }
   pr->started = Clock::now();
+  pr->deadline = Deadline::after(op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec, pr->started);
   CollectiveDesc& desc = pr->desc;
   desc.kind = static_cast<uint8_t>(op.kind);
   desc.dtype = static_cast<uint8_t>(op.dtype);
@@ -298,10 +320,36 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
   // `auto` is resolved before the exchange, so ranks that would resolve it differently (a
   // different calibration, say) fail with a mismatch instead of running different schedules.
   pr->algo = AlgorithmChoice::decode(op.algorithm);
+  // Data may follow a descriptor only where the transport reads a length it learns mid-list.
+  const bool late = p > 1 && transport_->lateLengths();
+  const size_t bytes = op.count * dtypeSize(op.dtype);
+  const bool contiguous = op.kind == OpKind::kAllreduce && op.segments.empty() && bytes > 0;
   if (op.kind == OpKind::kAllreduce && pr->algo.isAuto()) {
-    pr->algo = p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype))
-                     : AlgorithmChoice::of(defaultAlgorithm(OpKind::kAllreduce));
+    if (late && contiguous && bytes <= kEagerMaxBytes && directAlgorithm() &&
+        bytes * static_cast<size_t>(p - 1) <= config_.eagerBytes) {
+      pr->algo = AlgorithmChoice::of(directAlgorithm());
+    } else {
+      pr->algo = p > 1 ? chooser_->choose(op.count, dtypeSize(op.dtype))
+                       : AlgorithmChoice::of(defaultAlgorithm(OpKind::kAllreduce));
+    }
   }
+  // Whether the call is fused follows from what the descriptor says (algorithm, length, type)
+  // and the transport, which every rank shares: ranks that agree on the call agree on this.
+  pr->fused = late && contiguous && bytes <= kEagerMaxBytes && directAlgorithm() &&
+              pr->algo.def() == directAlgorithm();
+  if (pr->fused) desc.payload = static_cast<uint32_t>(bytes);
+  if (op.kind == OpKind::kAllreduce && AlgorithmChoice::decode(op.algorithm).isAuto()) {
+    desc.flags |= CollectiveDesc::kAutoAlgorithm;
+  }
+  SharedRef ref;
+  if (zeroCopy_ && contiguous && !pr->fused && bytes >= kZeroCopyMinBytes &&
+      sharedFind(op.data, bytes, &ref) && ref.offset % dtypeSize(op.dtype) == 0 &&
+      ref.offset / dtypeSize(op.dtype) <= UINT32_MAX) {
+    desc.region = ref.id;
+    desc.regionFd = ref.fd;
+    desc.regionOffset = static_cast<uint32_t>(ref.offset / dtypeSize(op.dtype));
+  }
+  if (late && eager_.empty()) eager_.resize(static_cast<size_t>(p) * kEagerMaxBytes);
   desc.algorithm = pr->algo.encode();
   desc.root = op.root;
   desc.seq = seq_++;
@@ -315,16 +363,26 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
   // pointers stay valid if the exchange is handed from the JS thread to the engine thread.
   pr->all.resize(p);
   pr->all[me] = desc;
+  pr->transfers.reserve(static_cast<size_t>(p - 1) * 4);
+  // A fused call's data follows its descriptor; and whatever this rank called, it reads the
+  // data each peer's descriptor says follows it (none, unless that peer fused its call).
   for (int r = 0; r < p; ++r) {
     if (r == me) continue;
     pr->transfers.push_back(
         {Transfer::kSend, r, reinterpret_cast<uint8_t*>(&pr->desc), sizeof(CollectiveDesc), 8, {}});
+    if (pr->fused) {
+      pr->transfers.push_back({Transfer::kSend, r, static_cast<uint8_t*>(op.data), bytes, 1, {}});
+    }
     pr->transfers.push_back({Transfer::kRecv,
                              r,
                              reinterpret_cast<uint8_t*>(&pr->all[r]),
                              sizeof(CollectiveDesc),
                              8,
                              {}});
+    if (late) {
+      pr->transfers.push_back(
+          {Transfer::kRecv, r, eagerSlot(r), kEagerMaxBytes, 1, {}, 0, &pr->all[r].payload});
+    }
   }
   return pr;
 }
@@ -365,6 +423,7 @@ void Communicator::exchange(PreparedOp& pr, const Deadline& until) {
   std::string mismatch = findMismatch(pr.all, &odd);
   if (!mismatch.empty()) throw Error(ErrorCode::kMismatch, mismatch, odd);
   checkJoined(pr);
+  pr.zeroCopy = zeroCopy_ && !pr.fused && ZeroCopy::applies(pr.all);
 }
 
 void Communicator::checkMessage(const PreparedOp& pr) const {
@@ -475,6 +534,11 @@ void Communicator::runJoin(OpRequest& op) {
     if (!call) return;  // every rank has joined
     // checkJoined (in exchange) refused anything but an all-reduce or a barrier.
     if (call->kind == static_cast<uint8_t>(OpKind::kBarrier)) continue;
+    if (call->payload > 0) {
+      // The others' data came with their descriptors: they reduce it without this rank's.
+      joinAnswered_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     OpRequest answer;
     answer.kind = OpKind::kAllreduce;
     answer.dtype = static_cast<DType>(call->dtype);
@@ -499,6 +563,34 @@ bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) 
     pr.dataStart = Clock::now();
     pr.exec.spans = &pr.rounds;
   }
+  if (pr.fused) {
+    reduceFused(op, pr);
+    return true;
+  }
+  if (pr.zeroCopy) {
+    if (pr.zc.phase == 0 && config_.debug >= 1) {
+      log(1, "call #" + std::to_string(pr.desc.seq) +
+                 " reads the peers' shared arrays in place (every rank passed one)");
+    }
+    std::string why;
+    switch (zeroCopy_->run(op, pr.all, pr.zc, pr.deadline, soft, &why)) {
+      case ZeroCopy::Result::kDone:
+        return true;
+      case ZeroCopy::Result::kPending:
+        return false;
+      case ZeroCopy::Result::kFallBack:
+        pr.zeroCopy = false;
+        if (!why.empty() && !zeroCopyWarned_) {
+          zeroCopyWarned_ = true;
+          const std::string line = "[dtrain " + config_.logName +
+                                   "] warning: all-reduces of shared arrays (dtrain.alloc) go "
+                                   "through the transport here: " + why + "\n";
+          ssize_t ignored = ::write(2, line.data(), line.size());
+          (void)ignored;
+        }
+        break;  // every rank falls back to the algorithm's schedule
+    }
+  }
   // A whole-collective algorithm (mpi) runs in its own backend, made on first use.
   const AlgorithmDef* d = pr.algo.isAuto() ? nullptr : pr.algo.def();
   const char* whole = d ? d->support(op.kind).backend : nullptr;
@@ -511,6 +603,42 @@ bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) 
     return b->run(op, pr, soft);
   }
   return backend_->run(op, pr, soft);
+}
+
+void Communicator::reduceFused(OpRequest& op, PreparedOp& pr) {
+  const int p = config_.size, me = config_.rank;
+  const size_t es = dtypeSize(op.dtype), n = op.count, bytes = n * es;
+  uint8_t* data = static_cast<uint8_t*>(op.data);
+  const Reducer& red = cpuReducer();
+  auto joined = [&](int r) { return pr.all[r].kind == static_cast<uint8_t>(OpKind::kJoin); };
+  const int contributors = pr.contributors > 0 ? pr.contributors : p;
+  int first = 0;
+  while (joined(first)) ++first;  // this rank has not joined, so one is found
+  // Averages as the schedules take them (sched/plan.cc): half precision divides each input,
+  // everything else the sum.
+  const bool avg = op.op == ReduceOp::kAvg && contributors > 1;
+  const bool half = op.dtype == DType::kFloat16 || op.dtype == DType::kBFloat16;
+  auto divideInput = [&](uint8_t* x) {
+    if (avg && half) red.scale(op.dtype, x, n, contributors);
+  };
+  // (x_first op x_next) op ...: every rank the same bits. With two contributors a sum or a
+  // product is the same either way round, so the second one reduces into its own vector too.
+  const bool commutes = contributors == 2 && op.op != ReduceOp::kMin && op.op != ReduceOp::kMax;
+  uint8_t* own = data;
+  if (me != first && !commutes) {
+    std::memcpy(eagerSlot(me), data, bytes);
+    own = eagerSlot(me);
+    std::memcpy(data, eagerSlot(first), bytes);
+  }
+  divideInput(data);
+  const int from = me != first && !commutes ? first : me;
+  for (int r = 0; r < p; ++r) {
+    if (r == from || joined(r) || (r < from && !commutes)) continue;
+    uint8_t* x = r == me ? own : eagerSlot(r);
+    divideInput(x);
+    red.reduce(op.dtype, op.op, data, x, n);
+  }
+  if (avg && !half) red.scale(op.dtype, data, n, contributors);
 }
 
 void Communicator::fail(const Error& e) {

@@ -21,6 +21,7 @@
 #include "engine/test_hooks.h"
 #include "engine/timeline.h"
 #include "engine/topology.h"
+#include "engine/zero_copy.h"
 #include "sim/choose.h"
 #include "transport/registry.h"
 #include "transport/transport.h"
@@ -59,7 +60,17 @@ struct CommConfig {
   std::map<std::string, CostModel> costModels;
   std::shared_ptr<EngineHooks> hooks;  // tests only
   bool timeline = false;  // record each call's phases (DTRAIN_TIMELINE)
+  // DTRAIN_EAGER_BYTES: `auto` all-reduces a vector by `direct`, sent with its descriptor, when
+  // (size - 1) x its bytes is at most this (and at most kEagerMaxBytes a message); 0 never.
+  size_t eagerBytes = 0;
+  bool testNoPeerMaps = false;  // tests only: this rank cannot map its peers' shared arrays
 };
+
+// The largest vector sent with its descriptor (the staging each rank keeps per peer).
+constexpr size_t kEagerMaxBytes = 64 << 10;
+// The smallest all-reduce of shared arrays (dtrain.alloc) read from the peers' memory: below
+// it the three rounds that keep the ranks in step cost more than the copies they save.
+constexpr size_t kZeroCopyMinBytes = 1 << 20;
 
 class Communicator {
  public:
@@ -107,6 +118,10 @@ class Communicator {
   void bootstrap();
   std::shared_ptr<PreparedOp> prepare(const OpRequest& op);
   void exchange(PreparedOp& pr, const Deadline& until);
+  // The data phase of a fused call: reduces what arrived with the descriptors, in rank order.
+  void reduceFused(OpRequest& op, PreparedOp& pr);
+  // Where a peer's data that came with its descriptor lands (one slot per rank).
+  uint8_t* eagerSlot(int rank) { return eager_.data() + static_cast<size_t>(rank) * kEagerMaxBytes; }
   // Runs the data phase (from where it got to); false when `soft` passed first, true when done.
   bool runData(OpRequest& op, PreparedOp& pr, const Deadline& soft);
   void fail(const Error& e);  // marks the communicator broken when the failure calls for it
@@ -153,6 +168,10 @@ class Communicator {
   std::string transportName_ = "none";
   std::string transportReason_;
   std::atomic<uint64_t> descriptorBytes_{0};
+  std::unique_ptr<ZeroCopy> zeroCopy_;  // where the transport lets ranks map each other's memory
+  bool zeroCopyWarned_ = false;
+  std::shared_ptr<PreparedOp> spare_;  // the last call's, reused once nothing else holds it
+  std::vector<uint8_t> eager_;  // size x kEagerMaxBytes, once the transport takes late lengths
   uint64_t seq_ = 0;
   std::map<int, uint64_t> sent_, received_;  // messages to / from each peer (send, recv)
   std::atomic<uint64_t> joinAnswered_{0};

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "engine/collective_desc.h"
 #include "engine/executor.h"
+#include "engine/zero_copy.h"
 #include "sched/plan.h"
 #include "transport/transport.h"
 
@@ -19,6 +20,13 @@ struct PreparedOp {
   std::vector<CollectiveDesc> all;  // every rank's descriptor
   std::vector<Transfer> transfers;  // the exchange, resumable
   bool exchanged = false;
+  // A small all-reduce by `direct` whose data travels with the descriptor (desc.payload): the
+  // exchange moves it, and the data phase only reduces what arrived.
+  bool fused = false;
+  // Every rank's buffer is in shared memory: the data phase reads the peers' buffers directly
+  // (engine/zero_copy.h), or falls back to the algorithm's schedule if a rank cannot map them.
+  bool zeroCopy = false;
+  ZeroCopyState zc;
   int contributors = 0;  // ranks whose data counts in an average (0: all; fewer once some joined)
   bool dataStarted = false;  // the plan is made and its scaling before the schedule done
   Clock::time_point started{};  // when the call was prepared: its stall warnings count from it
@@ -29,6 +37,23 @@ struct PreparedOp {
   // Timeline (DTRAIN_TIMELINE) only: when each phase began, and the rounds' spans.
   Clock::time_point exchangeStart{}, exchangeEnd{}, dataStart{}, handedOver{};
   std::vector<ExecState::RoundSpan> rounds;
+
+  // As new, but keeping the lists' memory: a communicator reuses one PreparedOp call after
+  // call, so a small collective allocates nothing.
+  void reset() {
+    std::vector<CollectiveDesc> a = std::move(all);
+    std::vector<Transfer> t = std::move(transfers), et = std::move(exec.transfers);
+    std::vector<ExecState::RoundSpan> rs = std::move(rounds);
+    *this = PreparedOp();
+    a.clear();
+    t.clear();
+    et.clear();
+    rs.clear();
+    all = std::move(a);
+    transfers = std::move(t);
+    exec.transfers = std::move(et);
+    rounds = std::move(rs);
+  }
 };
 
 }  // namespace dtrain

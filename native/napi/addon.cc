@@ -25,6 +25,7 @@ Napi::Object InitDtrain(Napi::Env env, Napi::Object exports) {
   dtrain::registerNn(env, exports);
   dtrain::registerMpi(env, exports);
   dtrain::registerCuda(env, exports);
+  dtrain::registerShared(env, exports);
   return exports;
 }
 

@@ -173,6 +173,7 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   cfg.net.shmSpin = static_cast<int>(numberField(o, "shmSpin", -1));
   cfg.net.hostRanks = static_cast<int>(numberField(o, "hostRanks", 0));
   cfg.costModels = costModelsField(o);
+  cfg.testNoPeerMaps = numberField(o, "testNoPeerMaps", 0) != 0;
   const double stallMs = numberField(o, "testStallMs", 0);
   if (stallMs > 0) cfg.hooks = stallBeforeAllreduce(static_cast<int>(stallMs));
   cfg.localSizeOverride = static_cast<int>(numberField(o, "localSizeOverride", 0));
@@ -185,6 +186,7 @@ CommWrap::CommWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommWrap>(
   cfg.stallWarnSec = numberField(o, "stallWarnSec", 0);
   cfg.timeline = numberField(o, "timeline", 0) != 0;
   inlineBytes_ = static_cast<size_t>(numberField(o, "inlineBytes", 64 << 10));
+  cfg.eagerBytes = static_cast<size_t>(numberField(o, "eagerBytes", 16 << 10));
   cfg.logName = stringField(o, "logName", "rank " + std::to_string(cfg.rank));
   if (cfg.size < 1 || cfg.rank < 0 || cfg.rank >= cfg.size) {
     throw Napi::RangeError::New(env, "rank must be in [0, size) and size >= 1");
@@ -241,13 +243,16 @@ void CommWrap::settled(Napi::Env env) {
 Napi::Value CommWrap::ready(const Napi::CallbackInfo& info) { return readyPromise_.Value(); }
 
 namespace {
-// An async collective of at most inlineBytes_ (64 KiB by default) may run on the JS thread when the engine is
-// idle, waiting at most kInlineBudgetSec for the peers to join and then at most
-// kInlineDataBudgetSec for its data (a peer descheduled or stopped mid-call); whichever runs
-// out, the engine thread takes over from where it got to. It saves two thread hand-offs and an
-// event-loop wake-up, which are most of a small collective's time on a busy machine, and the
-// event loop never waits much longer than a millisecond.
-constexpr double kInlineBudgetSec = 50e-6;
+// An async collective of at most inlineBytes_ (64 KiB by default; any size in a worker bound to
+// one CPU, where the engine thread has no core of its own to overlap on) may run on the JS
+// thread when the engine is idle, waiting at most kInlineBudgetSec for the peers to join and
+// then at most kInlineDataBudgetSec for its data (a peer descheduled or stopped mid-call);
+// whichever runs out, the engine thread takes over from where it got to. It saves two thread
+// hand-offs and an event-loop wake-up, which are most of a small collective's time on a busy
+// machine, and the event loop never waits much longer than a millisecond. The join budget is
+// a few wake-ups long: a peer that arrives within it is cheaper to wait for than a hand-over
+// (docs/performance.md measured 50 against 200 us).
+constexpr double kInlineBudgetSec = 200e-6;
 constexpr double kInlineDataBudgetSec = 1e-3;
 }  // namespace
 

@@ -23,5 +23,7 @@ Napi::Array strings(Napi::Env env, const std::vector<std::string>& v);
 void registerMpi(Napi::Env env, Napi::Object exports);
 // binding.cuda: the CUDA runtime and NCCL found at run time, and device memory (napi/cuda_wrap.cc).
 void registerCuda(Napi::Env env, Napi::Object exports);
+// binding.allocShared: arrays in shared memory, for dtrain.alloc (napi/shared_wrap.cc).
+void registerShared(Napi::Env env, Napi::Object exports);
 
 }  // namespace dtrain

@@ -26,6 +26,7 @@ const std::vector<AlgorithmChoice> kAlgorithms = {
     parseAlgorithm("halving-doubling"),
     parseAlgorithm("binary-blocks"),
     parseAlgorithm("recursive-doubling"),
+    parseAlgorithm("direct"),
     parseAlgorithm("hierarchical:ring"),
     parseAlgorithm("hierarchical:binary-blocks"),
     parseAlgorithm("hierarchical:halving-doubling"),

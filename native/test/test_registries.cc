@@ -43,7 +43,8 @@ int main() {
       "recursive-doubling",
       "hierarchical",
       "mpi",
-      "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling>"};
+      "direct",
+      "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|direct>"};
   CHECK(algorithmNames(OpKind::kAllreduce) == allreduce, "all-reduce names");
   CHECK((algorithmNames(OpKind::kReduceScatter) ==
          std::vector<std::string>{"auto", "ring", "halving-doubling", "mpi"}),
@@ -64,8 +65,8 @@ int main() {
   CHECK(parseAlgorithm("auto").isAuto() && parseAlgorithm("").isAuto(), "auto");
   CHECK(errorOf([] { parseAlgorithm("bogus"); }) ==
             "unknown all-reduce algorithm 'bogus'; known: auto, ring, halving-doubling, "
-            "binary-blocks, recursive-doubling, hierarchical, mpi, "
-            "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling>",
+            "binary-blocks, recursive-doubling, hierarchical, mpi, direct, "
+            "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|direct>",
         "unknown name: %s", errorOf([] { parseAlgorithm("bogus"); }).c_str());
   for (const char* bad : {"hierarchical:auto", "hierarchical:hierarchical", "ring:ring",
                           "binomial-tree", "hierarchical:"}) {

@@ -31,7 +31,7 @@ int main() {
   CHECK(!contains(algorithmNames(OpKind::kAllgather), "toy-gather"), "no all-gather");
   CHECK(
       contains(algorithmNames(OpKind::kAllreduce),
-               "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|toy-gather>"),
+               "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|direct|toy-gather>"),
       "usable inside hierarchical");
   const AlgorithmChoice toy = parseAlgorithm("toy-gather");
   CHECK(AlgorithmChoice::decode(toy.encode()).name() == "toy-gather", "round trip");

@@ -35,6 +35,7 @@ class MemTransport : public Transport {
   const char* name() const override { return "mem"; }
   int rank() const override { return rank_; }
   int size() const override { return hub_->size(); }
+  bool lateLengths() const override { return true; }
   void run(std::vector<Transfer>& transfers, const Deadline& deadline, AbortWatch*) override;
 
   size_t bytesSent() const { return bytesSent_; }

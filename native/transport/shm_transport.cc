@@ -238,7 +238,7 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
   Backoff backoff(spins_);
   bool slept = false;
   unsigned polls = 0;
-  auto lastCheck = Clock::now();
+  Clock::time_point lastCheck{};  // read once a wait gets long enough to check the peers
   while (true) {
     uint32_t seen = bell.seq.load(std::memory_order_seq_cst);
     bool progressed = false, pending = false;
@@ -247,6 +247,7 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
       if (t.done == t.bytes) continue;
       pending = true;
       if (!mayProgress(transfers, i)) continue;
+      progressed |= t.done == t.bytes;  // a late length of 0
       // Keep going on one transfer while it moves, to copy in large pieces.
       while (t.done < t.bytes && (t.kind == Transfer::kSend ? stepSend(t) : stepRecv(t))) {
         progressed = true;
@@ -264,6 +265,7 @@ void ShmTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
     // deadline (the JS thread's inline attempt) is kept.
     if (backoff.next() && ((++polls & 127) != 0 || !deadline.passed())) continue;
     auto now = Clock::now();
+    if (lastCheck == Clock::time_point{}) lastCheck = now;
     if (now - lastCheck >= std::chrono::milliseconds(kLivenessMs)) {
       lastCheck = now;
       checkPeers(transfers, abort);

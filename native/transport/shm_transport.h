@@ -30,6 +30,8 @@ class ShmTransport : public Transport {
   const char* name() const override { return "shm"; }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  bool lateLengths() const override { return true; }
+  const std::vector<pid_t>* hostPids() const override { return pidsVisible_ ? &pids_ : nullptr; }
   void run(std::vector<Transfer>& transfers, const Deadline& deadline,
            AbortWatch* abort) override;
 

@@ -210,7 +210,7 @@ void TcpTransport::run(std::vector<Transfer>& transfers, const Deadline& deadlin
     if (pfds.empty()) continue;  // a finished transfer unblocked the next one in its stream
     if (abort) pfds.push_back({abort->fd(), POLLIN, 0});
     // Sleep in ppoll until data or the deadline; but a deadline only microseconds away (the JS
-    // thread's 50 us wait for peers to join) is polled for: a sleep that short costs more in
+    // thread's 200 us wait for peers to join) is polled for: a sleep that short costs more in
     // wake-up latency than it saves (4 KiB all-reduce, 2 ranks: 70 us against 25).
     timespec ts = deadline.timespecLeft(1000);
     if (ts.tv_sec == 0 && ts.tv_nsec < kSpinBelowNs) ts.tv_nsec = 0;

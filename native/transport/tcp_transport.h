@@ -24,6 +24,7 @@ class TcpTransport : public Transport {
   const char* name() const override { return "tcp"; }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  bool lateLengths() const override { return true; }
   void run(std::vector<Transfer>& transfers, const Deadline& deadline,
            AbortWatch* abort) override;
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "common/clock.h"
 
 namespace dtrain {
@@ -29,6 +31,13 @@ struct Transfer {
   size_t elemSize;  // deliveries to a sink are whole elements
   Sink sink;        // kRecv only; empty = copy into data
   size_t done = 0;  // progress, owned by the transport
+  // kRecv only, on transports whose lateLengths() is true: the message's length is not known
+  // when the list is made but read from *lengthFrom when the transfer starts (once the
+  // transfers before it from the same peer, one of which fills it, are done), replacing
+  // `bytes`; `data` must hold the largest length it may read. A descriptor that says how much
+  // data follows it is how the engine sends small collectives in one message (and drains what
+  // a peer sent when the calls disagree).
+  const uint32_t* lengthFrom = nullptr;
 };
 
 // Why a peer failed, for the engine to report and to propagate to the other ranks.
@@ -51,6 +60,12 @@ class Transport {
   // The communicator failed: stop whatever transfers are still in flight (their buffers may go
   // away). Transports that complete or drop a transfer within run() have nothing to do.
   virtual void abandon() {}
+  // Whether run() honours Transfer::lengthFrom (starting each stream's transfers one after the
+  // other through mayProgress). Transports that post every transfer at once cannot.
+  virtual bool lateLengths() const { return false; }
+  // Every rank's process id, where all ranks share this host's memory and their processes are
+  // visible from this one (so a peer's shared arrays can be mapped here); else null.
+  virtual const std::vector<pid_t>* hostPids() const { return nullptr; }
 };
 
 // Describes the peers still awaited by unfinished transfers, for timeout messages:
@@ -58,7 +73,9 @@ class Transport {
 std::string describePending(const std::vector<Transfer>& transfers, std::vector<int>* ranks);
 
 // False while an earlier unfinished transfer has the same peer and direction as transfers[i]:
-// such transfers share one ordered stream and must go one after the other.
-bool mayProgress(const std::vector<Transfer>& transfers, size_t i);
+// such transfers share one ordered stream and must go one after the other. When it turns true
+// for a transfer with a late length, it reads that length (which may be 0: then the transfer
+// is done at once).
+bool mayProgress(std::vector<Transfer>& transfers, size_t i);
 
 }  // namespace dtrain

@@ -10,6 +10,7 @@ const ALGORITHMS = [
   'halving-doubling',
   'binary-blocks',
   'recursive-doubling',
+  'direct',
   'hierarchical',
   'hierarchical:binary-blocks',
   'hierarchical:recursive-doubling',

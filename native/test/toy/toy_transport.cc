@@ -23,7 +23,7 @@ namespace {
 // How long one GET waits before the transport looks at the abort key and the deadline again.
 constexpr double kPollSeconds = 0.1;
 // A store request, once sent, is always read to its end, or the next reply would be read as its
-// answer: the caller's deadline (the JS thread's is 50 us) bounds the waits for peers only.
+// answer: the caller's deadline (the JS thread's is 200 us) bounds the waits for peers only.
 constexpr double kStoreSeconds = 5;
 
 class ToyStoreTransport final : public Transport {
