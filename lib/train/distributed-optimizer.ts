@@ -94,6 +94,18 @@ function fusionThresholdOf(v: unknown): number {
 }
 
 /**
+ * A fused bucket's buffer: shared memory (alloc) where the system allows it, else an ordinary
+ * array (a sandbox that forbids memfd_create), which all-reduces through the transport.
+ */
+function fusionBuffer(n: number): Float32Array {
+  try {
+    return alloc(n);
+  } catch {
+    return new Float32Array(n);
+  }
+}
+
+/**
  * Averages gradients across workers before the wrapped optimizer steps (Horovod's
  * DistributedOptimizer, PyTorch DDP's bucketing). Gradients are packed into buckets in reverse
  * parameter order (the order backward produces them) up to `fusionThreshold` bytes;
@@ -238,7 +250,7 @@ export class DistributedOptimizer {
         names: group.map((p) => p.name),
         offsets,
         // In shared memory: on one host, peers reduce a large bucket straight from it.
-        data: fused ? alloc(n) : group[0].grad,
+        data: fused ? fusionBuffer(n) : group[0].grad,
         fused,
         lossScale: 1,
         skippable: false,

@@ -349,7 +349,10 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
     desc.regionFd = ref.fd;
     desc.regionOffset = static_cast<uint32_t>(ref.offset / dtypeSize(op.dtype));
   }
-  if (late && eager_.empty()) eager_.resize(static_cast<size_t>(p) * kEagerMaxBytes);
+  if (late && !eager_) {
+    // Left uninitialized: only the pages of slots that data lands in become resident.
+    eager_.reset(new uint8_t[static_cast<size_t>(p) * kEagerMaxBytes]);
+  }
   desc.algorithm = pr->algo.encode();
   desc.root = op.root;
   desc.seq = seq_++;
@@ -568,6 +571,7 @@ bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) 
     return true;
   }
   if (pr.zeroCopy) {
+    pr.dataStarted = true;  // the test hook above runs once per call
     if (pr.zc.phase == 0 && config_.debug >= 1) {
       log(1, "call #" + std::to_string(pr.desc.seq) +
                  " reads the peers' shared arrays in place (every rank passed one)");
@@ -580,6 +584,7 @@ bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) 
         return false;
       case ZeroCopy::Result::kFallBack:
         pr.zeroCopy = false;
+        pr.dataStarted = false;  // the backend plans the call from the start
         if (!why.empty() && !zeroCopyWarned_) {
           zeroCopyWarned_ = true;
           const std::string line = "[dtrain " + config_.logName +
@@ -621,19 +626,18 @@ void Communicator::reduceFused(OpRequest& op, PreparedOp& pr) {
   auto divideInput = [&](uint8_t* x) {
     if (avg && half) red.scale(op.dtype, x, n, contributors);
   };
-  // (x_first op x_next) op ...: every rank the same bits. With two contributors a sum or a
-  // product is the same either way round, so the second one reduces into its own vector too.
-  const bool commutes = contributors == 2 && op.op != ReduceOp::kMin && op.op != ReduceOp::kMax;
+  // (x_first op x_next) op ...: every rank the same bits, even for NaNs with different payloads
+  // (x86 keeps the first operand's), or min and max of +0 and -0. A rank other than the first
+  // keeps its own vector in its slot and starts from the first's.
   uint8_t* own = data;
-  if (me != first && !commutes) {
+  if (me != first) {
     std::memcpy(eagerSlot(me), data, bytes);
     own = eagerSlot(me);
     std::memcpy(data, eagerSlot(first), bytes);
   }
   divideInput(data);
-  const int from = me != first && !commutes ? first : me;
-  for (int r = 0; r < p; ++r) {
-    if (r == from || joined(r) || (r < from && !commutes)) continue;
+  for (int r = first + 1; r < p; ++r) {
+    if (joined(r)) continue;
     uint8_t* x = r == me ? own : eagerSlot(r);
     divideInput(x);
     red.reduce(op.dtype, op.op, data, x, n);

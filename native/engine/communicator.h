@@ -121,7 +121,7 @@ class Communicator {
   // The data phase of a fused call: reduces what arrived with the descriptors, in rank order.
   void reduceFused(OpRequest& op, PreparedOp& pr);
   // Where a peer's data that came with its descriptor lands (one slot per rank).
-  uint8_t* eagerSlot(int rank) { return eager_.data() + static_cast<size_t>(rank) * kEagerMaxBytes; }
+  uint8_t* eagerSlot(int rank) { return eager_.get() + static_cast<size_t>(rank) * kEagerMaxBytes; }
   // Runs the data phase (from where it got to); false when `soft` passed first, true when done.
   bool runData(OpRequest& op, PreparedOp& pr, const Deadline& soft);
   void fail(const Error& e);  // marks the communicator broken when the failure calls for it
@@ -171,7 +171,7 @@ class Communicator {
   std::unique_ptr<ZeroCopy> zeroCopy_;  // where the transport lets ranks map each other's memory
   bool zeroCopyWarned_ = false;
   std::shared_ptr<PreparedOp> spare_;  // the last call's, reused once nothing else holds it
-  std::vector<uint8_t> eager_;  // size x kEagerMaxBytes, once the transport takes late lengths
+  std::unique_ptr<uint8_t[]> eager_;  // size x kEagerMaxBytes, once the transport takes late lengths
   uint64_t seq_ = 0;
   std::map<int, uint64_t> sent_, received_;  // messages to / from each peer (send, recv)
   std::atomic<uint64_t> joinAnswered_{0};

@@ -23,7 +23,8 @@ ZeroCopy::ZeroCopy(Transport& transport, AbortWatch* abort, const std::vector<pi
       rank_(rank),
       size_(size),
       reducer_(reducer),
-      noMaps_(noMaps) {}
+      noMaps_(noMaps),
+      peers_(size - 1) {}
 
 bool ZeroCopy::applies(const std::vector<CollectiveDesc>& all) {
   for (const CollectiveDesc& d : all) {

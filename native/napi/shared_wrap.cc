@@ -22,7 +22,12 @@ Napi::Value allocShared(const Napi::CallbackInfo& info) {
   void* mem = nullptr;
   guarded(env, [&] { mem = sharedAlloc(bytes); });
   // The length the caller asked for; the mapping may be up to a page longer.
-  return Napi::ArrayBuffer::New(env, mem, bytes, [](Napi::Env, void* data) { sharedFree(data); });
+  try {
+    return Napi::ArrayBuffer::New(env, mem, bytes, [](Napi::Env, void* data) { sharedFree(data); });
+  } catch (...) {
+    sharedFree(mem);  // external buffers refused (a sandboxed V8): nothing may keep it
+    throw;
+  }
 }
 
 }  // namespace

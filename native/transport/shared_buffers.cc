@@ -40,7 +40,7 @@ std::string nameFor(uint32_t id) { return "dtrain-buffer-" + std::to_string(id);
 
 int memfd(const std::string& name) {
 #ifdef SYS_memfd_create
-  return static_cast<int>(syscall(SYS_memfd_create, name.c_str(), 0));
+  return static_cast<int>(syscall(SYS_memfd_create, name.c_str(), 1u /* MFD_CLOEXEC */));
 #else
   errno = ENOSYS;
   return -1;
@@ -54,8 +54,8 @@ void* sharedAlloc(size_t bytes) {
   const size_t len = std::max(page, (bytes + page - 1) / page * page);
   std::lock_guard<std::mutex> lock(allocMu());
   const uint32_t id = nextId++;
-  // No CLOEXEC: a peer opens it through /proc; a child the worker execs would inherit it, which
-  // costs nothing but a reference.
+  // Close-on-exec: peers open it through /proc whatever the flag, and a child process must not
+  // keep freed buffers alive.
   const int fd = memfd(nameFor(id));
   if (fd < 0) throwSystemError("memfd_create for dtrain.alloc");
   if (ftruncate(fd, static_cast<off_t>(len)) != 0) {
@@ -136,7 +136,7 @@ const uint8_t* PeerBuffers::map(int rank, pid_t pid, const SharedRef& ref, size_
     *why = std::string("mmap of a peer's shared array: ") + std::strerror(errno);
     return nullptr;
   }
-  if (maps_.size() >= kMaxMappings) {
+  if (maps_.size() >= cap_) {
     auto oldest = std::min_element(maps_.begin(), maps_.end(),
                                    [](const Mapping& a, const Mapping& b) { return a.used < b.used; });
     munmap(oldest->base, oldest->bytes);

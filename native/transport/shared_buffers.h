@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,11 +31,12 @@ void sharedFree(void* base);
 bool sharedFind(const void* p, size_t bytes, SharedRef* ref);
 
 // A rank's mappings of its peers' allocations, kept for reuse: a training loop passes the same
-// buffers every step. Bounded: the least recently used go once more than kMaxMappings are held
+// buffers every step. Bounded: the least recently used go once more than the cap are held
 // (allocations freed by their owner live on in a peer's mapping only until then).
 class PeerBuffers {
  public:
-  PeerBuffers() = default;
+  // Holds at most max(kMaxMappings, 2 x peers) mappings, so one call's never evict each other.
+  explicit PeerBuffers(int peers = 0) : cap_(std::max<size_t>(kMaxMappings, 2 * static_cast<size_t>(peers))) {}
   PeerBuffers(const PeerBuffers&) = delete;
   PeerBuffers& operator=(const PeerBuffers&) = delete;
   ~PeerBuffers();
@@ -53,6 +55,7 @@ class PeerBuffers {
     size_t bytes;
     uint64_t used;
   };
+  size_t cap_;
   std::vector<Mapping> maps_;
   uint64_t clock_ = 0;
 };

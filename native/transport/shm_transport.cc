@@ -108,6 +108,12 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
   try {
     std::vector<std::string> names = rv.allGather("shm-name", myName);
     std::vector<std::string> pids = rv.allGather("shm-pid", std::to_string(getpid()));
+    // Pids mean the same process everywhere only inside one PID namespace (containers that
+    // share /dev/shm need not share it: each may have its own pid 1).
+    char ns[64] = {0};
+    const ssize_t nsLen = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+    const std::string myNs = nsLen > 0 ? std::string(ns, static_cast<size_t>(nsLen)) : "unknown-" + myName;
+    for (const std::string& other : rv.allGather("shm-pidns", myNs)) pidsVisible_ = pidsVisible_ && other == myNs;
     pids_.resize(size_);
     for (int r = 0; r < size_; ++r) {
       pids_[r] = static_cast<pid_t>(std::stol(pids[r]));
@@ -140,13 +146,18 @@ ShmTransport::ShmTransport(const Rendezvous& rv, const std::string& jobId, size_
     fixedSpins_ = true;
   }
   // Ranks in other PID namespaces (containers sharing /dev/shm) are not visible by pid: then
-  // a lost peer is found by the timeout and the abort reports of ranks that can see it.
+  // a lost peer is found by the timeout and the abort reports of ranks that can see it, and
+  // no rank maps another's shared arrays (hostPids()).
   for (int r = 0; r < size_; ++r) pidsVisible_ = pidsVisible_ && processAlive(pids_[r]);
   // A group's ranks share the cores with the rest of the job on this host (a parameter
-  // server's pairs: two ranks each, six processes on two cores), so count those too.
-  maxSpins_ = static_cast<int>(std::thread::hardware_concurrency()) >= std::max(size_, hostRanks)
-                  ? 8000
-                  : Backoff::kDefaultSpins;
+  // server's pairs: two ranks each, six processes on two cores), so count those too. With more
+  // ranks than cores, the peer a rank waits for may be waiting for this core: polling only
+  // delays it, so a waiting rank yields at once (4 ranks on 2 cores, 64-256 KiB all-reduces:
+  // 1.4-1.6x the bandwidth of 200 polls first; docs/performance.md).
+  const bool oversubscribed =
+      static_cast<int>(std::thread::hardware_concurrency()) < std::max(size_, hostRanks);
+  maxSpins_ = oversubscribed ? 0 : 8000;
+  if (!fixedSpins_) spins_ = oversubscribed ? 0 : Backoff::kDefaultSpins;
 }
 
 ShmTransport::~ShmTransport() {
@@ -217,7 +228,8 @@ void ShmTransport::adaptSpins(bool slept) {
   // busy threads than cores), it only burns the time slice a peer needs. So: poll longer after
   // waits that polling ended, shorter after waits that had to sleep.
   if (fixedSpins_) return;
-  spins_ = slept ? std::max(Backoff::kDefaultSpins, spins_ / 2) : std::min(maxSpins_, spins_ * 2);
+  const int floor = std::min(Backoff::kDefaultSpins, maxSpins_);
+  spins_ = slept ? std::max(floor, spins_ / 2) : std::min(maxSpins_, std::max(1, spins_) * 2);
 }
 
 void ShmTransport::checkPeers(const std::vector<Transfer>& transfers, AbortWatch* abort) {
