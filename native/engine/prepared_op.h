@@ -2,6 +2,7 @@
 // one thread left it (the JS thread hands a call that waits too long to the engine thread).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "common/clock.h"
@@ -32,7 +33,7 @@ struct PreparedOp {
   Clock::time_point started{};  // when the call was prepared: its stall warnings count from it
   int stallEvents = 0;  // passed: 0 none, 1 half an interval (reported waiting), k: k-1 lines
   bool reportedWaiting = false;  // this rank's "waiting in this call" is in the store
-  Plan plan;
+  std::shared_ptr<const Plan> plan;  // the schedule backend's, shared with its cache
   ExecState exec;
   // Timeline (DTRAIN_TIMELINE) only: when each phase began, and the rounds' spans.
   Clock::time_point exchangeStart{}, exchangeEnd{}, dataStart{}, handedOver{};
