@@ -189,14 +189,14 @@ describe('dtrain simulate --train', function () {
   it('every (P, algorithm, compression): all-reduce algorithms for none/fp16, all-gather ones for the rest', function () {
     const { code, json, stderr } = train('--np', '2,8', '--compute-ms', '4', '--json');
     expect(code, stderr).to.equal(0);
-    const reduceAlgos = ['ring', 'halving-doubling', 'binary-blocks', 'recursive-doubling'];
+    const reduceAlgos = ['ring', 'halving-doubling', 'binary-blocks', 'recursive-doubling', 'direct'];
     const gatherAlgos = ['ring', 'recursive-doubling'];
     expect(json).to.have.length(2 * (2 * reduceAlgos.length + 4 * gatherAlgos.length));
     for (const r of json) {
       expect(r.collective === 'allreduce' ? reduceAlgos : gatherAlgos).to.include(r.algo);
     }
     expect(stderr).to.match(/hierarchical left out: it needs --ranks-per-host/);
-    expect(stderr).to.match(/halving-doubling, binary-blocks have no all-gather schedule/);
+    expect(stderr).to.match(/halving-doubling, binary-blocks, direct have no all-gather schedule/);
   });
 
   it('hierarchical with --ranks-per-host K: hosts = ceil(P/K), comm as simulate --algo hierarchical --hosts H', function () {
