@@ -315,3 +315,35 @@ describe('store server', function () {
     expect(await pending).to.match(/closed/);
   });
 });
+
+describe('a store on a thread of its own (rank 0 under mpirun)', function () {
+  it('answers while the thread that started it is blocked, as rank 0 is in a synchronous collective', async function () {
+    const { startStoreThread } = require('../dist/store/thread');
+    const { spawn } = require('node:child_process');
+    const address = await startStoreThread({ host: '127.0.0.1', token: TOKEN });
+    // Another process sets and reads a key; it starts after the block below has begun.
+    const client = spawn(process.execPath, ['-e', `
+      const { StoreClient } = require(${JSON.stringify(require.resolve('../dist/store/client'))});
+      setTimeout(async () => {
+        const t0 = Date.now();
+        const c = await StoreClient.connect(${JSON.stringify(address)}, ${JSON.stringify(TOKEN)});
+        await c.set('k', 'v');
+        const v = (await c.get('k', 5000)).toString();
+        console.log(JSON.stringify({ v, ms: Date.now() - t0, at: Date.now() }));
+        process.exit(0);
+      }, 300);`]);
+    let out = '';
+    client.stdout.on('data', (d) => (out += d));
+    const done = new Promise((resolve) => client.on('exit', resolve));
+    // Block this thread for 2.5 s, as a synchronous collective would.
+    const blockedFrom = Date.now();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+    const blockedUntil = Date.now();
+    expect(await done).to.equal(0);
+    const r = JSON.parse(out);
+    expect(r.v).to.equal('v');
+    // The client was served while this thread was still blocked.
+    expect(r.at).to.be.below(blockedUntil);
+    expect(r.at).to.be.above(blockedFrom);
+  });
+});

@@ -11,7 +11,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { DtrainError } from '../common/errors';
 import { loadBinding } from '../native';
-import { StoreServer } from '../store/server';
+import { startStoreThread } from '../store/thread';
 import { mpiLauncherFromEnv, tcpAddrFromEnv } from './config';
 
 /** What init() needs from the MPI bootstrap: the launcher's variables, as MPI saw them. */
@@ -71,13 +71,13 @@ async function bootstrap(): Promise<MpiJob> {
   // MPI wants every process to finalize; exiting without it makes mpirun report a failure.
   process.on('exit', () => mpi.finalize());
   const message = new Uint8Array(MESSAGE_BYTES);
-  let store: StoreServer | undefined;
   if (me.rank === 0) {
     try {
       const token = randomBytes(32).toString('hex');
-      store = await StoreServer.start({ host: storeHost(me.localSize, me.size), token });
-      store.unref();
-      const text = JSON.stringify({ store: store.address, token, jobId: `mpi${process.pid}-${randomBytes(4).toString('hex')}` });
+      // On a thread of its own: this rank's JS thread may block in a synchronous collective
+      // while other ranks still need the store (their bootstrap, abort reports, stall reports).
+      const address = await startStoreThread({ host: storeHost(me.localSize, me.size), token });
+      const text = JSON.stringify({ store: address, token, jobId: `mpi${process.pid}-${randomBytes(4).toString('hex')}` });
       message.set(Buffer.from(text, 'utf8'));
     } catch (err) {
       // The others still wait in the broadcast: tell them why instead of leaving them there.
