@@ -11,7 +11,7 @@ import type { KernelsBinding } from './kernels/binding';
 import type { NnBinding } from './nn/binding';
 
 /** The shape of the binding this TypeScript expects; the addon reports its own at load. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** A transport's cost model, or a calibrated one (lib/comm/config.ts). */
 export interface CostModel {
@@ -91,9 +91,11 @@ export type CommArray =
 export interface CollectiveRequest {
   kind: number;
   /** The buffer (all-gather, gather, all-to-all: the input); a grouped all-reduce's arrays. Absent for a barrier. */
-  buf?: CommArray | CommArray[];
+  buf?: CommArray | CommArray[] | NativeDeviceMemory;
   /** All-gather's, gather's (root) and all-to-all's output; scatter's send buffer (root). */
-  output?: CommArray;
+  output?: CommArray | NativeDeviceMemory;
+  /** Device buffers only: the CUDA stream whose queued work the call waits for. */
+  stream?: object;
   /** All-to-all's splits, when they vary. */
   sendCounts?: Float64Array;
   recvCounts?: Float64Array;
@@ -111,7 +113,7 @@ export interface CollectiveRequest {
 }
 
 /** The request's numeric fields: what the addon's request slot holds (native/napi/request.h). */
-type RequestNumber = Exclude<keyof CollectiveRequest, 'buf' | 'output' | 'sendCounts' | 'recvCounts'>;
+type RequestNumber = Exclude<keyof CollectiveRequest, 'buf' | 'output' | 'sendCounts' | 'recvCounts' | 'stream'>;
 
 /** What a native communicator tells about itself once ready. */
 interface CommunicatorFacts {
@@ -137,9 +139,9 @@ interface AddonCommunicator extends CommunicatorFacts {
   ready(): Promise<void>;
   /** Runs the collective whose fields are in `requestSlot`. */
   run(
-    buf?: CommArray | CommArray[],
-    other?: CommArray,
-    sendCounts?: Float64Array,
+    buf?: CommArray | CommArray[] | NativeDeviceMemory,
+    other?: CommArray | NativeDeviceMemory,
+    sendCounts?: Float64Array | object,
     recvCounts?: Float64Array,
   ): Promise<void> | undefined;
   /** One float64 per entry of `registry.requestFields`, read by `run`. */
@@ -274,16 +276,34 @@ export interface CudaBinding {
   probe(): {
     cuda: GpuLibraryInfo & { devices: number; runtimeVersion: number; driverVersion: number };
     nccl: GpuLibraryInfo & { version: number };
+    /** libdtrain_cuda.so as loaded in this process (loadKernels). */
+    kernels: { loaded: boolean; library: string | null; reason: string };
   };
   deviceCount(): number;
   /** cudaMalloc'ed memory; throws ERR_DTRAIN_NO_GPU without a device. */
-  DeviceMemory: new (bytes: number, device: number) => {
-    readonly bytes: number;
-    readonly device: number;
-    upload(src: ArrayBufferView, offsetBytes: number): void;
-    download(dst: ArrayBufferView, offsetBytes: number): void;
-    free(): void;
-  };
+  DeviceMemory: new (bytes: number, device: number) => NativeDeviceMemory;
+  /** A non-blocking CUDA stream of one device. */
+  Stream: new (device: number) => { readonly device: number; synchronize(): void; query(): boolean; destroy(): void };
+  /** Loads libdtrain_cuda.so (once); returns what it says of itself, or throws ERR_DTRAIN_NO_GPU. */
+  loadKernels(path: string): string;
+  castToHalf(src: NativeDeviceMemory, dst: NativeDeviceMemory, n: number, scale: number, bfloat16: boolean, stream?: object): void;
+  /** Returns whether any output is inf or NaN (synchronizes the stream). */
+  castFromHalf(src: NativeDeviceMemory, dst: NativeDeviceMemory, n: number, scale: number, bfloat16: boolean, stream?: object): boolean;
+  reduce(dtype: number, op: number, dst: NativeDeviceMemory, src: NativeDeviceMemory, n: number, stream?: object): void;
+  scale(dtype: number, dst: NativeDeviceMemory, n: number, divisor: number, stream?: object): void;
+  sgdStep(options: object, tensors: object[], stream?: object): void;
+  larsStep(options: object, tensors: object[], stream?: object): void;
+}
+
+/** Device memory as the binding holds it (lib/cuda's DeviceBuffer wraps it). */
+export interface NativeDeviceMemory {
+  readonly bytes: number;
+  readonly device: number;
+  upload(src: ArrayBufferView, offsetBytes: number): void;
+  download(dst: ArrayBufferView, offsetBytes: number): void;
+  /** Device to device: `bytes` of `src` from srcOffset to this buffer at dstOffset. */
+  copyDevice(src: NativeDeviceMemory, srcOffsetBytes: number, dstOffsetBytes: number, bytes: number): void;
+  free(): void;
 }
 
 interface AddonExports {
@@ -398,9 +418,8 @@ function requestObjects(
       s[at.sync] = r.sync ? 1 : 0;
       s[at.peer] = r.peer ?? -1;
       s[at.tag] = r.tag ?? 0;
-      return r.sendCounts === undefined
-        ? addonRun.call(this, r.buf, r.output)
-        : addonRun.call(this, r.buf, r.output, r.sendCounts, r.recvCounts);
+      if (r.sendCounts !== undefined) return addonRun.call(this, r.buf, r.output, r.sendCounts, r.recvCounts);
+      return r.stream === undefined ? addonRun.call(this, r.buf, r.output) : addonRun.call(this, r.buf, r.output, r.stream);
     }
   };
 }

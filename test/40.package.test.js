@@ -166,6 +166,13 @@ describe('prebuilt package', function () {
     const info = JSON.parse(dtrain('info', ['info']).stdout);
     expect(info.native.loaded).to.equal(true);
     expect(info.algorithms).to.include('ring');
+    // Where the build had nvcc, the CUDA kernels ship beside the addon and are found there (they
+    // load only where a GPU is).
+    if (files.includes('prebuilds/linux-x64/libdtrain_cuda.so')) {
+      expect(info.cudaKernels.library).to.equal(path.join(app, 'node_modules', 'dtrain', 'prebuilds', 'linux-x64', 'libdtrain_cuda.so'));
+    } else {
+      expect(spawnSync('sh', ['-c', 'command -v nvcc']).status, 'nvcc is here, so npm run build must have built the CUDA kernels').to.not.equal(0);
+    }
   });
 
   it('dtrain bench allreduce: sizes with units, --dtype, --predict and --calibrate', function () {

@@ -56,7 +56,16 @@ function defaultLoadNative(): object {
   const native = binding.nativeInfo() as unknown as { mpi: { usable: boolean; library?: string; reason: string; tried: string[] } };
   // The CUDA runtime and NCCL as loaded at run time: names tried, devices, versions, why not.
   const gpu = binding.cuda.probe();
-  return { ...native, cuda: gpu.cuda, nccl: gpu.nccl, mpi: mpiInfo(native.mpi, (p) => binding.mpi.load(p)), kernels: binding.kernels.info() };
+  // libdtrain_cuda.so: found or not, and why it is not loaded (it is, only where a GPU is).
+  const { info: cudaInfo } = require('../cuda') as typeof import('../cuda');
+  return {
+    ...native,
+    cuda: gpu.cuda,
+    nccl: gpu.nccl,
+    cudaKernels: cudaInfo().kernels,
+    mpi: mpiInfo(native.mpi, (p) => binding.mpi.load(p)),
+    kernels: binding.kernels.info(),
+  };
 }
 
 /**

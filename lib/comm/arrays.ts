@@ -23,7 +23,9 @@ export function checkArray(buf: unknown, fn: string, name = 'buf'): CommArray {
   ) {
     const got =
       buf === null ? 'null' : typeof buf === 'object' ? (buf as object).constructor?.name : typeof buf;
-    throw new TypeError(`${fn}: ${name} must be ${ARRAY_TYPES}, got ${got}`);
+    // A device buffer reaches the collectives that run on GPUs before this check.
+    const device = got === 'DeviceBuffer' ? ` (device buffers take allreduce, broadcast, allgather and reduceScatter; copy it to the host for ${fn.replace(/Sync$/, '')})` : '';
+    throw new TypeError(`${fn}: ${name} must be ${ARRAY_TYPES}, got ${got}${device}`);
   }
   return buf;
 }

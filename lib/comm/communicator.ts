@@ -13,6 +13,7 @@ import { loadBinding, type CollectiveRequest, type NativeCommunicator, type Nati
 import { checkArray, dtypeOf, narrowAverage, sameKind, widenForAverage } from './arrays';
 import { checkSeconds } from './config';
 import { fromBytes, toBytes } from './objects';
+import { alloc as deviceAlloc, DeviceBuffer, prepareKernelsForCollectives, Stream } from '../cuda';
 
 /** The value's bytes, or the TypeError that says why it has none. */
 function encodeOrError(value: unknown, fn: string): Uint8Array | TypeError {
@@ -52,6 +53,12 @@ const KNOWN_OPTIONS = {
   recv: ['tag', 'dtype', 'timeout'],
   join: ['timeout'],
 } as const satisfies Record<OpKind, readonly string[]>;
+
+/** What collectives on device buffers take besides their usual options. */
+export interface DeviceOptions {
+  /** The call waits for the work this stream had queued when it was made (default: the default stream's). */
+  stream?: Stream;
+}
 
 /** The options any collective may take, read by {@link Communicator}'s request builder. */
 type AnyOptions = AllreduceOptions & AllgatherOptions & BroadcastOptions & CallOptions & PointToPointOptions;
@@ -208,6 +215,66 @@ export class Communicator {
     return rank;
   }
 
+  /**
+   * A collective on device buffers (dtrain.cuda.alloc): checked here as host arrays are, with
+   * `stream` in place of `dtype` (the buffer knows its type). NCCL or dtrain's schedules over
+   * NCCL run it (engine/nccl_backend.cc).
+   */
+  private deviceRequest(kind: 'allreduce' | 'broadcast' | 'allgather' | 'reduceScatter', fn: string, buf: DeviceBuffer, opts: unknown, root?: unknown): CollectiveRequest {
+    const known = [...KNOWN_OPTIONS[kind].filter((k) => k !== 'dtype'), 'stream'];
+    const o = checkOptions(opts as (AnyOptions & { stream?: unknown }) | undefined, known, fn);
+    if (o.stream !== undefined && !(o.stream instanceof Stream)) throw new TypeError(`${fn}: stream must be a dtrain.cuda Stream`);
+    const op = REDUCES.has(kind) ? (o.op ?? 'sum') : 'sum';
+    if (!isOneOf(op, REDUCE_OP_NAMES)) throw new RangeError(`${fn}: op must be one of ${REDUCE_OP_NAMES.join(', ')}, got ${String(op)}`);
+    if (op === 'avg' && buf.dtype !== 'float32' && buf.dtype !== 'float64' && buf.dtype !== 'float16' && buf.dtype !== 'bfloat16') {
+      throw new RangeError(`${fn}: op 'avg' on a device buffer of ${buf.dtype} is not supported (NCCL's integer average truncates each step); use 'sum' and divide`);
+    }
+    const ids = nativeIds();
+    prepareKernelsForCollectives();
+    return {
+      kind: ids.opKind[kind],
+      buf: buf.nativeMemory(fn),
+      output: undefined,
+      sendCounts: undefined,
+      recvCounts: undefined,
+      stream: o.stream === undefined ? undefined : (o.stream as Stream).nativeStream(fn),
+      op: ids.reduceOp[op],
+      algorithm: kind === 'broadcast' ? 0 : this.deviceAlgorithmOf(o.algorithm, kind, fn),
+      root: ROOTED.has(kind) ? this.checkRank(root, fn, 'root') : 0,
+      timeoutSec: o.timeout === undefined ? 0 : checkSeconds(o.timeout, `${fn}: timeout`),
+      dtype: ids.dtype[buf.dtype],
+      sync: false,
+      peer: -1,
+      tag: 0,
+    };
+  }
+
+  /** An algorithm for a device call: `auto` (NCCL's own) unless one is named; never the host default. */
+  private deviceAlgorithmOf(name: unknown, kind: OpKind, fn: string): number {
+    return name === undefined ? 0 : this.algorithmOf(name, kind, fn);
+  }
+
+  /** Device buffers' all-gather: the output is a new buffer on the input's device. */
+  private deviceAllgather(buf: DeviceBuffer, opts: unknown, fn: string, sync: boolean): DeviceBuffer | Promise<DeviceBuffer> {
+    const req = this.deviceRequest('allgather', fn, buf, opts);
+    const out = deviceAlloc(buf.length * this.size, buf.dtype, { device: buf.device });
+    req.output = out.nativeMemory(fn);
+    return this.finish(req, sync, undefined, () => out);
+  }
+
+  /** Device buffers' reduce-scatter: reduced in a copy, so `buf` stays as it was; resolves to a new buffer of this rank's share. */
+  private deviceReduceScatter(buf: DeviceBuffer, opts: unknown, fn: string, sync: boolean): DeviceBuffer | Promise<DeviceBuffer> {
+    const req = this.deviceRequest('reduceScatter', fn, buf, opts);
+    const work = deviceAlloc(buf.length, buf.dtype, { device: buf.device }).copyFromDevice(buf);
+    req.buf = work.nativeMemory(fn);
+    const [start, count] = loadBinding().chunkOf(buf.length, this.size, this.rank);
+    return this.finish(req, sync, undefined, () => {
+      const out = deviceAlloc(count, buf.dtype, { device: buf.device }).copyFromDevice(work, start, 0, count);
+      work.free();
+      return out;
+    });
+  }
+
   /** Runs a checked request, blocking or through a Promise. */
   private run(req: CollectiveRequest, sync: true): void;
   private run(req: CollectiveRequest, sync: false): Promise<void>;
@@ -244,18 +311,25 @@ export class Communicator {
   }
 
   private allreduceCall<T extends CommArray>(buf: T, opts: unknown, fn: string, sync: boolean): T | Promise<T> {
+    if ((buf as unknown) instanceof DeviceBuffer) {
+      return this.finish(this.deviceRequest('allreduce', fn, buf as unknown as DeviceBuffer, opts), sync, undefined, () => buf);
+    }
     const req = this.request('allreduce', fn, buf, opts);
     return this.finish(req, sync, this.widened(req, [buf], fn, opts), () => buf);
   }
 
-  /** Reduces `buf` across all ranks in place and resolves to `buf`. */
-  async allreduce<T extends CommArray>(buf: T, opts?: AllreduceOptions): Promise<T> {
-    return this.allreduceCall(buf, opts, 'allreduce', false);
+  /**
+   * Reduces `buf` across all ranks in place and resolves to `buf`. A device buffer
+   * (dtrain.cuda.alloc) is reduced on its GPU by NCCL (or, with a named algorithm, by dtrain's
+   * schedule over NCCL's send/recv), after what `opts.stream` had queued.
+   */
+  async allreduce<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllreduceOptions & DeviceOptions): Promise<T> {
+    return this.allreduceCall(buf as CommArray, opts, 'allreduce', false) as Promise<T>;
   }
 
   /** Like {@link allreduce}, but blocks the calling thread until done. */
-  allreduceSync<T extends CommArray>(buf: T, opts?: AllreduceOptions): T {
-    return this.allreduceCall(buf, opts, 'allreduceSync', true) as T;
+  allreduceSync<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllreduceOptions & DeviceOptions): T {
+    return this.allreduceCall(buf as CommArray, opts, 'allreduceSync', true) as T;
   }
 
   private groupedCall<T extends CommArray>(bufs: T[], opts: unknown, fn: string, sync: boolean): T[] | Promise<T[]> {
@@ -288,15 +362,17 @@ export class Communicator {
     return this.groupedCall(bufs, opts, 'groupedAllreduceSync', true) as T[];
   }
 
-  /** Copies `root`'s `buf` into every rank's `buf`; resolves to `buf`. */
-  async broadcast<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): Promise<T> {
-    await this.run(this.request('broadcast', 'broadcast', buf, opts, root), false);
+  /** Copies `root`'s `buf` into every rank's `buf`; resolves to `buf` (a device buffer: by ncclBroadcast). */
+  async broadcast<T extends CommArray | DeviceBuffer>(buf: T, root = 0, opts?: BroadcastOptions & DeviceOptions): Promise<T> {
+    const req = buf instanceof DeviceBuffer ? this.deviceRequest('broadcast', 'broadcast', buf, opts, root) : this.request('broadcast', 'broadcast', buf, opts, root);
+    await this.run(req, false);
     return buf;
   }
 
   /** Like {@link broadcast}, but blocks the calling thread until done. */
-  broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): T {
-    this.run(this.request('broadcast', 'broadcastSync', buf, opts, root), true);
+  broadcastSync<T extends CommArray | DeviceBuffer>(buf: T, root = 0, opts?: BroadcastOptions & DeviceOptions): T {
+    const req = buf instanceof DeviceBuffer ? this.deviceRequest('broadcast', 'broadcastSync', buf, opts, root) : this.request('broadcast', 'broadcastSync', buf, opts, root);
+    this.run(req, true);
     return buf;
   }
 
@@ -307,21 +383,29 @@ export class Communicator {
     return [req, out];
   }
 
-  /** Resolves to a new array of size() * buf.length elements: every rank's `buf`, in rank order. */
-  async allgather<T extends CommArray>(buf: T, opts?: AllgatherOptions): Promise<T> {
+  /**
+   * Resolves to a new array of size() * buf.length elements: every rank's `buf`, in rank order
+   * (for a device buffer, a new device buffer on its GPU, by ncclAllGather).
+   */
+  async allgather<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllgatherOptions & DeviceOptions): Promise<T> {
+    if (buf instanceof DeviceBuffer) return this.deviceAllgather(buf, opts, 'allgather', false) as Promise<T>;
     const [req, out] = this.allgatherRequest(buf, opts, 'allgather');
     await this.run(req, false);
-    return out;
+    return out as T;
   }
 
   /** Like {@link allgather}, but blocks the calling thread until done. */
-  allgatherSync<T extends CommArray>(buf: T, opts?: AllgatherOptions): T {
+  allgatherSync<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllgatherOptions & DeviceOptions): T {
+    if (buf instanceof DeviceBuffer) return this.deviceAllgather(buf, opts, 'allgatherSync', true) as T;
     const [req, out] = this.allgatherRequest(buf, opts, 'allgatherSync');
     this.run(req, true);
-    return out;
+    return out as T;
   }
 
   private reduceScatterCall<T extends CommArray>(buf: T, opts: unknown, fn: string, sync: boolean): T | Promise<T> {
+    if ((buf as unknown) instanceof DeviceBuffer) {
+      return this.deviceReduceScatter(buf as unknown as DeviceBuffer, opts, fn, sync) as unknown as T | Promise<T>;
+    }
     const req = this.request('reduceScatter', fn, buf, opts);
     const work = buf.slice() as T;
     req.buf = work;
@@ -336,13 +420,13 @@ export class Communicator {
    * size() contiguous chunks, the first `buf.length % size()` one element longer. `buf` is
    * left unchanged.
    */
-  async reduceScatter<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): Promise<T> {
-    return this.reduceScatterCall(buf, opts, 'reduceScatter', false);
+  async reduceScatter<T extends CommArray | DeviceBuffer>(buf: T, opts?: ReduceScatterOptions & DeviceOptions): Promise<T> {
+    return this.reduceScatterCall(buf as CommArray, opts, 'reduceScatter', false) as Promise<T>;
   }
 
   /** Like {@link reduceScatter}, but blocks the calling thread until done. */
-  reduceScatterSync<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): T {
-    return this.reduceScatterCall(buf, opts, 'reduceScatterSync', true) as T;
+  reduceScatterSync<T extends CommArray | DeviceBuffer>(buf: T, opts?: ReduceScatterOptions & DeviceOptions): T {
+    return this.reduceScatterCall(buf as CommArray, opts, 'reduceScatterSync', true) as T;
   }
 
   private reduceCall<T extends CommArray>(buf: T, root: unknown, opts: unknown, fn: string, sync: boolean): T | Promise<T> {

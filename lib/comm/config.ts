@@ -29,7 +29,7 @@ export interface EnvVariable {
 export const ENVIRONMENT: readonly EnvVariable[] = [
   { name: 'DTRAIN_RANK', default: 'set by the launcher', meaning: "this worker's rank; unset = a job of one", readBy: 'worker' },
   { name: 'DTRAIN_SIZE', default: 'set by the launcher', meaning: 'the number of workers', readBy: 'worker' },
-  { name: 'DTRAIN_LOCAL_RANK', default: 'set by the launcher', meaning: 'place on this host, for scripts', readBy: 'launcher' },
+  { name: 'DTRAIN_LOCAL_RANK', default: 'set by the launcher', meaning: 'place on this host, for scripts; dtrain.cuda takes device DTRAIN_LOCAL_RANK % deviceCount() by default', readBy: 'worker' },
   { name: 'DTRAIN_LOCAL_SIZE', default: 'set by the launcher', meaning: 'exported as k before dtrain run: groups of k ranks act as hosts', readBy: 'launcher' },
   { name: 'DTRAIN_GROUP_SIZE', default: 'unset', meaning: 'groups of k consecutive ranks act as hosts (the launcher sets it from DTRAIN_LOCAL_SIZE)', readBy: 'worker' },
   { name: 'DTRAIN_STORE', default: 'set by the launcher', meaning: 'host:port of the rendezvous store', readBy: 'worker' },
@@ -158,6 +158,19 @@ export function timelineFromLauncherEnv(env: Env = process.env): string | undefi
 /** DTRAIN_SERVERS: how many of the job's ranks are parameter servers (0: none). */
 export function serversFromEnv(env: Env = process.env): number {
   return intFromEnv(env, 'DTRAIN_SERVERS', 0) ?? 0;
+}
+
+/**
+ * This worker's place on its host as its launcher says it (DTRAIN_LOCAL_RANK, or mpirun's
+ * OMPI_COMM_WORLD_LOCAL_RANK / MPI_LOCALRANKID), or undefined outside a job: dtrain.cuda's
+ * default device.
+ */
+export function localRankFromEnv(env: Env = process.env): number | undefined {
+  for (const name of ['DTRAIN_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_RANK', 'MPI_LOCALRANKID']) {
+    const v = env[name];
+    if (v !== undefined && /^\d+$/.test(v)) return Number(v);
+  }
+  return undefined;
 }
 
 /** DTRAIN_WORKER_CPUS: the CPUs the launcher bound this worker to, or undefined (not bound). */

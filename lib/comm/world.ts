@@ -3,7 +3,8 @@
  * Horovod (`hvd.init()`, `hvd.allreduce`). `shutdown()` clears it, so `init()` may run again.
  */
 import { DtrainError } from '../common/errors';
-import { Communicator } from './communicator';
+import { Communicator, type DeviceOptions } from './communicator';
+import type { DeviceBuffer } from '../cuda';
 import { configFromEnv, elasticFromEnv, mpiLauncherFromEnv } from './config';
 import { envOf, mpiJob } from './mpi';
 import { closeElasticJob, createElasticWorld, elasticJob } from '../elastic/world';
@@ -161,36 +162,39 @@ export function localSize(): number {
   return current('localSize').localSize;
 }
 
-/** Reduces `buf` in place across all workers; resolves to `buf`. See {@link AllreduceOptions}. */
-export function allreduce<T extends CommArray>(buf: T, opts?: AllreduceOptions): Promise<T> {
+/**
+ * Reduces `buf` in place across all workers; resolves to `buf`. See {@link AllreduceOptions}.
+ * A device buffer (dtrain.cuda.alloc) is reduced on its GPU by NCCL.
+ */
+export function allreduce<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllreduceOptions & DeviceOptions): Promise<T> {
   return current('allreduce').allreduce(buf, opts);
 }
 /** Blocking {@link allreduce}, for callers that cannot await (tfjs applyGradients). */
-export function allreduceSync<T extends CommArray>(buf: T, opts?: AllreduceOptions): T {
+export function allreduceSync<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllreduceOptions & DeviceOptions): T {
   return current('allreduceSync').allreduceSync(buf, opts);
 }
 /** Copies root's `buf` to every worker; resolves to `buf`. */
-export function broadcast<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): Promise<T> {
+export function broadcast<T extends CommArray | DeviceBuffer>(buf: T, root = 0, opts?: BroadcastOptions & DeviceOptions): Promise<T> {
   return current('broadcast').broadcast(buf, root, opts);
 }
 /** Blocking {@link broadcast}. */
-export function broadcastSync<T extends CommArray>(buf: T, root = 0, opts?: BroadcastOptions): T {
+export function broadcastSync<T extends CommArray | DeviceBuffer>(buf: T, root = 0, opts?: BroadcastOptions & DeviceOptions): T {
   return current('broadcastSync').broadcastSync(buf, root, opts);
 }
 /** Resolves to a new array of size() * buf.length elements, every worker's `buf` in rank order. */
-export function allgather<T extends CommArray>(buf: T, opts?: AllgatherOptions): Promise<T> {
+export function allgather<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllgatherOptions & DeviceOptions): Promise<T> {
   return current('allgather').allgather(buf, opts);
 }
 /** Blocking {@link allgather}. */
-export function allgatherSync<T extends CommArray>(buf: T, opts?: AllgatherOptions): T {
+export function allgatherSync<T extends CommArray | DeviceBuffer>(buf: T, opts?: AllgatherOptions & DeviceOptions): T {
   return current('allgatherSync').allgatherSync(buf, opts);
 }
 /** Reduces `buf` across workers and resolves to this worker's chunk of the result. */
-export function reduceScatter<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): Promise<T> {
+export function reduceScatter<T extends CommArray | DeviceBuffer>(buf: T, opts?: ReduceScatterOptions & DeviceOptions): Promise<T> {
   return current('reduceScatter').reduceScatter(buf, opts);
 }
 /** Blocking {@link reduceScatter}. */
-export function reduceScatterSync<T extends CommArray>(buf: T, opts?: ReduceScatterOptions): T {
+export function reduceScatterSync<T extends CommArray | DeviceBuffer>(buf: T, opts?: ReduceScatterOptions & DeviceOptions): T {
   return current('reduceScatterSync').reduceScatterSync(buf, opts);
 }
 /** Blocking {@link groupedAllreduce}. */

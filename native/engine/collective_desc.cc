@@ -9,7 +9,8 @@ namespace dtrain {
 bool CollectiveDesc::sameCall(const CollectiveDesc& o) const {
   return magic == o.magic && kind == o.kind && dtype == o.dtype && op == o.op &&
          algorithm == o.algorithm && root == o.root && tag == o.tag && count == o.count &&
-         seq == o.seq && shape == o.shape && parts == o.parts && payload == o.payload;
+         seq == o.seq && shape == o.shape && parts == o.parts && payload == o.payload &&
+         (flags & kDevice) == (o.flags & kDevice);
 }
 
 std::string CollectiveDesc::describe() const {
@@ -19,7 +20,8 @@ std::string CollectiveDesc::describe() const {
   if (k == OpKind::kBarrier || k == OpKind::kJoin) return s + "()";
   if (k == OpKind::kAllreduce && parts > 0) s = "groupedAllreduce";
   s += "(" + std::string(dtypeName(static_cast<DType>(dtype))) + "[" + std::to_string(count) + "]";
-  if (parts > 0) s += " in " + std::to_string(parts) + " arrays (shape " + std::to_string(shape) + ")";
+  if (parts > 0)
+    s += " in " + std::to_string(parts) + " arrays (shape " + std::to_string(shape) + ")";
   if (k == OpKind::kAlltoall && shape) s += " with variable splits";
   const bool reduces =
       k == OpKind::kAllreduce || k == OpKind::kReduceScatter || k == OpKind::kReduce;
@@ -27,9 +29,12 @@ std::string CollectiveDesc::describe() const {
   const bool rooted = k == OpKind::kBroadcast || k == OpKind::kReduce || k == OpKind::kGather ||
                       k == OpKind::kScatter;
   if (rooted) s += ", root=" + std::to_string(root);
-  if (pointToPoint(k)) s += ", tag=" + std::to_string(tag);
-  else if (k != OpKind::kBroadcast) s += ", algorithm=" + AlgorithmChoice::decode(algorithm).name();
+  if (pointToPoint(k))
+    s += ", tag=" + std::to_string(tag);
+  else if (k != OpKind::kBroadcast)
+    s += ", algorithm=" + AlgorithmChoice::decode(algorithm).name();
   if (payload) s += ", data sent with the descriptor";
+  if (flags & kDevice) s += ", on device buffers";
   return s + ")";
 }
 
@@ -79,8 +84,9 @@ std::string findMismatch(const std::vector<CollectiveDesc>& all, std::vector<int
     msg += " called " + all[g[0]].describe();
     if (i != largest && odd) odd->insert(odd->end(), g.begin(), g.end());
   }
-  msg += ". Every rank must make the same collective calls, in the same order, with the same "
-         "length, type and options.";
+  msg +=
+      ". Every rank must make the same collective calls, in the same order, with the same "
+      "length, type and options.";
   return msg;
 }
 

@@ -36,9 +36,11 @@ struct alignas(8) CollectiveDesc {
   uint32_t region = 0;
   int32_t regionFd = 0;
   uint32_t regionOffset = 0;
-  uint8_t flags = 0;  // kAutoAlgorithm: the caller left the algorithm to `auto`
+  // kAutoAlgorithm: the caller left the algorithm to `auto`; kDevice: its buffers are device
+  // memory (compared: a device call and a host call cannot meet).
+  uint8_t flags = 0;
   uint8_t pad[3] = {0};
-  static constexpr uint8_t kAutoAlgorithm = 1;
+  static constexpr uint8_t kAutoAlgorithm = 1, kDevice = 2;
 
   bool sameCall(const CollectiveDesc& o) const;
   std::string describe() const;  // "allreduce(float32[10], sum)"

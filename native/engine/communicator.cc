@@ -34,6 +34,37 @@ const AlgorithmDef* directAlgorithm() {
   return def;
 }
 
+// What a call on device buffers runs: `auto` is NCCL's own collective (a reduce-scatter into
+// chunks of different lengths, which NCCL cannot leave in place, and the rooted collectives
+// NCCL lacks take dtrain's schedule over NCCL's send/recv); a named algorithm of dtrain's runs
+// its schedule the same way. The descriptor carries the result, so every rank runs the same.
+AlgorithmChoice deviceAlgorithm(const OpRequest& op, AlgorithmChoice asked, int size) {
+  const AlgorithmDef* d = asked.def();
+  if (d && d->support(op.kind).backend && std::strcmp(d->support(op.kind).backend, "nccl") != 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("algorithm '") + d->name +
+                    "' takes host arrays; device buffers take 'nccl' or dtrain's schedules");
+  }
+  const bool uneven =
+      op.kind == OpKind::kReduceScatter && op.count % static_cast<size_t>(size) != 0;
+  if (d && d->support(op.kind).backend && uneven) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "algorithm 'nccl' reduce-scatters equal chunks: the length (" +
+                    std::to_string(op.count) + ") must be a multiple of size() (" +
+                    std::to_string(size) + "); leave it to 'auto' or name 'ring'");
+  }
+  if (!asked.isAuto()) return asked;
+  static const AlgorithmDef* nccl = [] {
+    for (const AlgorithmDef* a : algorithms())
+      if (std::strcmp(a->name, "nccl") == 0) return a;
+    return static_cast<const AlgorithmDef*>(nullptr);
+  }();
+  if (nccl && nccl->support(op.kind).implemented() && !uneven) return AlgorithmChoice::of(nccl);
+  if (op.kind == OpKind::kBroadcast) return asked;  // ncclBroadcast (broadcast takes no algorithm)
+  return AlgorithmChoice::of(
+      defaultAlgorithm(op.kind == OpKind::kAllreduce ? OpKind::kAllreduce : op.kind));
+}
+
 // "allreduce call #12": how a timeout names the call.
 std::string callName(const CollectiveDesc& d) {
   return std::string(opKindName(static_cast<OpKind>(d.kind))) + " call #" + std::to_string(d.seq);
@@ -192,9 +223,9 @@ void Communicator::bootstrap() {
                  .create(BackendSetup{*transport_, abort_.get(), topology_.groupOf, config_.rank,
                                       config_.size});
   if (config_.size > 1 && transport_->hostPids()) {
-    zeroCopy_ = std::make_unique<ZeroCopy>(*transport_, abort_.get(), *transport_->hostPids(),
-                                           config_.rank, config_.size, cpuReducer(),
-                                           config_.testNoPeerMaps);
+    zeroCopy_ =
+        std::make_unique<ZeroCopy>(*transport_, abort_.get(), *transport_->hostPids(), config_.rank,
+                                   config_.size, cpuReducer(), config_.testNoPeerMaps);
   }
 }
 
@@ -214,7 +245,8 @@ void Communicator::loop(Completion ready) {
     ready(Status{});
   } catch (const Error& e) {
     // A setting this machine cannot use stays ERR_DTRAIN_CONFIG (fix the variable, not the job).
-    const ErrorCode code = e.code() == ErrorCode::kConfig ? ErrorCode::kConfig : ErrorCode::kBootstrap;
+    const ErrorCode code =
+        e.code() == ErrorCode::kConfig ? ErrorCode::kConfig : ErrorCode::kBootstrap;
     broken_ = std::make_unique<Error>(code, e.what(), e.ranks());
     ready(Status::fromError(*broken_));
   } catch (const std::exception& e) {
@@ -284,7 +316,8 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
     pr = spare_ = std::make_shared<PreparedOp>();
   }
   pr->started = Clock::now();
-  pr->deadline = Deadline::after(op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec, pr->started);
+  pr->deadline =
+      Deadline::after(op.timeoutSec > 0 ? op.timeoutSec : config_.timeoutSec, pr->started);
   CollectiveDesc& desc = pr->desc;
   desc.kind = static_cast<uint8_t>(op.kind);
   desc.dtype = static_cast<uint8_t>(op.dtype);
@@ -300,13 +333,22 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
     pr->all.resize(1);
     pr->all[0] = desc;
     if (send) {
-      pr->transfers.push_back({Transfer::kSend, op.peer, reinterpret_cast<uint8_t*>(&pr->desc),
-                               sizeof(CollectiveDesc), 8, {}});
+      pr->transfers.push_back({Transfer::kSend,
+                               op.peer,
+                               reinterpret_cast<uint8_t*>(&pr->desc),
+                               sizeof(CollectiveDesc),
+                               8,
+                               {}});
     } else {
-      pr->transfers.push_back({Transfer::kRecv, op.peer, reinterpret_cast<uint8_t*>(&pr->all[0]),
-                               sizeof(CollectiveDesc), 8, {}});
+      pr->transfers.push_back({Transfer::kRecv,
+                               op.peer,
+                               reinterpret_cast<uint8_t*>(&pr->all[0]),
+                               sizeof(CollectiveDesc),
+                               8,
+                               {}});
     }
-    if (config_.debug >= 2) log(2, desc.describe() + (send ? " to rank " : " from rank ") + std::to_string(op.peer));
+    if (config_.debug >= 2)
+      log(2, desc.describe() + (send ? " to rank " : " from rank ") + std::to_string(op.peer));
     return pr;
   }
   if (!op.segments.empty()) {
@@ -320,10 +362,22 @@ std::shared_ptr<PreparedOp> Communicator::prepare(const OpRequest& op) {
   // `auto` is resolved before the exchange, so ranks that would resolve it differently (a
   // different calibration, say) fail with a mismatch instead of running different schedules.
   pr->algo = AlgorithmChoice::decode(op.algorithm);
+  if (op.device >= 0) {
+    desc.flags |= CollectiveDesc::kDevice;
+    pr->algo = deviceAlgorithm(op, pr->algo, p);
+  } else if (const AlgorithmDef* d = pr->algo.def();
+             d && d->support(op.kind).backend &&
+             std::strcmp(d->support(op.kind).backend, "nccl") == 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("algorithm 'nccl' runs on device buffers (dtrain.cuda.alloc); ") +
+                    opKindName(op.kind) +
+                    " of host arrays takes dtrain's algorithms (leave it to 'auto')");
+  }
   // Data may follow a descriptor only where the transport reads a length it learns mid-list.
   const bool late = p > 1 && transport_->lateLengths();
   const size_t bytes = op.count * dtypeSize(op.dtype);
-  const bool contiguous = op.kind == OpKind::kAllreduce && op.segments.empty() && bytes > 0;
+  const bool contiguous =
+      op.kind == OpKind::kAllreduce && op.segments.empty() && bytes > 0 && op.device < 0;
   if (op.kind == OpKind::kAllreduce && pr->algo.isAuto()) {
     if (late && contiguous && bytes <= kEagerMaxBytes && directAlgorithm() &&
         bytes * static_cast<size_t>(p - 1) <= config_.eagerBytes) {
@@ -437,8 +491,8 @@ void Communicator::checkMessage(const PreparedOp& pr) const {
   asSent.kind = static_cast<uint8_t>(OpKind::kSend);
   if (got.sameCall(asSent)) return;
   // The stream from the peer is out of step now (its data, or its descriptors, are next).
-  std::string what = got.magic != want.magic ? "something that is not a dtrain message"
-                                             : got.describe();
+  std::string what =
+      got.magic != want.magic ? "something that is not a dtrain message" : got.describe();
   throw Error(ErrorCode::kMismatch,
               "recv(" + std::string(dtypeName(static_cast<DType>(want.dtype))) + "[" +
                   std::to_string(want.count) + "], from rank " + std::to_string(peer) +
@@ -460,21 +514,23 @@ void Communicator::checkJoined(PreparedOp& pr) const {
   for (const CollectiveDesc& d : pr.all)
     if (d.kind != static_cast<uint8_t>(OpKind::kJoin)) call = &d;
   const OpKind k = static_cast<OpKind>(call->kind);
-  if (k == OpKind::kAllreduce || k == OpKind::kBarrier) return;
+  const bool device = (call->flags & CollectiveDesc::kDevice) != 0;
+  if ((k == OpKind::kAllreduce && !device) || k == OpKind::kBarrier) return;
   std::string who;
   for (int r : joined) who += (who.empty() ? "" : ", ") + std::to_string(r);
   throw Error(ErrorCode::kMismatch,
               std::string(joined.size() > 1 ? "ranks " : "rank ") + who +
                   " called join(): until every rank has joined, the others may only call "
-                  "allreduce, groupedAllreduce or barrier (which the joined ranks answer), not " +
+                  "allreduce, groupedAllreduce or barrier on host arrays (which the joined ranks "
+                  "answer), not " +
                   call->describe(),
               joined);
 }
 
 void Communicator::log(int level, const std::string& line) const {
   if (config_.debug < level) return;
-  const std::string out = "[dtrain " + config_.logName + "] " + (level >= 2 ? "DETAIL " : "INFO ") +
-                          line + "\n";
+  const std::string out =
+      "[dtrain " + config_.logName + "] " + (level >= 2 ? "DETAIL " : "INFO ") + line + "\n";
   // One write, so lines of ranks sharing a terminal do not interleave mid-line.
   ssize_t ignored = ::write(2, out.data(), out.size());
   (void)ignored;
@@ -495,10 +551,14 @@ void fillIdentity(DType t, ReduceOp op, uint8_t* p, size_t n) {
   const bool prod = op == ReduceOp::kProd, mn = op == ReduceOp::kMin;
   switch (t) {
     case DType::kFloat32:
-      fill(prod ? 1.0f : mn ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity());
+      fill(prod ? 1.0f
+           : mn ? std::numeric_limits<float>::infinity()
+                : -std::numeric_limits<float>::infinity());
       break;
     case DType::kFloat64:
-      fill(prod ? 1.0 : mn ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity());
+      fill(prod ? 1.0
+           : mn ? std::numeric_limits<double>::infinity()
+                : -std::numeric_limits<double>::infinity());
       break;
     case DType::kFloat16:
       fill(static_cast<uint16_t>(prod ? 0x3C00 : mn ? 0x7C00 : 0xFC00));
@@ -589,16 +649,18 @@ bool Communicator::runData(OpRequest& op, PreparedOp& pr, const Deadline& soft) 
           zeroCopyWarned_ = true;
           const std::string line = "[dtrain " + config_.logName +
                                    "] warning: all-reduces of shared arrays (dtrain.alloc) go "
-                                   "through the transport here: " + why + "\n";
+                                   "through the transport here: " +
+                                   why + "\n";
           ssize_t ignored = ::write(2, line.data(), line.size());
           (void)ignored;
         }
         break;  // every rank falls back to the algorithm's schedule
     }
   }
-  // A whole-collective algorithm (mpi) runs in its own backend, made on first use.
+  // A whole-collective algorithm (mpi) runs in its own backend, made on first use; so does
+  // every call on device buffers (NCCL's collectives, or the schedule over NCCL's send/recv).
   const AlgorithmDef* d = pr.algo.isAuto() ? nullptr : pr.algo.def();
-  const char* whole = d ? d->support(op.kind).backend : nullptr;
+  const char* whole = op.device >= 0 ? "nccl" : d ? d->support(op.kind).backend : nullptr;
   if (whole) {
     std::unique_ptr<Backend>& b = wholeBackends_[whole];
     if (!b) {
@@ -739,9 +801,10 @@ void Communicator::warnStall(PreparedOp& pr) {
   } else {
     who = rankList(missing) + (missing.size() > 1 ? " are" : " is") + " not in it";
   }
-  const std::string line = "[dtrain " + config_.logName + "] stall: " + pr.desc.describe() + " call #" +
-                           std::to_string(pr.desc.seq) + " has waited " + seconds(waited) + " s; " +
-                           who + "; it times out in " + seconds(left > 0 ? left : 0) + " s\n";
+  const std::string line = "[dtrain " + config_.logName + "] stall: " + pr.desc.describe() +
+                           " call #" + std::to_string(pr.desc.seq) + " has waited " +
+                           seconds(waited) + " s; " + who + "; it times out in " +
+                           seconds(left > 0 ? left : 0) + " s\n";
   ssize_t ignored = ::write(2, line.data(), line.size());
   (void)ignored;
 }
@@ -753,7 +816,9 @@ Error Communicator::attributeTimeout(PreparedOp& pr, const Error& e) {
   if (missing.empty()) {
     // Every rank is in the call: a slow transfer, or this rank came late and the others have
     // given up on it. Either way no rank is absent.
-    return Error(ErrorCode::kTimeout, std::string(e.what()) + "; every other rank reported waiting in this call", e.ranks());
+    return Error(ErrorCode::kTimeout,
+                 std::string(e.what()) + "; every other rank reported waiting in this call",
+                 e.ranks());
   }
   std::vector<int> waiting;
   for (int r = 0; r < config_.size; ++r)
@@ -768,7 +833,8 @@ Error Communicator::attributeTimeout(PreparedOp& pr, const Error& e) {
 void Communicator::runToEnd(OpRequest& op, PreparedOp& pr) {
   const double w = config_.stallWarnSec;
   auto at = [&](double sec) {
-    return pr.started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sec));
+    return pr.started +
+           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sec));
   };
   for (;;) {
     // Half an interval in, this rank reports that it waits in the call; then a line at each
@@ -822,20 +888,21 @@ void Communicator::trace(const OpRequest& op, const PreparedOp& pr, TimelineThre
   auto add = [&](TimelinePhase phase, uint8_t on, Clock::time_point a, Clock::time_point b,
                  uint64_t n, int64_t index) {
     if (a == Clock::time_point{} || b < a) return;
-    ev.push_back({kind, static_cast<uint8_t>(phase), on, algo, ns(a), dur(a, b), n, index,
-                  pr.desc.seq});
+    ev.push_back(
+        {kind, static_cast<uint8_t>(phase), on, algo, ns(a), dur(a, b), n, index, pr.desc.seq});
   };
   // Queued: from submit() until prepared (engine) or, for a handed-over call, not at all (the
   // JS thread prepared it at once).
-  if (thread == TimelineThread::kEngine && !handed) add(TimelinePhase::kQueued, th, op.submitted, pr.started, bytes, -1);
+  if (thread == TimelineThread::kEngine && !handed)
+    add(TimelinePhase::kQueued, th, op.submitted, pr.started, bytes, -1);
   if (handed) add(TimelinePhase::kInline, js, pr.started, pr.handedOver, bytes, -1);
   add(TimelinePhase::kCall, th, pr.started, end, bytes, -1);
-  add(TimelinePhase::kExchange, handed && pr.exchangeEnd <= pr.handedOver ? js : th, pr.exchangeStart,
-      pr.exchangeEnd, bytes, -1);
+  add(TimelinePhase::kExchange, handed && pr.exchangeEnd <= pr.handedOver ? js : th,
+      pr.exchangeStart, pr.exchangeEnd, bytes, -1);
   add(TimelinePhase::kData, th, pr.dataStart, end, bytes, -1);
   for (const ExecState::RoundSpan& r : pr.rounds) {
-    add(TimelinePhase::kRound, handed && r.end <= pr.handedOver ? js : th, r.start, r.end, r.bytesSent,
-        static_cast<int64_t>(r.round));
+    add(TimelinePhase::kRound, handed && r.end <= pr.handedOver ? js : th, r.start, r.end,
+        r.bytesSent, static_cast<int64_t>(r.round));
   }
   timeline_->add(ev.data(), ev.size());
 }

@@ -43,6 +43,11 @@ struct OpRequest {
   std::vector<Segment> segments;
   // All-to-all with variable splits: elements to and from each rank (empty: `count` each).
   std::vector<size_t> sendCounts, recvCounts;
+  // Device buffers (dtrain.cuda): the CUDA device `data` and `input` are on (-1: host memory),
+  // and a CUDA event recorded on the caller's stream when the call was made, which the nccl
+  // backend's stream waits for (null: nothing to wait for). The binding owns the event's release.
+  int device = -1;
+  std::shared_ptr<void> ready;
   double timeoutSec = 0;        // 0 = the communicator's default
   Clock::time_point submitted{};  // when submit() queued it (the timeline's "queued" span)
   Completion done;              // called on the engine thread

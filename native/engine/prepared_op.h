@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "engine/collective_desc.h"
 #include "engine/executor.h"
+#include "engine/op_request.h"
 #include "engine/zero_copy.h"
 #include "sched/plan.h"
 #include "transport/transport.h"
@@ -29,10 +30,10 @@ struct PreparedOp {
   bool zeroCopy = false;
   ZeroCopyState zc;
   int contributors = 0;  // ranks whose data counts in an average (0: all; fewer once some joined)
-  bool dataStarted = false;  // the plan is made and its scaling before the schedule done
+  bool dataStarted = false;     // the plan is made and its scaling before the schedule done
   Clock::time_point started{};  // when the call was prepared: its stall warnings count from it
   int stallEvents = 0;  // passed: 0 none, 1 half an interval (reported waiting), k: k-1 lines
-  bool reportedWaiting = false;  // this rank's "waiting in this call" is in the store
+  bool reportedWaiting = false;      // this rank's "waiting in this call" is in the store
   std::shared_ptr<const Plan> plan;  // the schedule backend's, shared with its cache
   ExecState exec;
   // Timeline (DTRAIN_TIMELINE) only: when each phase began, and the rounds' spans.
@@ -56,5 +57,27 @@ struct PreparedOp {
     rounds = std::move(rs);
   }
 };
+
+// What the registry plans for `op` as `pr` resolved it, on this rank of `size` (the schedule
+// backends' input: the CPU one and the nccl backend's schedules over NCCL).
+inline CollectiveCall collectiveCallOf(const OpRequest& op, const PreparedOp& pr, int rank,
+                                       int size) {
+  CollectiveCall call;
+  call.kind = op.kind;
+  call.dtype = op.dtype;
+  call.op = op.op;
+  call.algorithm = pr.algo;
+  call.root = op.root;
+  call.count = op.count;
+  call.rank = rank;
+  call.size = size;
+  call.peer = op.peer;
+  call.contributors = pr.contributors;
+  if (!op.sendCounts.empty()) {
+    call.sendCounts = &op.sendCounts;
+    call.recvCounts = &op.recvCounts;
+  }
+  return call;
+}
 
 }  // namespace dtrain

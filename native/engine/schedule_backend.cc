@@ -33,21 +33,7 @@ class ScheduleBackend final : public Backend {
   bool run(const OpRequest& op, PreparedOp& pr, const Deadline& soft) override {
     if (!pr.dataStarted) {
       pr.dataStarted = true;
-      CollectiveCall call;
-      call.kind = op.kind;
-      call.dtype = op.dtype;
-      call.op = op.op;
-      call.algorithm = pr.algo;
-      call.root = op.root;
-      call.count = op.count;
-      call.rank = rank_;
-      call.size = size_;
-      call.peer = op.peer;
-      call.contributors = pr.contributors;
-      if (!op.sendCounts.empty()) {
-        call.sendCounts = &op.sendCounts;
-        call.recvCounts = &op.recvCounts;
-      }
+      const CollectiveCall call = collectiveCallOf(op, pr, rank_, size_);
       pr.plan = planFor(call);
       scale(op, pr.plan->before);
     }
@@ -82,8 +68,8 @@ class ScheduleBackend final : public Backend {
   // recently used first) instead of rebuilt for every call.
   std::shared_ptr<const Plan> planFor(const CollectiveCall& call) {
     if (call.sendCounts) return std::make_shared<const Plan>(planCollective(call, topology_));
-    const PlanKey key{call.kind,          call.dtype, call.op,           call.algorithm.encode(),
-                      call.root,          call.peer,  call.contributors, call.count};
+    const PlanKey key{call.kind, call.dtype, call.op,           call.algorithm.encode(),
+                      call.root, call.peer,  call.contributors, call.count};
     for (size_t i = 0; i < plans_.size(); ++i) {
       if (plans_[i].first == key) {
         if (i > 0) std::rotate(plans_.begin(), plans_.begin() + i, plans_.begin() + i + 1);

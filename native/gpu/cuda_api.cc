@@ -35,7 +35,8 @@ void* openFirst(const std::vector<std::string>& names, std::string* loaded, std:
 }  // namespace
 
 const std::vector<std::string>& cudartNames() {
-  static const std::vector<std::string> names = {"libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so"};
+  static const std::vector<std::string> names = {"libcudart.so.13", "libcudart.so.12",
+                                                 "libcudart.so.11.0", "libcudart.so"};
   return names;
 }
 
@@ -45,11 +46,17 @@ const std::vector<std::string>& ncclNames() {
 }
 
 void CudaRuntime::check(int rc, const char* what) const {
-  if (rc != 0) throw Error(ErrorCode::kSystem, std::string(what) + " failed: " + (getErrorString ? getErrorString(rc) : "error " + std::to_string(rc)));
+  if (rc != 0)
+    throw Error(ErrorCode::kSystem,
+                std::string(what) + " failed: " +
+                    (getErrorString ? getErrorString(rc) : "error " + std::to_string(rc)));
 }
 
 void Nccl::check(int rc, const char* what) const {
-  if (rc != 0) throw Error(ErrorCode::kSystem, std::string(what) + " failed: " + (getErrorString ? getErrorString(rc) : "error " + std::to_string(rc)));
+  if (rc != 0)
+    throw Error(ErrorCode::kSystem,
+                std::string(what) + " failed: " +
+                    (getErrorString ? getErrorString(rc) : "error " + std::to_string(rc)));
 }
 
 const CudaRuntime* cudaRuntime(std::string* why) {
@@ -71,6 +78,16 @@ const CudaRuntime* cudaRuntime(std::string* why) {
     bind(h, "cudaStreamCreate", &rt.streamCreate, &missing);
     bind(h, "cudaStreamSynchronize", &rt.streamSynchronize, &missing);
     bind(h, "cudaStreamDestroy", &rt.streamDestroy, &missing);
+    bind(h, "cudaStreamCreateWithFlags", &rt.streamCreateWithFlags, &missing);
+    bind(h, "cudaStreamQuery", &rt.streamQuery, &missing);
+    bind(h, "cudaMemsetAsync", &rt.memsetAsync, &missing);
+    bind(h, "cudaStreamWaitEvent", &rt.streamWaitEvent, &missing);
+    bind(h, "cudaMemcpyAsync", &rt.memcpyAsync, &missing);
+    bind(h, "cudaEventCreateWithFlags", &rt.eventCreateWithFlags, &missing);
+    bind(h, "cudaEventRecord", &rt.eventRecord, &missing);
+    bind(h, "cudaEventQuery", &rt.eventQuery, &missing);
+    bind(h, "cudaEventDestroy", &rt.eventDestroy, &missing);
+    bind(h, "cudaGetDevice", &rt.getDevice, &missing);
     bind(h, "cudaRuntimeGetVersion", &rt.runtimeGetVersion, &missing);
     bind(h, "cudaDriverGetVersion", &rt.driverGetVersion, &missing);
     bind(h, "cudaGetErrorString", &rt.getErrorString, &missing);
@@ -102,6 +119,10 @@ const Nccl* nccl(std::string* why) {
     bind(h, "ncclBroadcast", &n.broadcast, &missing);
     bind(h, "ncclAllGather", &n.allGather, &missing);
     bind(h, "ncclReduceScatter", &n.reduceScatter, &missing);
+    bind(h, "ncclSend", &n.send, &missing);
+    bind(h, "ncclRecv", &n.recv, &missing);
+    bind(h, "ncclCommAbort", &n.commAbort, &missing);
+    bind(h, "ncclCommGetAsyncError", &n.commGetAsyncError, &missing);
     bind(h, "ncclGroupStart", &n.groupStart, &missing);
     bind(h, "ncclGroupEnd", &n.groupEnd, &missing);
     bind(h, "ncclGetErrorString", &n.getErrorString, &missing);
@@ -112,8 +133,8 @@ const Nccl* nccl(std::string* why) {
     n.getVersion(&n.version);
     // ncclAvg and ncclBfloat16 arrived in 2.10; the enum values declared above are 2.x's.
     if (n.version < 21000 || n.version >= 30000) {
-      reason = n.library + " is NCCL " + std::to_string(n.version / 10000) + "." + std::to_string(n.version / 100 % 100) +
-               "; dtrain needs NCCL 2.10 or a later 2.x";
+      reason = n.library + " is NCCL " + std::to_string(n.version / 10000) + "." +
+               std::to_string(n.version / 100 % 100) + "; dtrain needs NCCL 2.10 or a later 2.x";
       return;
     }
     ok = true;
@@ -133,7 +154,8 @@ GpuProbe probeGpu() {
     const int rc = rt->getDeviceCount(&p.devices);
     if (rc != 0) {
       p.devices = 0;
-      p.cudartError = rt->library + " loaded, but cudaGetDeviceCount failed: " + rt->getErrorString(rc);
+      p.cudartError =
+          rt->library + " loaded, but cudaGetDeviceCount failed: " + rt->getErrorString(rc);
     } else if (p.devices == 0) {
       p.cudartError = rt->library + " loaded, but there is no CUDA device";
     }

@@ -1,7 +1,7 @@
 // The CUDA runtime and NCCL, loaded with dlopen at run time: their headers are not needed to
 // build dtrain (and not installed on machines without a GPU), so the few functions and types
 // used are declared here, against the ABI of CUDA runtime 11-13 and NCCL 2.x (checked with
-// ncclGetVersion: 2.10 or later, for ncclAvg and bfloat16).
+// ncclGetVersion: 2.10 or later, for ncclAvg and bfloat16; ncclSend/ncclRecv are 2.7's).
 #pragma once
 
 #include <cstddef>
@@ -12,15 +12,31 @@
 namespace dtrain {
 
 using cudaStream = void*;
+using cudaEvent = void*;
 using ncclCommPtr = void*;
 struct NcclUniqueId {
   char internal[128];
 };
 
 // cudaMemcpyKind
-constexpr int kCudaMemcpyHostToDevice = 1, kCudaMemcpyDeviceToHost = 2, kCudaMemcpyDeviceToDevice = 3;
+constexpr int kCudaMemcpyHostToDevice = 1, kCudaMemcpyDeviceToHost = 2,
+              kCudaMemcpyDeviceToDevice = 3;
+// cudaErrorNotReady: an event or stream query whose work is still running.
+constexpr int kCudaErrorNotReady = 600;
+constexpr unsigned kCudaStreamNonBlocking = 1, kCudaEventDisableTiming = 2;
+// ncclInProgress (2.14+): a non-blocking communicator still working; ncclSuccess is 0.
+constexpr int kNcclInProgress = 7;
 // ncclDataType_t and ncclRedOp_t values (nccl.h, stable across NCCL 2.x).
-enum NcclDataType : int { kNcclInt8 = 0, kNcclUint8 = 1, kNcclInt32 = 2, kNcclInt64 = 4, kNcclFloat16 = 6, kNcclFloat32 = 7, kNcclFloat64 = 8, kNcclBfloat16 = 9 };
+enum NcclDataType : int {
+  kNcclInt8 = 0,
+  kNcclUint8 = 1,
+  kNcclInt32 = 2,
+  kNcclInt64 = 4,
+  kNcclFloat16 = 6,
+  kNcclFloat32 = 7,
+  kNcclFloat64 = 8,
+  kNcclBfloat16 = 9
+};
 enum NcclRedOp : int { kNcclSum = 0, kNcclProd = 1, kNcclMax = 2, kNcclMin = 3, kNcclAvg = 4 };
 
 struct CudaRuntime {
@@ -35,6 +51,16 @@ struct CudaRuntime {
   int (*streamCreate)(cudaStream*) = nullptr;
   int (*streamSynchronize)(cudaStream) = nullptr;
   int (*streamDestroy)(cudaStream) = nullptr;
+  int (*streamCreateWithFlags)(cudaStream*, unsigned) = nullptr;
+  int (*streamQuery)(cudaStream) = nullptr;
+  int (*memsetAsync)(void*, int, size_t, cudaStream) = nullptr;
+  int (*streamWaitEvent)(cudaStream, cudaEvent, unsigned) = nullptr;
+  int (*memcpyAsync)(void*, const void*, size_t, int, cudaStream) = nullptr;
+  int (*eventCreateWithFlags)(cudaEvent*, unsigned) = nullptr;
+  int (*eventRecord)(cudaEvent, cudaStream) = nullptr;
+  int (*eventQuery)(cudaEvent) = nullptr;
+  int (*eventDestroy)(cudaEvent) = nullptr;
+  int (*getDevice)(int*) = nullptr;
   int (*runtimeGetVersion)(int*) = nullptr;
   int (*driverGetVersion)(int*) = nullptr;
   const char* (*getErrorString)(int) = nullptr;
@@ -54,6 +80,10 @@ struct Nccl {
   int (*broadcast)(const void*, void*, size_t, int, int, ncclCommPtr, cudaStream) = nullptr;
   int (*allGather)(const void*, void*, size_t, int, ncclCommPtr, cudaStream) = nullptr;
   int (*reduceScatter)(const void*, void*, size_t, int, int, ncclCommPtr, cudaStream) = nullptr;
+  int (*send)(const void*, size_t, int, int, ncclCommPtr, cudaStream) = nullptr;
+  int (*recv)(void*, size_t, int, int, ncclCommPtr, cudaStream) = nullptr;
+  int (*commAbort)(ncclCommPtr) = nullptr;
+  int (*commGetAsyncError)(ncclCommPtr, int*) = nullptr;
   int (*groupStart)() = nullptr;
   int (*groupEnd)() = nullptr;
   const char* (*getErrorString)(int) = nullptr;

@@ -7,6 +7,7 @@
 
 #include "napi/errors.h"
 #include "napi/request.h"
+#include "napi/wraps.h"
 #include "sched/algorithm.h"
 
 namespace dtrain {
@@ -66,14 +67,16 @@ Napi::TypedArray arrayArg(const Napi::CallbackInfo& info, size_t i, const char* 
 // refuses the latter; napi_get_typedarray_info's pointer is already offset).
 uint8_t* dataOf(const Napi::TypedArray& ta) {
   void* data = nullptr;
-  if (napi_get_typedarray_info(ta.Env(), ta, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok) {
+  if (napi_get_typedarray_info(ta.Env(), ta, nullptr, nullptr, &data, nullptr, nullptr) !=
+      napi_ok) {
     throw Napi::TypeError::New(ta.Env(), "could not read the array's memory");
   }
   return static_cast<uint8_t*>(data);
 }
 
 // Element counts from a Float64Array of non-negative integers (all-to-all's splits).
-std::vector<size_t> countsArg(const Napi::CallbackInfo& info, size_t i, const char* name, int size) {
+std::vector<size_t> countsArg(const Napi::CallbackInfo& info, size_t i, const char* name,
+                              int size) {
   if (!info[i].IsTypedArray() ||
       info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
     throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a Float64Array");
@@ -259,7 +262,8 @@ constexpr double kInlineDataBudgetSec = 1e-3;
 Napi::Value CommWrap::dispatch(Napi::Env env, OpRequest op, bool sync, Napi::Object keep1,
                                Napi::Object keep2) {
   // join() waits for every rank, which may take many of the others' steps: never on this thread.
-  const bool mayInline = op.kind != OpKind::kJoin;
+  // Nor a call on device buffers: its first sets up NCCL, which may take seconds.
+  const bool mayInline = op.kind != OpKind::kJoin && op.device < 0;
   if (sync) {
     // The JS thread runs or waits for the op; its own stack keeps the buffers alive.
     Status inlineStatus;
@@ -375,6 +379,9 @@ Napi::Value CommWrap::run(const Napi::CallbackInfo& info) {
   }
   const double named = field(RequestField::kDType);
 
+  DeviceView dev;
+  if (deviceViewOf(env, info[0], &dev)) return runOnDevice(info, std::move(op), sync, named, dev);
+
   if (op.kind == OpKind::kAllreduce && info[0].IsArray()) {
     // A grouped all-reduce: one descriptor exchange, one schedule over the arrays in order.
     Napi::Array list = info[0].As<Napi::Array>();
@@ -395,10 +402,11 @@ Napi::Value CommWrap::run(const Napi::CallbackInfo& info) {
     return dispatch(env, std::move(op), sync, list, {});
   }
 
-  const char* bufName = op.kind == OpKind::kAllgather || op.kind == OpKind::kGather ||
-                                op.kind == OpKind::kAlltoall
-                            ? "input"
-                            : op.kind == OpKind::kScatter ? "recv" : "buf";
+  const char* bufName =
+      op.kind == OpKind::kAllgather || op.kind == OpKind::kGather || op.kind == OpKind::kAlltoall
+          ? "input"
+      : op.kind == OpKind::kScatter ? "recv"
+                                    : "buf";
   Napi::TypedArray buf = arrayArg(info, 0, bufName);
   op.dtype = dtypeOf(env, buf, named, bufName);
   op.count = buf.ElementLength();
@@ -459,6 +467,53 @@ Napi::Value CommWrap::run(const Napi::CallbackInfo& info) {
       op.data = dataOf(buf);
       return dispatch(env, std::move(op), sync, buf, {});
   }
+}
+
+// run(buf, other?, stream?) with device buffers (dtrain.cuda): the dtype is named (the slot's),
+// the lengths are the buffers', and the call waits for what `stream` had queued when it was made.
+Napi::Value CommWrap::runOnDevice(const Napi::CallbackInfo& info, OpRequest op, bool sync,
+                                  double named, const DeviceView& buf) {
+  Napi::Env env = info.Env();
+  if (!validDType(static_cast<int>(named)) || named != static_cast<int>(named)) {
+    throw Napi::TypeError::New(env, "a collective on a device buffer needs its dtype");
+  }
+  op.dtype = static_cast<DType>(static_cast<int>(named));
+  const size_t es = dtypeSize(op.dtype);
+  if (buf.bytes % es != 0)
+    throw Napi::RangeError::New(env, "the device buffer is not a whole number of elements");
+  op.count = buf.bytes / es;
+  op.device = buf.device;
+  const size_t size = static_cast<size_t>(comm_->size());
+  Napi::Object keep2;
+  switch (op.kind) {
+    case OpKind::kAllreduce:
+    case OpKind::kBroadcast:
+    case OpKind::kReduceScatter:
+    case OpKind::kReduce:
+      op.data = buf.ptr;
+      break;
+    case OpKind::kAllgather: {
+      DeviceView out;
+      if (!deviceViewOf(env, info[1], &out))
+        throw Napi::TypeError::New(env, "output must be a device buffer");
+      if (out.device != buf.device)
+        throw Napi::RangeError::New(env, "output must be on input's device");
+      if (out.bytes != buf.bytes * size) {
+        throw Napi::RangeError::New(env, "output must have size() * input.length elements");
+      }
+      op.input = buf.ptr;
+      op.data = out.ptr;
+      keep2 = info[1].As<Napi::Object>();
+      break;
+    }
+    default:
+      throw Napi::TypeError::New(
+          env, std::string(opKindName(op.kind)) +
+                   " takes host arrays; device buffers take allreduce, broadcast, "
+                   "allgather, reduceScatter and reduce");
+  }
+  op.ready = recordReady(env, info[2], op.device);
+  return dispatch(env, std::move(op), sync, info[0].As<Napi::Object>(), keep2);
 }
 
 Napi::Value CommWrap::getRequestSlot(const Napi::CallbackInfo& info) {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "engine/communicator.h"
+#include "napi/wraps.h"
 
 namespace dtrain {
 
@@ -37,6 +38,8 @@ class CommWrap : public Napi::ObjectWrap<CommWrap> {
   // run(buf?, other?, sendCounts?, recvCounts?): every collective, its fields read from the
   // request slot (napi/request.h).
   Napi::Value run(const Napi::CallbackInfo& info);
+  Napi::Value runOnDevice(const Napi::CallbackInfo& info, OpRequest op, bool sync, double named,
+                          const DeviceView& buf);
   Napi::Value getRequestSlot(const Napi::CallbackInfo& info);
   Napi::Value shutdown(const Napi::CallbackInfo& info);
   Napi::Value getRank(const Napi::CallbackInfo& info);

@@ -5,7 +5,9 @@
 
 #include "common/error.h"
 #include "gpu/cuda_api.h"
+#include "gpu/cuda_kernels_loader.h"
 #include "napi/errors.h"
+#include "napi/instance.h"
 #include "napi/wraps.h"
 
 namespace dtrain {
@@ -23,8 +25,10 @@ const CudaRuntime& usableRuntime(const char* who) {
   GpuProbe p = probeGpu();
   const CudaRuntime* rt = cudaRuntime();
   if (!rt || p.devices == 0) {
-    throw Error(ErrorCode::kNoGpu, std::string(who) + ": no CUDA device or library was found (tried " + joined(p.cudartTried) +
-                                        ": " + (p.cudartError.empty() ? "no device" : p.cudartError) + ")");
+    throw Error(ErrorCode::kNoGpu, std::string(who) +
+                                       ": no CUDA device or library was found (tried " +
+                                       joined(p.cudartTried) + ": " +
+                                       (p.cudartError.empty() ? "no device" : p.cudartError) + ")");
   }
   return *rt;
 }
@@ -40,9 +44,10 @@ Napi::Object probe(Napi::Env env) {
   c.Set("devices", p.devices);
   c.Set("runtimeVersion", p.runtimeVersion);
   c.Set("driverVersion", p.driverVersion);
-  c.Set("reason", p.cudartError.empty() ? std::string("CUDA runtime ") + std::to_string(p.runtimeVersion) + " with " +
-                                              std::to_string(p.devices) + " device(s)"
-                                        : p.cudartError);
+  c.Set("reason", p.cudartError.empty()
+                      ? std::string("CUDA runtime ") + std::to_string(p.runtimeVersion) + " with " +
+                            std::to_string(p.devices) + " device(s)"
+                      : p.cudartError);
   o.Set("cuda", c);
   Napi::Object n = Napi::Object::New(env);
   const Nccl* nc = nccl();
@@ -51,9 +56,17 @@ Napi::Object probe(Napi::Env env) {
   n.Set("tried", strings(env, p.ncclTried));
   n.Set("version", nc ? nc->version : 0);
   n.Set("reason", !p.ncclError.empty() ? p.ncclError
-                  : p.devices == 0   ? std::string("NCCL ") + std::to_string(nc ? nc->version : 0) + " is present, but there is no CUDA device"
-                                     : std::string("NCCL ") + std::to_string(nc ? nc->version : 0));
+                  : p.devices == 0 ? std::string("NCCL ") + std::to_string(nc ? nc->version : 0) +
+                                         " is present, but there is no CUDA device"
+                                   : std::string("NCCL ") + std::to_string(nc ? nc->version : 0));
   o.Set("nccl", n);
+  Napi::Object k = Napi::Object::New(env);
+  std::string why;
+  const DtrainCudaKernels* kt = cudaKernels(&why);
+  k.Set("loaded", kt != nullptr);
+  k.Set("library", kt ? Napi::Value(Napi::String::New(env, cudaKernelsPath())) : env.Null());
+  k.Set("reason", kt ? std::string(kt->describe()) : why);
+  o.Set("kernels", k);
   return o;
 }
 
@@ -61,8 +74,11 @@ class DeviceMemory : public Napi::ObjectWrap<DeviceMemory> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "DeviceMemory",
-                       {InstanceMethod<&DeviceMemory::upload>("upload"), InstanceMethod<&DeviceMemory::download>("download"),
-                        InstanceMethod<&DeviceMemory::release>("free"), InstanceAccessor<&DeviceMemory::getBytes>("bytes"),
+                       {InstanceMethod<&DeviceMemory::upload>("upload"),
+                        InstanceMethod<&DeviceMemory::download>("download"),
+                        InstanceMethod<&DeviceMemory::copyDevice>("copyDevice"),
+                        InstanceMethod<&DeviceMemory::release>("free"),
+                        InstanceAccessor<&DeviceMemory::getBytes>("bytes"),
                         InstanceAccessor<&DeviceMemory::getDevice>("device")});
   }
 
@@ -82,19 +98,29 @@ class DeviceMemory : public Napi::ObjectWrap<DeviceMemory> {
     if (ptr_ && rt_) rt_->free(ptr_);
   }
 
+  // For the collectives and kernels: throws when freed.
+  DeviceView view(Napi::Env env) const {
+    if (!ptr_) throw Napi::Error::New(env, "dtrain.cuda: this device buffer was freed");
+    return {ptr_, bytes_, device_};
+  }
+
  private:
   // upload(typedArray, offsetBytes): host -> device.
   Napi::Value upload(const Napi::CallbackInfo& info) { return copy(info, kCudaMemcpyHostToDevice); }
   // download(typedArray, offsetBytes): device -> host.
-  Napi::Value download(const Napi::CallbackInfo& info) { return copy(info, kCudaMemcpyDeviceToHost); }
+  Napi::Value download(const Napi::CallbackInfo& info) {
+    return copy(info, kCudaMemcpyDeviceToHost);
+  }
 
   Napi::Value copy(const Napi::CallbackInfo& info, int kind) {
     Napi::Env env = info.Env();
     if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "a TypedArray is needed");
     Napi::TypedArray a = info[0].As<Napi::TypedArray>();
-    const size_t offset = info[1].IsNumber() ? static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()) : 0;
+    const size_t offset =
+        info[1].IsNumber() ? static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()) : 0;
     if (!ptr_) throw Napi::Error::New(env, "dtrain.cuda: this device buffer was freed");
-    if (offset + a.ByteLength() > bytes_) throw Napi::RangeError::New(env, "dtrain.cuda: the copy runs past the device buffer's end");
+    if (offset + a.ByteLength() > bytes_)
+      throw Napi::RangeError::New(env, "dtrain.cuda: the copy runs past the device buffer's end");
     uint8_t* host = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
     uint8_t* dev = static_cast<uint8_t*>(ptr_) + offset;
     guarded(env, [&] {
@@ -106,13 +132,41 @@ class DeviceMemory : public Napi::ObjectWrap<DeviceMemory> {
     return info[0];
   }
 
+  // copyDevice(src, srcOffsetBytes, dstOffsetBytes, bytes): device -> device (peer copies
+  // between devices go through cudaMemcpy's unified addressing).
+  Napi::Value copyDevice(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject() ||
+        !info[0].As<Napi::Object>().InstanceOf(instanceData(env).deviceMemoryClass.Value())) {
+      throw Napi::TypeError::New(env, "dtrain.cuda: src must be a device buffer");
+    }
+    const DeviceView src = Unwrap(info[0].As<Napi::Object>())->view(env), dst = view(env);
+    const size_t so = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+    const size_t d = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    const size_t n = static_cast<size_t>(info[3].As<Napi::Number>().DoubleValue());
+    if (so + n > src.bytes || d + n > dst.bytes)
+      throw Napi::RangeError::New(env, "dtrain.cuda: the copy runs past a buffer's end");
+    guarded(env, [&] {
+      rt_->check(rt_->setDevice(device_), "cudaSetDevice");
+      rt_->check(
+          rt_->memcpy(static_cast<uint8_t*>(dst.ptr) + d, static_cast<const uint8_t*>(src.ptr) + so,
+                      n, kCudaMemcpyDeviceToDevice),
+          "cudaMemcpy");
+    });
+    return env.Undefined();
+  }
+
   Napi::Value release(const Napi::CallbackInfo& info) {
     if (ptr_ && rt_) rt_->free(ptr_);
     ptr_ = nullptr;
     return info.Env().Undefined();
   }
-  Napi::Value getBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(bytes_)); }
-  Napi::Value getDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+  Napi::Value getBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+  }
+  Napi::Value getDevice(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), device_);
+  }
 
   const CudaRuntime* rt_ = nullptr;
   void* ptr_ = nullptr;
@@ -120,10 +174,321 @@ class DeviceMemory : public Napi::ObjectWrap<DeviceMemory> {
   int device_ = 0;
 };
 
+// A CUDA stream of one device: copies, kernels and device collectives given it are ordered on
+// it. Created non-blocking, so it does not wait for the legacy default stream.
+class Stream : public Napi::ObjectWrap<Stream> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(
+        env, "Stream",
+        {InstanceMethod<&Stream::synchronize>("synchronize"),
+         InstanceMethod<&Stream::query>("query"), InstanceMethod<&Stream::destroy>("destroy"),
+         InstanceAccessor<&Stream::getDevice>("device")});
+  }
+
+  // new Stream(device)
+  explicit Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
+    Napi::Env env = info.Env();
+    device_ = info[0].As<Napi::Number>().Int32Value();
+    guarded(env, [&] {
+      const CudaRuntime& rt = usableRuntime("dtrain.cuda.stream");
+      rt.check(rt.setDevice(device_), "cudaSetDevice");
+      rt.check(rt.streamCreateWithFlags(&stream_, kCudaStreamNonBlocking),
+               "cudaStreamCreateWithFlags");
+      rt_ = &rt;
+    });
+  }
+  ~Stream() override {
+    if (stream_ && rt_) rt_->streamDestroy(stream_);
+  }
+
+  cudaStream handle(Napi::Env env) const {
+    if (!stream_) throw Napi::Error::New(env, "dtrain.cuda: this stream was destroyed");
+    return stream_;
+  }
+  int device() const { return device_; }
+
+ private:
+  Napi::Value synchronize(const Napi::CallbackInfo& info) {
+    guarded(info.Env(), [&] {
+      rt_->check(rt_->streamSynchronize(handle(info.Env())), "cudaStreamSynchronize");
+    });
+    return info.Env().Undefined();
+  }
+  // True when everything queued on it has run.
+  Napi::Value query(const Napi::CallbackInfo& info) {
+    int rc = 0;
+    cudaStream s = handle(info.Env());
+    guarded(info.Env(), [&] {
+      rc = rt_->streamQuery ? rt_->streamQuery(s) : rt_->streamSynchronize(s);
+      if (rc != 0 && rc != kCudaErrorNotReady) rt_->check(rc, "cudaStreamQuery");
+    });
+    return Napi::Boolean::New(info.Env(), rc == 0);
+  }
+  Napi::Value destroy(const Napi::CallbackInfo& info) {
+    if (stream_ && rt_) rt_->streamDestroy(stream_);
+    stream_ = nullptr;
+    return info.Env().Undefined();
+  }
+  Napi::Value getDevice(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), device_);
+  }
+
+  const CudaRuntime* rt_ = nullptr;
+  cudaStream stream_ = nullptr;
+  int device_ = 0;
+};
+
+cudaStream streamArg(Napi::Env env, Napi::Value v, int device) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  InstanceData& d = instanceData(env);
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(d.streamClass.Value())) {
+    throw Napi::TypeError::New(env, "stream must be a dtrain.cuda Stream");
+  }
+  Stream* s = Stream::Unwrap(v.As<Napi::Object>());
+  if (s->device() != device) {
+    throw Napi::RangeError::New(env, "the stream is on device " + std::to_string(s->device()) +
+                                         ", the buffer on " + std::to_string(device));
+  }
+  return s->handle(env);
+}
+
+DeviceView viewArg(Napi::Env env, Napi::Value v, const char* name) {
+  DeviceView out;
+  if (!deviceViewOf(env, v, &out))
+    throw Napi::TypeError::New(env, std::string(name) + " must be a device buffer");
+  return out;
+}
+
+// The kernels library, loaded: throws ERR_DTRAIN_NO_GPU saying why not.
+const DtrainCudaKernels& kernelsOrThrow(const char* who) {
+  std::string why;
+  const DtrainCudaKernels* k = cudaKernels(&why);
+  if (!k)
+    throw Error(ErrorCode::kNoGpu,
+                std::string(who) + ": the CUDA kernels are not available: " + why);
+  return *k;
+}
+
+void kcheck(const DtrainCudaKernels& k, int rc) {
+  if (rc != 0) throw Error(ErrorCode::kSystem, k.lastError());
+}
+
+// loadKernels(path): loads libdtrain_cuda.so; returns what it says of itself, or throws.
+Napi::Value loadKernels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string why;
+  const DtrainCudaKernels* k = loadCudaKernels(info[0].As<Napi::String>().Utf8Value(), &why);
+  if (!k) throw toJsError(env, Status{false, ErrorCode::kNoGpu, why, {}});
+  return Napi::String::New(env, k->describe());
+}
+
+// The kernels on device buffers. Element counts and offsets are checked in lib/cuda; here the
+// byte ranges are checked again against each buffer, since a wrong one would write past it.
+void needBytes(Napi::Env env, const DeviceView& v, size_t bytes, const char* name) {
+  if (bytes > v.bytes)
+    throw Napi::RangeError::New(env, std::string(name) + " is too small for the call");
+}
+
+// A cast's arguments: (src, dst, n, scale, bfloat16, stream?), src of srcBytes per element and
+// dst of dstBytes.
+struct CastArgs {
+  DeviceView src, dst;
+  size_t n;
+  float scale;
+  bool bf16;
+  cudaStream stream;
+  CastArgs(const Napi::CallbackInfo& info, size_t srcBytes, size_t dstBytes) {
+    Napi::Env env = info.Env();
+    src = viewArg(env, info[0], "src");
+    dst = viewArg(env, info[1], "dst");
+    n = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    needBytes(env, src, n * srcBytes, "src");
+    needBytes(env, dst, n * dstBytes, "dst");
+    scale = info[3].As<Napi::Number>().FloatValue();
+    bf16 = info[4].ToBoolean();
+    stream = streamArg(env, info[5], src.device);
+  }
+};
+
+// castToHalf(src, dst, n, scale, bfloat16, stream?)
+Napi::Value castToHalfJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CastArgs a(info, 4, 2);
+  guarded(env, [&] {
+    const DtrainCudaKernels& k = kernelsOrThrow("dtrain.cuda.castToHalf");
+    kcheck(k, k.setDevice(a.src.device));
+    kcheck(k, k.castToHalf(static_cast<const float*>(a.src.ptr), static_cast<uint16_t*>(a.dst.ptr),
+                           a.n, a.scale, a.bf16, a.stream));
+  });
+  return env.Undefined();
+}
+
+// castFromHalf(src, dst, n, scale, bfloat16, stream?) -> whether any output is inf or NaN.
+// Synchronizes the stream (the answer is on the device until then).
+Napi::Value castFromHalfJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CastArgs a(info, 2, 4);
+  int flag = 0;
+  guarded(env, [&] {
+    const CudaRuntime& rt = usableRuntime("dtrain.cuda.castFromHalf");
+    const DtrainCudaKernels& k = kernelsOrThrow("dtrain.cuda.castFromHalf");
+    rt.check(rt.setDevice(a.src.device), "cudaSetDevice");
+    kcheck(k, k.setDevice(a.src.device));
+    void* dflag = nullptr;
+    rt.check(rt.malloc(&dflag, sizeof(int)), "cudaMalloc");
+    struct Free {
+      const CudaRuntime& rt;
+      void* p;
+      ~Free() { rt.free(p); }
+    } guard{rt, dflag};
+    rt.check(rt.memsetAsync(dflag, 0, sizeof(int), a.stream), "cudaMemsetAsync");
+    kcheck(k,
+           k.castFromHalf(static_cast<const uint16_t*>(a.src.ptr), static_cast<float*>(a.dst.ptr),
+                          a.n, a.scale, a.bf16, static_cast<int*>(dflag), a.stream));
+    rt.check(rt.streamSynchronize(a.stream), "cudaStreamSynchronize");
+    rt.check(rt.memcpy(&flag, dflag, sizeof(int), kCudaMemcpyDeviceToHost), "cudaMemcpy");
+  });
+  return Napi::Boolean::New(env, flag != 0);
+}
+
+// reduce(dtype, op, dst, src, n, stream?): dst = dst op src.
+Napi::Value reduceJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int dtype = info[0].As<Napi::Number>().Int32Value(),
+            op = info[1].As<Napi::Number>().Int32Value();
+  if (!validDType(dtype) || !validReduceOp(op))
+    throw Napi::RangeError::New(env, "unknown dtype or op");
+  const DeviceView dst = viewArg(env, info[2], "dst"), src = viewArg(env, info[3], "src");
+  const size_t n = static_cast<size_t>(info[4].As<Napi::Number>().DoubleValue());
+  const size_t es = dtypeSize(static_cast<DType>(dtype));
+  needBytes(env, dst, n * es, "dst");
+  needBytes(env, src, n * es, "src");
+  cudaStream s = streamArg(env, info[5], dst.device);
+  guarded(env, [&] {
+    const DtrainCudaKernels& k = kernelsOrThrow("dtrain.cuda.reduce");
+    kcheck(k, k.setDevice(dst.device));
+    kcheck(k, k.reduce(dtype, op, dst.ptr, src.ptr, n, s));
+  });
+  return env.Undefined();
+}
+
+// scale(dtype, dst, n, divisor, stream?): dst /= divisor.
+Napi::Value scaleJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int dtype = info[0].As<Napi::Number>().Int32Value();
+  if (!validDType(dtype)) throw Napi::RangeError::New(env, "unknown dtype");
+  const DeviceView dst = viewArg(env, info[1], "dst");
+  const size_t n = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+  needBytes(env, dst, n * dtypeSize(static_cast<DType>(dtype)), "dst");
+  const int divisor = info[3].As<Napi::Number>().Int32Value();
+  cudaStream s = streamArg(env, info[4], dst.device);
+  guarded(env, [&] {
+    const DtrainCudaKernels& k = kernelsOrThrow("dtrain.cuda.scale");
+    kcheck(k, k.setDevice(dst.device));
+    kcheck(k, k.scale(dtype, dst.ptr, n, divisor, s));
+  });
+  return env.Undefined();
+}
+
+// The slots of a multi-tensor step: [{ weights, grad, state, weights16?, exclude }], device
+// buffers of float32 (grad: float16 bits when gradHalf), all on one device.
+std::vector<TensorSlot> slotsArg(Napi::Env env, Napi::Value v, bool gradHalf, int* device) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "tensors must be an Array");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<TensorSlot> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Object t = a.Get(i).As<Napi::Object>();
+    const DeviceView w = viewArg(env, t.Get("weights"), "weights"),
+                     g = viewArg(env, t.Get("grad"), "grad"),
+                     st = viewArg(env, t.Get("state"), "state");
+    const size_t n = w.bytes / 4;
+    if (i == 0) *device = w.device;
+    if (w.device != *device || g.device != *device || st.device != *device) {
+      throw Napi::RangeError::New(env, "every tensor of one step must be on one device");
+    }
+    needBytes(env, g, n * (gradHalf ? 2 : 4), "grad");
+    needBytes(env, st, n * 4, "state");
+    TensorSlot& s = out[i];
+    s.weights = static_cast<float*>(w.ptr);
+    s.grad = g.ptr;
+    s.state = static_cast<float*>(st.ptr);
+    s.weights16 = nullptr;
+    Napi::Value w16 = t.Get("weights16");
+    if (!w16.IsUndefined() && !w16.IsNull()) {
+      const DeviceView h = viewArg(env, w16, "weights16");
+      needBytes(env, h, n * 2, "weights16");
+      s.weights16 = static_cast<uint16_t*>(h.ptr);
+    }
+    s.n = n;
+    s.exclude = t.Get("exclude").ToBoolean();
+  }
+  return out;
+}
+
+float floatOpt(const Napi::Object& o, const char* k, float d) {
+  Napi::Value v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().FloatValue() : d;
+}
+
+// The options SGD and LARS share.
+template <typename Options>
+Options stepOptions(const Napi::Object& o) {
+  Options p;
+  p.lr = floatOpt(o, "lr", p.lr);
+  p.momentum = floatOpt(o, "momentum", p.momentum);
+  p.weightDecay = floatOpt(o, "weightDecay", p.weightDecay);
+  p.gradScale = floatOpt(o, "gradScale", p.gradScale);
+  p.gradHalf = o.Get("gradHalf").ToBoolean();
+  p.checkFinite = o.Has("checkFinite") ? o.Get("checkFinite").ToBoolean().Value() : true;
+  return p;
+}
+
+// (options, tensors, stream?): one multi-tensor step, launched by `launch(kernels, slots, stream)`.
+template <typename Options, typename Launch>
+Napi::Value runStep(const Napi::CallbackInfo& info, const char* who, const Options& p,
+                    Launch launch) {
+  Napi::Env env = info.Env();
+  int device = 0;
+  const std::vector<TensorSlot> slots = slotsArg(env, info[1], p.gradHalf, &device);
+  cudaStream s = streamArg(env, info[2], device);
+  guarded(env, [&] {
+    const DtrainCudaKernels& k = kernelsOrThrow(who);
+    kcheck(k, k.setDevice(device));
+    kcheck(k, launch(k, slots, s));
+  });
+  return env.Undefined();
+}
+
+// sgdStep(options, tensors, stream?) / larsStep(options, tensors, stream?): the fused
+// multi-tensor updates on FP32 master weights, skipped on the device when a gradient is inf or
+// NaN (checkFinite).
+Napi::Value sgdStepJs(const Napi::CallbackInfo& info) {
+  const Napi::Object o = info[0].As<Napi::Object>();
+  SgdOptions p = stepOptions<SgdOptions>(o);
+  p.nesterov = o.Get("nesterov").ToBoolean();
+  return runStep(info, "dtrain.cuda.sgdStep", p,
+                 [&](const DtrainCudaKernels& k, const std::vector<TensorSlot>& t, cudaStream s) {
+                   return k.sgdStep(&p, t.data(), static_cast<int>(t.size()), s);
+                 });
+}
+
+Napi::Value larsStepJs(const Napi::CallbackInfo& info) {
+  const Napi::Object o = info[0].As<Napi::Object>();
+  LarsOptions p = stepOptions<LarsOptions>(o);
+  p.eta = floatOpt(o, "eta", p.eta);
+  return runStep(info, "dtrain.cuda.larsStep", p,
+                 [&](const DtrainCudaKernels& k, const std::vector<TensorSlot>& t, cudaStream s) {
+                   return k.larsStep(&p, t.data(), static_cast<int>(t.size()), nullptr, s);
+                 });
+}
+
 Napi::Value probeJs(const Napi::CallbackInfo& info) { return probe(info.Env()); }
 
 // deviceCount(): 0 without a runtime or a device.
-Napi::Value deviceCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), probeGpu().devices); }
+Napi::Value deviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), probeGpu().devices);
+}
 
 }  // namespace
 
@@ -131,8 +496,44 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
   Napi::Object c = Napi::Object::New(env);
   c.Set("probe", Napi::Function::New(env, probeJs));
   c.Set("deviceCount", Napi::Function::New(env, deviceCount));
-  c.Set("DeviceMemory", DeviceMemory::define(env));
+  Napi::Function memory = DeviceMemory::define(env), stream = Stream::define(env);
+  instanceData(env).deviceMemoryClass = Napi::Persistent(memory);
+  instanceData(env).streamClass = Napi::Persistent(stream);
+  c.Set("DeviceMemory", memory);
+  c.Set("Stream", stream);
+  c.Set("loadKernels", Napi::Function::New(env, loadKernels));
+  c.Set("castToHalf", Napi::Function::New(env, castToHalfJs));
+  c.Set("castFromHalf", Napi::Function::New(env, castFromHalfJs));
+  c.Set("reduce", Napi::Function::New(env, reduceJs));
+  c.Set("scale", Napi::Function::New(env, scaleJs));
+  c.Set("sgdStep", Napi::Function::New(env, sgdStepJs));
+  c.Set("larsStep", Napi::Function::New(env, larsStepJs));
   exports.Set("cuda", c);
+}
+
+bool deviceViewOf(Napi::Env env, Napi::Value v, DeviceView* out) {
+  InstanceData& d = instanceData(env);
+  if (!v.IsObject() || d.deviceMemoryClass.IsEmpty() ||
+      !v.As<Napi::Object>().InstanceOf(d.deviceMemoryClass.Value())) {
+    return false;
+  }
+  *out = DeviceMemory::Unwrap(v.As<Napi::Object>())->view(env);
+  return true;
+}
+
+std::shared_ptr<void> recordReady(Napi::Env env, Napi::Value stream, int device) {
+  cudaStream s = streamArg(env, stream, device);
+  std::shared_ptr<void> out;
+  guarded(env, [&] {
+    const CudaRuntime& rt = usableRuntime("a collective on device buffers");
+    rt.check(rt.setDevice(device), "cudaSetDevice");
+    cudaEvent ev = nullptr;
+    rt.check(rt.eventCreateWithFlags(&ev, kCudaEventDisableTiming), "cudaEventCreateWithFlags");
+    const CudaRuntime* r = &rt;
+    out = std::shared_ptr<void>(ev, [r](void* e) { r->eventDestroy(e); });
+    rt.check(rt.eventRecord(ev, s), "cudaEventRecord");
+  });
+  return out;
 }
 
 }  // namespace dtrain

@@ -8,6 +8,8 @@ namespace dtrain {
 
 struct InstanceData {
   Napi::FunctionReference errorClass;
+  // napi/cuda_wrap.cc's classes, to tell their objects from others.
+  Napi::FunctionReference deviceMemoryClass, streamClass;
 };
 
 // Created at module load (InitDtrain).

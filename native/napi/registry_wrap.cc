@@ -24,7 +24,7 @@ namespace {
 
 // Raised whenever what the binding exports or accepts changes shape, so a stale build is caught
 // at load instead of misreading arguments (lib/native.ts expects the same number).
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 
 
 Napi::Object costModel(Napi::Env env, const CostModel& m) {

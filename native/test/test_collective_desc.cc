@@ -28,6 +28,18 @@ int main() {
   CHECK(msg.find("rank 0 called barrier()") != std::string::npos, "%s", msg.c_str());
   CHECK(odd == std::vector<int>{1}, "a tie keeps rank 0's group as the reference");
 
+  // A call on device buffers meets only calls on device buffers.
+  CollectiveDesc dev = a;
+  dev.flags |= CollectiveDesc::kDevice;
+  CollectiveDesc autoFlag = a;
+  autoFlag.flags |= CollectiveDesc::kAutoAlgorithm;
+  CHECK(findMismatch({a, autoFlag}, &odd).empty(), "the auto flag is not compared");
+  odd.clear();
+  msg = findMismatch({a, dev, a}, &odd);
+  CHECK(msg.find("rank 1 called allreduce(float32[10], op=sum, algorithm=auto, on device buffers)") != std::string::npos,
+        "%s", msg.c_str());
+  CHECK(odd == std::vector<int>{1}, "the device call is the odd one");
+
   // Reductions: integer sums wrap like Int32Array, min/max pick, avg divides.
   int32_t d[3] = {2147483647, 5, -7}, s[3] = {1, -9, 3};
   reduceInto(DType::kInt32, ReduceOp::kSum, d, s, 3);

@@ -44,13 +44,14 @@ int main() {
       "hierarchical",
       "mpi",
       "direct",
+      "nccl",
       "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|direct>"};
   CHECK(algorithmNames(OpKind::kAllreduce) == allreduce, "all-reduce names");
   CHECK((algorithmNames(OpKind::kReduceScatter) ==
-         std::vector<std::string>{"auto", "ring", "halving-doubling", "mpi"}),
+         std::vector<std::string>{"auto", "ring", "halving-doubling", "mpi", "nccl"}),
         "reduce-scatter names");
   CHECK((algorithmNames(OpKind::kAllgather) ==
-         std::vector<std::string>{"auto", "ring", "recursive-doubling", "mpi"}),
+         std::vector<std::string>{"auto", "ring", "recursive-doubling", "mpi", "nccl"}),
         "all-gather names");
   CHECK((algorithmNames(OpKind::kBroadcast) == std::vector<std::string>{"auto", "binomial-tree"}),
         "broadcast names");
@@ -65,7 +66,7 @@ int main() {
   CHECK(parseAlgorithm("auto").isAuto() && parseAlgorithm("").isAuto(), "auto");
   CHECK(errorOf([] { parseAlgorithm("bogus"); }) ==
             "unknown all-reduce algorithm 'bogus'; known: auto, ring, halving-doubling, "
-            "binary-blocks, recursive-doubling, hierarchical, mpi, direct, "
+            "binary-blocks, recursive-doubling, hierarchical, mpi, direct, nccl, "
             "hierarchical:<ring|halving-doubling|binary-blocks|recursive-doubling|direct>",
         "unknown name: %s", errorOf([] { parseAlgorithm("bogus"); }).c_str());
   for (const char* bad : {"hierarchical:auto", "hierarchical:hierarchical", "ring:ring",
@@ -93,7 +94,7 @@ int main() {
                  8);
   CHECK(errorOf([] {
           checkAlgorithm(OpKind::kAllgather, parseAlgorithm("binary-blocks"), 4);
-        }).find("allgather: algorithm must be auto, ring, recursive-doubling or mpi") == 0,
+        }).find("allgather: algorithm must be auto, ring, recursive-doubling, mpi or nccl") == 0,
         "all-gather by an all-reduce-only algorithm");
   CHECK(!knownAlgorithm(OpKind::kAllreduce, AlgorithmChoice::decode(15)), "id 15 is unknown");
   CHECK(!knownAlgorithm(OpKind::kAllreduce, {1, 1}), "ring takes no inner algorithm");

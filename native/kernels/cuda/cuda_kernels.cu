@@ -132,6 +132,34 @@ __global__ void reduceHalfKernel(ReduceOp op, uint16_t* d, const uint16_t* s, si
   }
 }
 
+// Division as the CPU's scaleForAverage: floats by a true division (__fdiv_rn), integers
+// truncating toward zero, half precision through float32 with one rounding.
+template <typename T>
+__global__ void scaleKernel(T* d, size_t n, int divisor) {
+  DTRAIN_GRID_LOOP(i, n) d[i] = static_cast<T>(d[i] / divisor);
+}
+
+template <>
+__global__ void scaleKernel<float>(float* d, size_t n, int divisor) {
+  const float p = static_cast<float>(divisor);
+  DTRAIN_GRID_LOOP(i, n) d[i] = __fdiv_rn(d[i], p);
+}
+
+template <>
+__global__ void scaleKernel<double>(double* d, size_t n, int divisor) {
+  const double p = divisor;
+  DTRAIN_GRID_LOOP(i, n) d[i] = __ddiv_rn(d[i], p);
+}
+
+template <bool BF16>
+__global__ void scaleHalfKernel(uint16_t* d, size_t n, int divisor) {
+  const float p = static_cast<float>(divisor);
+  DTRAIN_GRID_LOOP(i, n) {
+    const float x = __fdiv_rn(BF16 ? bfloat16BitsToFloat(d[i]) : halfBitsToFloat(d[i]), p);
+    d[i] = BF16 ? floatToBFloat16Bits(x) : floatToHalfBits(x);
+  }
+}
+
 // ---- multi-tensor optimizer steps ------------------------------------------------------------
 
 // Apex-style: the work is a list of (tensor, chunk) pairs, one block each, in one launch.
@@ -600,6 +628,38 @@ void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n, cuda
       break;
   }
   check(cudaGetLastError(), "reduce");
+}
+
+void scale(DType dtype, void* dst, size_t n, int divisor, cudaStream_t s) {
+  if (!n || divisor == 1) return;
+  const unsigned b = blocksFor(n);
+  switch (dtype) {
+    case DType::kFloat32:
+      scaleKernel<float><<<b, kThreads, 0, s>>>(static_cast<float*>(dst), n, divisor);
+      break;
+    case DType::kFloat64:
+      scaleKernel<double><<<b, kThreads, 0, s>>>(static_cast<double*>(dst), n, divisor);
+      break;
+    case DType::kInt32:
+      scaleKernel<int32_t><<<b, kThreads, 0, s>>>(static_cast<int32_t*>(dst), n, divisor);
+      break;
+    case DType::kUint8:
+      scaleKernel<uint8_t><<<b, kThreads, 0, s>>>(static_cast<uint8_t*>(dst), n, divisor);
+      break;
+    case DType::kInt8:
+      scaleKernel<int8_t><<<b, kThreads, 0, s>>>(static_cast<int8_t*>(dst), n, divisor);
+      break;
+    case DType::kInt64:
+      scaleKernel<int64_t><<<b, kThreads, 0, s>>>(static_cast<int64_t*>(dst), n, divisor);
+      break;
+    case DType::kFloat16:
+      scaleHalfKernel<false><<<b, kThreads, 0, s>>>(static_cast<uint16_t*>(dst), n, divisor);
+      break;
+    case DType::kBFloat16:
+      scaleHalfKernel<true><<<b, kThreads, 0, s>>>(static_cast<uint16_t*>(dst), n, divisor);
+      break;
+  }
+  check(cudaGetLastError(), "scale");
 }
 
 void sgdStep(const SgdOptions& p, const TensorSlot* tensors, int count, cudaStream_t s) {

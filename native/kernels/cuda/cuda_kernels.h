@@ -28,6 +28,8 @@ void castFromHalf(const uint16_t* src, float* dst, size_t n, float scale, int* n
 void castFromBFloat16(const uint16_t* src, float* dst, size_t n, float scale, int* nonFinite,
                       cudaStream_t s);
 void reduce(DType dtype, ReduceOp op, void* dst, const void* src, size_t n, cudaStream_t s);
+// dst[i] /= divisor, as the CPU's scaleForAverage (integers truncate toward zero).
+void scale(DType dtype, void* dst, size_t n, int divisor, cudaStream_t s);
 
 // The multi-tensor steps take the CPU's parameter structs (kernels/params.h), with every
 // pointer of a TensorSlot in device memory.
