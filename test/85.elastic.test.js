@@ -7,80 +7,13 @@ const { expect } = require('chai');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
 const { runJob, describeJob, ROOT } = require('./helpers');
 const { checkLedger } = require('./elastic-ledger');
+const { elasticJob } = require('./elastic-jobs');
 const { startEtcdCluster, etcdAvailable, freePorts } = require('./etcd-cluster');
 
-const CLI = path.join(ROOT, 'bin', 'dtrain.js');
 const EXAMPLE = path.join(ROOT, 'examples', 'fashion-mnist.js');
 const FULL_SET = fs.existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz');
-
-/** The pid of the launcher's worker whose DTRAIN_ELASTIC_ID is `id`, or undefined. */
-function workerPid(launcherPid, id) {
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const ppid = Number(/^PPid:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))[1]);
-      if (ppid !== launcherPid) continue;
-      if (fs.readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`DTRAIN_ELASTIC_ID=${id}`)) return Number(p);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
-/**
- * Runs `dtrain run LAUNCHER_ARGS SCRIPT ARGS`; `kills` are [id, delayMs] pairs, each delay
- * counted from the first line containing `startedWhen` (training has begun). Resolves like
- * runJob, plus `killedAt` (Date.now() of each kill).
- */
-function elasticJob({ launcherArgs, script, args = [], kills = [], startedWhen = 'RESULT', env = {}, timeoutMs = 150000 }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'run', ...launcherArgs, script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let started = false;
-    const killedAt = [];
-    const timers = [];
-    const onData = () => {
-      if (started || !(stdout + stderr).includes(startedWhen)) return;
-      started = true;
-      for (const [id, delay] of kills) {
-        timers.push(
-          setTimeout(() => {
-            const pid = workerPid(child.pid, id);
-            if (pid === undefined) return void killedAt.push(null);
-            process.kill(pid, 'SIGKILL');
-            killedAt.push(Date.now());
-          }, delay),
-        );
-      }
-    };
-    child.stdout.on('data', (d) => ((stdout += d), onData()));
-    child.stderr.on('data', (d) => ((stderr += d), onData()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`job did not finish within ${timeoutMs} ms\nstdout:\n${stdout.slice(-3000)}\nstderr:\n${stderr.slice(-3000)}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      timers.forEach(clearTimeout);
-      const results = [];
-      for (const line of stdout.split('\n')) {
-        const m = /^\[(\d+)\] RESULT (.*)$/.exec(line);
-        if (m) results.push({ ...JSON.parse(m[2]), worker: Number(m[1]) });
-      }
-      const summary = stdout
-        .split('\n')
-        .map((l) => /^\[\d+\] (\{"np".*)$/.exec(l))
-        .filter(Boolean)
-        .map((m) => JSON.parse(m[1]))[0];
-      resolve({ code, stdout, stderr, results, summary, killedAt });
-    });
-  });
-}
 
 const WORKER = path.join(__dirname, 'workers', 'elastic.js');
 const loopJob = (launcherArgs, kills, steps = 120, env = {}) =>
@@ -352,9 +285,16 @@ describe('elastic training (dtrain run --elastic, dtrain.elastic)', function () 
     it('etcd lost mid-run: the workers keep training the current generation and report it', async function () {
       const own = await startEtcdCluster({ members: 3 });
       try {
-        const job = loopJob(['--min-np', '2', '-np', '2', '--store', own.url], [], 250);
-        setTimeout(() => own.stop(), 600);
-        const r = await job;
+        // etcd goes once training has begun (every worker registered): on a loaded machine
+        // the workers may take longer than any fixed delay to start.
+        const r = await elasticJob({
+          launcherArgs: ['--elastic', '--min-np', '2', '-np', '2', '--store', own.url],
+          script: WORKER,
+          args: ['loop', '250'],
+          startedWhen: 'STARTED',
+          env: { ELASTIC_STEP_MS: '15' },
+          onStarted: () => setTimeout(() => own.stop(), 300),
+        });
         checkLoop(r, { steps: 250, size: 2 });
         expect(r.stderr).to.match(/training continues in generation 0, but a membership change \(a lost or new worker\) needs etcd back/);
       } finally {

@@ -4,9 +4,12 @@
 // store on dt0's address, tcp between hosts, ranks grouped by host (hierarchical), a worker
 // killed on the second host. Needs root and iproute2; skipped, saying why, without them.
 const { expect } = require('chai');
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { spawnCollect, ROOT } = require('./helpers');
+const { spawnCollect, describeJob, ROOT } = require('./helpers');
+const { elasticJob } = require('./elastic-jobs');
 
 const CLI = path.join(ROOT, 'bin', 'dtrain.js');
 const WORKER = path.join(__dirname, 'workers', 'multihost.js');
@@ -78,6 +81,67 @@ describe('multi-host: dtrain run --hosts over two network namespaces', function 
     for (const x of others) {
       expect(x.code).to.equal('ERR_DTRAIN_PEER_LOST');
       expect(x.lost).to.equal(3);
+    }
+  });
+
+  it('--servers across hosts: workers then servers fill the slots, and pushes from both hosts sum exactly', async function () {
+    const ps = path.join(__dirname, 'workers', 'ps.js');
+    const r = await run(A, ['--hosts', `${A}:1,${B}:2`, '--servers', '1', '--launcher-cmd', 'ip netns exec {host}', '--network-interface', 'dt0', ps, 'atomic']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/transport auto chose tcp: the ranks are on more than one host/);
+    // Two workers (ranks 0 on A, 1 on B), the server (rank 2) on B: 2 x 100 pushes of +1.
+    expect(r.results).to.have.length(2);
+    for (const x of r.results) {
+      expect(x.small).to.deep.equal([200, 200, 200]);
+      expect(x.big).to.deep.equal(new Array(10).fill(200));
+    }
+    const full = await run(A, ['-np', '3', '--hosts', `${A}:1,${B}:2`, '--servers', '1', WORKER]);
+    expect(full.code).to.equal(2);
+    expect(full.stderr).to.match(/-np 3 and --servers 1 need 4 slots; .* has 3/);
+  });
+
+  it('--elastic across hosts: a worker killed on the second host is replaced there, and the job ends at full size', async function () {
+    const r = await elasticJob({
+      prefix: ['ip', 'netns', 'exec', A],
+      launcherArgs: ['--elastic', '--respawn', '--min-np', '2', '--max-np', '4', '-np', '4', ...hostsArgs],
+      script: path.join(__dirname, 'workers', 'elastic.js'),
+      args: ['loop', '150'],
+      kills: [['w3', 400]],
+      startedWhen: 'STARTED',
+      env: { ELASTIC_STEP_MS: '15' },
+    });
+    expect(r.code, describeJob(r)).to.equal(0);
+    expect(r.killedAt[0], 'w3 was found and killed').to.be.a('number');
+    expect(r.stderr).to.match(new RegExp(`started worker w4 on ${B} \\(replacing a lost one\\)`));
+    const finals = r.results;
+    expect(finals.map((f) => f.id).sort()).to.deep.equal(['w0', 'w1', 'w2', 'w4']);
+    for (const f of finals) {
+      expect(f.size).to.equal(4);
+      expect(f.counter[1], 'steps counted once each').to.equal(150);
+      expect(f.counter).to.deep.equal(finals[0].counter);
+    }
+  });
+
+  it('--elastic across hosts with a discovery script: a slot it reports on the second host grows the job there', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-discover-'));
+    const script = path.join(dir, 'discover.sh');
+    fs.writeFileSync(script, `#!/bin/sh\necho ${A}:2\necho ${B}:3\n`, { mode: 0o755 });
+    try {
+      const r = await elasticJob({
+        prefix: ['ip', 'netns', 'exec', A],
+        launcherArgs: ['--elastic', '--min-np', '2', '--max-np', '5', '-np', '4', '--host-discovery-script', script, ...hostsArgs],
+        script: path.join(__dirname, 'workers', 'elastic.js'),
+        args: ['loop', '250'],
+        startedWhen: 'STARTED',
+        env: { ELASTIC_STEP_MS: '15' },
+      });
+      expect(r.code, describeJob(r)).to.equal(0);
+      expect(r.stderr).to.match(new RegExp(`started worker w4 on ${B} \\(the discovery script reports 3 slot\\(s\\) on ${B}\\)`));
+      expect(r.stderr).to.not.match(/started worker w5/);
+      expect(r.results.map((f) => f.id).sort()).to.deep.equal(['w0', 'w1', 'w2', 'w3', 'w4']);
+      for (const f of r.results) expect(f.size).to.equal(5);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -93,7 +93,9 @@ export function addRunCommand(program: Command): void {
       if (!isFile(path)) command.error(`dtrain: script not found: ${script}`, { exitCode: 2 });
       const elastic = elasticOptions(options);
       const hosts = hostOptions(options);
-      const np = options.np ?? elastic?.start ?? hosts?.reduce((n, h) => n + h.slots, 0);
+      // With --hosts, the workers and then the servers fill the slots in order: by default every
+      // slot the servers leave.
+      const np = options.np ?? elastic?.start ?? (hosts ? hosts.reduce((n, h) => n + h.slots, 0) - (options.servers ?? 0) : undefined);
       if (np === undefined) command.error("dtrain: required option '-n, --np <N>' not specified", { exitCode: 2 });
       let graceSeconds: number;
       let groupSize: number | undefined;
@@ -104,7 +106,12 @@ export function addRunCommand(program: Command): void {
         groupSize = localSizeFromEnv();
         // Binding is for workers on this host alone; a multi-host job leaves placement to each.
         cpus = hosts ? undefined : cpuPlan(np + (options.servers ?? 0), options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
-        if (hosts) placeRanks(hosts, np);
+        if (hosts && np < 1) throw new Error(`--servers ${options.servers} leaves no slot of ${options.hosts ?? options.hostfile} for a worker; add slots or give -np`);
+        const slots = hosts?.reduce((n, h) => n + h.slots, 0) ?? 0;
+        if (hosts && options.servers && np + options.servers > slots) {
+          throw new Error(`-np ${np} and --servers ${options.servers} need ${np + options.servers} slots; ${options.hosts ?? options.hostfile} has ${slots}`);
+        }
+        if (hosts) placeRanks(hosts, np + (options.servers ?? 0));
         if (options.networkInterface !== undefined) interfaceAddress(options.networkInterface, '--network-interface');
       } catch (err) {
         throw new UsageError((err as Error).message);
@@ -162,14 +169,13 @@ function elasticOptions(o: RunOptions): { start: number; launch: ElasticLaunch }
   };
 }
 
-/** --hosts or --hostfile, checked (not both; not with --servers or --elastic yet). */
+/** --hosts or --hostfile, checked (not both). */
 function hostOptions(o: RunOptions): HostSlots[] | undefined {
   if (o.hosts !== undefined && o.hostfile !== undefined) throw new UsageError('give --hosts or --hostfile, not both');
   if (o.hosts === undefined && o.hostfile === undefined) {
     if (o.launcherCmd !== undefined) throw new UsageError('--launcher-cmd needs --hosts or --hostfile');
     return undefined;
   }
-  if (o.servers !== undefined || o.elastic) throw new UsageError('--hosts and --hostfile do not combine with --servers or --elastic yet: those jobs run on this host');
   try {
     return o.hosts !== undefined ? parseHosts(o.hosts) : parseHostfile(o.hostfile as string);
   } catch (err) {

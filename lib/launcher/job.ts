@@ -26,6 +26,27 @@ function storeHost(options: JobOptions): string {
   throw new Error('this host has no non-loopback IPv4 address for the other hosts to reach the store; give --network-interface');
 }
 
+/**
+ * How a rank starts: on this host as a child process, or, on `host` (a --hosts placement), with
+ * the variables that say where it is, through the launcher command when the host is another
+ * one (or a command was given).
+ */
+function startOn(options: JobOptions, env: NodeJS.ProcessEnv, args: string[], host: string | undefined): { command: string; args: string[]; env: NodeJS.ProcessEnv; remote: boolean } {
+  if (host !== undefined) {
+    // The launcher's name for the host decides which ranks share memory, and every host
+    // publishes the chosen interface's address; across hosts auto picks tcp.
+    env.DTRAIN_HOST = host;
+    if (options.networkInterface !== undefined) env.DTRAIN_IFACE = options.networkInterface;
+    if (options.transport === undefined && !transportChosenIn(env)) env.DTRAIN_TRANSPORT = 'auto';
+    if (options.launcherCmd !== undefined || !isThisHost(host)) {
+      const passed = Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== undefined && (k.startsWith('DTRAIN_') || k === 'FASHION_MNIST_DIR'))) as Record<string, string>;
+      const argv = remoteArgv(options.launcherCmd ?? SSH, host, passed, process.execPath, args);
+      return { command: argv[0], args: argv.slice(1), env: options.baseEnv ?? process.env, remote: true };
+    }
+  }
+  return { command: process.execPath, args, env, remote: false };
+}
+
 /** The variables that make a worker part of an elastic job (its id is `w<id>`). */
 function elasticEnv(el: ElasticLaunch, id: number, joiner: boolean): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -43,13 +64,11 @@ function elasticEnv(el: ElasticLaunch, id: number, joiner: boolean): NodeJS.Proc
 const DISCOVERY_INTERVAL_MS = 2000;
 
 /**
- * Runs the discovery script every few seconds and reports this host's slots (lines
- * `host:slots`; this host is `localhost`, `127.0.0.1` or its name). A failing script is
- * reported and retried. Returns a function that stops it.
+ * Runs the discovery script every few seconds and reports the slots of each host it lists
+ * (lines `host:slots`, slots 1 when left out). A failing script is reported and retried.
+ * Returns a function that stops it.
  */
-function discover(script: string, onSlots: (slots: number) => void): () => void {
-  const here = new Set(['localhost', '127.0.0.1', hostname()]);
-  let warned = false;
+function discover(script: string, onSlots: (slots: Map<string, number>) => void): () => void {
   let lastFailure = 0;
   const tick = (): void => {
     execFile(script, [], { timeout: 10_000 }, (err, stdout) => {
@@ -59,21 +78,21 @@ function discover(script: string, onSlots: (slots: number) => void): () => void 
         lastFailure = Date.now();
         return;
       }
-      let slots = 0;
+      const slots = new Map<string, number>();
       for (const line of stdout.split('\n')) {
         const m = /^\s*([^\s:]+)(?::(\d+))?\s*$/.exec(line);
-        if (!m) continue;
-        if (here.has(m[1])) slots += m[2] === undefined ? 1 : Number(m[2]);
-        else if (!warned) {
-          warned = true;
-          process.stderr.write(`dtrain: host discovery script lists ${m[1]}; this launcher starts workers on this host only, so other hosts are ignored\n`);
-        }
+        if (m) slots.set(m[1], (slots.get(m[1]) ?? 0) + (m[2] === undefined ? 1 : Number(m[2])));
       }
       onSlots(slots);
     });
   };
   const timer = setInterval(tick, DISCOVERY_INTERVAL_MS);
   return () => clearInterval(timer);
+}
+
+/** This machine's names as a discovery script may write them. */
+function isHere(host: string): boolean {
+  return host === 'localhost' || host === '127.0.0.1' || host === hostname();
 }
 
 /** One `dtrain run` invocation, already validated. */
@@ -135,7 +154,8 @@ export interface ElasticLaunch {
 export async function runJob(options: JobOptions): Promise<number> {
   const token = newToken();
   const jobId = newJobId();
-  const placements = options.hosts ? placeRanks(options.hosts, options.size) : undefined;
+  // Workers, then servers, fill the hosts' slots in order.
+  const placements = options.hosts ? placeRanks(options.hosts, options.size + (options.servers ?? 0)) : undefined;
   const store = await StoreServer.start({ host: storeHost(options), port: 0, token });
   try {
     // Worker output reaches the terminal through line-prefixing pipes, where a progress bar
@@ -164,19 +184,10 @@ export async function runJob(options: JobOptions): Promise<number> {
       if (bind) env.DTRAIN_WORKER_CPUS = String(bind[0].length);
       const args = server ? [SERVER_MAIN] : [options.script, ...options.args];
       const place = placements?.[rank];
-      if (place) {
-        // The launcher's name for the host decides which ranks share memory, and every host
-        // publishes the chosen interface's address; across hosts auto picks tcp.
-        Object.assign(env, { DTRAIN_HOST: place.host, DTRAIN_LOCAL_RANK: String(place.localRank), DTRAIN_LOCAL_SIZE: String(place.localSize) });
-        if (options.networkInterface !== undefined) env.DTRAIN_IFACE = options.networkInterface;
-        if (options.transport === undefined && !transportChosenIn(env)) env.DTRAIN_TRANSPORT = 'auto';
-        if (options.launcherCmd !== undefined || !isThisHost(place.host)) {
-          const passed = Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== undefined && (k.startsWith('DTRAIN_') || k === 'FASHION_MNIST_DIR'))) as Record<string, string>;
-          const argv = remoteArgv(options.launcherCmd ?? SSH, place.host, passed, process.execPath, args);
-          return { rank, command: argv[0], args: argv.slice(1), env: options.baseEnv ?? process.env };
-        }
-      }
-      return { rank, command: process.execPath, args, env, terminal: terminal && rank === 0 && !place, bind };
+      if (place) Object.assign(env, { DTRAIN_LOCAL_RANK: String(place.localRank), DTRAIN_LOCAL_SIZE: String(place.localSize) });
+      if (options.elastic) Object.assign(env, elasticEnv(options.elastic, rank, false));
+      const how = startOn(options, env, args, place?.host);
+      return { rank, command: how.command, args: how.args, env: how.env, terminal: terminal && rank === 0 && !place, bind: how.remote ? undefined : bind };
     });
     const groupOptions: WorkerGroupOptions = {
       graceMs: options.graceSeconds * 1000,
@@ -190,34 +201,58 @@ export async function runJob(options: JobOptions): Promise<number> {
     let stopDiscovery = (): void => {};
     let startedWorkers = (): number => total;
     if (options.elastic) {
-      for (const spec of specs) Object.assign(spec.env, elasticEnv(options.elastic, spec.rank, false));
       const el = options.elastic;
+      // Where each worker runs (ids w<k>), for replacements and the discovery script's counts.
+      const hostOf = new Map<number, string | undefined>(specs.map((spec) => [spec.rank, placements?.[spec.rank]?.host]));
       let nextId = total;
       startedWorkers = () => nextId;
-      const startOne = (why: string): void => {
+      const startOne = (why: string, host: string | undefined): void => {
         const id = nextId++;
         const env = workerEnv(options.baseEnv ?? process.env, { rank: 0, size: 1, store: store.address, token, jobId, transport: options.transport, timeoutSeconds: options.timeoutSeconds, groupSize: options.groupSize });
         for (const k of ['DTRAIN_RANK', 'DTRAIN_SIZE', 'DTRAIN_LOCAL_RANK', 'DTRAIN_LOCAL_SIZE']) delete env[k];
         Object.assign(env, elasticEnv(el, id, true));
         if (options.timeline !== undefined) env.DTRAIN_TIMELINE = options.timeline;
-        if (group.add({ rank: id, command: process.execPath, args: [options.script, ...options.args], env })) {
-          process.stderr.write(`dtrain: started worker w${id} (${why}); it joins at the next commit\n`);
+        const how = startOn(options, env, [options.script, ...options.args], host);
+        if (group.add({ rank: id, command: how.command, args: how.args, env: how.env })) {
+          hostOf.set(id, host);
+          process.stderr.write(`dtrain: started worker w${id}${host === undefined ? '' : ` on ${host}`} (${why}); it joins at the next commit\n`);
         }
       };
       // Replacements back off and are capped, so a worker that keeps dying cannot spin the job.
       const budget = 2 * el.maxNp;
       let respawned = 0;
-      group = new WorkerGroup({ ...groupOptions, survivable: () => true, onSurvivedFailure: (_rank, status, running) => {
+      group = new WorkerGroup({ ...groupOptions, survivable: () => true, onSurvivedFailure: (rank, status, running) => {
         if (!el.respawn || status.signal === null || group.anyFinished || running >= el.maxNp) return;
         if (respawned >= budget) {
           if (respawned++ === budget) process.stderr.write(`dtrain: not replacing lost workers any more: --respawn started ${budget} (2 x --max-np) already\n`);
           return;
         }
         const delay = Math.min(250 * 2 ** respawned++, 8000);
-        setTimeout(() => startOne('replacing a lost one'), delay).unref();
+        // On the lost worker's host: its slot is the one free.
+        const host = hostOf.get(rank);
+        setTimeout(() => startOne('replacing a lost one', host), delay).unref();
       } });
+      let warned = false;
       if (el.discoveryScript) stopDiscovery = discover(el.discoveryScript, (slots) => {
-        for (let n = group.running; n < Math.min(slots, el.maxNp) && !group.anyFinished; n++) startOne(`the discovery script reports ${slots} slot(s) here`);
+        if (!options.hosts) {
+          // Without --hosts every worker runs here: this host's slots set how many.
+          let here = 0;
+          for (const [host, n] of slots) {
+            if (isHere(host)) here += n;
+            else if (!warned) {
+              warned = true;
+              process.stderr.write(`dtrain: host discovery script lists ${host}; without --hosts this launcher starts workers on this host only, so other hosts are ignored\n`);
+            }
+          }
+          for (let n = group.running; n < Math.min(here, el.maxNp) && !group.anyFinished; n++) startOne(`the discovery script reports ${here} slot(s) here`, undefined);
+          return;
+        }
+        // With --hosts, on every host it lists, up to its slots (and --max-np in all).
+        const live = group.liveRanks();
+        for (const [host, n] of slots) {
+          let there = live.filter((id) => hostOf.get(id) === host).length;
+          for (; there < n && group.running < el.maxNp && !group.anyFinished; there++) startOne(`the discovery script reports ${n} slot(s) on ${host}`, host);
+        }
       });
     }
     const code = await group.run(specs);

@@ -121,6 +121,11 @@ export class WorkerGroup {
   }
 
   /** Whether some worker has already finished with exit code 0 (the job is ending). */
+  /** The ranks (ids) of the workers still running. */
+  liveRanks(): number[] {
+    return this.workers.filter((w) => w.status === null).map((w) => w.rank);
+  }
+
   get anyFinished(): boolean {
     return this.workers.some((w) => w.status !== null && !isFailure(w.status));
   }
