@@ -227,7 +227,7 @@ export class Communicator {
     const op = REDUCES.has(kind) ? (o.op ?? 'sum') : 'sum';
     if (!isOneOf(op, REDUCE_OP_NAMES)) throw new RangeError(`${fn}: op must be one of ${REDUCE_OP_NAMES.join(', ')}, got ${String(op)}`);
     if (op === 'avg' && buf.dtype !== 'float32' && buf.dtype !== 'float64' && buf.dtype !== 'float16' && buf.dtype !== 'bfloat16') {
-      throw new RangeError(`${fn}: op 'avg' on a device buffer of ${buf.dtype} is not supported (NCCL's integer average truncates each step); use 'sum' and divide`);
+      throw new RangeError(`${fn}: op 'avg' on a device buffer of ${buf.dtype} is not supported (the integer sum may wrap before the division, and cannot be widened on the GPU as on the host); use 'sum' and divide`);
     }
     const ids = nativeIds();
     prepareKernelsForCollectives();
@@ -254,21 +254,49 @@ export class Communicator {
     return name === undefined ? 0 : this.algorithmOf(name, kind, fn);
   }
 
+  /**
+   * Runs a device request, its buffers marked in use meanwhile (DeviceBuffer.free refuses
+   * then: the GPU would still read them), then `result`.
+   */
+  private runOnDevice<R>(req: CollectiveRequest, bufs: DeviceBuffer[], sync: boolean, result: () => R): R | Promise<R> {
+    for (const b of bufs) b.inFlight++;
+    const release = (): void => {
+      for (const b of bufs) b.inFlight--;
+    };
+    if (sync) {
+      try {
+        this.run(req, true);
+      } finally {
+        release();
+      }
+      return result();
+    }
+    return this.run(req, false).then(
+      () => (release(), result()),
+      (err: unknown) => {
+        release();
+        throw err;
+      },
+    );
+  }
+
   /** Device buffers' all-gather: the output is a new buffer on the input's device. */
   private deviceAllgather(buf: DeviceBuffer, opts: unknown, fn: string, sync: boolean): DeviceBuffer | Promise<DeviceBuffer> {
     const req = this.deviceRequest('allgather', fn, buf, opts);
     const out = deviceAlloc(buf.length * this.size, buf.dtype, { device: buf.device });
     req.output = out.nativeMemory(fn);
-    return this.finish(req, sync, undefined, () => out);
+    return this.runOnDevice(req, [buf, out], sync, () => out);
   }
 
   /** Device buffers' reduce-scatter: reduced in a copy, so `buf` stays as it was; resolves to a new buffer of this rank's share. */
   private deviceReduceScatter(buf: DeviceBuffer, opts: unknown, fn: string, sync: boolean): DeviceBuffer | Promise<DeviceBuffer> {
     const req = this.deviceRequest('reduceScatter', fn, buf, opts);
+    // The copy runs on the default stream, which does not wait for the caller's: finish that first.
+    (opts as { stream?: Stream } | undefined)?.stream?.synchronize();
     const work = deviceAlloc(buf.length, buf.dtype, { device: buf.device }).copyFromDevice(buf);
     req.buf = work.nativeMemory(fn);
     const [start, count] = loadBinding().chunkOf(buf.length, this.size, this.rank);
-    return this.finish(req, sync, undefined, () => {
+    return this.runOnDevice(req, [work], sync, () => {
       const out = deviceAlloc(count, buf.dtype, { device: buf.device }).copyFromDevice(work, start, 0, count);
       work.free();
       return out;
@@ -312,7 +340,8 @@ export class Communicator {
 
   private allreduceCall<T extends CommArray>(buf: T, opts: unknown, fn: string, sync: boolean): T | Promise<T> {
     if ((buf as unknown) instanceof DeviceBuffer) {
-      return this.finish(this.deviceRequest('allreduce', fn, buf as unknown as DeviceBuffer, opts), sync, undefined, () => buf);
+      const d = buf as unknown as DeviceBuffer;
+      return this.runOnDevice(this.deviceRequest('allreduce', fn, d, opts), [d], sync, () => buf);
     }
     const req = this.request('allreduce', fn, buf, opts);
     return this.finish(req, sync, this.widened(req, [buf], fn, opts), () => buf);
@@ -364,15 +393,15 @@ export class Communicator {
 
   /** Copies `root`'s `buf` into every rank's `buf`; resolves to `buf` (a device buffer: by ncclBroadcast). */
   async broadcast<T extends CommArray | DeviceBuffer>(buf: T, root = 0, opts?: BroadcastOptions & DeviceOptions): Promise<T> {
-    const req = buf instanceof DeviceBuffer ? this.deviceRequest('broadcast', 'broadcast', buf, opts, root) : this.request('broadcast', 'broadcast', buf, opts, root);
-    await this.run(req, false);
+    if (buf instanceof DeviceBuffer) return this.runOnDevice(this.deviceRequest('broadcast', 'broadcast', buf, opts, root), [buf], false, () => buf);
+    await this.run(this.request('broadcast', 'broadcast', buf, opts, root), false);
     return buf;
   }
 
   /** Like {@link broadcast}, but blocks the calling thread until done. */
   broadcastSync<T extends CommArray | DeviceBuffer>(buf: T, root = 0, opts?: BroadcastOptions & DeviceOptions): T {
-    const req = buf instanceof DeviceBuffer ? this.deviceRequest('broadcast', 'broadcastSync', buf, opts, root) : this.request('broadcast', 'broadcastSync', buf, opts, root);
-    this.run(req, true);
+    if (buf instanceof DeviceBuffer) return this.runOnDevice(this.deviceRequest('broadcast', 'broadcastSync', buf, opts, root), [buf], true, () => buf) as T;
+    this.run(this.request('broadcast', 'broadcastSync', buf, opts, root), true);
     return buf;
   }
 

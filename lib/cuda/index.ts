@@ -82,8 +82,12 @@ export class DeviceBuffer {
     return this.alive(fn);
   }
 
+  /** @internal Collectives in flight on this buffer: it must not be freed under them. */
+  inFlight = 0;
+
   /** Frees the device memory now (it is freed with the object otherwise). */
   free(): void {
+    if (this.inFlight > 0) throw new Error('DeviceBuffer.free: a collective is still using the buffer; await it first');
     this.native?.free();
     this.native = null;
   }

@@ -69,6 +69,13 @@ int ncclOpOf(ReduceOp op) {
   return kNcclSum;
 }
 
+// "rank 2", "ranks 0, 1".
+std::string rankList(const std::vector<int>& ranks) {
+  std::string s = ranks.size() > 1 ? "ranks " : "rank ";
+  for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s;
+}
+
 std::string seconds(double s) {
   char b[32];
   std::snprintf(b, sizeof b, "%.3g s", s);
@@ -87,8 +94,10 @@ class NcclBackend final : public Backend {
   ~NcclBackend() override {
     if (!rt_) return;
     rt_->setDevice(device_);
-    // A call still queued must not outlive its buffers: abort rather than wait on peers.
-    if (comm_) (inFlight_ ? nccl_->commAbort : nccl_->commDestroy)(comm_);
+    // ncclCommDestroy is an intra-node collective (NCCL's docs), and a communicator may be
+    // destroyed at different times on different ranks (garbage collection, a lost peer):
+    // abort, which is local. Every call has completed or failed by now.
+    if (comm_) nccl_->commAbort(comm_);
     if (done_) rt_->eventDestroy(done_);
     if (stream_) rt_->streamDestroy(stream_);
     if (staging_) rt_->free(staging_);
@@ -110,19 +119,37 @@ class NcclBackend final : public Backend {
     if (!pr.dataStarted) {
       pr.dataStarted = true;
       setUp(op.device, pr.deadline);
-      inFlight_ = true;
-      if (op.ready)
-        rt_->check(rt_->streamWaitEvent(stream_, op.ready.get(), 0), "cudaStreamWaitEvent");
       const AlgorithmDef* d = pr.algo.isAuto() ? nullptr : pr.algo.def();
-      if (d && d->support(op.kind).backend &&
-          std::strcmp(d->support(op.kind).backend, "nccl") == 0) {
-        whole(op);
-      } else if (op.kind == OpKind::kBroadcast && pr.algo.isAuto()) {
-        whole(op);
-      } else {
-        scheduled(op, pr);
+      const bool byNccl = (d && d->support(op.kind).backend &&
+                           std::strcmp(d->support(op.kind).backend, "nccl") == 0) ||
+                          (op.kind == OpKind::kBroadcast && pr.algo.isAuto());
+      // Decided on every rank alike, before anything is queued.
+      if (!byNccl && !withoutKernels_.empty()) {
+        throw Error(ErrorCode::kNoGpu,
+                    rankList(withoutKernels_) +
+                        " cannot run dtrain's schedules on device buffers: libdtrain_cuda.so (the "
+                        "reduction kernels) is not loaded there; use algorithm 'nccl'",
+                    withoutKernels_);
       }
-      rt_->check(rt_->eventRecord(done_, stream_), "cudaEventRecord");
+      inFlight_ = true;
+      try {
+        if (op.ready)
+          rt_->check(rt_->streamWaitEvent(stream_, op.ready.get(), 0), "cudaStreamWaitEvent");
+        if (byNccl) {
+          whole(op);
+        } else {
+          scheduled(op, pr);
+        }
+        rt_->check(rt_->eventRecord(done_, stream_), "cudaEventRecord");
+      } catch (const Error& e) {
+        // Part of the call may be queued on the stream, over buffers the caller gets back, and
+        // the peers wait in matching calls: nothing on this communicator can go on.
+        abortComm(e.what());
+        throw Error(
+            ErrorCode::kBroken,
+            std::string("queueing ") + opKindName(op.kind) +
+                " on device buffers failed, and the NCCL communicator was aborted: " + e.what());
+      }
       backoffUs_ = 2;
     }
     return wait(op, pr, soft);
@@ -148,10 +175,65 @@ class NcclBackend final : public Backend {
       rt_->check(rt_->setDevice(device_), "cudaSetDevice");
       return;
     }
+    // ncclCommInitRank blocks until every rank has called it, so every rank first says whether
+    // it can (libraries, device, stream; rank 0 its unique id) in one byte to every other over
+    // the host transport: a rank without NCCL fails the call everywhere instead of leaving the
+    // others waiting in NCCL. The exchange keeps the streams in step, so the communicator goes
+    // on working for host arrays.
+    NcclUniqueId id{};
+    Error own(ErrorCode::kSystem, "");
+    uint8_t ready = 1;  // bit 0: NCCL and the device are usable; bit 1: so are the kernels
+    try {
+      prepareDevice(device);
+      if (cudaKernels()) ready |= 2;
+      if (rank_ == 0) nccl_->check(nccl_->getUniqueId(&id), "ncclGetUniqueId");
+    } catch (const Error& e) {
+      own = e;
+      ready = 0;
+    }
+    std::vector<uint8_t> all(static_cast<size_t>(size_), 0);
+    all[rank_] = ready;
+    std::vector<Transfer> t;
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_) continue;
+      t.push_back({Transfer::kSend, r, &all[rank_], 1, 1, {}});
+      t.push_back({Transfer::kRecv, r, &all[r], 1, 1, {}});
+    }
+    if (size_ > 1) transport_.run(t, deadline, abort_);
+    if (!ready) throw own;
+    std::vector<int> unable;
+    withoutKernels_.clear();
+    for (int r = 0; r < size_; ++r) {
+      if (!(all[r] & 1)) unable.push_back(r);
+      if (!(all[r] & 2)) withoutKernels_.push_back(r);
+    }
+    if (!unable.empty()) {
+      throw Error(ErrorCode::kNoGpu,
+                  rankList(unable) +
+                      " cannot run collectives on device buffers (no usable CUDA device or NCCL "
+                      "there; its own error says which)",
+                  unable);
+    }
+    // Rank 0's unique id, to every other rank: every rank is in this call's data phase.
+    t.clear();
+    if (rank_ == 0) {
+      for (int r = 1; r < size_; ++r)
+        t.push_back({Transfer::kSend, r, reinterpret_cast<uint8_t*>(&id), sizeof id, 1, {}});
+    } else {
+      t.push_back({Transfer::kRecv, 0, reinterpret_cast<uint8_t*>(&id), sizeof id, 1, {}});
+    }
+    if (size_ > 1) transport_.run(t, deadline, abort_);
+    nccl_->check(nccl_->commInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
+  }
+
+  // The libraries, the device, this rank's stream and completion event; throws kNoGpu saying
+  // what is missing.
+  void prepareDevice(int device) {
     std::string why;
     rt_ = cudaRuntime(&why);
-    if (!rt_)
+    if (!rt_) {
       throw Error(ErrorCode::kNoGpu, "collectives on device buffers need the CUDA runtime: " + why);
+    }
     nccl_ = nccl(&why);
     if (!nccl_) {
       throw Error(ErrorCode::kNoGpu,
@@ -161,26 +243,14 @@ class NcclBackend final : public Backend {
     }
     device_ = device;
     rt_->check(rt_->setDevice(device_), "cudaSetDevice");
-    if (!stream_)
+    if (!stream_) {
       rt_->check(rt_->streamCreateWithFlags(&stream_, kCudaStreamNonBlocking),
                  "cudaStreamCreateWithFlags");
-    if (!done_)
+    }
+    if (!done_) {
       rt_->check(rt_->eventCreateWithFlags(&done_, kCudaEventDisableTiming),
                  "cudaEventCreateWithFlags");
-    // Rank 0's unique id, to every other rank over the host transport: every rank is in this
-    // call's data phase (the descriptors agreed), so the messages meet.
-    NcclUniqueId id{};
-    std::vector<Transfer> t;
-    if (rank_ == 0) {
-      nccl_->check(nccl_->getUniqueId(&id), "ncclGetUniqueId");
-      for (int r = 1; r < size_; ++r)
-        t.push_back({Transfer::kSend, r, reinterpret_cast<uint8_t*>(&id), sizeof id, 1, {}});
-    } else {
-      t.push_back({Transfer::kRecv, 0, reinterpret_cast<uint8_t*>(&id), sizeof id, 1, {}});
     }
-    if (size_ > 1) transport_.run(t, deadline, abort_);
-    // Blocking: every rank reaches it, since every rank is in this call.
-    nccl_->check(nccl_->commInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
   }
 
   static std::string joinedNames() {
@@ -302,6 +372,15 @@ class NcclBackend final : public Backend {
       std::vector<std::pair<uint8_t*, const Step*>> arrived;
       size_t off = 0;
       nccl_->check(nccl_->groupStart(), "ncclGroupStart");
+      // NCCL's group depth is per thread: a failure inside must still close the group, or
+      // every later NCCL call on this thread would join a group that never launches.
+      struct GroupEnd {
+        const Nccl* n;
+        bool open = true;
+        ~GroupEnd() {
+          if (open) n->groupEnd();
+        }
+      } group{nccl_};
       for (const Step& s : r.steps) {
         if (s.kind == StepKind::kSend) {
           nccl_->check(
@@ -320,6 +399,7 @@ class NcclBackend final : public Backend {
           arrived.emplace_back(into, &s);
         }
       }
+      group.open = false;
       nccl_->check(nccl_->groupEnd(), "ncclGroupEnd");
       for (const auto& [from, s] : arrived)
         kcheck(k, k.reduce(dt, ro, at(op, s->dst, es), from, s->dst.count, stream_));
@@ -394,7 +474,8 @@ class NcclBackend final : public Backend {
   cudaStream stream_ = nullptr;
   cudaEvent done_ = nullptr;
   bool inFlight_ = false;
-  std::string aborted_;  // why the NCCL communicator was aborted
+  std::string aborted_;              // why the NCCL communicator was aborted
+  std::vector<int> withoutKernels_;  // ranks where libdtrain_cuda.so is not loaded
   int backoffUs_ = 2;
   void* staging_ = nullptr;
   size_t stagingBytes_ = 0;

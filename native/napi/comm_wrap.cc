@@ -489,7 +489,6 @@ Napi::Value CommWrap::runOnDevice(const Napi::CallbackInfo& info, OpRequest op, 
     case OpKind::kAllreduce:
     case OpKind::kBroadcast:
     case OpKind::kReduceScatter:
-    case OpKind::kReduce:
       op.data = buf.ptr;
       break;
     case OpKind::kAllgather: {

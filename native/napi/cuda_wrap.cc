@@ -128,6 +128,9 @@ class DeviceMemory : public Napi::ObjectWrap<DeviceMemory> {
       rt_->check(kind == kCudaMemcpyHostToDevice ? rt_->memcpy(dev, host, a.ByteLength(), kind)
                                                  : rt_->memcpy(host, dev, a.ByteLength(), kind),
                  "cudaMemcpy");
+      // cudaMemcpy from pageable memory may return before the DMA lands, and the collectives'
+      // and kernels' non-blocking streams do not wait for the default stream: done means done.
+      rt_->check(rt_->streamSynchronize(nullptr), "cudaStreamSynchronize");
     });
     return info[0];
   }
@@ -152,6 +155,9 @@ class DeviceMemory : public Napi::ObjectWrap<DeviceMemory> {
           rt_->memcpy(static_cast<uint8_t*>(dst.ptr) + d, static_cast<const uint8_t*>(src.ptr) + so,
                       n, kCudaMemcpyDeviceToDevice),
           "cudaMemcpy");
+      // A device-to-device cudaMemcpy does not wait on the host (CUDA's "API synchronization
+      // behavior"): finish it here, as copyFrom does.
+      rt_->check(rt_->streamSynchronize(nullptr), "cudaStreamSynchronize");
     });
     return env.Undefined();
   }
@@ -285,6 +291,16 @@ Napi::Value loadKernels(const Napi::CallbackInfo& info) {
 
 // The kernels on device buffers. Element counts and offsets are checked in lib/cuda; here the
 // byte ranges are checked again against each buffer, since a wrong one would write past it.
+// A kernel reads and writes one device's memory: another device's pointer would fault (and a
+// fault ends the process's CUDA context).
+void sameDevice(Napi::Env env, const DeviceView& a, const DeviceView& b) {
+  if (a.device != b.device) {
+    throw Napi::RangeError::New(env, "the buffers are on devices " + std::to_string(a.device) +
+                                         " and " + std::to_string(b.device) +
+                                         ": a kernel's buffers must be on one device");
+  }
+}
+
 void needBytes(Napi::Env env, const DeviceView& v, size_t bytes, const char* name) {
   if (bytes > v.bytes)
     throw Napi::RangeError::New(env, std::string(name) + " is too small for the call");
@@ -305,6 +321,7 @@ struct CastArgs {
     n = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
     needBytes(env, src, n * srcBytes, "src");
     needBytes(env, dst, n * dstBytes, "dst");
+    sameDevice(env, src, dst);
     scale = info[3].As<Napi::Number>().FloatValue();
     bf16 = info[4].ToBoolean();
     stream = streamArg(env, info[5], src.device);
@@ -364,6 +381,7 @@ Napi::Value reduceJs(const Napi::CallbackInfo& info) {
   const size_t es = dtypeSize(static_cast<DType>(dtype));
   needBytes(env, dst, n * es, "dst");
   needBytes(env, src, n * es, "src");
+  sameDevice(env, dst, src);
   cudaStream s = streamArg(env, info[5], dst.device);
   guarded(env, [&] {
     const DtrainCudaKernels& k = kernelsOrThrow("dtrain.cuda.reduce");
@@ -418,6 +436,7 @@ std::vector<TensorSlot> slotsArg(Napi::Env env, Napi::Value v, bool gradHalf, in
     if (!w16.IsUndefined() && !w16.IsNull()) {
       const DeviceView h = viewArg(env, w16, "weights16");
       needBytes(env, h, n * 2, "weights16");
+      sameDevice(env, w, h);
       s.weights16 = static_cast<uint16_t*>(h.ptr);
     }
     s.n = n;

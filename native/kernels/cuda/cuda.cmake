@@ -16,8 +16,10 @@ add_library(dtrain_cuda_objects OBJECT ${CMAKE_CURRENT_SOURCE_DIR}/native/kernel
 target_include_directories(dtrain_cuda_objects PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/native)
 # No fused multiply-adds anywhere: element results must equal the scalar reference's.
 target_compile_options(dtrain_cuda_objects PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-fmad=false -O3>)
+# Hidden, so libdtrain_cuda.so exports its one entry point only (the test binaries link the
+# objects statically, where visibility does not matter).
 set_target_properties(dtrain_cuda_objects PROPERTIES CUDA_ARCHITECTURES "${DTRAIN_CUDA_ARCHITECTURES}"
-                      POSITION_INDEPENDENT_CODE ON)
+                      POSITION_INDEPENDENT_CODE ON CUDA_VISIBILITY_PRESET hidden)
 
 # For the C++ test and benchmark binaries, against the shared CUDA runtime.
 add_library(dtrain_cuda STATIC $<TARGET_OBJECTS:dtrain_cuda_objects>)
