@@ -293,6 +293,14 @@ export interface CudaBinding {
   scale(dtype: number, dst: NativeDeviceMemory, n: number, divisor: number, stream?: object): void;
   sgdStep(options: object, tensors: object[], stream?: object): void;
   larsStep(options: object, tensors: object[], stream?: object): void;
+  qsgdEncode(x: NativeDeviceMemory, code: NativeDeviceMemory, n: number, levels: number, seed: number, norm: number, stream?: object): number;
+  qsgdDecode(code: NativeDeviceMemory, out: NativeDeviceMemory, n: number, levels: number, norm: number, accumulate: boolean, stream?: object): void;
+  ternGradEncode(x: NativeDeviceMemory, code: NativeDeviceMemory, n: number, seed: number, stream?: object): number;
+  ternGradDecode(code: NativeDeviceMemory, out: NativeDeviceMemory, n: number, scale: number, accumulate: boolean, stream?: object): void;
+  signEncode(grad: NativeDeviceMemory, residual: NativeDeviceMemory, code: NativeDeviceMemory, n: number, stream?: object): number;
+  signDecode(code: NativeDeviceMemory, out: NativeDeviceMemory, n: number, scale: number, accumulate: boolean, stream?: object): void;
+  dgcStep(u: NativeDeviceMemory, v: NativeDeviceMemory, g: NativeDeviceMemory, n: number, options: object, idx: NativeDeviceMemory, values: NativeDeviceMemory, half: boolean, stream?: object): number;
+  scatterAdd(dense: NativeDeviceMemory, idx: NativeDeviceMemory, values: NativeDeviceMemory, count: number, half: boolean, stream?: object): void;
 }
 
 /** Device memory as the binding holds it (lib/cuda's DeviceBuffer wraps it). */

@@ -82,11 +82,13 @@ describe('dtrain.cuda', function () {
       console.log('      (libdtrain_cuda.so is not built here: no nvcc)');
       this.skip();
     }
+    // A shared library that is not dtrain's CUDA one: the addon itself, wherever this build has it.
+    const other = [path.join(ROOT, 'build', 'Release', 'dtrain.node'), path.join(ROOT, 'prebuilds', 'linux-x64', 'dtrain.node')].find((p) => fs.existsSync(p));
     // In a child: the library is loaded once per process, so the refusal must come first.
     const script = `
       const b = require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))}).loadBinding();
       let refused;
-      try { b.cuda.loadKernels(${JSON.stringify(path.join(ROOT, 'build', 'Release', 'dtrain.node'))}); } catch (e) { refused = e.code + ': ' + e.message; }
+      try { b.cuda.loadKernels(${JSON.stringify(other)}); } catch (e) { refused = e.code + ': ' + e.message; }
       let missing;
       try { b.cuda.loadKernels('/nonexistent/libdtrain_cuda.so'); } catch (e) { missing = e.message; }
       const said = b.cuda.loadKernels(${JSON.stringify(lib)});
@@ -104,6 +106,11 @@ describe('dtrain.cuda', function () {
     expect(() => dtrain.cuda.castToHalf(new Float32Array(4), new Uint16Array(4))).to.throw(TypeError, /src must be a DeviceBuffer \(cuda\.alloc\)/);
     expect(() => dtrain.cuda.sgdStep([], { lr: 0.1 })).to.throw(TypeError, /tensors must be a non-empty Array/);
     expect(() => dtrain.cuda.stream({ devise: 1 })).to.throw(/devise/);
+    expect(() => dtrain.cuda.qsgdEncode(new Float32Array(4), new Uint8Array(4), { levels: 15 })).to.throw(TypeError, /x must be a DeviceBuffer/);
+    expect(() => dtrain.cuda.dgcStep(1, 2, 3, 4, 5)).to.throw(TypeError, /u must be a DeviceBuffer/);
+    expect(() => dtrain.cuda.signDecode(null, null, { scale: 1 })).to.throw(TypeError, /code must be a DeviceBuffer/);
+    expect(dtrain.cuda.dgcTargetCount(1000, 0.001)).to.equal(1);
+    expect(dtrain.cuda.dgcTargetCount(100000, 0.001)).to.equal(100);
     if (devices > 0) return;
     let err;
     try {
@@ -148,6 +155,8 @@ describe('dtrain.cuda', function () {
       expect(r.reduceScatter).to.deep.equal(np === 2 ? [3, 3, 3] : [1, 1, 1]);
       expect(r.castToHalf).to.equal(true);
       expect(r.overflow).to.equal(false);
+      expect(r.qsgd).to.equal(true);
+      expect(r.sign).to.equal(true);
     }
   });
 });

@@ -16,6 +16,7 @@ import { checkOptions } from '../common/args';
 import { localRankFromEnv } from '../comm/config';
 import { nativeIds } from '../common/constants';
 import { DtrainError } from '../common/errors';
+import { qsgdCodeBytes } from '../kernels/quantize';
 import { loadBinding } from '../native';
 
 /** The element types a device buffer can hold, and their sizes. */
@@ -414,4 +415,140 @@ export function alloc(n: number, dtype: DeviceDType = 'float32', options: { devi
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`cuda.alloc: n must be a whole number of elements, got ${String(n)}`);
   if (!Object.hasOwn(ELEMENT_BYTES, dtype)) throw new RangeError(`cuda.alloc: dtype must be one of ${Object.keys(ELEMENT_BYTES).join(', ')}, got '${String(dtype)}'`);
   return DeviceBuffer.create(n, dtype, deviceOption(options.device, 'cuda.alloc'));
+}
+
+// ---- gradient compression on device buffers: the CPU's codes (dtrain.kernels), on the GPU ----
+
+function positive(v: unknown, fn: string, name: string, max = 2 ** 32 - 1): number {
+  if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw new RangeError(`cuda.${fn}: ${name} must be an integer in [1, ${max}], got ${String(v)}`);
+  return v as number;
+}
+
+function seedOf(v: unknown, fn: string): number {
+  if (v === undefined) return (Math.random() * 2 ** 32) >>> 0;
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 2 ** 32 - 1) throw new RangeError(`cuda.${fn}: seed must be an integer in [0, 2^32), got ${String(v)}`);
+  return v as number;
+}
+
+function needCode(code: DeviceBuffer, bytes: number, fn: string): void {
+  if (code.length < bytes) throw new RangeError(`cuda.${fn}: code holds ${code.length} bytes; the code of this length needs ${bytes}`);
+}
+
+const planeBytes = (n: number): number => Math.ceil(n / 8);
+
+/**
+ * QSGD (Alistarh et al. 2017) of float32 `x` into the uint8 buffer `code`, laid out as
+ * dtrain.kernels.qsgdEncode's (qsgdCodeBytes(n, levels) bytes); returns the norm it scaled by
+ * (`norm`, or ||x||₂ when left out). Waits for the stream (the norm comes back to the host).
+ */
+export function qsgdEncode(x: DeviceBuffer, code: DeviceBuffer, options: { levels: number; seed?: number; norm?: number; stream?: Stream }): number {
+  checkOptions(options, ['levels', 'seed', 'norm', 'stream'], 'cuda.qsgdEncode');
+  buffer(x, ['float32'], 'qsgdEncode', 'x');
+  buffer(code, ['uint8'], 'qsgdEncode', 'code');
+  const levels = positive(options.levels, 'qsgdEncode', 'levels', 2 ** 24);
+  needCode(code, qsgdCodeBytes(x.length, levels), 'qsgdEncode');
+  const norm = options.norm ?? -1;
+  if (typeof norm !== 'number' || !Number.isFinite(norm)) throw new RangeError(`cuda.qsgdEncode: norm must be a finite number, got ${String(norm)}`);
+  return kernels('qsgdEncode').qsgdEncode(x.nativeMemory('qsgdEncode'), code.nativeMemory('qsgdEncode'), x.length, levels, seedOf(options.seed, 'qsgdEncode'), norm, streamOf(options, 'qsgdEncode'));
+}
+
+/** Options of the decoders: `accumulate` adds into `out` instead of overwriting it. */
+export interface DeviceDecodeOptions {
+  accumulate?: boolean;
+  stream?: Stream;
+}
+
+/** Decodes a QSGD code into float32 `out` (of the encoded length). */
+export function qsgdDecode(code: DeviceBuffer, out: DeviceBuffer, options: DeviceDecodeOptions & { levels: number; norm: number }): void {
+  checkOptions(options, ['levels', 'norm', 'accumulate', 'stream'], 'cuda.qsgdDecode');
+  buffer(code, ['uint8'], 'qsgdDecode', 'code');
+  buffer(out, ['float32'], 'qsgdDecode', 'out');
+  const levels = positive(options.levels, 'qsgdDecode', 'levels', 2 ** 24);
+  needCode(code, qsgdCodeBytes(out.length, levels), 'qsgdDecode');
+  if (typeof options.norm !== 'number' || !Number.isFinite(options.norm)) throw new RangeError(`cuda.qsgdDecode: norm must be a finite number, got ${String(options.norm)}`);
+  kernels('qsgdDecode').qsgdDecode(code.nativeMemory('qsgdDecode'), out.nativeMemory('qsgdDecode'), out.length, levels, options.norm, options.accumulate === true, streamOf(options, 'qsgdDecode'));
+}
+
+/** TernGrad (Wen et al. 2017) of `x` into `code` (2 bit planes); returns the scale, max |x|. Waits for the stream. */
+export function ternGradEncode(x: DeviceBuffer, code: DeviceBuffer, options: { seed?: number; stream?: Stream } = {}): number {
+  checkOptions(options, ['seed', 'stream'], 'cuda.ternGradEncode');
+  buffer(x, ['float32'], 'ternGradEncode', 'x');
+  buffer(code, ['uint8'], 'ternGradEncode', 'code');
+  needCode(code, 2 * planeBytes(x.length), 'ternGradEncode');
+  return kernels('ternGradEncode').ternGradEncode(x.nativeMemory('ternGradEncode'), code.nativeMemory('ternGradEncode'), x.length, seedOf(options.seed, 'ternGradEncode'), streamOf(options, 'ternGradEncode'));
+}
+
+/** Decodes a TernGrad code with its scale into `out`. */
+export function ternGradDecode(code: DeviceBuffer, out: DeviceBuffer, options: DeviceDecodeOptions & { scale: number }): void {
+  decodePlanes('ternGradDecode', 2, code, out, options);
+}
+
+/**
+ * 1-bit SGD with error feedback (Seide et al. 2014): the signs of grad + residual into `code`
+ * (one bit plane), the residual updated in place; returns the scale. Waits for the stream.
+ */
+export function signEncode(grad: DeviceBuffer, residual: DeviceBuffer, code: DeviceBuffer, options: { stream?: Stream } = {}): number {
+  checkOptions(options, ['stream'], 'cuda.signEncode');
+  sameLength(buffer(grad, ['float32'], 'signEncode', 'grad'), buffer(residual, ['float32'], 'signEncode', 'residual'), 'signEncode');
+  buffer(code, ['uint8'], 'signEncode', 'code');
+  needCode(code, planeBytes(grad.length), 'signEncode');
+  return kernels('signEncode').signEncode(grad.nativeMemory('signEncode'), residual.nativeMemory('signEncode'), code.nativeMemory('signEncode'), grad.length, streamOf(options, 'signEncode'));
+}
+
+/** Decodes a 1-bit code with its scale into `out`. */
+export function signDecode(code: DeviceBuffer, out: DeviceBuffer, options: DeviceDecodeOptions & { scale: number }): void {
+  decodePlanes('signDecode', 1, code, out, options);
+}
+
+function decodePlanes(fn: 'ternGradDecode' | 'signDecode', planes: number, code: DeviceBuffer, out: DeviceBuffer, options: DeviceDecodeOptions & { scale: number }): void {
+  checkOptions(options, ['scale', 'accumulate', 'stream'], `cuda.${fn}`);
+  buffer(code, ['uint8'], fn, 'code');
+  buffer(out, ['float32'], fn, 'out');
+  needCode(code, planes * planeBytes(out.length), fn);
+  if (typeof options.scale !== 'number' || !Number.isFinite(options.scale)) throw new RangeError(`cuda.${fn}: scale must be a finite number, got ${String(options.scale)}`);
+  kernels(fn)[fn](code.nativeMemory(fn), out.nativeMemory(fn), out.length, options.scale, options.accumulate === true, streamOf(options, fn));
+}
+
+/** The most pairs {@link dgcStep} writes for `n` elements at `density`: what idx and values must hold. */
+export function dgcTargetCount(n: number, density: number): number {
+  return n === 0 ? 0 : Math.min(n, Math.max(1, Math.ceil(n * density)));
+}
+
+/**
+ * One Deep Gradient Compression step (Lin et al. 2018) on the GPU, as dtrain.kernels.dgcStep:
+ * momentum correction into `u` and `v`, the threshold from a sample, the selected (index,
+ * value) pairs into `idx` (int32 bits of uint32 indices) and `values` (float32, or float16), and
+ * momentum factor masking. Returns the number of pairs; waits for the stream.
+ */
+export function dgcStep(
+  u: DeviceBuffer,
+  v: DeviceBuffer,
+  grad: DeviceBuffer,
+  idx: DeviceBuffer,
+  values: DeviceBuffer,
+  options: { momentum?: number; density?: number; sampleRatio?: number; seed?: number; maxRounds?: number; stream?: Stream } = {},
+): number {
+  checkOptions(options, ['momentum', 'density', 'sampleRatio', 'seed', 'maxRounds', 'stream'], 'cuda.dgcStep');
+  const n = sameLength(buffer(u, ['float32'], 'dgcStep', 'u'), buffer(v, ['float32'], 'dgcStep', 'v'), 'dgcStep');
+  sameLength(u, buffer(grad, ['float32'], 'dgcStep', 'grad'), 'dgcStep');
+  buffer(idx, ['int32'], 'dgcStep', 'idx');
+  buffer(values, ['float32', 'float16'], 'dgcStep', 'values');
+  const density = options.density ?? 0.001;
+  if (typeof density !== 'number' || !(density > 0 && density <= 1)) throw new RangeError(`cuda.dgcStep: density must be in (0, 1], got ${String(density)}`);
+  const target = dgcTargetCount(n, density);
+  if (idx.length < target || values.length < target) throw new RangeError(`cuda.dgcStep: idx and values must hold dgcTargetCount(${n}, ${density}) = ${target} elements`);
+  const o = { ...options, density, seed: seedOf(options.seed, 'dgcStep'), stream: undefined };
+  return kernels('dgcStep').dgcStep(u.nativeMemory('dgcStep'), v.nativeMemory('dgcStep'), grad.nativeMemory('dgcStep'), n, o, idx.nativeMemory('dgcStep'), values.nativeMemory('dgcStep'), values.dtype === 'float16', streamOf(options, 'dgcStep'));
+}
+
+/** dense[idx[i]] += values[i] for the first `count` pairs (a DGC step's), on the GPU. */
+export function scatterAdd(dense: DeviceBuffer, idx: DeviceBuffer, values: DeviceBuffer, count: number, options: { stream?: Stream } = {}): void {
+  checkOptions(options, ['stream'], 'cuda.scatterAdd');
+  buffer(dense, ['float32'], 'scatterAdd', 'dense');
+  buffer(idx, ['int32'], 'scatterAdd', 'idx');
+  buffer(values, ['float32', 'float16'], 'scatterAdd', 'values');
+  if (!Number.isInteger(count) || count < 0 || count > idx.length || count > values.length) {
+    throw new RangeError(`cuda.scatterAdd: count must be an integer in [0, ${Math.min(idx.length, values.length)}], got ${String(count)}`);
+  }
+  kernels('scatterAdd').scatterAdd(dense.nativeMemory('scatterAdd'), idx.nativeMemory('scatterAdd'), values.nativeMemory('scatterAdd'), count, values.dtype === 'float16', streamOf(options, 'scatterAdd'));
 }

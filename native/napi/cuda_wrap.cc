@@ -6,6 +6,8 @@
 #include "common/error.h"
 #include "gpu/cuda_api.h"
 #include "gpu/cuda_kernels_loader.h"
+#include "kernels/cpu/quantize.h"
+#include "kernels/cpu/sparsify.h"
 #include "napi/errors.h"
 #include "napi/instance.h"
 #include "napi/wraps.h"
@@ -502,6 +504,183 @@ Napi::Value larsStepJs(const Napi::CallbackInfo& info) {
                  });
 }
 
+// ---- compression kernels on device buffers (codes laid out as on the CPU, quantize.h) ------
+
+size_t sizeArg(const Napi::CallbackInfo& info, size_t i) {
+  return static_cast<size_t>(info[i].As<Napi::Number>().DoubleValue());
+}
+
+// Runs `launch(kernels)` on `device` with the kernels loaded, turning a failure into a JS error.
+template <typename Launch>
+void onKernels(Napi::Env env, const char* who, int device, Launch launch) {
+  guarded(env, [&] {
+    const DtrainCudaKernels& k = kernelsOrThrow(who);
+    kcheck(k, k.setDevice(device));
+    kcheck(k, launch(k));
+  });
+}
+
+// qsgdEncode(x, code, n, levels, seed, norm (< 0: compute it), stream?) -> the norm used.
+Napi::Value qsgdEncodeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DeviceView x = viewArg(env, info[0], "x"), code = viewArg(env, info[1], "code");
+  const size_t n = sizeArg(info, 2);
+  const uint32_t levels = info[3].As<Napi::Number>().Uint32Value();
+  needBytes(env, x, n * 4, "x");
+  needBytes(env, code, qsgdCodeBytes(n, levels), "code");
+  sameDevice(env, x, code);
+  const uint32_t seed = info[4].As<Napi::Number>().Uint32Value();
+  const float norm = info[5].As<Napi::Number>().FloatValue();
+  cudaStream s = streamArg(env, info[6], x.device);
+  float used = 0;
+  onKernels(env, "dtrain.cuda.qsgdEncode", x.device, [&](const DtrainCudaKernels& k) {
+    return k.qsgdEncode(static_cast<const float*>(x.ptr), n, levels, seed,
+                        static_cast<uint8_t*>(code.ptr), norm, &used, s);
+  });
+  return Napi::Number::New(env, used);
+}
+
+// The decoders: (code, out, n, <levels,> scale or norm, accumulate, stream?).
+Napi::Value qsgdDecodeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DeviceView code = viewArg(env, info[0], "code"), out = viewArg(env, info[1], "out");
+  const size_t n = sizeArg(info, 2);
+  const uint32_t levels = info[3].As<Napi::Number>().Uint32Value();
+  needBytes(env, code, qsgdCodeBytes(n, levels), "code");
+  needBytes(env, out, n * 4, "out");
+  sameDevice(env, code, out);
+  const float norm = info[4].As<Napi::Number>().FloatValue();
+  const int acc = info[5].ToBoolean() ? 1 : 0;
+  cudaStream s = streamArg(env, info[6], out.device);
+  onKernels(env, "dtrain.cuda.qsgdDecode", out.device, [&](const DtrainCudaKernels& k) {
+    return k.qsgdDecode(static_cast<const uint8_t*>(code.ptr), n, levels, norm,
+                        static_cast<float*>(out.ptr), acc, s);
+  });
+  return env.Undefined();
+}
+
+// ternGradEncode(x, code, n, seed, stream?) -> the scale (max |x|).
+Napi::Value ternGradEncodeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DeviceView x = viewArg(env, info[0], "x"), code = viewArg(env, info[1], "code");
+  const size_t n = sizeArg(info, 2);
+  needBytes(env, x, n * 4, "x");
+  needBytes(env, code, ternGradCodeBytes(n), "code");
+  sameDevice(env, x, code);
+  const uint32_t seed = info[3].As<Napi::Number>().Uint32Value();
+  cudaStream s = streamArg(env, info[4], x.device);
+  float scale = 0;
+  onKernels(env, "dtrain.cuda.ternGradEncode", x.device, [&](const DtrainCudaKernels& k) {
+    return k.ternGradEncode(static_cast<const float*>(x.ptr), n, seed,
+                            static_cast<uint8_t*>(code.ptr), &scale, s);
+  });
+  return Napi::Number::New(env, scale);
+}
+
+// ternGradDecode / signDecode(code, out, n, scale, accumulate, stream?); `planes` bit planes.
+template <typename Decode>
+Napi::Value planesDecode(const Napi::CallbackInfo& info, const char* who, size_t planes,
+                         Decode decode) {
+  Napi::Env env = info.Env();
+  const DeviceView code = viewArg(env, info[0], "code"), out = viewArg(env, info[1], "out");
+  const size_t n = sizeArg(info, 2);
+  needBytes(env, code, planes * bitPlaneBytes(n), "code");
+  needBytes(env, out, n * 4, "out");
+  sameDevice(env, code, out);
+  const float scale = info[3].As<Napi::Number>().FloatValue();
+  const int acc = info[4].ToBoolean() ? 1 : 0;
+  cudaStream s = streamArg(env, info[5], out.device);
+  onKernels(env, who, out.device, [&](const DtrainCudaKernels& k) {
+    return decode(k, static_cast<const uint8_t*>(code.ptr), n, scale, static_cast<float*>(out.ptr),
+                  acc, s);
+  });
+  return env.Undefined();
+}
+
+Napi::Value ternGradDecodeJs(const Napi::CallbackInfo& info) {
+  return planesDecode(info, "dtrain.cuda.ternGradDecode", 2,
+                      [](const DtrainCudaKernels& k, auto... a) { return k.ternGradDecode(a...); });
+}
+
+Napi::Value signDecodeJs(const Napi::CallbackInfo& info) {
+  return planesDecode(info, "dtrain.cuda.signDecode", 1,
+                      [](const DtrainCudaKernels& k, auto... a) { return k.signDecode(a...); });
+}
+
+// signEncode(grad, residual, code, n, stream?) -> the scale (1-bit SGD with error feedback).
+Napi::Value signEncodeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DeviceView g = viewArg(env, info[0], "grad"), r = viewArg(env, info[1], "residual"),
+                   code = viewArg(env, info[2], "code");
+  const size_t n = sizeArg(info, 3);
+  needBytes(env, g, n * 4, "grad");
+  needBytes(env, r, n * 4, "residual");
+  needBytes(env, code, bitPlaneBytes(n), "code");
+  sameDevice(env, g, r);
+  sameDevice(env, g, code);
+  cudaStream s = streamArg(env, info[4], g.device);
+  float scale = 0;
+  onKernels(env, "dtrain.cuda.signEncode", g.device, [&](const DtrainCudaKernels& k) {
+    return k.signEncode(static_cast<const float*>(g.ptr), static_cast<float*>(r.ptr), n,
+                        static_cast<uint8_t*>(code.ptr), &scale, s);
+  });
+  return Napi::Number::New(env, scale);
+}
+
+// dgcStep(u, v, g, n, options, idx, values, half, stream?) -> pairs written (values: float32,
+// or float16 bits when half).
+Napi::Value dgcStepJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DeviceView u = viewArg(env, info[0], "u"), v = viewArg(env, info[1], "v"),
+                   g = viewArg(env, info[2], "grad");
+  const size_t n = sizeArg(info, 3);
+  const Napi::Object o = info[4].As<Napi::Object>();
+  DgcOptions p;
+  p.momentum = floatOpt(o, "momentum", p.momentum);
+  p.density = floatOpt(o, "density", p.density);
+  p.sampleRatio = floatOpt(o, "sampleRatio", p.sampleRatio);
+  if (o.Get("seed").IsNumber()) p.seed = o.Get("seed").As<Napi::Number>().Uint32Value();
+  if (o.Get("maxRounds").IsNumber())
+    p.maxRounds = o.Get("maxRounds").As<Napi::Number>().Int32Value();
+  const DeviceView idx = viewArg(env, info[5], "idx"), val = viewArg(env, info[6], "values");
+  const bool half = info[7].ToBoolean();
+  for (const DeviceView* b : {&u, &v, &g}) needBytes(env, *b, n * 4, "u, v and grad");
+  const size_t target = dgcTargetCount(n, p.density);
+  needBytes(env, idx, target * 4, "idx");
+  needBytes(env, val, target * (half ? 2 : 4), "values");
+  for (const DeviceView* b : {&v, &g, &idx, &val}) sameDevice(env, u, *b);
+  cudaStream s = streamArg(env, info[8], u.device);
+  size_t count = 0;
+  onKernels(env, "dtrain.cuda.dgcStep", u.device, [&](const DtrainCudaKernels& k) {
+    return k.dgcStep(static_cast<float*>(u.ptr), static_cast<float*>(v.ptr),
+                     static_cast<const float*>(g.ptr), n, &p, static_cast<uint32_t*>(idx.ptr),
+                     half ? nullptr : static_cast<float*>(val.ptr),
+                     half ? static_cast<uint16_t*>(val.ptr) : nullptr, &count, s);
+  });
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
+// scatterAdd(dense, idx, values, count, half, stream?): dense[idx[i]] += values[i]. The indices
+// are not checked against dense's length on the GPU: lib/cuda passes only dgcStep's.
+Napi::Value scatterAddJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DeviceView dense = viewArg(env, info[0], "dense"), idx = viewArg(env, info[1], "idx"),
+                   val = viewArg(env, info[2], "values");
+  const size_t count = sizeArg(info, 3);
+  const bool half = info[4].ToBoolean();
+  needBytes(env, idx, count * 4, "idx");
+  needBytes(env, val, count * (half ? 2 : 4), "values");
+  sameDevice(env, dense, idx);
+  sameDevice(env, dense, val);
+  cudaStream s = streamArg(env, info[5], dense.device);
+  onKernels(env, "dtrain.cuda.scatterAdd", dense.device, [&](const DtrainCudaKernels& k) {
+    return k.scatterAdd(static_cast<float*>(dense.ptr), static_cast<const uint32_t*>(idx.ptr),
+                        half ? nullptr : static_cast<const float*>(val.ptr),
+                        half ? static_cast<const uint16_t*>(val.ptr) : nullptr, count, s);
+  });
+  return env.Undefined();
+}
+
 Napi::Value probeJs(const Napi::CallbackInfo& info) { return probe(info.Env()); }
 
 // deviceCount(): 0 without a runtime or a device.
@@ -527,6 +706,14 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
   c.Set("scale", Napi::Function::New(env, scaleJs));
   c.Set("sgdStep", Napi::Function::New(env, sgdStepJs));
   c.Set("larsStep", Napi::Function::New(env, larsStepJs));
+  c.Set("qsgdEncode", Napi::Function::New(env, qsgdEncodeJs));
+  c.Set("qsgdDecode", Napi::Function::New(env, qsgdDecodeJs));
+  c.Set("ternGradEncode", Napi::Function::New(env, ternGradEncodeJs));
+  c.Set("ternGradDecode", Napi::Function::New(env, ternGradDecodeJs));
+  c.Set("signEncode", Napi::Function::New(env, signEncodeJs));
+  c.Set("signDecode", Napi::Function::New(env, signDecodeJs));
+  c.Set("dgcStep", Napi::Function::New(env, dgcStepJs));
+  c.Set("scatterAdd", Napi::Function::New(env, scatterAddJs));
   exports.Set("cuda", c);
 }
 

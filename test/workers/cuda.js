@@ -76,6 +76,18 @@ async function device() {
   out.castToHalf = Array.from(d16.copyTo(new Uint16Array(x.length))).join(',') === Array.from(cpu16).join(',');
   const back = dtrain.cuda.alloc(x.length);
   out.overflow = dtrain.cuda.castFromHalf(d16, back, { scale: 8 });
+  // Compression: the same codes as the CPU's for the same seed and norm.
+  const cpuQ = dtrain.kernels.qsgdEncode(x, { levels: 15, seed: 77 });
+  const code = dtrain.cuda.alloc(dtrain.kernels.qsgdCodeBytes(x.length, 15), 'uint8');
+  const norm = dtrain.cuda.qsgdEncode(d32, code, { levels: 15, seed: 77, norm: cpuQ.norm });
+  out.qsgd = norm === cpuQ.norm && Array.from(code.copyTo(new Uint8Array(code.length))).join(',') === Array.from(cpuQ.code).join(',');
+  const residual = new Float32Array(x.length);
+  const cpuS = dtrain.kernels.signEncode(x, residual);
+  const dres = dtrain.cuda.alloc(x.length);
+  dres.copyFrom(new Float32Array(x.length));
+  const scode = dtrain.cuda.alloc(Math.ceil(x.length / 8), 'uint8');
+  const sscale = dtrain.cuda.signEncode(d32, dres, scode);
+  out.sign = Math.abs(sscale - cpuS.scale) <= 1e-6 * Math.abs(cpuS.scale) && Array.from(scode.copyTo(new Uint8Array(scode.length))).join(',') === Array.from(cpuS.code).join(',');
   return out;
 }
 
