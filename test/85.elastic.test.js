@@ -108,6 +108,23 @@ describe('elastic training (dtrain run --elastic, dtrain.elastic)', function () 
     }
   });
 
+  it('--hosts through ssh: a remote worker killed is seen in ssh\'s exit code, replaced on its host, and the job exits 0', async function () {
+    // A stand-in for ssh that runs the command here through a shell, as sshd would: the
+    // launcher sees the shell's exit code (128 + 9), never the worker's signal.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtrain-fake-ssh-'));
+    const ssh = path.join(dir, 'ssh');
+    fs.writeFileSync(ssh, '#!/bin/sh\nshift\nsh -c "$*"\n', { mode: 0o755 });
+    try {
+      const r = await loopJob(['--respawn', '--min-np', '2', '--max-np', '3', '-np', '3', '--hosts', 'hostA:1,hostB:2', '--launcher-cmd', `${ssh} {host}`, '--transport', 'tcp'], [['w2', 400]], 150);
+      const finals = checkLoop(r, { steps: 150, size: 3 });
+      expect(finals.map((f) => f.id).sort()).to.deep.equal(['w0', 'w1', 'w3']);
+      expect(r.stderr).to.match(/worker w2 was killed by signal SIGKILL|rank 2 was killed by signal SIGKILL/);
+      expect(r.stderr).to.match(/started worker w3 on hostB \(replacing a lost one\)/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a replacement that dies while receiving the state: the others continue without it', async function () {
     const r = await loopJob(['--respawn', '--min-np', '2', '--max-np', '3', '-np', '3'], [['w1', 400]], 150, { DTRAIN_TEST_ELASTIC_DIE_IN_SYNC: 'w3' });
     const finals = checkLoop(r, { steps: 150, size: 3 });

@@ -8,13 +8,21 @@ const { ROOT } = require('./helpers');
 
 const CLI = path.join(ROOT, 'bin', 'dtrain.js');
 
-/** The pid of the launcher's worker whose DTRAIN_ELASTIC_ID is `id`, or undefined. */
+function parentOf(pid) {
+  return Number(/^PPid:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+}
+
+/**
+ * The pid of the launcher's worker whose DTRAIN_ELASTIC_ID is `id`, or undefined: its child, or a
+ * descendant within three levels (a launcher command, such as a shell standing in for ssh).
+ */
 function workerPid(launcherPid, id) {
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      const ppid = Number(/^PPid:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))[1]);
-      if (ppid !== launcherPid) continue;
+      let up = parentOf(p);
+      for (let depth = 1; up !== launcherPid && up > 1 && depth < 3; depth++) up = parentOf(up);
+      if (up !== launcherPid) continue;
       if (fs.readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`DTRAIN_ELASTIC_ID=${id}`)) return Number(p);
     } catch {
       // gone meanwhile

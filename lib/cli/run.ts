@@ -56,7 +56,7 @@ export function addRunCommand(program: Command): void {
     .option('--hostfile <file>', "like --hosts, from a file of 'host slots=N' lines")
     .option('--launcher-cmd <cmd>', "how a worker starts on another host, {host} replaced (default 'ssh -o BatchMode=yes {host}'); e.g. 'ip netns exec {host}'")
     .option('--network-interface <name>', 'exported as DTRAIN_IFACE: every host publishes this interface\'s address, and the store listens on it here')
-    .option('--host-discovery-script <file>', 'with --elastic: a script printing host:slots lines, run every 2 s; this host\'s slots set how many workers run')
+    .option('--host-discovery-script <file>', 'with --elastic: a script printing host:slots lines, run every 2 s; this host\'s slots set how many workers run (with --hosts, each listed host\'s)')
     .option(
       '--servers <K>',
       'also start K parameter servers (ranks N..N+K-1) for dtrain.ps; a lost worker then does not stop the job',
@@ -91,8 +91,8 @@ export function addRunCommand(program: Command): void {
     .action(async (script: string, args: string[], options: RunOptions, command: Command) => {
       const path = resolve(script);
       if (!isFile(path)) command.error(`dtrain: script not found: ${script}`, { exitCode: 2 });
-      const elastic = elasticOptions(options);
       const hosts = hostOptions(options);
+      const elastic = elasticOptions(options, hosts?.reduce((n, h) => n + h.slots, 0));
       // With --hosts, the workers and then the servers fill the slots in order: by default every
       // slot the servers leave.
       const np = options.np ?? elastic?.start ?? (hosts ? hosts.reduce((n, h) => n + h.slots, 0) - (options.servers ?? 0) : undefined);
@@ -106,7 +106,7 @@ export function addRunCommand(program: Command): void {
         groupSize = localSizeFromEnv();
         // Binding is for workers on this host alone; a multi-host job leaves placement to each.
         cpus = hosts ? undefined : cpuPlan(np + (options.servers ?? 0), options.bindTo ?? bindToFromEnv() ?? 'auto', undefined, taskset ?? null);
-        if (hosts && np < 1) throw new Error(`--servers ${options.servers} leaves no slot of ${options.hosts ?? options.hostfile} for a worker; add slots or give -np`);
+        if (hosts && np < 1) throw new Error(`--servers ${options.servers} leaves no slot of ${options.hosts ?? options.hostfile} for a worker; add slots`);
         const slots = hosts?.reduce((n, h) => n + h.slots, 0) ?? 0;
         if (hosts && options.servers && np + options.servers > slots) {
           throw new Error(`-np ${np} and --servers ${options.servers} need ${np + options.servers} slots; ${options.hosts ?? options.hostfile} has ${slots}`);
@@ -139,7 +139,7 @@ export function addRunCommand(program: Command): void {
 }
 
 /** The --elastic options, checked; undefined without --elastic (the other options then are errors). */
-function elasticOptions(o: RunOptions): { start: number; launch: ElasticLaunch } | undefined {
+function elasticOptions(o: RunOptions, slots?: number): { start: number; launch: ElasticLaunch } | undefined {
   const given = (['minNp', 'maxNp', 'respawn', 'elasticTimeout', 'store', 'hostDiscoveryScript'] as const).filter((k) => o[k] !== undefined);
   if (!o.elastic) {
     if (given.length > 0) throw new UsageError(`--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --elastic`);
@@ -147,9 +147,11 @@ function elasticOptions(o: RunOptions): { start: number; launch: ElasticLaunch }
   }
   if (o.servers !== undefined) throw new UsageError('--elastic and --servers cannot be combined: a parameter-server job already survives lost workers');
   const minNp = o.minNp ?? 1;
-  const maxNp = o.maxNp ?? Math.max(o.np ?? minNp, minNp);
+  // With --hosts, the slots are what a job of unstated size fills, and what it may grow to.
+  const np = o.np ?? (slots === undefined ? undefined : o.maxNp !== undefined ? Math.min(o.maxNp, slots) : slots);
+  const maxNp = o.maxNp ?? Math.max(np ?? minNp, minNp);
   if (minNp > maxNp) throw new UsageError(`--min-np (${minNp}) must not exceed --max-np (${maxNp})`);
-  const start = o.np ?? (o.maxNp !== undefined ? maxNp : minNp);
+  const start = np ?? (o.maxNp !== undefined ? maxNp : minNp);
   if (start < minNp || start > maxNp) throw new UsageError(`-np ${start} must lie between --min-np ${minNp} and --max-np ${maxNp}`);
   if (o.store !== undefined && !/^etcd:\/\/[^,\s]+(,[^,\s]+)*$/.test(o.store)) throw new UsageError(`--store must be etcd://host:port[,host:port...], got '${o.store}'`);
   if (o.hostDiscoveryScript !== undefined && !isFile(resolve(o.hostDiscoveryScript))) throw new UsageError(`--host-discovery-script: no such file: ${o.hostDiscoveryScript}`);

@@ -448,7 +448,9 @@ export function qsgdEncode(x: DeviceBuffer, code: DeviceBuffer, options: { level
   const levels = positive(options.levels, 'qsgdEncode', 'levels', 2 ** 24);
   needCode(code, qsgdCodeBytes(x.length, levels), 'qsgdEncode');
   const norm = options.norm ?? -1;
-  if (typeof norm !== 'number' || !Number.isFinite(norm)) throw new RangeError(`cuda.qsgdEncode: norm must be a finite number, got ${String(norm)}`);
+  if (options.norm !== undefined && (typeof norm !== 'number' || !Number.isFinite(norm) || norm < 0)) {
+    throw new RangeError(`cuda.qsgdEncode: norm must be a finite number >= 0, got ${String(norm)}`);
+  }
   return kernels('qsgdEncode').qsgdEncode(x.nativeMemory('qsgdEncode'), code.nativeMemory('qsgdEncode'), x.length, levels, seedOf(options.seed, 'qsgdEncode'), norm, streamOf(options, 'qsgdEncode'));
 }
 
@@ -511,7 +513,8 @@ function decodePlanes(fn: 'ternGradDecode' | 'signDecode', planes: number, code:
 
 /** The most pairs {@link dgcStep} writes for `n` elements at `density`: what idx and values must hold. */
 export function dgcTargetCount(n: number, density: number): number {
-  return n === 0 ? 0 : Math.min(n, Math.max(1, Math.ceil(n * density)));
+  // The native side holds density as float32; count as it does.
+  return n === 0 ? 0 : Math.min(n, Math.max(1, Math.ceil(n * Math.fround(density))));
 }
 
 /**
@@ -533,15 +536,26 @@ export function dgcStep(
   sameLength(u, buffer(grad, ['float32'], 'dgcStep', 'grad'), 'dgcStep');
   buffer(idx, ['int32'], 'dgcStep', 'idx');
   buffer(values, ['float32', 'float16'], 'dgcStep', 'values');
-  const density = options.density ?? 0.001;
+  const d = loadBinding().kernels.defaults.dgc;
+  const density = options.density ?? d.density;
   if (typeof density !== 'number' || !(density > 0 && density <= 1)) throw new RangeError(`cuda.dgcStep: density must be in (0, 1], got ${String(density)}`);
+  const sampleRatio = options.sampleRatio ?? d.sampleRatio;
+  if (typeof sampleRatio !== 'number' || !(sampleRatio > 0 && sampleRatio <= 1)) throw new RangeError(`cuda.dgcStep: sampleRatio must be in (0, 1], got ${String(sampleRatio)}`);
+  const momentum = options.momentum ?? d.momentum;
+  if (typeof momentum !== 'number' || !Number.isFinite(momentum)) throw new RangeError(`cuda.dgcStep: momentum must be a finite number, got ${String(momentum)}`);
+  const maxRounds = options.maxRounds ?? d.maxRounds;
+  if (!Number.isInteger(maxRounds) || maxRounds < 0 || maxRounds > 1000) throw new RangeError(`cuda.dgcStep: maxRounds must be an integer in [0, 1000], got ${String(maxRounds)}`);
   const target = dgcTargetCount(n, density);
   if (idx.length < target || values.length < target) throw new RangeError(`cuda.dgcStep: idx and values must hold dgcTargetCount(${n}, ${density}) = ${target} elements`);
-  const o = { ...options, density, seed: seedOf(options.seed, 'dgcStep'), stream: undefined };
+  const o = { momentum, density, sampleRatio, maxRounds, seed: seedOf(options.seed, 'dgcStep') };
   return kernels('dgcStep').dgcStep(u.nativeMemory('dgcStep'), v.nativeMemory('dgcStep'), grad.nativeMemory('dgcStep'), n, o, idx.nativeMemory('dgcStep'), values.nativeMemory('dgcStep'), values.dtype === 'float16', streamOf(options, 'dgcStep'));
 }
 
-/** dense[idx[i]] += values[i] for the first `count` pairs (a DGC step's), on the GPU. */
+/**
+ * dense[idx[i]] += values[i] for the first `count` pairs (a DGC step's), on the GPU. An index
+ * past dense's end is skipped there and throws once the stream has run (the pairs in range are
+ * added). Waits for the stream.
+ */
 export function scatterAdd(dense: DeviceBuffer, idx: DeviceBuffer, values: DeviceBuffer, count: number, options: { stream?: Stream } = {}): void {
   checkOptions(options, ['stream'], 'cuda.scatterAdd');
   buffer(dense, ['float32'], 'scatterAdd', 'dense');

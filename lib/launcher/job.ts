@@ -90,6 +90,11 @@ function discover(script: string, onSlots: (slots: Map<string, number>) => void)
   return () => clearInterval(timer);
 }
 
+/** Whether remote workers start through ssh, whose exit code stands for a remote worker's signal. */
+function viaSsh(options: JobOptions): boolean {
+  return /(^|\/)ssh$/.test((options.launcherCmd ?? SSH).trim().split(/\s+/)[0]);
+}
+
 /** This machine's names as a discovery script may write them. */
 function isHere(host: string): boolean {
   return host === 'localhost' || host === '127.0.0.1' || host === hostname();
@@ -141,7 +146,7 @@ export interface ElasticLaunch {
   timeoutSec: number;
   /** `etcd://...` membership store, or undefined for the launcher's. */
   store?: string;
-  /** A script printing `host:slots` lines; this host's slots set how many workers should run. */
+  /** A script printing `host:slots` lines: how many workers should run on this host (with --hosts: on each host listed). */
   discoveryScript?: string;
 }
 
@@ -187,7 +192,7 @@ export async function runJob(options: JobOptions): Promise<number> {
       if (place) Object.assign(env, { DTRAIN_LOCAL_RANK: String(place.localRank), DTRAIN_LOCAL_SIZE: String(place.localSize) });
       if (options.elastic) Object.assign(env, elasticEnv(options.elastic, rank, false));
       const how = startOn(options, env, args, place?.host);
-      return { rank, command: how.command, args: how.args, env: how.env, terminal: terminal && rank === 0 && !place, bind: how.remote ? undefined : bind };
+      return { rank, command: how.command, args: how.args, env: how.env, terminal: terminal && rank === 0 && !place, bind: how.remote ? undefined : bind, remote: how.remote && viaSsh(options) };
     });
     const groupOptions: WorkerGroupOptions = {
       graceMs: options.graceSeconds * 1000,
@@ -213,7 +218,7 @@ export async function runJob(options: JobOptions): Promise<number> {
         Object.assign(env, elasticEnv(el, id, true));
         if (options.timeline !== undefined) env.DTRAIN_TIMELINE = options.timeline;
         const how = startOn(options, env, [options.script, ...options.args], host);
-        if (group.add({ rank: id, command: how.command, args: how.args, env: how.env })) {
+        if (group.add({ rank: id, command: how.command, args: how.args, env: how.env, remote: how.remote && viaSsh(options) })) {
           hostOf.set(id, host);
           process.stderr.write(`dtrain: started worker w${id}${host === undefined ? '' : ` on ${host}`} (${why}); it joins at the next commit\n`);
         }
@@ -228,9 +233,12 @@ export async function runJob(options: JobOptions): Promise<number> {
           return;
         }
         const delay = Math.min(250 * 2 ** respawned++, 8000);
-        // On the lost worker's host: its slot is the one free.
+        // On the lost worker's host: its slot is the one free (unless the discovery script
+        // filled it meanwhile, or the job ended).
         const host = hostOf.get(rank);
-        setTimeout(() => startOne('replacing a lost one', host), delay).unref();
+        setTimeout(() => {
+          if (group.running < el.maxNp && !group.anyFinished) startOne('replacing a lost one', host);
+        }, delay).unref();
       } });
       let warned = false;
       if (el.discoveryScript) stopDiscovery = discover(el.discoveryScript, (slots) => {
@@ -247,9 +255,16 @@ export async function runJob(options: JobOptions): Promise<number> {
           for (let n = group.running; n < Math.min(here, el.maxNp) && !group.anyFinished; n++) startOne(`the discovery script reports ${here} slot(s) here`, undefined);
           return;
         }
-        // With --hosts, on every host it lists, up to its slots (and --max-np in all).
+        // With --hosts, on every host it lists, up to its slots (and --max-np in all). This
+        // host, under any of its names, counts as its --hosts entry.
         const live = group.liveRanks();
+        const own = options.hosts.find((h) => isThisHost(h.host))?.host ?? hostname();
+        const merged = new Map<string, number>();
         for (const [host, n] of slots) {
+          const name = isHere(host) ? own : host;
+          merged.set(name, (merged.get(name) ?? 0) + n);
+        }
+        for (const [host, n] of merged) {
           let there = live.filter((id) => hostOf.get(id) === host).length;
           for (; there < n && group.running < el.maxNp && !group.anyFinished; there++) startOne(`the discovery script reports ${n} slot(s) on ${host}`, host);
         }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import {
   describeExit,
   isFailure,
@@ -18,6 +19,23 @@ export interface WorkerSpec {
   terminal?: boolean;
   /** Start it bound to these CPUs, through `taskset` (the path): [cpus, taskset]. */
   bind?: [number[], string];
+  /**
+   * The child is a launcher command (ssh) running the worker on another host: its exit code
+   * stands for the worker's death by a signal (ssh exits 255 when the connection or the remote
+   * process is lost, a shell 128 + n for signal n).
+   */
+  remote?: boolean;
+}
+
+/** A remote worker's launcher-command exit as the worker's own: see {@link WorkerSpec.remote}. */
+function remoteStatus(status: ExitStatus): ExitStatus {
+  if (status.signal !== null || status.code === null) return status;
+  if (status.code === 255) return { code: null, signal: 'SIGHUP' };
+  if (status.code > 128) {
+    const name = Object.entries(osConstants.signals).find(([, n]) => n === (status.code as number) - 128)?.[0];
+    if (name) return { code: null, signal: name as NodeJS.Signals };
+  }
+  return status;
 }
 
 /** Timing and output routing for a {@link WorkerGroup}. */
@@ -120,12 +138,12 @@ export class WorkerGroup {
     return this.workers.filter((w) => w.status === null).length;
   }
 
-  /** Whether some worker has already finished with exit code 0 (the job is ending). */
   /** The ranks (ids) of the workers still running. */
   liveRanks(): number[] {
     return this.workers.filter((w) => w.status === null).map((w) => w.rank);
   }
 
+  /** Whether some worker has already finished with exit code 0 (the job is ending). */
   get anyFinished(): boolean {
     return this.workers.some((w) => w.status !== null && !isFailure(w.status));
   }
@@ -165,7 +183,7 @@ export class WorkerGroup {
         err.end();
       },
     };
-    child.on('exit', (code, signal) => this.onExit(worker, { code, signal }));
+    child.on('exit', (code, signal) => this.onExit(worker, spec.remote ? remoteStatus({ code, signal }) : { code, signal }));
     child.on('error', (error) => {
       // Without a pid the process never started and no 'exit' will follow; otherwise the
       // error came from kill() on an already-dead process and changes nothing.

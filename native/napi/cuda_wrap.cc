@@ -660,8 +660,8 @@ Napi::Value dgcStepJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(count));
 }
 
-// scatterAdd(dense, idx, values, count, half, stream?): dense[idx[i]] += values[i]. The indices
-// are not checked against dense's length on the GPU: lib/cuda passes only dgcStep's.
+// scatterAdd(dense, idx, values, count, half, stream?): dense[idx[i]] += values[i]; an index
+// past dense's end is skipped on the GPU and fails the call.
 Napi::Value scatterAddJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const DeviceView dense = viewArg(env, info[0], "dense"), idx = viewArg(env, info[1], "idx"),
@@ -674,7 +674,8 @@ Napi::Value scatterAddJs(const Napi::CallbackInfo& info) {
   sameDevice(env, dense, val);
   cudaStream s = streamArg(env, info[5], dense.device);
   onKernels(env, "dtrain.cuda.scatterAdd", dense.device, [&](const DtrainCudaKernels& k) {
-    return k.scatterAdd(static_cast<float*>(dense.ptr), static_cast<const uint32_t*>(idx.ptr),
+    return k.scatterAdd(static_cast<float*>(dense.ptr), dense.bytes / 4,
+                        static_cast<const uint32_t*>(idx.ptr),
                         half ? nullptr : static_cast<const float*>(val.ptr),
                         half ? static_cast<const uint16_t*>(val.ptr) : nullptr, count, s);
   });

@@ -296,7 +296,7 @@ void testSparse() {
       // Decoding: atomics add in any order.
       std::vector<float> dense(n, 1.f);
       Dev<float> dd(dense);
-      cuda::scatterAdd(dd.p, didx.p, dval.p, nullptr, c, stream);
+      cuda::scatterAdd(dd.p, n, didx.p, dval.p, nullptr, c, nullptr, stream);
       scatterAdd(dense.data(), n, idx.data(), val.data(), nullptr, r.count);
       auto gd = dd.get();
       size_t bad = 0;

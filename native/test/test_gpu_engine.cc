@@ -1,6 +1,7 @@
 // The engine on device buffers, on one GPU (no Node.js: a C++ binary, run by bench/gpu/run.sh):
-//  1. libdtrain_cuda.so through dtrain's loader (gpu/cuda_kernels_loader.h): its ABI, and its
-//     reduce and scale against the CPU reducer for every dtype and op, bit for bit;
+//  1. libdtrain_cuda.so through dtrain's loader (gpu/cuda_kernels_loader.h): its ABI, its
+//     reduce and scale against the CPU reducer for every dtype and op, bit for bit, and
+//     scatterAdd's refusal of an index past the end;
 //  2. a communicator of one rank submitting collectives on device memory: algorithm `auto`
 //     (NCCL's collectives through the nccl backend, the NCCL communicator made on the first
 //     call), a named schedule (empty for one rank, but planned and run through the backend),
@@ -90,6 +91,23 @@ void testKernelsAgainstCpu() {
       rt->check(rt->deviceSynchronize(), "cudaDeviceSynchronize");
       CHECK(da.get() == a, "reduce %s %s on the GPU differs from the CPU's", dtypeName(dt),
             reduceOpName(op));
+    }
+    if (t == 0) {
+      // scatterAdd refuses an index past dense's end, having added the pairs in range.
+      const float dense0[4] = {1, 1, 1, 1};
+      const uint32_t idx[3] = {0, 3, 4};
+      const float val[3] = {2, 5, 7};
+      Dev dd(sizeof dense0), di(sizeof idx), dv(sizeof val);
+      dd.put(dense0);
+      di.put(idx);
+      dv.put(val);
+      const int rc = K->scatterAdd(static_cast<float*>(dd.p), 4, static_cast<const uint32_t*>(di.p),
+                                   static_cast<const float*>(dv.p), nullptr, 3, nullptr);
+      CHECK(rc != 0 && std::string(K->lastError()).find("past dense's end") != std::string::npos,
+            "scatterAdd with index 4 into 4 elements: rc %d, %s", rc, K->lastError());
+      std::vector<uint8_t> got = dd.get();
+      const float* f = reinterpret_cast<const float*>(got.data());
+      CHECK(f[0] == 3 && f[1] == 1 && f[2] == 1 && f[3] == 6, "scatterAdd's in-range pairs");
     }
     for (int divisor : {3, 7}) {
       std::vector<uint8_t> a = randomBytes(dt, n, 500 + t);

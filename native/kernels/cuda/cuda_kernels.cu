@@ -393,9 +393,13 @@ __global__ void emitKernel(float* u, float* v, const uint32_t* idx, size_t count
   }
 }
 
-__global__ void scatterAddKernel(float* dense, const uint32_t* idx, const float* val32,
-                                 const uint16_t* val16, size_t count) {
+__global__ void scatterAddKernel(float* dense, size_t n, const uint32_t* idx, const float* val32,
+                                 const uint16_t* val16, size_t count, unsigned* outOfRange) {
   DTRAIN_GRID_LOOP(j, count) {
+    if (idx[j] >= n) {
+      if (outOfRange) atomicOr(outOfRange, 1u);
+      continue;
+    }
     atomicAdd(&dense[idx[j]], val32 ? val32[j] : halfBitsToFloat(val16[j]));
   }
 }
@@ -773,10 +777,11 @@ size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcOptions& o
   return count;
 }
 
-void scatterAdd(float* dense, const uint32_t* idx, const float* val32, const uint16_t* val16,
-                size_t count, cudaStream_t s) {
+void scatterAdd(float* dense, size_t n, const uint32_t* idx, const float* val32,
+                const uint16_t* val16, size_t count, unsigned* outOfRange, cudaStream_t s) {
   if (count)
-    scatterAddKernel<<<blocksFor(count), kThreads, 0, s>>>(dense, idx, val32, val16, count);
+    scatterAddKernel<<<blocksFor(count), kThreads, 0, s>>>(dense, n, idx, val32, val16, count,
+                                                           outOfRange);
   check(cudaGetLastError(), "scatterAdd");
 }
 

@@ -52,10 +52,11 @@ void topkAbs(const float* x, size_t n, size_t k, uint32_t* idx, float* val, cuda
 // the target count. Synchronizes the stream; returns the number of pairs.
 size_t dgcStep(float* u, float* v, const float* g, size_t n, const DgcOptions& o, uint32_t* idx,
                float* val32, uint16_t* val16, cudaStream_t s);
-// dense[idx[i]] += val[i] (indices must be < n; atomics, so the order of equal indices is not
-// fixed: float sums may differ in the last bit from the CPU's sequential order).
-void scatterAdd(float* dense, const uint32_t* idx, const float* val32, const uint16_t* val16,
-                size_t count, cudaStream_t s);
+// dense[idx[i]] += val[i] for indices below n; others are skipped and set *outOfRange (a
+// device flag, may be null) to 1. Atomics, so the order of equal indices is not fixed: float
+// sums may differ in the last bit from the CPU's sequential order.
+void scatterAdd(float* dense, size_t n, const uint32_t* idx, const float* val32,
+                const uint16_t* val16, size_t count, unsigned* outOfRange, cudaStream_t s);
 
 // Quantizers: codes laid out as on the CPU (quantize.h). Encoders synchronize (they return the
 // norm or scale); decoders are asynchronous.

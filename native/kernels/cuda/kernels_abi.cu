@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "kernels/cuda/cuda_kernels.h"
@@ -86,10 +87,29 @@ int dgcStep(float* u, float* v, const float* g, size_t n, const DgcOptions* o, u
                  [&] { *count = cuda::dgcStep(u, v, g, n, *o, idx, val32, val16, streamOf(s)); });
 }
 
-int scatterAdd(float* dense, const uint32_t* idx, const float* val32, const uint16_t* val16,
-               size_t count, void* s) {
-  return guarded("scatterAdd",
-                 [&] { cuda::scatterAdd(dense, idx, val32, val16, count, streamOf(s)); });
+int scatterAdd(float* dense, size_t n, const uint32_t* idx, const float* val32,
+               const uint16_t* val16, size_t count, void* s) {
+  return guarded("scatterAdd", [&] {
+    unsigned* bad = nullptr;
+    cuda::check(cudaMalloc(&bad, sizeof(unsigned)), "cudaMalloc");
+    unsigned got = 0;
+    cudaError_t err = cudaMemsetAsync(bad, 0, sizeof(unsigned), streamOf(s));
+    if (err == cudaSuccess) {
+      try {
+        cuda::scatterAdd(dense, n, idx, val32, val16, count, bad, streamOf(s));
+      } catch (...) {
+        cudaFree(bad);
+        throw;
+      }
+      err = cudaMemcpyAsync(&got, bad, sizeof(unsigned), cudaMemcpyDeviceToHost, streamOf(s));
+      if (err == cudaSuccess) err = cudaStreamSynchronize(streamOf(s));
+    }
+    cudaFree(bad);
+    cuda::check(err, "scatterAdd");
+    if (got)
+      throw std::runtime_error("an index is " + std::to_string(n) +
+                               " or more (past dense's end); those pairs were skipped");
+  });
 }
 
 int qsgdEncode(const float* x, size_t n, uint32_t levels, uint32_t seed, uint8_t* code, float norm,

@@ -14,7 +14,7 @@
 
 namespace dtrain {
 
-constexpr uint32_t kDtrainCudaAbi = 1;
+constexpr uint32_t kDtrainCudaAbi = 2;
 
 extern "C" {
 
@@ -43,8 +43,10 @@ struct DtrainCudaKernels {
   // Synchronizes the stream; *count (host) receives the number of pairs.
   int (*dgcStep)(float* u, float* v, const float* g, size_t n, const DgcOptions* o, uint32_t* idx,
                  float* val32, uint16_t* val16, size_t* count, void* stream);
-  int (*scatterAdd)(float* dense, const uint32_t* idx, const float* val32, const uint16_t* val16,
-                    size_t count, void* stream);
+  // dense (n elements)[idx[i]] += values[i]; fails, having added the pairs in range, when an
+  // index is n or more. Synchronizes the stream.
+  int (*scatterAdd)(float* dense, size_t n, const uint32_t* idx, const float* val32,
+                    const uint16_t* val16, size_t count, void* stream);
   // Encoders synchronize and return the norm or scale in *out (host).
   int (*qsgdEncode)(const float* x, size_t n, uint32_t levels, uint32_t seed, uint8_t* code,
                     float norm, float* out, void* stream);
