@@ -21,6 +21,12 @@ const char* errorCodeName(ErrorCode code) {
   return "ERR_DTRAIN_UNKNOWN";
 }
 
+std::string rankList(const std::vector<int>& ranks) {
+  std::string s = ranks.size() > 1 ? "ranks " : "rank ";
+  for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s;
+}
+
 void throwSystemError(const std::string& what) {
   int err = errno;
   throw Error(ErrorCode::kSystem, what + ": " + std::strerror(err));

@@ -42,6 +42,9 @@ class Error : public std::runtime_error {
   std::vector<int> ranks_;
 };
 
+// "rank 2", "ranks 0, 1": how every message names ranks.
+std::string rankList(const std::vector<int>& ranks);
+
 // Throws kSystem with `what` and strerror(errno) appended.
 [[noreturn]] void throwSystemError(const std::string& what);
 

@@ -17,13 +17,6 @@ namespace dtrain {
 
 namespace {
 
-// "rank 2", "ranks 0, 1": how every message here names ranks.
-std::string rankList(const std::vector<int>& ranks) {
-  std::string s = ranks.size() > 1 ? "ranks " : "rank ";
-  for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
-  return s;
-}
-
 // The algorithm small all-reduces are fused with (null in a build whose registry lacks it).
 const AlgorithmDef* directAlgorithm() {
   static const AlgorithmDef* def = [] {
@@ -516,10 +509,8 @@ void Communicator::checkJoined(PreparedOp& pr) const {
   const OpKind k = static_cast<OpKind>(call->kind);
   const bool device = (call->flags & CollectiveDesc::kDevice) != 0;
   if ((k == OpKind::kAllreduce && !device) || k == OpKind::kBarrier) return;
-  std::string who;
-  for (int r : joined) who += (who.empty() ? "" : ", ") + std::to_string(r);
   throw Error(ErrorCode::kMismatch,
-              std::string(joined.size() > 1 ? "ranks " : "rank ") + who +
+              rankList(joined) +
                   " called join(): until every rank has joined, the others may only call "
                   "allreduce, groupedAllreduce or barrier on host arrays (which the joined ranks "
                   "answer), not " +

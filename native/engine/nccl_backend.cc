@@ -69,13 +69,6 @@ int ncclOpOf(ReduceOp op) {
   return kNcclSum;
 }
 
-// "rank 2", "ranks 0, 1".
-std::string rankList(const std::vector<int>& ranks) {
-  std::string s = ranks.size() > 1 ? "ranks " : "rank ";
-  for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
-  return s;
-}
-
 std::string seconds(double s) {
   char b[32];
   std::snprintf(b, sizeof b, "%.3g s", s);
