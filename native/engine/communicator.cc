@@ -17,13 +17,16 @@ namespace dtrain {
 
 namespace {
 
-// The algorithm small all-reduces are fused with (null in a build whose registry lacks it).
+// The registered algorithm called `name`, or null in a build whose registry lacks it.
+const AlgorithmDef* registeredAlgorithm(const char* name) {
+  for (const AlgorithmDef* d : algorithms())
+    if (std::strcmp(d->name, name) == 0) return d;
+  return nullptr;
+}
+
+// The algorithm small all-reduces are fused with.
 const AlgorithmDef* directAlgorithm() {
-  static const AlgorithmDef* def = [] {
-    for (const AlgorithmDef* d : algorithms())
-      if (std::strcmp(d->name, "direct") == 0) return d;
-    return static_cast<const AlgorithmDef*>(nullptr);
-  }();
+  static const AlgorithmDef* def = registeredAlgorithm("direct");
   return def;
 }
 
@@ -47,11 +50,7 @@ AlgorithmChoice deviceAlgorithm(const OpRequest& op, AlgorithmChoice asked, int 
                     std::to_string(size) + "); leave it to 'auto' or name 'ring'");
   }
   if (!asked.isAuto()) return asked;
-  static const AlgorithmDef* nccl = [] {
-    for (const AlgorithmDef* a : algorithms())
-      if (std::strcmp(a->name, "nccl") == 0) return a;
-    return static_cast<const AlgorithmDef*>(nullptr);
-  }();
+  static const AlgorithmDef* nccl = registeredAlgorithm("nccl");
   if (nccl && nccl->support(op.kind).implemented() && !uneven) return AlgorithmChoice::of(nccl);
   if (op.kind == OpKind::kBroadcast) return asked;  // ncclBroadcast (broadcast takes no algorithm)
   return AlgorithmChoice::of(
